@@ -1,0 +1,45 @@
+# The two newcomer commands are `make demo` and `make test`; everything else supports them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
+
+.PHONY: test demo setup tools lint typecheck pytest crds bench clean
+
+$(STAMP): pyproject.toml trains/sdk/pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e trains/sdk
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+tools: $(STAMP)
+	PYTHON=$(BIN)/python bash tools/fetch-tools.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy contract/pht_contract operator/pht_operator station-api/pht_station_api sandbox/pht_sandbox cli/pht_cli trains/sdk/pht_train
+
+pytest: setup tools
+	$(BIN)/python -m pytest -p no:cacheprovider -q
+
+test: setup tools lint typecheck pytest
+
+demo: setup
+	$(BIN)/pht demo
+
+crds: setup
+	$(BIN)/pht crds --out crds/
+
+bench: setup
+	$(BIN)/python bench/operator.py
+	$(BIN)/python bench/gateway.py
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""``pht``: the one command line for researchers, stewards, DevOps and developers."""

@@ -1,0 +1,1 @@
+"""One module per ``pht`` subcommand (see :mod:`pht_cli.main`)."""

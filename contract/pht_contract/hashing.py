@@ -1,0 +1,28 @@
+"""Canonical bytes and hashes: what approvals, registrations and provenance are bound to."""
+
+import hashlib
+import json
+from typing import Any
+
+from pht_contract.trains import TrainSpec
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the same value always gives the same bytes."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def spec_hash(spec: TrainSpec) -> str:
+    """Hash of everything an approval covers: the whole spec except ``suspend``."""
+    wire = spec.wire()
+    wire.pop("suspend", None)
+    return sha256_hex(canonical_json(wire))
+
+
+def token_hash(token: str) -> str:
+    """The only form in which the station API keeps a run's token."""
+    return sha256_hex(token.encode())

@@ -1,0 +1,298 @@
+"""SPARQL normalisation and hashing, and the structural facts a policy decides on.
+
+``query_hash`` is the one function that ``pht validate``, the operator (approved-query hashes)
+and the gateway (is this query approved?) all use, so formatting, comments and prefix
+spelling never change whether a query is approved. ``inspect_query`` parses with rdflib's
+SPARQL 1.1 grammar and walks the parse tree; it never executes anything.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from pyparsing import ParseException
+from rdflib.plugins.sparql import parser as sparql_parser
+from rdflib.plugins.sparql.parserutils import CompValue
+from rdflib.term import URIRef, Variable
+
+_TOKEN: Final = re.compile(
+    r"""
+    (?P<ws>\s+)
+  | (?P<comment>\#[^\n]*)
+  | (?P<string>\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
+      |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
+  | (?P<iri><[^<>"{}|^`\\\s]*>)
+  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:[\w:%-](?:[\w.:%-]*[\w:%-])?)?)
+  | (?P<var>[?$][\w]+)
+  | (?P<word>[A-Za-z_][\w-]*)
+  | (?P<other>[^\s])
+    """,
+    re.VERBOSE,
+)
+
+KEYWORDS: Final = frozenset(
+    [
+        "select",
+        "construct",
+        "describe",
+        "ask",
+        "where",
+        "from",
+        "named",
+        "prefix",
+        "base",
+        "distinct",
+        "reduced",
+        "order",
+        "by",
+        "asc",
+        "desc",
+        "limit",
+        "offset",
+        "optional",
+        "union",
+        "minus",
+        "graph",
+        "service",
+        "silent",
+        "filter",
+        "bind",
+        "values",
+        "as",
+        "group",
+        "having",
+        "not",
+        "exists",
+        "in",
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "sample",
+        "group_concat",
+        "separator",
+        "true",
+        "false",
+        "str",
+        "lang",
+        "langmatches",
+        "datatype",
+        "bound",
+        "iri",
+        "uri",
+        "bnode",
+        "rand",
+        "abs",
+        "ceil",
+        "floor",
+        "round",
+        "concat",
+        "strlen",
+        "ucase",
+        "lcase",
+        "encode_for_uri",
+        "contains",
+        "strstarts",
+        "strends",
+        "strbefore",
+        "strafter",
+        "year",
+        "month",
+        "day",
+        "hours",
+        "minutes",
+        "seconds",
+        "timezone",
+        "tz",
+        "now",
+        "uuid",
+        "struuid",
+        "md5",
+        "sha1",
+        "sha256",
+        "sha384",
+        "sha512",
+        "coalesce",
+        "if",
+        "strlang",
+        "strdt",
+        "sameterm",
+        "isiri",
+        "isuri",
+        "isblank",
+        "isliteral",
+        "isnumeric",
+        "regex",
+        "substr",
+        "replace",
+        "undef",
+        "insert",
+        "delete",
+        "data",
+        "load",
+        "clear",
+        "drop",
+        "create",
+        "add",
+        "move",
+        "copy",
+        "to",
+        "into",
+        "with",
+        "using",
+        "default",
+        "all",
+    ]
+)
+
+
+class QuerySyntaxError(ValueError):
+    """The text is not SPARQL 1.1; carries the parser's position."""
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def normalise_query(text: str) -> str:
+    """Strip comments, collapse whitespace, expand prefixes, upper-case keywords."""
+    prefixes: dict[str, str] = {}
+    tokens: list[str] = []
+    pending_prefix: str | None = None
+    expecting_prefix_name = False
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        value = match.group()
+        if kind in ("ws", "comment"):
+            continue
+        if expecting_prefix_name and kind == "pname":
+            pending_prefix = value[:-1] if value.endswith(":") else value.split(":", 1)[0]
+            expecting_prefix_name = False
+            continue
+        if pending_prefix is not None and kind == "iri":
+            prefixes[pending_prefix] = value[1:-1]
+            pending_prefix = None
+            continue
+        if kind == "word" and value.lower() in KEYWORDS:
+            if value.lower() == "prefix":
+                expecting_prefix_name = True
+                continue
+            tokens.append(value.upper())
+        elif kind == "pname":
+            prefix, _, local = value.partition(":")
+            if prefix in prefixes:
+                tokens.append(f"<{prefixes[prefix]}{local}>")
+            else:
+                tokens.append(value)
+        else:
+            tokens.append(value)
+    return " ".join(tokens)
+
+
+def query_hash(text: str) -> str:
+    """sha256 of the normalised query: the identity approvals and the gateway agree on."""
+    return hashlib.sha256(normalise_query(text).encode()).hexdigest()
+
+
+@dataclass
+class QueryFacts:
+    """What the gateway and the policy need to know about a parsed query."""
+
+    form: str  # SELECT, ASK, CONSTRUCT, DESCRIBE, or UPDATE
+    uses_service: bool = False
+    from_graphs: set[str] = field(default_factory=set)
+    from_named_graphs: set[str] = field(default_factory=set)
+    graph_iris: set[str] = field(default_factory=set)
+    uses_graph_variable: bool = False
+
+    @property
+    def named_graphs(self) -> set[str]:
+        return self.from_graphs | self.from_named_graphs | self.graph_iris
+
+
+_FORMS: Final = {
+    "SelectQuery": "SELECT",
+    "AskQuery": "ASK",
+    "ConstructQuery": "CONSTRUCT",
+    "DescribeQuery": "DESCRIBE",
+}
+
+
+def _position(text: str, exc: ParseException) -> tuple[int, int]:
+    return exc.lineno, exc.col
+
+
+def parse_query(text: str) -> Any:
+    """Parse SPARQL 1.1 (query or update); raises :class:`QuerySyntaxError` with a position."""
+    try:
+        return sparql_parser.parseQuery(text)
+    except ParseException as query_exc:
+        try:
+            return sparql_parser.parseUpdate(text)
+        except ParseException:
+            line, column = _position(text, query_exc)
+            raise QuerySyntaxError(
+                f"SPARQL syntax error at line {line}, column {column}", line, column
+            ) from None
+    except Exception as exc:  # rdflib raises assorted errors for e.g. unknown prefixes
+        raise QuerySyntaxError(f"SPARQL could not be parsed: {exc}") from None
+
+
+def _walk(node: Any, facts: QueryFacts, prologue: dict[str, str]) -> None:
+    if isinstance(node, CompValue):
+        name = node.name
+        if name == "ServiceGraphPattern":
+            facts.uses_service = True
+        if name == "GraphGraphPattern":
+            term = node["term"] if "term" in node else None  # noqa: SIM401 (CompValue.get differs)
+            if isinstance(term, Variable):
+                facts.uses_graph_variable = True
+            else:
+                iri = _resolve(term, prologue)
+                if iri:
+                    facts.graph_iris.add(iri)
+        if name == "DatasetClause":
+            if "default" in node:
+                default = node["default"]
+                facts.from_graphs.add(_resolve(default, prologue) or str(default))
+            if "named" in node:
+                named = node["named"]
+                facts.from_named_graphs.add(_resolve(named, prologue) or str(named))
+        for value in node.values():
+            _walk(value, facts, prologue)
+    elif isinstance(node, (list, tuple)) or (hasattr(node, "__iter__") and hasattr(node, "asList")):
+        for item in node:
+            _walk(item, facts, prologue)
+
+
+def _resolve(term: Any, prologue: dict[str, str]) -> str | None:
+    if isinstance(term, URIRef):
+        return str(term)
+    if isinstance(term, CompValue) and term.name == "pname":
+        prefix = str(term["prefix"]) if term.get("prefix") else ""
+        local = str(term["localname"]) if term.get("localname") else ""
+        if prefix in prologue:
+            return prologue[prefix] + local
+        return f"{prefix}:{local}"
+    return None
+
+
+def inspect_query(text: str) -> QueryFacts:
+    """Parse and report the query form, SERVICE use and every graph it names."""
+    parsed = parse_query(text)
+    prologue: dict[str, str] = {}
+    if isinstance(parsed, CompValue):  # an update request
+        facts = QueryFacts(form="UPDATE")
+    elif len(parsed) == 2 and isinstance(parsed[1], CompValue) and parsed[1].name in _FORMS:
+        for decl in parsed[0]:
+            if isinstance(decl, CompValue) and decl.name == "PrefixDecl":
+                prefix = str(decl["prefix"]) if decl.get("prefix") else ""
+                prologue[prefix] = str(decl["iri"])
+        facts = QueryFacts(form=_FORMS[parsed[1].name])
+    else:
+        facts = QueryFacts(form="UPDATE")
+    _walk(parsed, facts, prologue)
+    return facts

