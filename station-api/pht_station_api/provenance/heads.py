@@ -1,0 +1,47 @@
+"""The chain head published *outside* the provenance store.
+
+Whoever can rewrite the store can recompute every hash in it; they cannot also rewrite a file on
+another volume (or, in a cluster, a ConfigMap they have no rights on). The file is append-only
+JSON Lines, one ``{"seq", "hash", "at"}`` per record, each line flushed and fsynced before the
+record is acknowledged, so its last line is the head and the whole file checks every record.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PublishedHead:
+    seq: int
+    hash: str
+
+
+class HeadFileError(ValueError):
+    """The head file exists but cannot be read as published heads."""
+
+
+def append_head(path: Path, head: PublishedHead, at: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"seq": head.seq, "hash": head.hash, "at": at}, sort_keys=True) + "\n"
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_heads(path: Path) -> list[PublishedHead]:
+    """Every published head, in file order; an absent file publishes nothing."""
+    if not path.exists():
+        return []
+    heads: list[PublishedHead] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+            heads.append(PublishedHead(seq=int(value["seq"]), hash=str(value["hash"])))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HeadFileError(f"{path}:{number}: not a published head ({exc})") from exc
+    return heads
