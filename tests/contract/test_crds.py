@@ -1,0 +1,91 @@
+"""The CRDs: generated from the models, equal to crds/, structurally valid upstream."""
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from pht_contract.crds import all_crds, render
+from pht_contract.validation import load_documents
+
+REPO = Path(__file__).resolve().parents[2]
+K8S_VERSION = "1.33.0"
+
+
+def test_crds_directory_matches_generator() -> None:
+    generated = all_crds()
+    on_disk = {p.name for p in (REPO / "crds").glob("*.yaml")}
+    assert on_disk == set(generated), "run `pht crds --out crds/`"
+    for name, crd in generated.items():
+        assert (REPO / "crds" / name).read_text() == render(crd), f"crds/{name} is stale"
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_crd_validates_against_upstream_apiextensions_schema(name: str) -> None:
+    kubernetes_validate.validate(all_crds()[name], K8S_VERSION, strict=True)
+
+
+def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Paths of nodes breaking the bounds we require: strings and lists always bounded."""
+    bad = []
+    kind = schema.get("type")
+    exempt = schema.get("format") == "date-time" or path in (".apiVersion", ".kind")
+    if kind == "string" and "maxLength" not in schema and "enum" not in schema and not exempt:
+        bad.append(path)
+    if kind == "array" and "maxItems" not in schema:
+        bad.append(path)
+    if "type" not in schema:
+        bad.append(path + " (no type: not structural)")
+    for key, child in (schema.get("properties") or {}).items():
+        bad += _walk(child, f"{path}.{key}")
+    if "items" in schema:
+        bad += _walk(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        bad += _walk(schema["additionalProperties"], f"{path}{{}}")
+    return bad
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_every_string_and_list_is_bounded(name: str) -> None:
+    schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _walk(schema) == []
+
+
+def test_train_printer_columns() -> None:
+    columns = all_crds()["trains.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
+    default = [c["name"] for c in columns if not c.get("priority")]
+    wide = [c["name"] for c in columns if c.get("priority")]
+    assert {"Summary", "GPUs", "Age", "Duration"} <= set(default)
+    assert {"Image", "Organisation"} <= set(wide)
+
+
+def test_examples_validate_against_crd_openapi_schema() -> None:
+    schemas = {
+        crd["spec"]["names"]["kind"]: crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        for crd in all_crds().values()
+    }
+    count = 0
+    for path in sorted((REPO / "examples").glob("*/*.yaml")):
+        for doc in load_documents(path):
+            jsonschema.validate(doc, schemas[doc["kind"]])
+            count += 1
+    assert count >= 5
+
+
+def test_crd_schema_refuses_what_the_models_refuse() -> None:
+    schema = all_crds()["trains.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    bad = yaml.safe_load((Path(__file__).parent / "bad" / "too-many-gpus.yaml").read_text())
+    bad["spec"]["resources"]["gpu"] = 99
+    with pytest.raises(jsonschema.ValidationError, match="99"):
+        jsonschema.validate(bad, schema)
+
+
+def test_api_reference_in_docs_is_current() -> None:
+    from pht_contract.reference import render_reference
+
+    assert render_reference() in (REPO / "docs" / "api.md").read_text(), (
+        "docs/api.md is stale: regenerate its field tables with `pht crds --reference`"
+    )

@@ -1,0 +1,79 @@
+"""One query hash for formatting, comments and prefix spelling; facts the policy decides on."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pht_contract.sparql import QuerySyntaxError, inspect_query, normalise_query, query_hash
+
+KM = """PREFIX roo: <http://www.cancerdata.org/roo/>
+SELECT ?patient ?days WHERE {
+  ?patient roo:P100311 ?s .   # survival node
+  ?s roo:P100042 ?days .
+}"""
+
+
+def test_hash_ignores_comments_whitespace_keyword_case_and_prefix_names() -> None:
+    variant = (
+        "prefix r:<http://www.cancerdata.org/roo/> select ?patient ?days\n"
+        "where{?patient r:P100311 ?s . ?s <http://www.cancerdata.org/roo/P100042> ?days . }"
+    )
+    assert query_hash(KM) == query_hash(variant)
+
+
+def test_hash_changes_when_meaning_changes() -> None:
+    assert query_hash(KM) != query_hash(KM.replace("?days", "?d"))
+    assert query_hash(KM) != query_hash(KM.replace("P100311", "P100312"))
+
+
+def test_comment_marks_inside_strings_and_iris_are_kept() -> None:
+    text = 'SELECT * WHERE { ?s ?p "a # b" . ?s ?q <http://x.example/#frag> }'
+    assert '"a # b"' in normalise_query(text)
+    assert "<http://x.example/#frag>" in normalise_query(text)
+
+
+@given(st.lists(st.sampled_from([" ", "\n", "\t", "  "]), min_size=1, max_size=5))
+@settings(max_examples=50, deadline=None)
+def test_whitespace_never_changes_the_hash(spaces: list[str]) -> None:
+    # Without the comment: a newline inside a comment would end it and change the query.
+    plain = KM.replace("# survival node", "")
+    spaced = plain.replace(" ", "".join(spaces))
+    assert query_hash(spaced) == query_hash(plain) == query_hash(KM)
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=200, deadline=None)
+def test_normaliser_never_crashes(text: str) -> None:
+    assert isinstance(normalise_query(text), str)
+
+
+def test_inspect_reports_forms_service_and_graphs() -> None:
+    assert inspect_query(KM).form == "SELECT"
+    assert inspect_query("ASK { ?s ?p ?o }").form == "ASK"
+    assert inspect_query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }").form == "CONSTRUCT"
+    assert inspect_query("INSERT DATA { <urn:a> <urn:b> <urn:c> }").form == "UPDATE"
+    assert inspect_query("DROP GRAPH <urn:g>").form == "UPDATE"
+    for service in ("SERVICE <http://e.example/s>", "sErViCe ?endpoint", "SERVICE SILENT <urn:x>"):
+        facts = inspect_query(f"SELECT * WHERE {{ {service} {{ ?s ?p ?o }} }}")
+        assert facts.uses_service, service
+    facts = inspect_query(
+        "PREFIX g: <urn:pht:graph:> SELECT * FROM <urn:a> FROM NAMED <urn:b> "
+        "WHERE { GRAPH g:c { ?s ?p ?o } GRAPH ?any { ?x ?y ?z } }"
+    )
+    assert facts.from_graphs == {"urn:a"}
+    assert facts.from_named_graphs == {"urn:b"}
+    assert facts.graph_iris == {"urn:pht:graph:c"}
+    assert facts.uses_graph_variable
+
+
+def test_service_nested_in_optional_is_found() -> None:
+    facts = inspect_query("SELECT * WHERE { ?s ?p ?o OPTIONAL { SERVICE <urn:e> { ?s ?q ?v } } }")
+    assert facts.uses_service
+
+
+def test_syntax_errors_carry_a_position() -> None:
+    with pytest.raises(QuerySyntaxError) as info:
+        inspect_query("SELECT * WHERE {\n  ?s ?p \n}")
+    # pyparsing reports where the incomplete triple pattern starts.
+    assert (info.value.line, info.value.column) == (2, 3)
+    assert "line 2, column 3" in str(info.value)
