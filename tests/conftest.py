@@ -29,3 +29,13 @@ def example_policy() -> dict[str, Any]:
 @pytest.fixture
 def km_train() -> dict[str, Any]:
     return load_yaml(EXAMPLES / "trains" / "kaplan-meier.yaml")
+
+
+SLOW_TIMEOUT_SECONDS = 300
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow (end-to-end) tests get a longer per-test timeout unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT_SECONDS))
