@@ -33,6 +33,7 @@ class ApiModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
         validate_assignment=True,
+        use_attribute_docstrings=True,
     )
 
     #: CEL rules (``x-kubernetes-validations``) emitted into the CRD for this object.

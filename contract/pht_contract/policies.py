@@ -24,32 +24,43 @@ class ImagePolicy(ApiModel):
         default_factory=list, max_length=64
     )
     require_digest: bool = True
+    """Refuse images not pinned by digest (always required when approval is)."""
 
 
 class ResourceLimits(ApiModel):
     max_cpu: Quantity = "8"
+    """Per-train CPU ceiling."""
     max_memory: Quantity = "32Gi"
+    """Per-train memory ceiling."""
     max_ephemeral_storage: Quantity = "20Gi"
+    """Per-train scratch-space ceiling."""
     max_gpus: int = Field(default=1, ge=0, le=16)
+    """Per-train GPU ceiling."""
     allowed_gpu_models: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=16
     )
     max_concurrent_trains: int = Field(default=4, ge=1, le=1000)
+    """Trains running at once; more wait (ConcurrencyLimitReached), they are not refused."""
 
 
 class StandingApprovalLimits(ApiModel):
     max_runs: int = Field(default=20, ge=1, le=1000)
+    """Most runs one standing approval may cover."""
     max_days: int = Field(default=90, ge=1, le=366)
+    """Longest validity of a standing approval."""
 
 
 class ApprovalPolicy(ApiModel):
     mode: Literal["None", "OneSteward", "TwoStewards"] = "OneSteward"
+    """Approvals before a run: none, one steward, or two distinct stewards (not the requester)."""
     standing: StandingApprovalLimits = Field(default_factory=StandingApprovalLimits)
 
 
 class TimeoutPolicy(ApiModel):
     default_seconds: int = Field(default=3600, ge=1, le=604800)
+    """Run deadline when the Train sets none."""
     max_seconds: int = Field(default=86400, ge=1, le=604800)
+    """Longest run deadline a Train may ask for."""
     #: How long a run may stay unschedulable before it fails ``Unschedulable``.
     pending_seconds: int = Field(default=900, ge=1, le=86400)
 
@@ -67,7 +78,9 @@ def _default_tolerations() -> list[Toleration]:
 
 class SchedulingPolicy(ApiModel):
     kueue_queue: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    """Kueue LocalQueue for runs (label kueue.x-k8s.io/queue-name)."""
     priority_class_name: Annotated[str, Field(min_length=1, max_length=253)] | None = None
+    """PriorityClass of run pods."""
     gpu_node_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}, max_length=16
     )
@@ -81,26 +94,39 @@ class SchedulingPolicy(ApiModel):
 class DataAccessPolicy(ApiModel):
     allowed_graphs: list[Iri] = Field(min_length=1, max_length=64)
     query_mode: Literal["ApprovedQueriesOnly", "AnyReadOnlyQuery"] = "ApprovedQueriesOnly"
+    """Only the Train's approved queries (by normalised hash), or any read-only query."""
     allow_construct_describe: bool = False
+    """Allow CONSTRUCT and DESCRIBE besides SELECT and ASK."""
     query_timeout_seconds: int = Field(default=30, ge=1, le=3600)
+    """A query running longer is stopped."""
     row_cap: int = Field(default=10000, ge=1, le=10_000_000)
+    """More result rows answer 4xx RowCapExceeded (never silent truncation)."""
     queries_per_minute: int = Field(default=60, ge=1, le=100_000)
+    """Per-token rate limit."""
     max_query_bytes: int = Field(default=65536, ge=256, le=1_048_576)
+    """Request size cap for a query."""
     #: Optional input-side guard: results binding fewer distinct patients are refused.
     min_distinct_patients: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class DisclosurePolicy(ApiModel):
     min_cohort: int = Field(default=10, ge=1, le=100_000)
+    """Fewest patients behind any released table or statistic."""
     min_cell_count: int = Field(default=5, ge=1, le=100_000)
+    """Smallest non-zero count a released table cell may hold."""
     small_cell_action: Literal["Suppress", "Block"] = "Suppress"
+    """What the gate does with a small cell: suppress it, or block the result."""
     forbid_row_level: bool = True
+    """Refuse RowLevel tables."""
     allowed_model_formats: list[ModelFormat] = Field(
         default_factory=lambda: list(SAFE_MODEL_FORMATS), max_length=4
     )
     manual_release_for_models: bool = True
+    """Hold model files for a steward's manual release."""
     manual_release_for_all: bool = False
+    """Hold every result for a steward's manual release."""
     max_result_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
+    """Largest result upload."""
     #: A release whose cohort differs from an earlier release by fewer patients is held.
     differencing_threshold: int = Field(default=5, ge=0, le=100_000)
 
@@ -118,6 +144,7 @@ class StationPolicySpec(ApiModel):
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
     ] = Field(min_length=1, max_length=64)
     result_retention_days: int = Field(default=30, ge=1, le=3650)
+    """Days uploads and released results are kept."""
     display_name: ShortText | None = None
 
 

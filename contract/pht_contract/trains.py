@@ -30,29 +30,41 @@ class NamedQuery(ApiModel):
     """A SPARQL query the train will run; its normalised hash is what approval covers."""
 
     name: DnsLabel
+    """The query's name; the run finds it as `<name>.rq` in PHT_QUERIES_DIR."""
     sparql: str = Field(min_length=1, max_length=16384)
+    """SPARQL 1.1 SELECT/ASK text; its normalised hash is what an approval covers."""
 
 
 class InputArtifact(ApiModel):
     """An artifact the train brings from a previous station, pinned by content hash."""
 
     sha256: Sha256Hex
+    """Content hash of the artifact."""
     source: str | None = Field(default=None, max_length=512)
 
 
 class TrainResources(ApiModel):
     cpu: Quantity = "1"
+    """CPU request and limit (Kubernetes quantity)."""
     memory: Quantity = "2Gi"
+    """Memory request and limit."""
     ephemeral_storage: Quantity = "1Gi"
+    """Scratch space (HOME, TMPDIR) request and limit."""
     gpu: int = Field(default=0, ge=0, le=16)
+    """Number of `nvidia.com/gpu` devices."""
     gpu_model: str | None = Field(default=None, min_length=1, max_length=128)
+    """Required GPU model (node label `nvidia.com/gpu.product`)."""
     min_gpu_memory_mib: int | None = Field(default=None, ge=1, le=1048576)
+    """Minimum GPU memory in MiB (node label `nvidia.com/gpu.memory`)."""
 
 
 class Requester(ApiModel):
     name: ShortText
+    """Full name of the requesting researcher."""
     organisation: str = Field(pattern=DNS_LABEL, min_length=1, max_length=63)
+    """Requesting organisation; must be in the station policy's list."""
     contact: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    """Contact e-mail address."""
 
 
 StringList = Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=16)]
@@ -70,20 +82,30 @@ class TrainSpec(ApiModel):
     immutable_except: ClassVar[frozenset[str]] = frozenset({"suspend"})
 
     image: str = Field(pattern=IMAGE_PATTERN, min_length=1, max_length=512)
+    """Algorithm image; pin it by digest (`@sha256:`) whenever approval is required."""
     command: StringList | None = None
+    """Overrides the image entrypoint."""
     args: StringList | None = None
+    """Arguments to the entrypoint."""
     parameters: str | None = Field(default=None, max_length=MAX_PARAMETERS_BYTES)
+    """A JSON object, as a string of at most 16 KiB, given to the run as PHT_PARAMETERS."""
     queries: list[NamedQuery] | None = Field(
         default=None, max_length=32, json_schema_extra={"x-list-map-keys": ["name"]}
     )
     graphs: list[Iri] | None = Field(default=None, max_length=32)
+    """Named graphs the train reads (each must be allowed by the policy)."""
     input_artifact: InputArtifact | None = None
+    """An artifact brought from a previous station, pinned by sha256."""
     resources: TrainResources = Field(default_factory=TrainResources)
     timeout_seconds: int | None = Field(default=None, ge=1, le=604800)
+    """Run deadline in seconds; the policy default when unset."""
     retries: int = Field(default=0, ge=0, le=5)
+    """Pod retries of the run (Job backoffLimit)."""
     requester: Requester
     purpose: str = Field(min_length=1, max_length=2048)
+    """Purpose of use, for the steward and the provenance record."""
     suspend: bool = False
+    """The only mutable field: true cancels a queued or running run (token revoked)."""
 
     @field_validator("parameters")
     @classmethod
@@ -186,11 +208,15 @@ class TrainStatus(ApiModel):
     )
     observed_generation: int | None = Field(default=None, ge=0)
     summary: Summary | None = None
+    """One word for `kubectl get trains`."""
     spec_hash: Sha256Hex | None = None
+    """sha256 of the spec without `suspend`; approvals name it."""
     start_time: Timestamp | None = None
     completion_time: Timestamp | None = None
     duration_seconds: int | None = Field(default=None, ge=0)
+    """Seconds from start to completion."""
     attempts: int | None = Field(default=None, ge=0)
+    """Pods started for the run so far."""
     progress: Progress | None = None
     run: RunRef | None = None
     result: ResultSummary | None = None
