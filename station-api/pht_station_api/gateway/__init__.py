@@ -1,0 +1,1 @@
+"""The policy-enforcing SPARQL gateway: check, execute on an explicit dataset, audit."""

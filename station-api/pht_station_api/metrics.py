@@ -1,0 +1,64 @@
+"""Prometheus metrics of one station API: constant ``station`` label, bounded labels only.
+
+Each :class:`Metrics` owns its own registry so that two apps in one process (tests, the station
+in a box) never collide. Label values are enumerations (outcome, CamelCase reason, listener,
+status class): never a query, an IRI, a train name or anything an algorithm chose.
+"""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+
+
+class Metrics:
+    def __init__(self, station: str) -> None:
+        self.station = station
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.queries = Counter(
+            "pht_gateway_queries",
+            "SPARQL queries by outcome (answered, refused, failed) and CamelCase reason",
+            ["station", "outcome", "reason"],
+            registry=self.registry,
+        )
+        self.query_duration = Histogram(
+            "pht_gateway_query_duration_seconds",
+            "Time from a parsed query to its serialised answer",
+            ["station"],
+            buckets=QUERY_DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Histogram(
+            "pht_gateway_rows",
+            "Rows (or triples) in answered queries",
+            ["station"],
+            buckets=ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_up = Gauge(
+            "pht_store_up",
+            "1 when the data store answers, 0 when it does not",
+            ["station"],
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "pht_api_requests",
+            "HTTP requests by listener and status class",
+            ["station", "listener", "status_class"],
+            registry=self.registry,
+        )
+        self.store_up.labels(station).set(0)
+
+    def query_answered(self, seconds: float, rows: int) -> None:
+        self.queries.labels(self.station, "answered", "Answered").inc()
+        self.query_duration.labels(self.station).observe(seconds)
+        self.rows.labels(self.station).observe(rows)
+
+    def query_refused(self, reason: str) -> None:
+        self.queries.labels(self.station, "refused", reason).inc()
+
+    def query_failed(self, reason: str) -> None:
+        self.queries.labels(self.station, "failed", reason).inc()
+
+    def request_done(self, listener: str, status: int) -> None:
+        self.requests.labels(self.station, listener, f"{status // 100}xx").inc()

@@ -1,0 +1,170 @@
+"""Registered trains: who may query, report progress and upload, and what they have seen.
+
+The operator registers a train (idempotent ``PUT`` keyed by uid) with the *hash* of the token it
+minted; a running train presents the token and is found by that hash only, so the station API
+never holds a usable token. Deregistration revokes at once and is final: a revoked uid cannot be
+registered again. Records survive a restart (a JSON file written atomically), because losing a
+registration would strand a running train, and losing ``max_distinct_patients`` would let the
+disclosure gate believe an algorithm's word about its cohort.
+"""
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pht_contract.trains import Progress
+from pht_contract.wire import TrainRegistration
+from pht_station_api.errors import Conflict
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_timestamp(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class RegisteredTrain:
+    registration: TrainRegistration
+    registered_at: str
+    revoked: bool = False
+    revoked_at: str | None = None
+    progress: Progress | None = None
+    #: Most distinct ``ncit:C16960`` patients any audited query result of this train bound.
+    max_distinct_patients: int = 0
+    queries_run: int = 0
+
+    @property
+    def uid(self) -> str:
+        return self.registration.uid
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return parse_timestamp(self.registration.expires_at) <= (now or utc_now())
+
+    def active(self, now: datetime | None = None) -> bool:
+        return not self.revoked and not self.expired(now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registration": self.registration.wire(),
+            "registeredAt": self.registered_at,
+            "revoked": self.revoked,
+            "revokedAt": self.revoked_at,
+            "progress": self.progress.wire() if self.progress else None,
+            "maxDistinctPatients": self.max_distinct_patients,
+            "queriesRun": self.queries_run,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RegisteredTrain":
+        progress = data.get("progress")
+        return cls(
+            registration=TrainRegistration.model_validate(data["registration"]),
+            registered_at=str(data["registeredAt"]),
+            revoked=bool(data.get("revoked", False)),
+            revoked_at=data.get("revokedAt"),
+            progress=Progress.model_validate(progress) if progress else None,
+            max_distinct_patients=int(data.get("maxDistinctPatients", 0)),
+            queries_run=int(data.get("queriesRun", 0)),
+        )
+
+
+class TrainRegistry:
+    """All registrations of this station, indexed by uid and by token hash."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._trains: dict[str, RegisteredTrain] = {}
+        self._by_token: dict[str, str] = {}
+        if path is not None and path.exists():
+            for item in json.loads(path.read_text(encoding="utf-8")).get("trains", []):
+                train = RegisteredTrain.from_json(item)
+                self._trains[train.uid] = train
+                if not train.revoked:
+                    self._by_token[train.registration.token_hash] = train.uid
+
+    def _save(self, durable: bool = False) -> None:
+        if self._path is None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        payload = json.dumps({"trains": [t.to_json() for t in self._trains.values()]})
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(payload)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, self._path)
+
+    def register(self, registration: TrainRegistration) -> tuple[RegisteredTrain, bool]:
+        """Create or update (same uid) a registration; ``created`` tells which."""
+        with self._lock:
+            existing = self._trains.get(registration.uid)
+            if existing is not None and existing.revoked:
+                raise Conflict(f"train {registration.uid} was deregistered; its token is revoked")
+            other = self._by_token.get(registration.token_hash)
+            if other is not None and other != registration.uid:
+                raise Conflict("this token hash is registered to another train")
+            if existing is None:
+                train = RegisteredTrain(registration=registration, registered_at=iso(utc_now()))
+                created = True
+            else:
+                self._by_token.pop(existing.registration.token_hash, None)
+                existing.registration = registration
+                train, created = existing, False
+            self._trains[train.uid] = train
+            self._by_token[registration.token_hash] = train.uid
+            self._save(durable=True)
+            return train, created
+
+    def deregister(self, uid: str) -> RegisteredTrain | None:
+        with self._lock:
+            train = self._trains.get(uid)
+            if train is None:
+                return None
+            if not train.revoked:
+                train.revoked = True
+                train.revoked_at = iso(utc_now())
+                self._by_token.pop(train.registration.token_hash, None)
+                self._save(durable=True)
+            return train
+
+    def get(self, uid: str) -> RegisteredTrain | None:
+        return self._trains.get(uid)
+
+    def by_token_hash(self, token_hash: str) -> RegisteredTrain | None:
+        uid = self._by_token.get(token_hash)
+        return self._trains.get(uid) if uid is not None else None
+
+    def __iter__(self) -> Iterator[RegisteredTrain]:
+        return iter(list(self._trains.values()))
+
+    def record_query(self, uid: str, distinct_patients: int) -> None:
+        with self._lock:
+            train = self._trains.get(uid)
+            if train is None:
+                return
+            train.queries_run += 1
+            train.max_distinct_patients = max(train.max_distinct_patients, distinct_patients)
+            self._save()
+
+    def set_progress(self, uid: str, progress: Progress) -> None:
+        with self._lock:
+            train = self._trains.get(uid)
+            if train is None:
+                return
+            train.progress = progress
+            self._save()

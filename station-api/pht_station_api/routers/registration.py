@@ -1,0 +1,125 @@
+"""The operator's side of the internal listener: register and deregister trains, load data.
+
+Registration is an idempotent ``PUT`` keyed by the Train's uid (201 when new, 200 when the same
+uid is registered again); deregistration revokes the token at once (204, also for an unknown or
+already revoked uid, so a retrying operator converges). Both are provenance records.
+"""
+
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from pht_contract.wire import (
+    INTERNAL_PREFIX,
+    TRAIN_REGISTRATION_PATH,
+    ProvenanceKind,
+    RegistrationReceipt,
+    TrainRegistration,
+)
+from pht_station_api.deps import OperatorDep, StateDep
+from pht_station_api.errors import Conflict, LoadFailed, RequestTooLarge, UnsupportedMediaType
+from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
+
+#: Operator-authenticated bulk load into a named graph of the embedded store.
+LOAD_PATH: Final = INTERNAL_PREFIX + "/graphs"
+
+router = APIRouter(tags=["operator"])
+
+
+@router.put(
+    TRAIN_REGISTRATION_PATH,
+    response_model=RegistrationReceipt,
+    responses={
+        201: {"model": RegistrationReceipt, "description": "Registered"},
+        401: {"description": "Unauthenticated"},
+        409: {"description": "Conflict (revoked uid or token hash in use)"},
+    },
+)
+def register_train(
+    uid: str, registration: TrainRegistration, state: StateDep, _: OperatorDep
+) -> JSONResponse:
+    """Register (or re-register) an admitted, approved train with its token's hash."""
+    if registration.uid != uid:
+        raise Conflict("the uid in the path and in the body differ")
+    outside = sorted(
+        set(registration.allowed_graphs) - set(registration.policy.data_access.allowed_graphs)
+    )
+    if outside:
+        raise Conflict(f"allowed graphs outside the policy snapshot: {', '.join(outside)}")
+    train, created = state.registry.register(registration)
+    state.chain.record(
+        ProvenanceKind.REGISTRATION,
+        train_uid=uid,
+        actor="operator",
+        details={
+            "namespace": registration.namespace,
+            "name": registration.name,
+            "specHash": registration.spec_hash,
+            "policyHash": registration.policy_hash,
+            "requesterOrganisation": registration.requester_organisation,
+            "approvedQueries": len(registration.approved_query_hashes),
+            "expiresAt": registration.expires_at,
+            "created": created,
+        },
+    )
+    receipt = RegistrationReceipt(uid=uid, created=created, registered_at=train.registered_at)
+    return JSONResponse(receipt.wire(), status_code=201 if created else 200)
+
+
+@router.delete(
+    TRAIN_REGISTRATION_PATH, status_code=204, responses={401: {"description": "Unauthenticated"}}
+)
+def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
+    """Revoke a train's token at once; its records stay for the gate and the audit."""
+    train = state.registry.get(uid)
+    was_active = train is not None and not train.revoked
+    state.registry.deregister(uid)
+    if was_active:
+        state.rate_limits.forget(uid)
+        state.chain.record(
+            ProvenanceKind.DEREGISTRATION, train_uid=uid, actor="operator", details={}
+        )
+    return Response(status_code=204)
+
+
+@router.post(
+    LOAD_PATH,
+    responses={
+        401: {"description": "Unauthenticated"},
+        400: {"description": "LoadFailed"},
+        413: {"description": "RequestTooLarge"},
+        415: {"description": "UnsupportedMediaType"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
+        }
+    },
+)
+async def load_graph(
+    request: Request,
+    state: StateDep,
+    _: OperatorDep,
+    graph: Annotated[str, Query(max_length=512, pattern=r"^[a-zA-Z][a-zA-Z0-9+.-]*:\S+$")] = (
+        DEFAULT_GRAPH
+    ),
+) -> dict[str, int | str]:
+    """Bulk-load RDF into a named graph (the API is then the store's only writer)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = MEDIA_TYPES.get(media)
+    if fmt is None:
+        raise UnsupportedMediaType("send Turtle, N-Triples, N-Quads or TriG")
+    limit = state.settings.MAX_LOAD_BYTES
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"the upload exceeds {limit} bytes")
+        chunks.append(chunk)
+    if not chunks:
+        raise LoadFailed("the request body is empty")
+    quads = await state.store.load(b"".join(chunks), fmt, graph)
+    return {"graph": graph, "quads": quads}

@@ -1,0 +1,88 @@
+"""The one object a station API process builds at start-up and both listeners share.
+
+Held on ``app.state.station``; routers reach it through :data:`pht_station_api.deps.StateDep`.
+Everything that outlives a request lives here: settings, the data store and its workers, the
+train registry, the provenance chain, the result store, metrics and per-token rate limits.
+"""
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pht_contract.policies import StationPolicySpec
+from pht_station_api.identities import IdentityChecker, build_identity_checker
+from pht_station_api.metrics import Metrics
+from pht_station_api.provenance.chain import ProvenanceChain
+from pht_station_api.ratelimits import RateLimiter
+from pht_station_api.registry import TrainRegistry
+from pht_station_api.settings import Settings
+from pht_station_api.stores.datastores import DataStore
+from pht_station_api.stores.jobs import Backend, EmbeddedBackend, RemoteBackend
+
+
+@dataclass
+class StationState:
+    settings: Settings
+    store: DataStore
+    registry: TrainRegistry
+    chain: ProvenanceChain
+    results: Any
+    metrics: Metrics
+    identities: IdentityChecker
+    #: Default policy for the FDP (graphs to describe) when no train is registered.
+    policy: StationPolicySpec | None = None
+    rate_limits: RateLimiter = field(default_factory=RateLimiter)
+
+    async def start(self) -> None:
+        await self.store.start()
+        self.metrics.store_up.labels(self.metrics.station).set(1)
+
+    async def close(self) -> None:
+        await self.store.close()
+        await self.identities.close()
+
+
+def load_policy(path: Path | None) -> StationPolicySpec | None:
+    """A StationPolicy manifest (or a bare spec) from YAML; None when no file is configured."""
+    if path is None:
+        return None
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    spec = document.get("spec", document) if isinstance(document, dict) else document
+    return StationPolicySpec.model_validate(spec)
+
+
+def backend_from(settings: Settings) -> Backend:
+    if settings.SPARQL_ENDPOINT:
+        return RemoteBackend(
+            settings.SPARQL_ENDPOINT, settings.SPARQL_USER, settings.sparql_password()
+        )
+    if settings.STORE is None:
+        raise ValueError("set PHT_API_STORE (an Oxigraph directory) or PHT_API_SPARQL_ENDPOINT")
+    return EmbeddedBackend(str(settings.STORE))
+
+
+def _result_store(settings: Settings) -> Any:
+    # The result store is built by the disclosure module; until it exists the API runs without.
+    try:
+        module = importlib.import_module("pht_station_api.results.store")
+    except ImportError:
+        return None
+    return module.ResultStore.open(settings)
+
+
+def build_state(settings: Settings) -> StationState:
+    settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics(settings.STATION_NAME)
+    return StationState(
+        settings=settings,
+        store=DataStore(backend_from(settings), settings.QUERY_WORKERS),
+        registry=TrainRegistry(settings.registry_path),
+        chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
+        results=_result_store(settings),
+        metrics=metrics,
+        identities=build_identity_checker(settings),
+        policy=load_policy(settings.POLICY_FILE),
+    )

@@ -1,0 +1,47 @@
+"""What the gateway sends a query worker and what comes back (picklable, no patient data kept).
+
+Only the serialised answer, its row count and the number of distinct patients leave a worker;
+the gateway audits the counts and hands the bytes to the train, never to a log.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+ResultFormat = Literal["json", "xml", "csv", "tsv", "turtle", "ntriples", "rdfxml"]
+Kind = Literal["solutions", "boolean", "graph"]
+
+
+@dataclass(frozen=True)
+class QueryJob:
+    query: str
+    form: str
+    default_graphs: tuple[str, ...]
+    named_graphs: tuple[str, ...]
+    result_format: ResultFormat
+    row_cap: int
+
+
+@dataclass(frozen=True)
+class QueryOutcome:
+    kind: Kind | None = None
+    body: bytes = b""
+    rows: int = 0
+    distinct_patients: int = 0
+    #: CamelCase reason and message when the worker refused or failed the query.
+    error: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class EmbeddedBackend:
+    path: str
+
+
+@dataclass(frozen=True)
+class RemoteBackend:
+    endpoint: str
+    user: str | None = None
+    password: str | None = None
+    timeout_seconds: int = 60
+
+
+Backend = EmbeddedBackend | RemoteBackend
