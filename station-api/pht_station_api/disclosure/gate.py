@@ -1,0 +1,84 @@
+"""The disclosure gate: one pure function from a result manifest to Released, Held or Blocked.
+
+Inputs are the manifest, the ``DisclosurePolicy`` that admitted the train (its snapshot from
+the registration, not whatever the policy says today), the cohort size the *audited queries*
+saw, and the cohort sizes already released to the same requester. No I/O and no clock, so the
+property-based tests can drive it with arbitrary manifests.
+
+The cohort the audit saw is the most distinct patients any of the train's query results bound.
+When no query bound patient IRIs (aggregate-only queries), the audit cannot confirm the
+algorithm's claims, so such a result is held (``CohortUnverified``) rather than trusted.
+"""
+
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from pht_contract.manifests import ResultManifest
+from pht_contract.policies import DisclosurePolicy
+from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
+from pht_station_api.disclosure.ledgers import differs_too_little
+from pht_station_api.disclosure.models import review_models
+from pht_station_api.disclosure.tables import review_tables
+
+
+def declared_cohorts(manifest: ResultManifest, audited: int | None) -> tuple[int, ...]:
+    """Every cohort size the result discloses: the audited one, each table's, each n."""
+    sizes = {t.cohort_size for t in manifest.tables} | {s.n for s in manifest.statistics}
+    if audited is not None:
+        sizes.add(audited)
+    return tuple(sorted(sizes))
+
+
+def evaluate(
+    manifest: ResultManifest,
+    policy: DisclosurePolicy,
+    *,
+    audited_cohort: int | None,
+    released_cohorts: Iterable[int] = (),
+    result_bytes: int = 0,
+) -> GateDecision:
+    if result_bytes > policy.max_result_bytes:
+        return decide([Finding(Rule.RESULT_TOO_LARGE, Outcome.BLOCKED)], ResultManifest(), (), 0)
+    findings: list[Finding] = []
+    if audited_cohort is None:
+        findings.append(Finding(Rule.COHORT_UNVERIFIED, Outcome.HELD))
+    elif audited_cohort < policy.min_cohort:
+        findings.append(Finding(Rule.MIN_COHORT, Outcome.BLOCKED))
+    review = review_tables(manifest.tables, manifest.statistics, policy, audited_cohort)
+    findings += review.findings
+    findings += review_models(manifest.models, policy)
+    if manifest.messages:
+        findings.append(Finding(Rule.FREE_TEXT_HELD, Outcome.HELD))
+    if policy.manual_release_for_all:
+        findings.append(Finding(Rule.MANUAL_RELEASE_REQUIRED, Outcome.HELD))
+    cohorts = declared_cohorts(manifest, audited_cohort)
+    if differs_too_little(cohorts, released_cohorts, policy.differencing_threshold):
+        findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD))
+    released = manifest.model_copy(
+        update={"tables": review.tables, "statistics": review.statistics}
+    )
+    return decide(findings, released, cohorts, review.suppressed_cells)
+
+
+def evaluate_bytes(
+    raw: bytes,
+    policy: DisclosurePolicy,
+    *,
+    audited_cohort: int | None,
+    released_cohorts: Iterable[int] = (),
+) -> GateDecision:
+    """The gate on bytes as uploaded: anything that is not a valid manifest is blocked."""
+    if len(raw) > policy.max_result_bytes:
+        return decide([Finding(Rule.RESULT_TOO_LARGE, Outcome.BLOCKED)], ResultManifest(), (), 0)
+    try:
+        manifest = ResultManifest.model_validate_json(raw)
+    except (ValidationError, ValueError):
+        return decide([Finding(Rule.INVALID_MANIFEST, Outcome.BLOCKED)], ResultManifest(), (), 0)
+    return evaluate(
+        manifest,
+        policy,
+        audited_cohort=audited_cohort,
+        released_cohorts=released_cohorts,
+        result_bytes=len(raw),
+    )

@@ -1,0 +1,102 @@
+"""Builders for manifests and model files the disclosure tests share (real bytes, no mocks)."""
+
+import base64
+import hashlib
+import io
+import json
+import pickle
+import struct
+import zipfile
+from typing import Any
+
+import numpy as np
+
+from pht_contract.manifests import ModelFile, ResultManifest, ResultTable
+
+
+def stage_table(
+    counts: list[int], cohort: int | None = None, kind: str = "Aggregate"
+) -> ResultTable:
+    """A stage-by-count table with a mean-age statistic column."""
+    return ResultTable.model_validate(
+        {
+            "name": "stages",
+            "kind": kind,
+            "columns": [
+                {"name": "stage", "role": "Group"},
+                {"name": "patients", "role": "Count"},
+                {"name": "mean_age", "role": "Statistic"},
+            ],
+            "rows": [[f"stage {i}", c, 60.5 + i] for i, c in enumerate(counts)],
+            "cohortSize": sum(counts) if cohort is None else cohort,
+        }
+    )
+
+
+def model_file(data: bytes, fmt: str, name: str = "model.bin") -> ModelFile:
+    return ModelFile.model_validate(
+        {
+            "name": name,
+            "format": fmt,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "sizeBytes": len(data),
+            "dataBase64": base64.b64encode(data).decode(),
+        }
+    )
+
+
+def manifest(**fields: Any) -> ResultManifest:
+    return ResultManifest(**fields)
+
+
+def safetensors_bytes() -> bytes:
+    payload = np.arange(6, dtype="<f4").tobytes()
+    header = json.dumps(
+        {
+            "weights": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, len(payload)]},
+            "__metadata__": {"format": "pt"},
+        }
+    ).encode()
+    return struct.pack("<Q", len(header)) + header + payload
+
+
+def _field(number: int, wire: int) -> bytes:
+    return bytes([number << 3 | wire])
+
+
+def onnx_bytes() -> bytes:
+    """A minimal ``ModelProto``: ir_version 8, producer name, an (empty-named) graph, opset."""
+    graph = _field(2, 2) + bytes([1]) + b"g"  # GraphProto.name = "g"
+    opset = _field(2, 0) + bytes([17])  # OperatorSetIdProto.version = 17
+    return (
+        _field(1, 0)
+        + bytes([8])
+        + _field(2, 2)
+        + bytes([4])
+        + b"test"
+        + _field(7, 2)
+        + bytes([len(graph)])
+        + graph
+        + _field(8, 2)
+        + bytes([len(opset)])
+        + opset
+    )
+
+
+def npy_bytes(array: Any) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array, allow_pickle=True)
+    return out.getvalue()
+
+
+def pickle_bytes() -> bytes:
+    return pickle.dumps({"weights": [1.0, 2.0, 3.0]}, protocol=4)
+
+
+def torch_like_zip() -> bytes:
+    """The layout of a ``torch.save`` file: a zip whose ``data.pkl`` is a pickle."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("archive/data.pkl", pickle_bytes())
+        archive.writestr("archive/version", "3\n")
+    return out.getvalue()

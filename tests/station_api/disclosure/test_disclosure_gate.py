@@ -1,0 +1,208 @@
+"""The disclosure gate, rule by rule: each decision names its rule, never a cell."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+from disclosure_samples import (
+    manifest,
+    model_file,
+    npy_bytes,
+    onnx_bytes,
+    pickle_bytes,
+    safetensors_bytes,
+    stage_table,
+    torch_like_zip,
+)
+
+from pht_contract.manifests import ResultManifest, Statistic
+from pht_contract.policies import DisclosurePolicy
+from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
+
+POLICY = DisclosurePolicy()  # minCohort 10, minCellCount 5, Suppress, row-level forbidden
+
+
+def test_clean_aggregate_is_released() -> None:
+    decision = evaluate(manifest(tables=[stage_table([40, 30, 30])]), POLICY, audited_cohort=100)
+    assert decision.outcome == Outcome.RELEASED
+    assert decision.rule is None
+    assert decision.released.tables[0].rows[0] == ["stage 0", 40, 60.5]
+
+
+def test_small_cell_is_suppressed_with_its_row_statistics() -> None:
+    decision = evaluate(manifest(tables=[stage_table([40, 3, 57])]), POLICY, audited_cohort=100)
+    assert decision.outcome == Outcome.RELEASED
+    assert [f.rule for f in decision.findings] == [Rule.MIN_CELL_COUNT]
+    assert decision.released.tables[0].rows[1] == ["stage 1", None, None]
+    assert decision.released.tables[0].rows[0] == ["stage 0", 40, 60.5]
+    assert decision.suppressed_cells == 2
+
+
+def test_small_cell_blocks_naming_rule_and_table_not_cell() -> None:
+    policy = DisclosurePolicy(small_cell_action="Block")
+    decision = evaluate(manifest(tables=[stage_table([40, 3, 57])]), policy, audited_cohort=100)
+    assert decision.outcome == Outcome.BLOCKED
+    assert decision.rule == Rule.MIN_CELL_COUNT
+    described = " ".join(f.describe() for f in decision.findings)
+    assert "stages" in described
+    assert "3" not in described
+
+
+def test_zero_cells_are_not_small() -> None:
+    decision = evaluate(manifest(tables=[stage_table([50, 0, 50])]), POLICY, audited_cohort=100)
+    assert decision.outcome == Outcome.RELEASED
+    assert decision.findings == ()
+
+
+@pytest.mark.parametrize(
+    ("audited", "counts", "cohort", "rule"),
+    [
+        (8, [4, 4], None, Rule.MIN_COHORT),  # the audited cohort is too small
+        (100, [5, 3], None, Rule.MIN_COHORT),  # the table's cohort is too small
+        (50, [40, 30], None, Rule.COHORT_SIZE_MISMATCH),  # claims more than the audit saw
+        (100, [40, 30], 20, Rule.COHORT_SIZE_MISMATCH),  # a count above its own cohort
+        (100, [40, -30], 100, Rule.INVALID_COUNT),
+    ],
+)
+def test_cohort_rules_block(
+    audited: int, counts: list[int], cohort: int | None, rule: Rule
+) -> None:
+    result = manifest(tables=[stage_table(counts, cohort)])
+    decision = evaluate(result, POLICY, audited_cohort=audited)
+    assert decision.outcome == Outcome.BLOCKED
+    assert decision.rule == rule
+
+
+def test_unaudited_cohort_is_held() -> None:
+    decision = evaluate(manifest(tables=[stage_table([40, 60])]), POLICY, audited_cohort=None)
+    assert (decision.outcome, decision.rule) == (Outcome.HELD, Rule.COHORT_UNVERIFIED)
+
+
+def test_row_level_tables() -> None:
+    result = manifest(tables=[stage_table([40, 60], kind="RowLevel")])
+    blocked = evaluate(result, POLICY, audited_cohort=100)
+    assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.ROW_LEVEL_FORBIDDEN)
+    allowed = evaluate(result, DisclosurePolicy(forbid_row_level=False), audited_cohort=100)
+    assert (allowed.outcome, allowed.rule) == (Outcome.HELD, Rule.ROW_LEVEL_REVIEW)
+
+
+def test_small_statistics_are_dropped_or_blocked() -> None:
+    result = manifest(
+        statistics=[
+            Statistic(name="median_os", value=514.0, n=3),
+            Statistic(name="n", value=1, n=90),
+        ]
+    )
+    suppressed = evaluate(result, POLICY, audited_cohort=100)
+    assert suppressed.outcome == Outcome.RELEASED
+    assert [s.name for s in suppressed.released.statistics] == ["n"]
+    blocked = evaluate(result, DisclosurePolicy(small_cell_action="Block"), audited_cohort=100)
+    assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt"),
+    [
+        (safetensors_bytes(), "safetensors"),
+        (onnx_bytes(), "onnx"),
+        (npy_bytes(np.arange(12, dtype=np.float64).reshape(3, 4)), "npy"),
+        (json.dumps({"coef": [0.1, -0.2]}).encode(), "json"),
+    ],
+)
+def test_safe_models_are_held_for_manual_release(data: bytes, fmt: str) -> None:
+    result = manifest(models=[model_file(data, fmt)])
+    held = evaluate(result, POLICY, audited_cohort=100)
+    assert (held.outcome, held.rule) == (Outcome.HELD, Rule.MANUAL_RELEASE_REQUIRED)
+    automatic = DisclosurePolicy(manual_release_for_models=False)
+    assert evaluate(result, automatic, audited_cohort=100).outcome == Outcome.RELEASED
+
+
+@pytest.mark.parametrize(
+    ("data", "fmt", "rule"),
+    [
+        (pickle_bytes(), "npy", Rule.PICKLE_REFUSED),  # pickle bytes, declared as NumPy
+        (pickle_bytes(), "json", Rule.PICKLE_REFUSED),
+        (pickle.dumps([1, 2], protocol=0), "safetensors", Rule.PICKLE_REFUSED),
+        (torch_like_zip(), "onnx", Rule.PICKLE_REFUSED),
+        (b'{"a": 1}', "pickle", Rule.PICKLE_REFUSED),  # declared pickle is refused too
+        (
+            npy_bytes(np.array([{"a": 1}], dtype=object)),
+            "npy",
+            Rule.MODEL_FORMAT_REFUSED,
+        ),  # object dtype
+        (b"\x00" * 64, "onnx", Rule.MODEL_FORMAT_REFUSED),
+        (safetensors_bytes()[:-4], "safetensors", Rule.MODEL_FORMAT_REFUSED),
+        (b"[1, NaN]", "json", Rule.MODEL_FORMAT_REFUSED),
+        (safetensors_bytes(), "json", Rule.MODEL_FORMAT_REFUSED),  # content is not the format
+    ],
+)
+def test_unsafe_models_are_blocked(data: bytes, fmt: str, rule: Rule) -> None:
+    decision = evaluate(manifest(models=[model_file(data, fmt)]), POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, rule)
+
+
+def test_format_outside_policy_is_refused() -> None:
+    policy = DisclosurePolicy(allowed_model_formats=["safetensors"])
+    decision = evaluate(
+        manifest(models=[model_file(onnx_bytes(), "onnx")]), policy, audited_cohort=100
+    )
+    assert decision.rule == Rule.MODEL_FORMAT_REFUSED
+
+
+def test_model_integrity_is_checked() -> None:
+    model = model_file(safetensors_bytes(), "safetensors")
+    tampered = model.model_copy(update={"size_bytes": model.size_bytes + 1})
+    decision = evaluate(manifest(models=[tampered]), POLICY, audited_cohort=100)
+    assert decision.rule == Rule.MODEL_INTEGRITY
+    wrong_hash = model.model_copy(update={"sha256": "0" * 64})
+    assert evaluate(manifest(models=[wrong_hash]), POLICY, audited_cohort=100).rule == (
+        Rule.MODEL_INTEGRITY
+    )
+
+
+def test_free_text_is_held() -> None:
+    result = manifest(tables=[stage_table([50, 50])], messages=["converged after 12 epochs"])
+    decision = evaluate(result, POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.HELD, Rule.FREE_TEXT_HELD)
+
+
+def test_manual_release_for_all() -> None:
+    policy = DisclosurePolicy(manual_release_for_all=True)
+    decision = evaluate(manifest(tables=[stage_table([50, 50])]), policy, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.HELD, Rule.MANUAL_RELEASE_REQUIRED)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "outcome"),
+    [
+        ((), Outcome.RELEASED),
+        ((100,), Outcome.RELEASED),
+        ((98,), Outcome.HELD),
+        ((90,), Outcome.RELEASED),
+    ],
+)
+def test_differencing_ledger(earlier: tuple[int, ...], outcome: Outcome) -> None:
+    result = manifest(tables=[stage_table([50, 50])])
+    decision = evaluate(result, POLICY, audited_cohort=100, released_cohorts=earlier)
+    assert decision.outcome == outcome
+    if outcome == Outcome.HELD:
+        assert decision.rule == Rule.DIFFERENCING
+    assert decision.cohorts == (100,)
+
+
+def test_blocks_win_over_holds() -> None:
+    result = manifest(tables=[stage_table([50, 50], kind="RowLevel")], messages=["hello"])
+    decision = evaluate(result, POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.ROW_LEVEL_FORBIDDEN)
+
+
+def test_too_large_and_invalid_bytes() -> None:
+    small = DisclosurePolicy(max_result_bytes=1024)
+    big = manifest(tables=[stage_table([10] * 40)]).model_dump_json(by_alias=True).encode()
+    assert evaluate_bytes(big, small, audited_cohort=400).rule == Rule.RESULT_TOO_LARGE
+    assert evaluate_bytes(b"{not json", POLICY, audited_cohort=100).rule == Rule.INVALID_MANIFEST
+    unknown = json.dumps({"tables": [], "comment": "free text"}).encode()
+    assert evaluate_bytes(unknown, POLICY, audited_cohort=100).rule == Rule.INVALID_MANIFEST
+    good = ResultManifest(tables=[stage_table([50, 50])]).model_dump_json(by_alias=True)
+    assert evaluate_bytes(good.encode(), POLICY, audited_cohort=100).outcome == Outcome.RELEASED

@@ -1,0 +1,266 @@
+"""Properties of the gate over generated manifests, policies, audits and ledgers.
+
+1. Nothing that violates the policy is ever released automatically.
+2. No crafted input (random bytes, random JSON, random model bytes) crashes the gate.
+"""
+
+import base64
+import json
+import math
+from typing import Any
+
+import numpy as np
+from disclosure_samples import (
+    model_file,
+    npy_bytes,
+    onnx_bytes,
+    pickle_bytes,
+    safetensors_bytes,
+    torch_like_zip,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pht_contract.manifests import ResultManifest, ResultTable, Statistic
+from pht_contract.policies import DisclosurePolicy
+from pht_station_api.disclosure import Outcome, evaluate, evaluate_bytes
+from pht_station_api.disclosure.formats import SNIFFERS, is_pickle
+from pht_station_api.disclosure.ledgers import differs_too_little
+from pht_station_api.disclosure.models import decode_model, review_model
+
+MODEL_BLOBS = [
+    (safetensors_bytes(), "safetensors"),
+    (onnx_bytes(), "onnx"),
+    (npy_bytes(np.arange(4.0)), "npy"),
+    (npy_bytes(np.array([None], dtype=object)), "npy"),
+    (b'{"w": [1, 2]}', "json"),
+    (pickle_bytes(), "npy"),
+    (pickle_bytes(), "pickle"),
+    (torch_like_zip(), "safetensors"),
+    (b"\x08\x01garbage", "onnx"),
+]
+
+
+def counts(cohort: int) -> st.SearchStrategy[int | float | None]:
+    """Mostly plausible counts for a cohort; sometimes small, empty, negative or not finite."""
+    plausible = st.integers(min_value=0, max_value=max(cohort, 0))
+    small = st.integers(min_value=0, max_value=8)
+    odd = st.one_of(
+        st.integers(min_value=-3, max_value=cohort + 5), st.sampled_from([math.nan, math.inf, 2.5])
+    )
+    return st.integers(min_value=0, max_value=99).flatmap(
+        lambda dice: (
+            plausible if dice < 80 else small if dice < 94 else st.none() if dice < 98 else odd
+        )
+    )
+
+
+@st.composite
+def tables(draw: st.DrawFn, audited: int) -> ResultTable:
+    cohort = draw(
+        st.one_of(
+            st.integers(min_value=0, max_value=max(audited, 0)),
+            st.integers(min_value=0, max_value=audited + 10),
+        )
+    )
+    n_counts = draw(st.integers(min_value=0, max_value=3))
+    columns = [{"name": "grp", "role": "Group"}]
+    columns += [{"name": f"c{i}", "role": "Count"} for i in range(n_counts)]
+    columns += [{"name": "stat", "role": "Statistic"}]
+    rows = draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["a", "b", "stage IIIb"]),
+                st.lists(counts(cohort), min_size=n_counts, max_size=n_counts),
+                st.floats(allow_nan=False),
+            ).map(lambda t: [t[0], *t[1], t[2]]),
+            max_size=6,
+        )
+    )
+    return ResultTable.model_validate(
+        {
+            "name": draw(st.sampled_from(["t", "stages", "km"])),
+            "kind": draw(st.sampled_from(["Aggregate", "Aggregate", "Aggregate", "RowLevel"])),
+            "columns": columns,
+            "rows": rows,
+            "cohortSize": cohort,
+        }
+    )
+
+
+@st.composite
+def manifests(draw: st.DrawFn, audited: int) -> ResultManifest:
+    safe = [b for b in MODEL_BLOBS if b[1] != "pickle"][:3]
+    blobs = draw(
+        st.one_of(
+            st.just([]),
+            st.lists(st.sampled_from(safe), max_size=2),
+            st.lists(st.sampled_from(MODEL_BLOBS), max_size=2),
+        )
+    )
+    models = [model_file(data, fmt, name=f"m{i}") for i, (data, fmt) in enumerate(blobs)]
+    statistics = draw(
+        st.lists(
+            st.builds(
+                Statistic,
+                name=st.sampled_from(["mean_age", "median_os"]),
+                value=st.floats(allow_nan=False),
+                n=st.integers(min_value=0, max_value=audited + 10),
+            ),
+            max_size=3,
+        )
+    )
+    return ResultManifest(
+        tables=draw(st.lists(tables(audited), max_size=3)),
+        statistics=statistics,
+        models=models,
+        messages=draw(st.sampled_from([[], [], [], ["note"]])),
+    )
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[ResultManifest, int | None]:
+    audited = draw(st.one_of(st.integers(min_value=0, max_value=400), st.none()))
+    return draw(manifests(400 if audited is None else audited)), audited
+
+
+policies = st.builds(
+    DisclosurePolicy,
+    min_cohort=st.integers(min_value=1, max_value=30),
+    min_cell_count=st.integers(min_value=1, max_value=20),
+    small_cell_action=st.sampled_from(["Suppress", "Block"]),
+    forbid_row_level=st.booleans(),
+    allowed_model_formats=st.lists(
+        st.sampled_from(["safetensors", "onnx", "npy", "json"]), unique=True, max_size=4
+    ),
+    manual_release_for_models=st.booleans(),
+    manual_release_for_all=st.sampled_from([False, False, False, True]),
+    differencing_threshold=st.integers(min_value=0, max_value=20),
+)
+
+
+def _is_number(cell: Any) -> bool:
+    return isinstance(cell, int | float) and not isinstance(cell, bool)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scenario=scenarios(),
+    policy=policies,
+    earlier=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+)
+def test_no_violating_manifest_is_released(
+    scenario: tuple[ResultManifest, int | None], policy: DisclosurePolicy, earlier: list[int]
+) -> None:
+    manifest, audited = scenario
+    decision = evaluate(manifest, policy, audited_cohort=audited, released_cohorts=earlier)
+    if decision.outcome != Outcome.RELEASED:
+        assert decision.rule is not None
+        return
+    out = decision.released
+    # the cohort is audited and large enough
+    assert audited is not None and audited >= policy.min_cohort
+    # nothing a human must see first
+    assert not out.messages and not policy.manual_release_for_all
+    assert not (out.models and policy.manual_release_for_models)
+    for table in out.tables:
+        assert table.kind == "Aggregate"
+        assert policy.min_cohort <= table.cohort_size <= audited
+        for row in table.rows:
+            for index in table.count_columns():
+                cell = row[index]
+                if cell is None:
+                    continue
+                assert _is_number(cell) and math.isfinite(cell)
+                assert cell == 0 or policy.min_cell_count <= cell <= table.cohort_size
+    for statistic in out.statistics:
+        assert statistic.n == 0 or policy.min_cell_count <= statistic.n <= audited
+    for model in out.models:
+        data = decode_model(model)
+        assert data is not None and not is_pickle(data)
+        assert model.format in policy.allowed_model_formats
+        assert SNIFFERS[model.format](data)
+    assert not differs_too_little(decision.cohorts, earlier, policy.differencing_threshold)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+manifest_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "schemaVersion": st.sampled_from(["pht.result/v1", "v2", 1]),
+        "tables": st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "name": st.sampled_from(["t", "T!", ""]),
+                    "kind": st.sampled_from(["Aggregate", "RowLevel", "Other"]),
+                    "columns": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "name": st.sampled_from(["a", "b"]),
+                                "role": st.sampled_from(["Group", "Count", "Statistic", "X"]),
+                            }
+                        ),
+                        max_size=3,
+                    ),
+                    "rows": st.lists(st.lists(json_values, max_size=3), max_size=3),
+                    "cohortSize": json_values,
+                },
+            ),
+            max_size=2,
+        ),
+        "statistics": st.lists(json_values, max_size=2),
+        "models": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.just("m.bin"),
+                    "format": st.sampled_from(["npy", "onnx", "json", "safetensors", "zip"]),
+                    "sha256": st.just("0" * 64),
+                    "sizeBytes": st.integers(min_value=-1, max_value=64),
+                    "dataBase64": st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode())
+                    | st.text(max_size=10),
+                }
+            ),
+            max_size=2,
+        ),
+        "messages": json_values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    raw=st.one_of(
+        st.binary(max_size=512), json_values.map(json.dumps), manifest_like.map(json.dumps)
+    )
+)
+def test_crafted_input_never_crashes_the_gate(raw: bytes | str) -> None:
+    data = raw.encode() if isinstance(raw, str) else raw
+    decision = evaluate_bytes(data, DisclosurePolicy(), audited_cohort=100)
+    assert decision.outcome in set(Outcome)
+    assert decision.outcome == Outcome.RELEASED or decision.rule is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.one_of(
+        st.binary(max_size=256),
+        st.sampled_from([blob for blob, _ in MODEL_BLOBS]).flatmap(
+            lambda blob: st.integers(min_value=0, max_value=len(blob)).map(lambda cut: blob[:cut])
+        ),
+        st.binary(max_size=64).map(lambda b: b"\x93NUMPY" + b),
+        st.binary(max_size=64).map(lambda b: len(b).to_bytes(8, "little") + b),
+        st.binary(max_size=64).map(lambda b: b"PK\x03\x04" + b),
+    ),
+    fmt=st.sampled_from(["safetensors", "onnx", "npy", "json", "pickle"]),
+)
+def test_crafted_model_bytes_never_crash_the_sniffers(data: bytes, fmt: str) -> None:
+    findings = review_model(model_file(data, fmt), DisclosurePolicy())
+    assert len(findings) == 1  # blocked for a named reason, or held for a steward
