@@ -1,0 +1,126 @@
+"""What a hospital's security review looks for in the rendered workloads: restricted pod security
+everywhere, resources on every container, pinned images, the operator as one standalone replica,
+the station API's stores on PersistentVolumeClaims (or an external endpoint from a Secret)."""
+
+from typing import Any
+
+from .rendering import NAMESPACE, RELEASE, find, one, pod_specs
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_every_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
+    specs = list(pod_specs(rendered))
+    assert len(specs) == 3  # operator, station API, helm test
+    for name, spec in specs:
+        pod = spec["securityContext"]
+        assert pod["runAsNonRoot"] is True, name
+        assert isinstance(pod["runAsUser"], int) and pod["runAsUser"] > 0, name
+        assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
+        assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
+        for container in spec["containers"] + spec.get("initContainers", []):
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False, name
+            assert sc["readOnlyRootFilesystem"] is True, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            assert "add" not in sc["capabilities"], name
+            limits, requests = container["resources"]["limits"], container["resources"]["requests"]
+            assert {"cpu", "memory"} <= limits.keys() and {"cpu", "memory"} <= requests.keys()
+            image = container["image"]
+            assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest"), image
+
+
+def test_writable_paths_are_size_limited_empty_dirs(rendered: list[dict[str, Any]]) -> None:
+    for name, spec in pod_specs(rendered):
+        if "test" in name:
+            continue
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert volumes["tmp"]["emptyDir"]["sizeLimit"], name
+        mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+        assert "/tmp" in mounts
+
+
+def test_operator_is_one_standalone_replica_with_stalled_watch_liveness(
+    rendered: list[dict[str, Any]],
+) -> None:
+    deployment = one(rendered, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["operator"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    env = _env(container)
+    assert env["PHT_OPERATOR_RUN_NAMESPACE"] == "pht-runs"
+    assert env["PHT_OPERATOR_STATION_API_URL"] == (
+        f"http://{RELEASE}-pht-station-api-internal.{NAMESPACE}.svc:8081"
+    )
+    # Runs have no DNS: they get the internal Service's fixed ClusterIP.
+    service = one(rendered, "Service", f"{RELEASE}-pht-station-api-internal")
+    assert env["PHT_OPERATOR_RUN_API_URL"] == f"http://{service['spec']['clusterIP']}:8081"
+    assert env["PHT_OPERATOR_API_TOKEN_FILE"].startswith("/var/run/pht/operator-credential/")
+    assert not any(e.get("valueFrom", {}).get("secretKeyRef") for e in container["env"])
+    assert not find(rendered, "CustomResourceDefinition", "kopfpeerings.kopf.dev")
+
+
+def test_station_api_has_two_services_and_ingress_only_reaches_the_external_one(
+    render: Any,
+) -> None:
+    docs = render("ingress")
+    internal = one(docs, "Service", f"{RELEASE}-pht-station-api-internal")
+    external = one(docs, "Service", f"{RELEASE}-pht-station-api")
+    assert [p["targetPort"] for p in internal["spec"]["ports"]] == ["internal"]
+    assert [p["targetPort"] for p in external["spec"]["ports"]] == ["external"]
+    ingress = one(docs, "Ingress")
+    backends = [
+        path["backend"]["service"]["name"]
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    assert backends == [external["metadata"]["name"]]
+    assert ingress["spec"]["tls"][0]["secretName"] == "pht-station-tls"
+
+
+def test_station_api_stores_on_separate_volumes(
+    rendered: list[dict[str, Any]], profile: str
+) -> None:
+    sts = one(rendered, "StatefulSet")
+    claims = {c["metadata"]["name"] for c in sts["spec"]["volumeClaimTemplates"]}
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    env = _env(container)
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert container["args"] == ["api"]
+    assert env["PHT_API_IDENTITY_MODE"] == "kubernetes"
+    assert env["PHT_API_AUDIT_STORE"].startswith(mounts["audit"])
+    assert env["PHT_API_CHAIN_HEAD_FILE"].startswith(mounts["state"])
+    assert not env["PHT_API_CHAIN_HEAD_FILE"].startswith(mounts["audit"])
+    if profile == "external-store":
+        assert claims == {"audit", "state"}
+        assert env["PHT_API_SPARQL_ENDPOINT"].startswith("http://graphdb.")
+        assert env["PHT_API_SPARQL_PASSWORD_FILE"].startswith(mounts["sparql-credential"])
+        assert "PHT_API_STORE" not in env
+    else:
+        assert claims == {"store", "audit", "state"}
+        assert env["PHT_API_STORE"] == mounts["store"]
+
+
+def test_run_namespace_is_created_with_restricted_pod_security(
+    rendered: list[dict[str, Any]],
+) -> None:
+    namespace = one(rendered, "Namespace", "pht-runs")
+    labels = namespace["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert labels["pod-security.kubernetes.io/warn"] == "restricted"
+
+
+def test_gpu_profile_sets_quota_and_policy(render: Any) -> None:
+    docs = render("gpu-kueue")
+    quota = one(docs, "ResourceQuota")
+    assert quota["metadata"]["namespace"] == "pht-runs"
+    assert quota["spec"]["hard"]["requests.nvidia.com/gpu"] == "4"
+    policies = find(docs, "StationPolicy")
+    assert {p["metadata"]["namespace"] for p in policies} == {"pht-requests", "pht-federated"}
+    assert all(p["spec"]["scheduling"]["kueueQueue"] == "pht-runs" for p in policies)
+    images = {c["image"] for _, s in pod_specs(docs) for c in s["containers"]}
+    assert all("@sha256:" in image for image in images)
