@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 async def serve(settings: Settings) -> None:
     lock: contextlib.AbstractContextManager[None] = (
-        writer_lock(settings.STORE) if settings.STORE and not settings.SPARQL_ENDPOINT
+        writer_lock(settings.STORE)
+        if settings.STORE and not settings.SPARQL_ENDPOINT
         else contextlib.nullcontext()
     )
     with lock:
