@@ -1,10 +1,12 @@
 """`helm lint --strict` on the default values and every CI profile."""
 
+from pathlib import Path
+
 from .rendering import CHART, NAMESPACE, PROFILES, run, tool
 
 
 def test_helm_lint_strict(profile: str) -> None:
-    args = [tool("helm"), "lint", "--strict", CHART, "--namespace", NAMESPACE]
+    args: list[str | Path] = [tool("helm"), "lint", "--strict", CHART, "--namespace", NAMESPACE]
     for path in PROFILES[profile]:
         args += ["-f", path]
     result = run(args)

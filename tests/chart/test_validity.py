@@ -4,7 +4,7 @@ against our CRDs (the openAPIV3Schema, then the contract's own validation incl. 
 
 from typing import Any
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 import pytest
 import yaml

@@ -13,7 +13,10 @@ SCHEMA_CASES = [
         "at '/stationApi/identityMode': value must be 'kubernetes'",
     ),
     ({"station.name": "Bad_Name"}, "at '/station/name'"),
-    ({"station.namespaces": "{}"}, "at '/station/namespaces'"),
+    (
+        {"station.namespaces[0]": "Requests"},
+        "at '/station/namespaces/0': 'Requests' does not match",
+    ),
     ({"stationApi.store.mode": "external"}, "at '/stationApi/store/external/existingSecret'"),
     ({"stationApi.store.mode": "graphdb"}, "at '/stationApi/store/mode'"),
     (
