@@ -1,0 +1,39 @@
+"""Refusals of the result store, as station API errors (one handler maps them to HTTP).
+
+Messages name the train, the attempt or the limit, never anything from the result itself.
+"""
+
+from pht_station_api.errors import Conflict, NotFound, RequestTooLarge, StationApiError
+
+
+class InvalidResult(StationApiError):
+    """The upload is not a valid result manifest (unknown fields, free strings, bad rows)."""
+
+    status = 422
+    reason = "InvalidResult"
+
+
+class ResultTooLarge(RequestTooLarge):
+    reason = "ResultTooLarge"
+
+
+class ResultClosed(Conflict):
+    """The run's completion was reported: later uploads would bypass the gate's decision."""
+
+    reason = "ResultClosed"
+
+
+class NotHeld(Conflict):
+    """Only a held result can be released or blocked by a steward."""
+
+    reason = "NotHeld"
+
+
+class NotReleased(NotFound):
+    """Requesters see nothing about a result before its release (not even that it exists)."""
+
+    reason = "NotReleased"
+
+
+class UnknownResult(NotFound):
+    reason = "UnknownResult"

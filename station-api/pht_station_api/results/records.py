@@ -1,0 +1,87 @@
+"""What the result store remembers about one train's result (never the result's content).
+
+Content (each attempt's bytes, the outgoing manifest) lives in separate files next to this
+record, so a purge can remove content while the decision and its rule stay answerable.
+"""
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pht_contract.policies import DisclosurePolicy
+from pht_contract.trains import ReleaseState
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What the gate needs to know about the train, taken from its registration."""
+
+    uid: str
+    namespace: str
+    name: str
+    requester: str
+    organisation: str
+    disclosure: DisclosurePolicy
+    retention_days: int
+
+    @property
+    def ledger_key(self) -> str:
+        return f"{self.organisation}/{self.requester}"
+
+
+@dataclass
+class Attempt:
+    attempt: int
+    digest: str
+    size_bytes: int
+    uploaded_at: str
+
+
+@dataclass
+class ResultRecord:
+    uid: str
+    namespace: str
+    name: str
+    ledger_key: str
+    retention_days: int
+    disclosure: dict[str, Any]
+    created_at: str
+    attempts: list[Attempt] = field(default_factory=list)
+    completed: bool = False
+    completion_reason: str | None = None
+    release: ReleaseState = ReleaseState.PENDING
+    rule: str | None = None
+    findings: list[str] = field(default_factory=list)
+    cohorts: list[int] = field(default_factory=list)
+    decided_at: str | None = None
+    decided_by: str | None = None
+    released_digest: str | None = None
+    released_size: int | None = None
+    released_at: str | None = None
+    purged_at: str | None = None
+
+    @classmethod
+    def new(cls, train: TrainContext, now: str) -> "ResultRecord":
+        return cls(
+            uid=train.uid,
+            namespace=train.namespace,
+            name=train.name,
+            ledger_key=train.ledger_key,
+            retention_days=train.retention_days,
+            disclosure=train.disclosure.wire(),
+            created_at=now,
+        )
+
+    def policy(self) -> DisclosurePolicy:
+        return DisclosurePolicy.model_validate(self.disclosure)
+
+    def to_json(self) -> dict[str, Any]:
+        value = asdict(self)
+        value["release"] = self.release.value
+        return value
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "ResultRecord":
+        data = dict(value)
+        data["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
+        data["release"] = ReleaseState(data.get("release", ReleaseState.PENDING.value))
+        return cls(**data)

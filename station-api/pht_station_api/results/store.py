@@ -1,0 +1,355 @@
+"""Result uploads, the gate's decision on the final attempt, steward decisions and retention.
+
+A running train may upload several times (a retried pod, a checkpointed step); the store numbers
+attempts in upload order. Nothing is decided until the operator reports the run's completion:
+then the gate runs on the *last* attempt, with the admitting policy's disclosure rules, the
+cohort the audited queries saw and the requester's differencing ledger. Released and held
+results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
+and every decision (the gate's and a steward's) is a provenance record naming its rule.
+"""
+
+import hashlib
+import logging
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from pht_contract.hashing import sha256_hex
+from pht_contract.manifests import ResultManifest
+from pht_contract.trains import Progress, ReleaseState, ResultSummary
+from pht_contract.wire import (
+    DetailValue,
+    ProvenanceKind,
+    ReleaseDecision,
+    RunCompletion,
+    TrainState,
+    UploadReceipt,
+)
+from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
+from pht_station_api.disclosure.gate import evaluate_bytes
+from pht_station_api.results.errors import (
+    InvalidResult,
+    NotHeld,
+    NotReleased,
+    ResultClosed,
+    ResultTooLarge,
+    UnknownResult,
+)
+from pht_station_api.results.files import read_json, train_folder, write_atomic, write_json
+from pht_station_api.results.records import Attempt, ResultRecord, TrainContext
+from pht_station_api.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GATE_ACTOR = "disclosure-gate"
+STEWARD_BLOCKED = "StewardBlocked"
+OUTGOING = "outgoing.json"
+STATE = "state.json"
+LEDGER = "ledger.json"
+PURGE_INTERVAL_SECONDS = 600.0
+
+
+class Chain(Protocol):
+    """The part of :class:`~pht_station_api.provenance.ProvenanceChain` the store uses."""
+
+    def record(
+        self,
+        kind: ProvenanceKind,
+        *,
+        train_uid: str | None,
+        actor: str,
+        details: dict[str, DetailValue],
+        event_id: str | None = None,
+        at: str | None = None,
+    ) -> str: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Completion:
+    record: ResultRecord
+    #: The gate's decision; ``None`` for NoOutput and for a repeated completion.
+    decision: GateDecision | None
+    #: False when the completion had already been reported (nothing new was decided).
+    decided_now: bool
+
+
+class ResultStore:
+    """Thread-safe; one per station API process (the only writer of its directory)."""
+
+    def __init__(self, directory: Path) -> None:
+        self._root = directory
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._last_purge = float("-inf")
+        self._records: dict[str, ResultRecord] = {}
+        for state_file in sorted(self._root.glob(f"*/{STATE}")):
+            record = ResultRecord.from_json(read_json(state_file))
+            self._records[record.uid] = record
+        ledger_file = self._root / LEDGER
+        self._ledger = DifferencingLedger(read_json(ledger_file) if ledger_file.exists() else {})
+
+    @classmethod
+    def open(cls, settings: Settings) -> "ResultStore":
+        return cls(settings.results_dir)
+
+    # --- persistence -----------------------------------------------------------------
+    def _folder(self, uid: str) -> Path:
+        return train_folder(self._root, uid)
+
+    def _save(self, record: ResultRecord) -> None:
+        self._records[record.uid] = record
+        write_json(self._folder(record.uid) / STATE, record.to_json())
+
+    def _save_ledger(self) -> None:
+        write_json(self._root / LEDGER, self._ledger.to_json())
+
+    def _get(self, uid: str) -> ResultRecord:
+        record = self._records.get(uid)
+        if record is None:
+            raise UnknownResult(f"no result is known for train {uid}")
+        return record
+
+    # --- the running train -----------------------------------------------------------
+    def upload(self, train: TrainContext, raw: bytes, chain: Chain) -> UploadReceipt:
+        """Keep one attempt; refused when too large, not a manifest, or after completion."""
+        limit = train.disclosure.max_result_bytes
+        if len(raw) > limit:
+            raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
+        try:
+            ResultManifest.model_validate_json(raw)
+        except (ValidationError, ValueError) as exc:
+            errors = exc.errors() if isinstance(exc, ValidationError) else []
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in errors})[:10]
+            raise InvalidResult(
+                "the upload is not a valid result manifest", fields=fields
+            ) from None
+        digest = "sha256:" + sha256_hex(raw)
+        with self._lock:
+            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            if record.completed:
+                raise ResultClosed(f"train {train.uid} has completed; no more uploads")
+            attempt = Attempt(len(record.attempts) + 1, digest, len(raw), iso(utc_now()))
+            write_atomic(self._folder(train.uid) / f"attempt-{attempt.attempt}.json", raw)
+            record.attempts.append(attempt)
+            self._save(record)
+        chain.record(
+            ProvenanceKind.UPLOAD,
+            train_uid=train.uid,
+            actor="train",
+            details={"attempt": attempt.attempt, "digest": digest, "sizeBytes": len(raw)},
+        )
+        return UploadReceipt(
+            uid=train.uid, attempt=attempt.attempt, digest=digest, size_bytes=len(raw)
+        )
+
+    # --- the operator ----------------------------------------------------------------
+    def complete(
+        self,
+        train: TrainContext,
+        completion: RunCompletion,
+        audited_cohort: int | None,
+        chain: Chain,
+    ) -> "Completion":
+        """Decide once (idempotent): NoOutput, or the gate's decision on the final attempt."""
+        with self._lock:
+            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            if record.completed:
+                return Completion(record, None, decided_now=False)
+            record.completed = True
+            record.completion_reason = completion.reason
+            decision: GateDecision | None = None
+            if not completion.job_succeeded or not record.attempts:
+                record.release = ReleaseState.NO_OUTPUT
+                record.decided_at = iso(utc_now())
+                record.decided_by = GATE_ACTOR
+            else:
+                final = record.attempts[-1]
+                raw = (self._folder(train.uid) / f"attempt-{final.attempt}.json").read_bytes()
+                decision = evaluate_bytes(
+                    raw,
+                    record.policy(),
+                    audited_cohort=audited_cohort,
+                    released_cohorts=self._ledger.released_cohorts(record.ledger_key),
+                )
+                self._apply(record, decision)
+            self._save(record)
+        details: dict[str, DetailValue] = {
+            "decision": record.release.value,
+            "rule": record.rule,
+            "jobSucceeded": completion.job_succeeded,
+            "runReason": completion.reason,
+            "attempts": len(record.attempts),
+        }
+        if decision is not None:
+            details["attempt"] = record.attempts[-1].attempt
+            details["suppressedCells"] = decision.suppressed_cells
+            details["findings"] = "; ".join(f.describe() for f in decision.findings)[:1024]
+            details["auditedCohort"] = audited_cohort
+        chain.record(ProvenanceKind.RELEASE, train_uid=train.uid, actor=GATE_ACTOR, details=details)
+        return Completion(record, decision, decided_now=True)
+
+    def _apply(self, record: ResultRecord, decision: GateDecision) -> None:
+        now = iso(utc_now())
+        record.rule = decision.rule.value if decision.rule else None
+        record.findings = [f.describe() for f in decision.findings]
+        record.cohorts = list(decision.cohorts)
+        record.decided_at, record.decided_by = now, GATE_ACTOR
+        if decision.outcome == Outcome.BLOCKED:
+            record.release = ReleaseState.BLOCKED
+            return
+        outgoing = decision.released.model_dump_json(by_alias=True, exclude_none=False).encode()
+        write_atomic(self._folder(record.uid) / OUTGOING, outgoing)
+        if decision.outcome == Outcome.HELD:
+            record.release = ReleaseState.HELD
+            return
+        self._release(record, outgoing, now)
+
+    def _release(self, record: ResultRecord, outgoing: bytes, now: str) -> None:
+        record.release = ReleaseState.RELEASED
+        record.released_digest = "sha256:" + hashlib.sha256(outgoing).hexdigest()
+        record.released_size = len(outgoing)
+        record.released_at = now
+        self._ledger.record_release(record.ledger_key, record.cohorts)
+        self._save_ledger()
+
+    def train_state(self, uid: str, registered: bool, progress: Progress | None) -> TrainState:
+        """What the operator mirrors: the rule, but a result summary only after release."""
+        record = self._records.get(uid)
+        if record is None:
+            return TrainState(uid=uid, registered=registered, progress=progress)
+        summary = None
+        if record.release == ReleaseState.RELEASED and record.released_digest:
+            summary = ResultSummary(
+                digest=record.released_digest,
+                size_bytes=record.released_size or 0,
+                released_at=record.released_at,
+            )
+        return TrainState(
+            uid=uid,
+            registered=registered,
+            progress=progress,
+            uploads=len(record.attempts),
+            release=record.release if record.completed else ReleaseState.PENDING,
+            rule=record.rule,
+            result=summary,
+        )
+
+    # --- stewards and requesters -------------------------------------------------------
+    def held(self) -> list[ResultRecord]:
+        with self._lock:
+            return sorted(
+                (r for r in self._records.values() if r.release == ReleaseState.HELD),
+                key=lambda r: r.decided_at or "",
+            )
+
+    def get(self, uid: str) -> ResultRecord:
+        with self._lock:
+            return self._get(uid)
+
+    def find(self, namespace: str, name: str) -> ResultRecord:
+        """The latest train of that name (a name can be reused by a new Train, a new uid)."""
+        with self._lock:
+            matches = [
+                r for r in self._records.values() if (r.namespace, r.name) == (namespace, name)
+            ]
+        if not matches:
+            raise UnknownResult(f"no result is known for train {namespace}/{name}")
+        return max(matches, key=lambda r: r.created_at)
+
+    def outgoing(self, uid: str) -> ResultManifest | None:
+        """The manifest as it would leave (stewards) — ``None`` if blocked, absent or purged."""
+        path = self._folder(uid) / OUTGOING
+        if not path.exists():
+            return None
+        return ResultManifest.model_validate_json(path.read_bytes())
+
+    def released(self, uid: str) -> ResultManifest:
+        record = self.get(uid)
+        manifest = self.outgoing(uid) if record.release == ReleaseState.RELEASED else None
+        if manifest is None:
+            raise NotReleased(f"train {record.namespace}/{record.name} has no released result")
+        return manifest
+
+    def decide(self, uid: str, decision: ReleaseDecision, actor: str, chain: Chain) -> ResultRecord:
+        """A steward releases or blocks a held result; the holding rule stays on record."""
+        with self._lock:
+            record = self._get(uid)
+            if record.release != ReleaseState.HELD:
+                raise NotHeld(f"the result of train {uid} is {record.release.value}, not Held")
+            held_by = record.rule
+            now = iso(utc_now())
+            record.decided_at, record.decided_by = now, actor
+            if decision.decision == "Release":
+                self._release(record, (self._folder(uid) / OUTGOING).read_bytes(), now)
+            else:
+                record.release = ReleaseState.BLOCKED
+                record.rule = STEWARD_BLOCKED
+                (self._folder(uid) / OUTGOING).unlink(missing_ok=True)
+            self._save(record)
+        chain.record(
+            ProvenanceKind.RELEASE,
+            train_uid=uid,
+            actor=actor,
+            details={
+                "decision": record.release.value,
+                "rule": record.rule,
+                "heldBy": held_by,
+                "steward": True,
+                # The steward's words stay in the result store; the chain binds them by hash.
+                "reasonSha256": sha256_hex(decision.reason.encode()),
+            },
+        )
+        return record
+
+    # --- retention -------------------------------------------------------------------
+    def purge_if_due(self, interval_seconds: float = PURGE_INTERVAL_SECONDS) -> list[str]:
+        """Purge at most every ``interval_seconds``; called from handlers the operator polls."""
+        if time.monotonic() - self._last_purge < interval_seconds:
+            return []
+        self._last_purge = time.monotonic()
+        return self.purge_expired()
+
+    def purge_expired(self, now: datetime | None = None) -> list[str]:
+        """Delete result content older than the policy's ``resultRetentionDays``.
+
+        The record (decision, rule, digests) stays, so the Train's status and the audit still
+        make sense; attempts and the outgoing manifest are removed.
+        """
+        moment = now or utc_now()
+        purged: list[str] = []
+        with self._lock:
+            for record in list(self._records.values()):
+                if record.purged_at is not None:
+                    continue
+                started = datetime.fromisoformat(
+                    (record.decided_at or record.created_at).replace("Z", "+00:00")
+                )
+                if moment - started < timedelta(days=record.retention_days):
+                    continue
+                folder = self._folder(record.uid)
+                for path in folder.iterdir():
+                    if path.name != STATE:
+                        if path.is_dir():
+                            shutil.rmtree(path)
+                        else:
+                            path.unlink()
+                record.purged_at = iso(moment)
+                self._save(record)
+                purged.append(record.uid)
+        if purged:
+            log.info("purged the content of %d result(s) past retention", len(purged))
+        return purged

@@ -1,0 +1,194 @@
+"""The result store: attempts, the decision on the final one, stewards, ledger, retention."""
+
+import base64
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pht_contract.policies import DisclosurePolicy
+from pht_contract.trains import ReleaseState
+from pht_contract.wire import ProvenanceKind, ReleaseDecision, RunCompletion
+from pht_station_api.provenance import ProvenanceChain
+from pht_station_api.results import ResultStore, TrainContext
+from pht_station_api.results.errors import (
+    InvalidResult,
+    NotHeld,
+    NotReleased,
+    ResultClosed,
+    ResultTooLarge,
+    UnknownResult,
+)
+
+DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
+
+
+def train(uid: str = "uid-1", name: str = "km", **policy: Any) -> TrainContext:
+    return TrainContext(
+        uid=uid,
+        namespace="research",
+        name=name,
+        requester="alice",
+        organisation="maastro",
+        disclosure=DisclosurePolicy(**policy),
+        retention_days=7,
+    )
+
+
+def result(counts: list[int], **extra: Any) -> bytes:
+    table = {
+        "name": "stages",
+        "columns": [{"name": "stage", "role": "Group"}, {"name": "n", "role": "Count"}],
+        "rows": [[f"stage {i}", c] for i, c in enumerate(counts)],
+        "cohortSize": sum(counts),
+    }
+    return json.dumps({"tables": [table], **extra}).encode()
+
+
+def json_model() -> dict[str, Any]:
+    data = b'{"coef": [0.5]}'
+    return {
+        "name": "model.json",
+        "format": "json",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "sizeBytes": len(data),
+        "dataBase64": base64.b64encode(data).decode(),
+    }
+
+
+@pytest.fixture
+def chain() -> ProvenanceChain:
+    return ProvenanceChain.open(None, None)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ResultStore:
+    return ResultStore(tmp_path / "results")
+
+
+def test_attempts_are_numbered_and_the_last_one_is_gated(
+    store: ResultStore, chain: ProvenanceChain
+) -> None:
+    first = store.upload(train(), result([40, 2, 58]), chain)
+    second = store.upload(train(), result([50, 50]), chain)
+    assert (first.attempt, second.attempt) == (1, 2)
+    assert second.digest == "sha256:" + hashlib.sha256(result([50, 50])).hexdigest()
+    done = store.complete(train(), DONE, 100, chain)
+    record, decision = done.record, done.decision
+    assert decision is not None and decision.suppressed_cells == 0
+    assert record.release == ReleaseState.RELEASED
+    assert store.released("uid-1").tables[0].rows == [["stage 0", 50], ["stage 1", 50]]
+    state = store.train_state("uid-1", registered=True, progress=None)
+    assert state.uploads == 2 and state.release == ReleaseState.RELEASED
+    assert state.result is not None and state.result.digest.startswith("sha256:")
+
+
+def test_refusals(store: ResultStore, chain: ProvenanceChain) -> None:
+    with pytest.raises(ResultTooLarge):
+        store.upload(train(max_result_bytes=1024), result([10] * 60), chain)
+    with pytest.raises(InvalidResult) as invalid:
+        store.upload(train(), b'{"tables": [], "note": "free text"}', chain)
+    assert invalid.value.extra["fields"] == ["note"]
+    with pytest.raises(InvalidResult):
+        store.upload(train(), b"\x80\x04pickle", chain)
+    store.complete(train(), DONE, 100, chain)
+    with pytest.raises(ResultClosed):
+        store.upload(train(), result([50, 50]), chain)
+    with pytest.raises(UnknownResult):
+        store.get("nobody")
+
+
+def test_no_output_and_failed_runs(store: ResultStore, chain: ProvenanceChain) -> None:
+    done = store.complete(train("a"), DONE, 100, chain)
+    assert (done.record.release, done.decision) == (ReleaseState.NO_OUTPUT, None)
+    store.upload(train("b"), result([50, 50]), chain)
+    failed = RunCompletion(job_succeeded=False, reason="DeadlineExceeded")
+    assert store.complete(train("b"), failed, 100, chain).record.release == ReleaseState.NO_OUTPUT
+    with pytest.raises(NotReleased):
+        store.released("b")
+
+
+def test_completion_is_idempotent(store: ResultStore, chain: ProvenanceChain) -> None:
+    store.upload(train(), result([50, 50]), chain)
+    store.complete(train(), DONE, 100, chain)
+    records = len(chain)
+    again = store.complete(train(), DONE, 100, chain)
+    assert not again.decided_now and again.record.release == ReleaseState.RELEASED
+    assert len(chain) == records
+
+
+def test_held_model_released_by_steward(store: ResultStore, chain: ProvenanceChain) -> None:
+    store.upload(train(), result([50, 50], models=[json_model()]), chain)
+    record = store.complete(train(), DONE, 100, chain).record
+    assert (record.release, record.rule) == (ReleaseState.HELD, "ManualReleaseRequired")
+    state = store.train_state("uid-1", registered=False, progress=None)
+    assert state.release == ReleaseState.HELD and state.result is None
+    with pytest.raises(NotReleased):
+        store.released("uid-1")
+    assert [r.uid for r in store.held()] == ["uid-1"]
+    preview = store.outgoing("uid-1")
+    assert preview is not None and preview.models[0].name == "model.json"
+    decided = store.decide(
+        "uid-1", ReleaseDecision(decision="Release", reason="model reviewed"), "steward-bob", chain
+    )
+    assert decided.release == ReleaseState.RELEASED and decided.decided_by == "steward-bob"
+    assert store.released("uid-1").models[0].format == "json"
+    assert store.held() == []
+    with pytest.raises(NotHeld):
+        store.decide("uid-1", ReleaseDecision(decision="Block", reason="x"), "bob", chain)
+    last = chain.story("uid-1")[-1]
+    assert last.kind == ProvenanceKind.RELEASE and last.actor == "steward-bob"
+    assert last.details["heldBy"] == "ManualReleaseRequired"
+    assert "model reviewed" not in json.dumps(last.canonical())
+
+
+def test_steward_block(store: ResultStore, chain: ProvenanceChain) -> None:
+    store.upload(train(), result([50, 50], messages=["loss 0.3"]), chain)
+    assert store.complete(train(), DONE, 100, chain).record.rule == "FreeTextHeld"
+    record = store.decide(
+        "uid-1", ReleaseDecision(decision="Block", reason="message leaks"), "steward-bob", chain
+    )
+    assert (record.release, record.rule) == (ReleaseState.BLOCKED, "StewardBlocked")
+    assert store.outgoing("uid-1") is None
+
+
+def test_blocked_result_keeps_nothing_to_leave(store: ResultStore, chain: ProvenanceChain) -> None:
+    policy = {"small_cell_action": "Block"}
+    store.upload(train(**policy), result([50, 2, 48]), chain)
+    record = store.complete(train(**policy), DONE, 100, chain).record
+    assert (record.release, record.rule) == (ReleaseState.BLOCKED, "MinCellCount")
+    assert store.outgoing("uid-1") is None
+    assert store.train_state("uid-1", True, None).rule == "MinCellCount"
+    release = chain.story("uid-1")[-1]
+    assert release.details["decision"] == "Blocked" and release.details["rule"] == "MinCellCount"
+
+
+def test_differencing_ledger_spans_trains_and_restarts(
+    tmp_path: Path, chain: ProvenanceChain
+) -> None:
+    store = ResultStore(tmp_path / "results")
+    store.upload(train("one"), result([50, 50]), chain)
+    assert store.complete(train("one"), DONE, 100, chain).record.release == ReleaseState.RELEASED
+    reopened = ResultStore(tmp_path / "results")
+    assert reopened.get("one").release == ReleaseState.RELEASED
+    reopened.upload(train("two", name="km-2"), result([49, 49]), chain)
+    record = reopened.complete(train("two", name="km-2"), DONE, 98, chain).record
+    assert (record.release, record.rule) == (ReleaseState.HELD, "Differencing")
+    assert reopened.find("research", "km-2").uid == "two"
+    assert chain.verify().ok
+
+
+def test_retention_purges_content_not_the_decision(
+    store: ResultStore, chain: ProvenanceChain
+) -> None:
+    store.upload(train(), result([50, 50]), chain)
+    store.complete(train(), DONE, 100, chain)
+    assert store.purge_expired(datetime.now(UTC) + timedelta(days=6)) == []
+    assert store.purge_expired(datetime.now(UTC) + timedelta(days=8)) == ["uid-1"]
+    assert store.get("uid-1").release == ReleaseState.RELEASED
+    with pytest.raises(NotReleased):
+        store.released("uid-1")
+    assert store.purge_expired(datetime.now(UTC) + timedelta(days=30)) == []
