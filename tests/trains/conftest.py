@@ -1,11 +1,19 @@
 """Fixtures for the train SDK and example-train tests: a gateway double and a run's environment."""
 
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from gateway_double import GatewayDouble, running_gateway_double
+from gateway_double import Canned, GatewayDouble, json_answer, running_gateway_double
+
+from pht_contract.manifests import ResultManifest as ContractManifest
+from pht_train import TrainSession, run
+from pht_train.constants import PROGRESS_PATH, RESULT_PATH, SPARQL_PATH
+
+RECEIPT = {"uid": "u", "attempt": 1, "digest": "sha256:" + "a" * 64, "sizeBytes": 10}
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "trains" / "examples"
@@ -42,3 +50,37 @@ def run_environment(tmp_path: Path, gateway: GatewayDouble) -> dict[str, str]:
         "PHT_QUERIES_DIR": str(queries),
         "PHT_SCRATCH_DIR": str(scratch),
     }
+
+
+@pytest.fixture
+def station_run(run_environment: dict[str, str], gateway: GatewayDouble) -> Callable[..., Any]:
+    """Run an example train's algorithm in-process against the gateway double.
+
+    Takes (algorithm, (query name, SPARQL), the gateway's answer, parameters); returns the
+    uploaded manifest after checking it against the contract's ResultManifest.
+    """
+
+    def run_train(
+        algorithm: Callable[[TrainSession], None],
+        query: tuple[str, str],
+        answer: dict[str, Any],
+        parameters: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        name, sparql = query
+        (Path(run_environment["PHT_QUERIES_DIR"]) / f"{name}.rq").write_text(sparql)
+        run_environment["PHT_PARAMETERS"] = json.dumps(parameters or {})
+        gateway.always(SPARQL_PATH, json_answer(200, answer))
+        gateway.always(PROGRESS_PATH, Canned(204, b""))
+        gateway.always(RESULT_PATH, json_answer(200, RECEIPT))
+        with pytest.raises(SystemExit) as exit:
+            run(algorithm, run_environment)
+        assert exit.value.code == 0, "the train failed"
+        (upload,) = gateway.to(RESULT_PATH)
+        (sent,) = gateway.to(SPARQL_PATH)
+        assert sent.body.decode() == sparql, "the train must send the named query unchanged"
+        ContractManifest.model_validate_json(upload.body)
+        document = upload.json()
+        assert isinstance(document, dict)
+        return document
+
+    return run_train

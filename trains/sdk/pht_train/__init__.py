@@ -27,6 +27,7 @@ from pht_train.errors import (
 )
 from pht_train.failures import FAILURE_EXIT_CODE, FAILURE_PREFIX, fail
 from pht_train.manifests import (
+    Cell,
     Column,
     ModelFile,
     ResultManifest,
@@ -42,6 +43,7 @@ from pht_train.terms import Value
 __all__ = [
     "FAILURE_EXIT_CODE",
     "FAILURE_PREFIX",
+    "Cell",
     "Column",
     "ConfigurationError",
     "ManifestError",

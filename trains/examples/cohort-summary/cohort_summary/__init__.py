@@ -1,0 +1,1 @@
+"""Cohort summary (patients by stage, histology and sex), as a PHT train."""

@@ -1,0 +1,1 @@
+"""Kaplan–Meier overall survival by overall stage, as a PHT train."""
