@@ -1,0 +1,46 @@
+"""Operator provenance events (internal listener): admission, approval, run, policy change.
+
+The operator may retry a ``POST`` after a timeout; the event's ``eventId`` makes the record
+idempotent, so the chain holds each event once and the answer names the same record hash.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from pht_contract.wire import PROVENANCE_PATH, DetailValue, ProvenanceEvent
+from pht_station_api.deps import OperatorDep, StateDep
+from pht_station_api.errors import StationApiError
+from pht_station_api.provenance import InvalidRecordError
+
+router = APIRouter(tags=["provenance"])
+
+
+class InvalidEvent(StationApiError):
+    status = 422
+    reason = "InvalidEvent"
+
+
+@router.post(
+    PROVENANCE_PATH,
+    responses={401: {"description": "Unauthenticated"}, 422: {"description": "InvalidEvent"}},
+)
+def record_event(event: ProvenanceEvent, state: StateDep, _: OperatorDep) -> dict[str, Any]:
+    """Append the operator's event to the chain (once per ``eventId``)."""
+    details: dict[str, DetailValue] = dict(event.details)
+    if event.namespace is not None:
+        details.setdefault("namespace", event.namespace)
+    if event.name is not None:
+        details.setdefault("name", event.name)
+    try:
+        record_hash = state.chain.record(
+            event.kind,
+            train_uid=event.train_uid,
+            actor=event.actor,
+            details=details,
+            event_id=event.event_id,
+            at=event.at,
+        )
+    except InvalidRecordError as exc:
+        raise InvalidEvent(str(exc)) from None
+    return {"eventId": event.event_id, "recordHash": record_hash}

@@ -1,0 +1,139 @@
+"""Results on the internal listener: a running train uploads, the operator completes and polls.
+
+``PUT`` :data:`~pht_contract.wire.RESULT_PATH` stores one attempt (201 with its receipt);
+``PUT`` :data:`~pht_contract.wire.TRAIN_COMPLETION_PATH` makes the gate decide on the final
+attempt (idempotent); ``GET`` :data:`~pht_contract.wire.TRAIN_STATE_PATH` is what the operator
+mirrors into the Train status — a result summary only after release.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from pht_contract.wire import (
+    RESULT_PATH,
+    TRAIN_COMPLETION_PATH,
+    TRAIN_STATE_PATH,
+    RunCompletion,
+    TrainState,
+    UploadReceipt,
+)
+from pht_station_api.deps import OperatorDep, RunDep, StateDep
+from pht_station_api.errors import NotFound
+from pht_station_api.registry import RegisteredTrain
+from pht_station_api.results.errors import ResultTooLarge
+from pht_station_api.results.metrics import result_metrics
+from pht_station_api.results.records import TrainContext
+from pht_station_api.results.store import ResultStore
+from pht_station_api.state import StationState
+
+router = APIRouter(tags=["results"])
+
+_UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"model": UploadReceipt, "description": "Stored as the next attempt"},
+    401: {"description": "Unauthenticated"},
+    409: {"description": "ResultClosed: the run's completion was already reported"},
+    413: {"description": "ResultTooLarge"},
+    422: {"description": "InvalidResult: not a valid result manifest"},
+}
+
+
+def result_store(state: StationState) -> ResultStore:
+    store = state.results
+    assert isinstance(store, ResultStore), "the station was built without a result store"
+    return store
+
+
+def train_context(train: RegisteredTrain) -> TrainContext:
+    registration = train.registration
+    return TrainContext(
+        uid=registration.uid,
+        namespace=registration.namespace,
+        name=registration.name,
+        requester=registration.requester_name,
+        organisation=registration.requester_organisation,
+        disclosure=registration.policy.disclosure,
+        retention_days=registration.policy.result_retention_days,
+    )
+
+
+def audited_cohort(train: RegisteredTrain) -> int | None:
+    """``None`` when no audited query bound patients: the gate then holds, never trusts."""
+    return train.max_distinct_patients or None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.put(
+    RESULT_PATH,
+    status_code=201,
+    response_model=UploadReceipt,
+    responses=_UPLOAD_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def upload_result(request: Request, state: StateDep, train: RunDep) -> JSONResponse:
+    """Store the running train's result manifest as its next attempt (decided later)."""
+    store = result_store(state)
+    raw = await _read_capped(request, train.registration.policy.disclosure.max_result_bytes)
+    receipt = await run_in_threadpool(store.upload, train_context(train), raw, state.chain)
+    result_metrics(state.metrics).uploaded()
+    return JSONResponse(receipt.wire(), status_code=201)
+
+
+def _known(state: StationState, uid: str) -> RegisteredTrain:
+    train = state.registry.get(uid)
+    if train is None:
+        raise NotFound(f"train {uid} was never registered")
+    return train
+
+
+@router.put(
+    TRAIN_COMPLETION_PATH,
+    response_model=TrainState,
+    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+)
+def complete_run(
+    uid: str, completion: RunCompletion, state: StateDep, _: OperatorDep
+) -> dict[str, Any]:
+    """The run's Job finished: the gate decides on the final attempt (once)."""
+    train = _known(state, uid)
+    store = result_store(state)
+    done = store.complete(train_context(train), completion, audited_cohort(train), state.chain)
+    metrics = result_metrics(state.metrics)
+    if done.decided_now:
+        metrics.decided(done.record.release.value, done.record.rule)
+    metrics.set_held(len(store.held()))
+    store.purge_if_due()
+    return store.train_state(uid, train.active(), train.progress).wire()
+
+
+@router.get(
+    TRAIN_STATE_PATH,
+    response_model=TrainState,
+    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+)
+def train_state(uid: str, state: StateDep, _: OperatorDep) -> dict[str, Any]:
+    """Progress, uploads and the release state with its rule, for the operator to mirror."""
+    train = _known(state, uid)
+    store = result_store(state)
+    result_metrics(state.metrics).set_held(len(store.held()))
+    return store.train_state(uid, train.active(), train.progress).wire()
