@@ -1,0 +1,134 @@
+"""The operator's long-lived parts, wired together, and their start and stop.
+
+Kopf runs the watches; this object owns what lives beside them: the store, the work queue and
+its workers, the periodic resync (which re-checks waiting Trains and keeps the ``pht_trains``
+gauge current), the clients, the metrics and health endpoints and the liveness watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pht_operator import kubeapi, runs
+from pht_operator.events import EventPoster
+from pht_operator.kubeapi import ApiError, KubeApi
+from pht_operator.liveness import HealthServer, Liveness, probe_watch
+from pht_operator.metrics import OperatorMetrics
+from pht_operator.reconciler import Context, reconcile
+from pht_operator.settings import OperatorSettings
+from pht_operator.stationapi import StationApi
+from pht_operator.statuses import is_terminal
+from pht_operator.stores import Store
+from pht_operator.workqueues import WorkQueue
+
+Obj = dict[str, Any]
+logger = logging.getLogger("pht_operator")
+
+
+@dataclass
+class OperatorApp:
+    settings: OperatorSettings
+    kube: KubeApi
+    station: StationApi
+    metrics: OperatorMetrics
+    store: Store = field(default_factory=Store)
+    queue: WorkQueue = field(init=False)
+    liveness: Liveness = field(init=False)
+    health: HealthServer = field(init=False)
+    metrics_port: int | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.liveness = Liveness(
+            self.metrics, self.settings.stall_factor * self.settings.watch_timeout_seconds
+        )
+        self.health = HealthServer(self.liveness)
+        self.events = EventPoster(self.kube)
+        self.context = Context(
+            settings=self.settings,
+            kube=self.kube,
+            station=self.station,
+            metrics=self.metrics,
+            store=self.store,
+            events=self.events,
+        )
+        self.queue = WorkQueue(
+            self._reconcile,
+            workers=self.settings.workers,
+            max_backoff=self.settings.poll_interval_seconds,
+            on_error=self._failed,
+        )
+
+    @classmethod
+    def create(cls, settings: OperatorSettings, kubeconfig: Path | None = None) -> OperatorApp:
+        config = kubeapi.load_config(kubeconfig)
+        return cls(
+            settings=settings,
+            kube=KubeApi.from_config(config),
+            station=StationApi.from_settings(settings),
+            metrics=OperatorMetrics(settings.station_name),
+        )
+
+    async def _reconcile(self, uid: str) -> None:
+        await reconcile(self.context, uid)
+
+    def _failed(self, uid: str, exc: BaseException) -> None:
+        self.metrics.reconcile_errors.inc()
+        logger.warning("reconcile of Train %s failed, will retry: %s", uid, exc)
+
+    async def start(self) -> None:
+        self.metrics_port = self.metrics.serve(self.settings.metrics_port)
+        await self.health.start(self.settings.health_port)
+        await self.ensure_default_deny()
+        self.queue.start()
+        self._tasks.append(asyncio.create_task(self._resync()))
+        for namespace in self.settings.station_namespaces:
+            self._tasks.append(
+                asyncio.create_task(
+                    probe_watch(
+                        self.kube, namespace, self.liveness, self.settings.watch_timeout_seconds
+                    )
+                )
+            )
+
+    async def ensure_default_deny(self) -> None:
+        """The run namespace denies all traffic before any run exists."""
+        policy = runs.build_default_deny(self.settings)
+        try:
+            await self.kube.create(kubeapi.NETWORK_POLICIES, self.settings.run_namespace, policy)
+        except ApiError as exc:
+            if not exc.conflict:
+                logger.warning("cannot ensure the run namespace's default-deny policy: %s", exc)
+
+    async def _resync(self) -> None:
+        """Re-check every Train that may be waiting on something no event announces."""
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+            trains = list(self.store.trains.values())
+            self.metrics.count_trains((b.get("status") or {}).get("summary") for b in trains)
+            for body in trains:
+                uid = body["metadata"]["uid"]
+                status = body.get("status") or {}
+                if (
+                    not is_terminal(status)
+                    or body["metadata"].get("deletionTimestamp")
+                    or uid not in self.store.cleaned
+                ):
+                    self.queue.add(uid)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.queue.stop()
+        await self.events.drain()
+        await self.health.stop()
+        await self.kube.aclose()
+        await self.station.aclose()

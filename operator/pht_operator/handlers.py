@@ -1,0 +1,114 @@
+"""Kopf wiring: watch streams feed the store and wake the work queue; nothing else.
+
+Handlers are ``on.event`` handlers on purpose: they run on every event, write nothing through
+Kopf (no progress annotations, no Kopf finalizer) and never decide anything themselves. All
+decisions happen in :mod:`pht_operator.reconciler`, one deduplicated pass per Train, so the
+number of writes per Train is what the lifecycle needs and nothing more. An index on Trains
+makes Kopf hold every handler until the initial listing is complete, so capacity is never
+judged on a half-filled cache after a restart.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import kopf
+
+from pht_contract import constants
+from pht_contract.conditions import Summary
+from pht_operator.app import OperatorApp
+from pht_operator.statuses import is_terminal
+
+Obj = dict[str, Any]
+logger = logging.getLogger("pht_operator.handlers")
+
+GROUP = constants.API_GROUP
+VERSION = constants.API_VERSION
+RUN_LABELS = {constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
+
+
+def _wake_namespace(app: OperatorApp, namespace: str, summaries: set[str]) -> None:
+    for body in app.store.trains_in(namespace):
+        status = body.get("status") or {}
+        if status.get("summary") in summaries and not is_terminal(status):
+            app.queue.add(body["metadata"]["uid"])
+
+
+def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        return kopf.login_with_kubeconfig(**kwargs) or kopf.login_with_service_account(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        prefix = f"kopf.{GROUP}"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+            prefix=prefix, key="last-handled-configuration"
+        )
+        settings.persistence.finalizer = f"{prefix}/kopf"  # never ours: Kopf must not touch it
+        settings.watching.server_timeout = app.settings.watch_timeout_seconds
+        settings.watching.client_timeout = app.settings.watch_timeout_seconds + 10
+        settings.posting.level = logging.INFO
+        settings.networking.request_timeout = 30
+
+    @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
+    def index_trains(body: Any, **_: Any) -> None:
+        # Kopf holds all handlers until every index is filled from the initial listing.
+        app.store.put_train(copy.deepcopy(dict(body)))
+        app.liveness.heard()
+
+    @kopf.on.event(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
+    def train_event(event: Any, **_: Any) -> None:
+        app.liveness.heard()
+        body = event["object"]
+        uid = body["metadata"]["uid"]
+        namespace = body["metadata"].get("namespace", "")
+        if event.get("type") == "DELETED":
+            app.store.drop_train(uid)
+            _wake_namespace(app, namespace, {Summary.WAITING.value})
+            return
+        app.store.put_train(copy.deepcopy(body))
+        app.queue.add(uid)
+        if is_terminal(body.get("status") or {}) or body["metadata"].get("deletionTimestamp"):
+            _wake_namespace(app, namespace, {Summary.WAITING.value})
+
+    @kopf.on.event(GROUP, VERSION, constants.POLICY_PLURAL, registry=registry)
+    def policy_event(event: Any, **_: Any) -> None:
+        app.liveness.heard()
+        body = event["object"]
+        namespace = body["metadata"].get("namespace", "")
+        if body["metadata"].get("name") != constants.STATION_POLICY_NAME:
+            return
+        if event.get("type") == "DELETED":
+            app.store.policies.pop(namespace, None)
+        else:
+            app.store.policies[namespace] = copy.deepcopy(body)
+        _wake_namespace(app, namespace, {Summary.WAITING.value, Summary.AWAITING_APPROVAL.value})
+
+    @kopf.on.event(GROUP, VERSION, constants.APPROVAL_PLURAL, registry=registry)
+    def approval_event(event: Any, **_: Any) -> None:
+        app.liveness.heard()
+        body = event["object"]
+        namespace = body["metadata"].get("namespace", "")
+        name = body["metadata"]["name"]
+        if event.get("type") == "DELETED":
+            app.store.approvals[namespace].pop(name, None)
+        else:
+            app.store.approvals[namespace][name] = copy.deepcopy(body)
+        _wake_namespace(app, namespace, {Summary.AWAITING_APPROVAL.value})
+
+    def wake_owner(event: Any, **_: Any) -> None:
+        app.liveness.heard()
+        labels = event["object"]["metadata"].get("labels") or {}
+        uid = labels.get(constants.LABEL_TRAIN_UID)
+        if uid and uid in app.store.trains:
+            app.queue.add(uid)
+
+    kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS, registry=registry)(wake_owner)
+    kopf.on.event("", "v1", "pods", labels=RUN_LABELS, registry=registry)(wake_owner)
+    return registry

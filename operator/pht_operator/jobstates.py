@@ -1,0 +1,161 @@
+"""What a Job and its Pods say about a run, reduced to one :class:`RunPhase`.
+
+Pure, so every cluster state (real or simulated) maps to a reason in one table:
+Job conditions first (``Complete``, ``Failed`` with ``DeadlineExceeded`` /
+``BackoffLimitExceeded``), then ``spec.suspend`` (a queue such as Kueue holds it: no pending
+timer), then the pods (image-pull and container-config errors fail fast; unschedulable waits
+up to the policy's pending timeout, counted from when the pod became unschedulable).
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from pht_contract.conditions import Reason
+from pht_operator.statuses import parse_time
+
+Obj = dict[str, Any]
+
+IMAGE_PULL_REASONS: Final = frozenset(
+    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+)
+CONFIG_REASONS: Final = frozenset({"CreateContainerConfigError", "CreateContainerError"})
+
+
+class Phase(StrEnum):
+    QUEUED = "Queued"  # suspended by a queue, or no pod yet
+    PENDING = "Pending"  # pod exists, not running yet
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class RunPhase:
+    phase: Phase
+    reason: Reason
+    message: str
+    attempts: int = 0
+    started_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
+
+
+def _job_condition(job: Obj, kind: str) -> Obj | None:
+    for cond in job.get("status", {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return dict(cond)
+    return None
+
+
+def _attempts(job: Obj) -> int:
+    status = job.get("status", {})
+    return (
+        int(status.get("failed", 0))
+        + int(status.get("succeeded", 0))
+        + int(status.get("active", 0))
+    )
+
+
+def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.datetime) -> RunPhase:
+    status = job.get("status", {})
+    attempts = _attempts(job)
+    started = parse_time(status.get("startTime"))
+    complete = _job_condition(job, "Complete")
+    if complete is not None:
+        return RunPhase(
+            Phase.SUCCEEDED,
+            Reason.RUN_COMPLETED,
+            "the run finished",
+            max(attempts, 1),
+            started,
+            parse_time(status.get("completionTime"))
+            or parse_time(complete.get("lastTransitionTime")),
+        )
+    failed = _job_condition(job, "Failed") or _job_condition(job, "FailureTarget")
+    if failed is not None:
+        reason = {
+            "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,
+            "BackoffLimitExceeded": Reason.BACKOFF_LIMIT_EXCEEDED,
+        }.get(str(failed.get("reason")), Reason.BACKOFF_LIMIT_EXCEEDED)
+        limit = job.get("spec", {}).get("activeDeadlineSeconds")
+        message = (
+            f"the run exceeded its deadline of {limit}s"
+            if reason == Reason.DEADLINE_EXCEEDED
+            else f"the run failed after {max(attempts, 1)} attempt(s) (backoffLimit reached)"
+        )
+        return RunPhase(
+            Phase.FAILED,
+            reason,
+            message,
+            max(attempts, 1),
+            started,
+            parse_time(failed.get("lastTransitionTime")) or now,
+        )
+    if job.get("spec", {}).get("suspend"):
+        return RunPhase(
+            Phase.QUEUED, Reason.QUEUED, "the run waits in the cluster's queue", attempts
+        )
+    live = [p for p in pods if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")]
+    for pod in live:
+        for container in pod.get("status", {}).get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            why = waiting.get("reason")
+            if why in IMAGE_PULL_REASONS:
+                return RunPhase(
+                    Phase.FAILED,
+                    Reason.IMAGE_PULL_FAILED,
+                    f"the image cannot be pulled ({why})",
+                    max(attempts, 1),
+                    started,
+                    now,
+                )
+            if why in CONFIG_REASONS:
+                return RunPhase(
+                    Phase.FAILED,
+                    Reason.CREATE_CONTAINER_CONFIG_ERROR,
+                    f"the run's container cannot be created ({why})",
+                    max(attempts, 1),
+                    started,
+                    now,
+                )
+    for pod in live:
+        phase = pod.get("status", {}).get("phase")
+        if phase == "Running":
+            return RunPhase(Phase.RUNNING, Reason.RUNNING, "the run is running", attempts, started)
+    for pod in live:
+        for cond in pod.get("status", {}).get("conditions") or []:
+            if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+                since = parse_time(cond.get("lastTransitionTime")) or parse_time(
+                    pod.get("metadata", {}).get("creationTimestamp")
+                )
+                waited = (now - since).total_seconds() if since else 0.0
+                if waited >= pending_seconds:
+                    return RunPhase(
+                        Phase.FAILED,
+                        Reason.UNSCHEDULABLE,
+                        f"no node could take the run for {int(waited)}s (pending timeout "
+                        f"{pending_seconds}s): {str(cond.get('message', ''))[:200]}",
+                        max(attempts, 1),
+                        started,
+                        now,
+                    )
+                return RunPhase(
+                    Phase.PENDING,
+                    Reason.PENDING,
+                    f"no node can take the run yet; it fails after {pending_seconds}s "
+                    "unschedulable",
+                    attempts,
+                    started,
+                )
+    if live:
+        return RunPhase(Phase.PENDING, Reason.PENDING, "the run is starting", attempts, started)
+    return RunPhase(
+        Phase.QUEUED, Reason.JOB_CREATED, "the run's Job was created", attempts, started
+    )

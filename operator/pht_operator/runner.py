@@ -1,0 +1,56 @@
+"""Run the operator: the process entry point behind ``pht operator``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import kopf
+
+from pht_operator.app import OperatorApp
+from pht_operator.handlers import build_registry
+from pht_operator.settings import OperatorSettings
+
+logger = logging.getLogger("pht_operator")
+
+
+async def run_operator(
+    settings: OperatorSettings,
+    *,
+    kubeconfig: Path | None = None,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop_flag`` is set (or a signal arrives, when run as a process)."""
+    if kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(kubeconfig)  # Kopf's login reads it from there
+    app = OperatorApp.create(settings, kubeconfig)
+    registry = build_registry(app)
+    await app.start()
+    logger.info(
+        "operator for %s (runs in %s), metrics on :%s, health on :%s",
+        ",".join(settings.station_namespaces),
+        settings.run_namespace,
+        app.metrics_port,
+        app.health.port,
+    )
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf.OperatorSettings(),
+            standalone=True,
+            clusterwide=False,
+            namespaces=[*settings.station_namespaces, settings.run_namespace],
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        await app.stop()
+
+
+def main(settings: OperatorSettings | None = None, kubeconfig: Path | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(run_operator(settings or OperatorSettings(), kubeconfig=kubeconfig))
+    return 0

@@ -1,0 +1,84 @@
+"""Operator configuration: every setting is an environment variable ``PHT_OPERATOR_<NAME>``.
+
+``pht operator`` exposes the same settings as flags. Defaults suit the Helm chart; tests and the
+station in a box override them.
+"""
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """What the operator needs to know about its station and its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="PHT_OPERATOR_", extra="ignore")
+
+    #: Namespaces whose Trains, StationPolicy and TrainApprovals this station honours
+    #: (comma-separated in the environment). Trains elsewhere are not watched.
+    station_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["pht-requests"]
+    )
+    #: The station-owned namespace where runs execute (researchers cannot read it).
+    run_namespace: str = "pht-runs"
+    #: The station API's internal listener as the operator reaches it.
+    station_api_url: str = "http://pht-station-api-internal:8081"
+    #: The internal listener **by IP address** as runs reach it (runs have no DNS).
+    run_api_url: str = "http://10.96.0.50:8081"
+    #: The internal listener's port, opened by the run's NetworkPolicy.
+    run_api_port: int = Field(default=8081, ge=1, le=65535)
+    #: Label selector (``k=v``) of the station API pods, the only egress a run gets.
+    run_api_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: {"app.kubernetes.io/component": "station-api"}
+    )
+    #: The operator's credential for the station API (or a file holding it).
+    api_token: str | None = None
+    api_token_file: Path | None = None
+    #: Constant ``station`` label on every metric.
+    station_name: str = "station"
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    metrics_port: int = Field(default=9090, ge=0, le=65535)
+    #: Server-side timeout of watch requests; liveness fails after ``stall_factor`` of these
+    #: without a watch event, bookmark or list.
+    watch_timeout_seconds: float = Field(default=60.0, gt=0)
+    stall_factor: float = Field(default=3.0, ge=1)
+    #: ``ttlSecondsAfterFinished`` set on a Job once its outcome is recorded.
+    job_ttl_seconds: int = Field(default=3600, ge=0)
+    run_uid: int = Field(default=65532, ge=1)
+    run_gid: int = Field(default=65532, ge=1)
+    #: How often non-terminal Trains are re-checked (approval, capacity, progress, release).
+    poll_interval_seconds: float = Field(default=10.0, gt=0)
+    #: Trains reconciled at the same time.
+    workers: int = Field(default=16, ge=1, le=256)
+    #: Size limit of the run's scratch emptyDir (HOME, TMPDIR, caches).
+    scratch_size: str = "1Gi"
+    #: Size limit of the memory-backed /dev/shm for GPU frameworks.
+    shm_size: str = "1Gi"
+    #: Timeout of one request to the station API.
+    station_api_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @field_validator("station_namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("run_api_pod_labels", mode="before")
+    @classmethod
+    def _split_labels(cls, value: object) -> object:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            return json.loads(value)
+        if isinstance(value, str):
+            pairs = (part.split("=", 1) for part in value.split(",") if part.strip())
+            return {key.strip(): val.strip() for key, val in pairs}
+        return value
+
+    def station_api_token(self) -> str | None:
+        """The credential, read from the file at each call so a rotated Secret is picked up."""
+        if self.api_token_file is not None:
+            return self.api_token_file.read_text().strip()
+        return self.api_token

@@ -1,0 +1,85 @@
+"""The operator's side of the wire contract with the station API (internal listener).
+
+Paths and bodies come from :mod:`pht_contract.wire` only. Every call is idempotent, so a
+reconcile that fails half-way simply repeats it. Failures raise :class:`StationApiError`; the
+reconciler treats them as transient (retry on the next pass), never as a Train outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from pht_contract import wire
+from pht_contract.base import ApiModel
+from pht_operator.settings import OperatorSettings
+
+
+class StationApiError(Exception):
+    """The station API could not be reached or refused a call."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StationApi:
+    def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._token = token
+
+    @classmethod
+    def from_settings(cls, settings: OperatorSettings) -> StationApi:
+        return cls(
+            settings.station_api_url,
+            settings.station_api_token,
+            settings.station_api_timeout_seconds,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _send(
+        self, method: str, path: str, body: ApiModel | None = None, ok_missing: bool = False
+    ) -> httpx.Response:
+        headers = {}
+        token = self._token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            response = await self._client.request(
+                method,
+                path,
+                json=body.wire() if body is not None else None,
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise StationApiError(f"{method} {path}: {type(exc).__name__}") from exc
+        if ok_missing and response.status_code == 404:
+            return response
+        if response.status_code >= 400:
+            raise StationApiError(
+                f"{method} {path}: HTTP {response.status_code}", response.status_code
+            )
+        return response
+
+    async def register(self, registration: wire.TrainRegistration) -> wire.RegistrationReceipt:
+        path = wire.TRAIN_REGISTRATION_PATH.format(uid=registration.uid)
+        response = await self._send("PUT", path, registration)
+        return wire.RegistrationReceipt.model_validate(response.json())
+
+    async def state(self, uid: str) -> wire.TrainState:
+        response = await self._send("GET", wire.TRAIN_STATE_PATH.format(uid=uid), ok_missing=True)
+        if response.status_code == 404:
+            return wire.TrainState(uid=uid, registered=False)
+        return wire.TrainState.model_validate(response.json())
+
+    async def complete(self, uid: str, completion: wire.RunCompletion) -> None:
+        await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+
+    async def deregister(self, uid: str) -> None:
+        await self._send("DELETE", wire.TRAIN_REGISTRATION_PATH.format(uid=uid), ok_missing=True)
+
+    async def record(self, event: wire.ProvenanceEvent) -> None:
+        await self._send("POST", wire.PROVENANCE_PATH, event)

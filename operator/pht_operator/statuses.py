@@ -1,0 +1,123 @@
+"""Train status as the operator writes it: ``metav1.Condition`` list, one-word summary.
+
+The reconciler works on a :class:`StatusDraft` (a copy of the current status) and sends it as
+one merge patch to the ``/status`` subresource, guarded by the resourceVersion it read, so a
+stale view (another writer, a restarted operator) is refused with 409 instead of overwriting
+newer state. A draft that changes nothing is never sent: level-triggered passes over settled
+Trains cost no writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+from typing import Any
+
+from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
+
+Obj = dict[str, Any]
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(value: str | None) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def conditions_of(status: Obj) -> dict[str, Obj]:
+    return {c["type"]: c for c in status.get("conditions") or [] if isinstance(c, dict)}
+
+
+def condition(status: Obj, kind: ConditionType) -> Obj | None:
+    return conditions_of(status).get(kind.value)
+
+
+def is_true(status: Obj, kind: ConditionType) -> bool:
+    found = condition(status, kind)
+    return found is not None and found.get("status") == "True"
+
+
+def reason_of(status: Obj, kind: ConditionType) -> str | None:
+    found = condition(status, kind)
+    return None if found is None else str(found.get("reason"))
+
+
+def is_terminal(status: Obj) -> bool:
+    return status.get("summary") in {s.value for s in TERMINAL_SUMMARIES}
+
+
+class StatusDraft:
+    """A mutable copy of a Train's status; :meth:`patch` says what changed."""
+
+    def __init__(self, status: Obj | None, generation: int | None) -> None:
+        self.original = copy.deepcopy(status or {})
+        self.status = copy.deepcopy(status or {})
+        self.generation = generation
+        self.transitions: list[tuple[ConditionType, str, str, str]] = []
+
+    def set_condition(
+        self, kind: ConditionType, value: str, reason: Reason | str, message: str
+    ) -> bool:
+        """Set one condition; ``lastTransitionTime`` moves only when its status changes."""
+        conditions = [dict(c) for c in self.status.get("conditions") or []]
+        current = next((c for c in conditions if c.get("type") == kind.value), None)
+        reason = str(reason)
+        if current is not None and (
+            current.get("status"),
+            current.get("reason"),
+            current.get("message"),
+        ) == (value, reason, message):
+            return False
+        entry: Obj = {
+            "type": kind.value,
+            "status": value,
+            "reason": reason,
+            "message": message[:32768],
+            "lastTransitionTime": (
+                current["lastTransitionTime"]
+                if current is not None and current.get("status") == value
+                else now_iso()
+            ),
+        }
+        if self.generation is not None:
+            entry["observedGeneration"] = self.generation
+        if current is None:
+            conditions.append(entry)
+        else:
+            conditions[conditions.index(current)] = entry
+        self.status["conditions"] = conditions
+        self.transitions.append((kind, value, reason, message))
+        return True
+
+    def set(self, key: str, value: Any) -> None:
+        if value is None:
+            self.status.pop(key, None)
+        else:
+            self.status[key] = value
+
+    def set_summary(self, summary: Summary) -> None:
+        self.status["summary"] = summary.value
+
+    @property
+    def changed(self) -> bool:
+        return self.status != self.original
+
+    def patch(self, resource_version: str | None) -> Obj:
+        """A merge patch that replaces the status wholesale, guarded by resourceVersion."""
+        body: Obj = {"status": dict(self.status)}
+        # Keys that disappeared must be nulled explicitly in a merge patch.
+        for key in self.original:
+            if key not in self.status:
+                body["status"][key] = None
+        if self.generation is not None:
+            body["status"]["observedGeneration"] = self.generation
+        if resource_version is not None:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return body

@@ -1,0 +1,92 @@
+"""The operator's in-memory view of the cluster, fed by Kopf's watch streams.
+
+Trains (by uid), StationPolicies (by namespace) and TrainApprovals (by namespace and name).
+It is a cache, not a source of truth: everything that must survive a restart lives in the
+Train status or in the run namespace, and a restarted operator rebuilds this from the initial
+listing. The one piece of memory that is not in the cluster — admissions granted but not yet
+visible in a watch event — is kept here so capacity is never over-committed within a process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from pht_contract.conditions import ConditionType, Summary
+from pht_operator.statuses import is_terminal, is_true
+
+Obj = dict[str, Any]
+
+#: Summaries of Trains that hold one of the policy's concurrent-run slots.
+_SLOT_SUMMARIES = frozenset(
+    {Summary.PENDING, Summary.AWAITING_APPROVAL, Summary.QUEUED, Summary.RUNNING, None}
+)
+
+
+@dataclass
+class Marks:
+    """Monotonic timestamps of transitions this process saw (sub-second metrics)."""
+
+    first_seen: float = field(default_factory=time.monotonic)
+    admitted: float | None = None
+    approved: float | None = None
+
+
+@dataclass
+class Store:
+    trains: dict[str, Obj] = field(default_factory=dict)
+    policies: dict[str, Obj] = field(default_factory=dict)
+    approvals: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
+    reserved: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    marks: dict[str, Marks] = field(default_factory=dict)
+    #: Terminal Trains whose clean-up ran in this process (it is idempotent; once is enough).
+    cleaned: set[str] = field(default_factory=set)
+
+    def put_train(self, body: Obj) -> str:
+        uid = str(body["metadata"]["uid"])
+        current = self.trains.get(uid)
+        if current is None or _newer(body, current):
+            self.trains[uid] = body
+        self.marks.setdefault(uid, Marks())
+        return uid
+
+    def drop_train(self, uid: str) -> None:
+        body = self.trains.pop(uid, None)
+        self.marks.pop(uid, None)
+        self.cleaned.discard(uid)
+        if body is not None:
+            self.reserved[body["metadata"]["namespace"]].discard(uid)
+
+    def trains_in(self, namespace: str) -> list[Obj]:
+        return [b for b in self.trains.values() if b["metadata"].get("namespace") == namespace]
+
+    def active_count(self, namespace: str, excluding: str) -> int:
+        """Trains of a namespace that hold a run slot (admitted and not finished)."""
+        active = set(self.reserved[namespace])
+        for body in self.trains_in(namespace):
+            status = body.get("status") or {}
+            uid = body["metadata"]["uid"]
+            if (
+                is_true(status, ConditionType.ADMITTED)
+                and not is_terminal(status)
+                and status.get("summary") in _SLOT_SUMMARIES
+                and not body["metadata"].get("deletionTimestamp")
+            ):
+                active.add(uid)
+        active.discard(excluding)
+        return len(active)
+
+    def release_slot(self, namespace: str, uid: str) -> None:
+        self.reserved[namespace].discard(uid)
+
+
+def _newer(candidate: Obj, current: Obj) -> bool:
+    """Prefer the higher resourceVersion (the operator's own writes race with watch events)."""
+    try:
+        return int(candidate["metadata"]["resourceVersion"]) >= int(
+            current["metadata"]["resourceVersion"]
+        )
+    except (KeyError, ValueError, TypeError):
+        return True

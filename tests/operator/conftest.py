@@ -1,0 +1,57 @@
+"""Fixtures: the emulated cluster, the simulated Job controller, the station API test double
+and the real operator (Kopf) running in-process against them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from operator_harness import RUN_NS, STATION_NS, Harness, operator_settings
+from stationapi_double import StationApiDouble
+
+from pht_operator.runner import run_operator
+from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.jobcontroller import JobController
+
+
+@pytest.fixture
+async def bed(tmp_path: Path) -> AsyncIterator[Harness]:
+    """Cluster + Job controller + station API double, no operator yet."""
+    cluster = ClusterEmulator(bookmark_interval=1.0)
+    station = StationApiDouble()
+    async with cluster.serving() as url, station.serving() as station_url:
+        jobs = JobController(cluster)
+        for namespace in (STATION_NS, RUN_NS):
+            await cluster.create_object(NAMESPACES, {"metadata": {"name": namespace}})
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url)
+        harness = Harness(cluster, jobs, station, operator_settings(station_url), kubeconfig, url)
+        try:
+            yield harness
+        finally:
+            await jobs.stop()
+            await cluster.close_watches()
+
+
+@pytest.fixture
+async def harness(bed: Harness) -> AsyncIterator[Harness]:
+    """The bed with the real operator running in-process."""
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(
+        run_operator(bed.settings, kubeconfig=bed.kubeconfig, stop_flag=stop, ready_flag=ready)
+    )
+    await asyncio.wait(
+        {task, asyncio.ensure_future(ready.wait())}, timeout=10, return_when=asyncio.FIRST_COMPLETED
+    )
+    if task.done():
+        task.result()
+    try:
+        yield bed
+    finally:
+        stop.set()
+        await bed.cluster.close_watches()
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except (TimeoutError, asyncio.CancelledError):
+            task.cancel()

@@ -1,0 +1,51 @@
+"""A good Train goes through every condition to Succeeded, against the emulated cluster."""
+
+from __future__ import annotations
+
+from operator_harness import RUN_NS, Harness, condition
+
+from pht_contract import constants
+from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS
+
+
+async def test_good_train_succeeds_through_every_condition(harness: Harness) -> None:
+    await harness.apply_policy()
+    await harness.create_train("km")
+    body = await harness.wait_summary("km", "Queued")
+    assert condition(body, "Admitted")["status"] == "True"
+    assert condition(body, "Approved")["reason"] == "ApprovalNotRequired"
+    assert constants.FINALIZER in body["metadata"]["finalizers"]
+    run = body["status"]["run"]
+    job = harness.cluster.get_object(JOBS, RUN_NS, run["jobName"])
+    assert job is not None and job["metadata"]["uid"] == run["jobUid"]
+    assert harness.cluster.get_object(SECRETS, RUN_NS, run["secretName"]) is not None
+    uid = body["metadata"]["uid"]
+    assert uid in harness.station.registrations
+
+    await harness.jobs.schedule(RUN_NS, run["jobName"])
+    await harness.jobs.run(RUN_NS, run["jobName"])
+    await harness.wait_summary("km", "Running")
+    await harness.jobs.succeed(RUN_NS, run["jobName"])
+    body = await harness.wait_summary("km", "Succeeded")
+    assert condition(body, "Succeeded")["status"] == "True"
+    assert condition(body, "ResultReleased")["status"] == "True"
+    assert condition(body, "Running")["reason"] == "RunCompleted"
+    assert body["status"]["result"]["digest"].startswith("sha256:")
+    # after the outcome: token revoked, Secret and NetworkPolicy gone, TTL on the Job
+    await harness.wait_for(lambda: uid in harness.station.deregistered)
+    await harness.wait_for(
+        lambda: harness.cluster.get_object(SECRETS, RUN_NS, run["secretName"]) is None
+    )
+    assert not harness.cluster.list_objects(
+        NETWORK_POLICIES, RUN_NS, labels=f"{constants.LABEL_TRAIN_UID}={uid}"
+    )
+    await harness.wait_for(
+        lambda: (
+            (harness.cluster.get_object(JOBS, RUN_NS, run["jobName"]) or {})
+            .get("spec", {})
+            .get("ttlSecondsAfterFinished")
+            == 600
+        )
+    )
+    reasons = {e["reason"] for e in harness.events_for("km")}
+    assert {"Admitted", "JobCreated", "Running", "RunCompleted", "ResultReleased"} <= reasons
