@@ -44,8 +44,9 @@ def helm_template(
     values_files: Sequence[Path] = (),
     sets: dict[str, str] | None = None,
     namespace: str = NAMESPACE,
+    release: str = RELEASE,
 ) -> subprocess.CompletedProcess[str]:
-    args: list[str | Path] = [tool("helm"), "template", RELEASE, CHART, "--namespace", namespace]
+    args: list[str | Path] = [tool("helm"), "template", release, CHART, "--namespace", namespace]
     for path in values_files:
         args += ["-f", path]
     for key, value in (sets or {}).items():
