@@ -58,8 +58,8 @@ def stages(path: Path) -> list[Stage]:
         elif instruction.keyword == "FROM":
             words = [w for w in instruction.arguments.split() if not w.startswith("--")]
             base = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), words[0])
-            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
-            found.append(Stage(base, name))
+            stage_name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            found.append(Stage(base, stage_name))
         elif found:
             found[-1].instructions.append(instruction)
     return found
