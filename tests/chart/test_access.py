@@ -135,3 +135,14 @@ def test_in_cluster_external_store_admits_only_the_station_api(render: Any) -> N
         rule["from"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
         == "station-api"
     )
+
+
+def test_restricted_external_port_still_admits_the_helm_test(render: Any) -> None:
+    policy = one(render("ingress"), "NetworkPolicy", f"{RELEASE}-pht-station-api")
+    (external,) = [r for r in policy["spec"]["ingress"] if r["ports"][0]["port"] == 8080]
+    namespaces = [
+        p["namespaceSelector"]["matchLabels"] for p in external["from"] if "namespaceSelector" in p
+    ]
+    assert {"kubernetes.io/metadata.name": "ingress-nginx"} in namespaces
+    tests = [p for p in external["from"] if "podSelector" in p]
+    assert tests[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"

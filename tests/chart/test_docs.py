@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .rendering import CHART, ROOT, helm_template
+from .rendering import CHART, ROOT, helm_template, run, tool
 
 INSTALL = ROOT / "docs" / "install.md"
 TOP_LEVEL_VALUES = set(yaml.safe_load((CHART / "values.yaml").read_text()))
@@ -47,3 +47,23 @@ def test_chart_paths_in_docs_exist(doc: str) -> None:
 
 def test_install_guide_says_skaffold_was_not_run_here() -> None:
     assert "cannot be run on this project's machines" in INSTALL.read_text()
+
+
+@pytest.mark.parametrize(
+    ("sets", "expected"),
+    [
+        ({}, "helm test pht-station -n pht-system"),
+        ({"networkPolicy.enabled": "false"}, "runs are NOT isolated"),
+        ({"ingress.enabled": "true"}, "curl -H 'Accept: text/turtle' https://station.example.org/"),
+    ],
+)
+def test_notes_give_next_steps(sets: dict[str, str], expected: str) -> None:
+    args: list[str | Path] = [tool("helm"), "install", "pht-station", CHART, "-n", "pht-system"]
+    args += ["--dry-run=client"]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    result = run(args)
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert expected in notes
+    assert "NetworkPolicy" in notes
