@@ -78,7 +78,7 @@ def test_parameters_are_type_checked(run_environment: dict[str, str]) -> None:
     env = TrainEnvironment.from_environ(run_environment)
     assert env.parameter("timePoints", list) == [365, 730]
     assert env.parameter("epochs", int, 5) == 5
-    with pytest.raises(ParameterError, match="'label' must be a int"):
+    with pytest.raises(ParameterError, match="'label' must be of type int"):
         env.parameter("label", int)
     with pytest.raises(ParameterError, match="'absent' is required"):
         env.parameter("absent", str)
@@ -90,7 +90,7 @@ def test_ints_are_accepted_as_floats_but_booleans_are_not_numbers() -> None:
 
     assert get_parameter(env_parameters, "rate", float, 0.5) == 1.0
     assert isinstance(get_parameter(env_parameters, "rate", float, 0.5), float)
-    with pytest.raises(ParameterError, match="boolean"):
+    with pytest.raises(ParameterError, match="not bool"):
         get_parameter(env_parameters, "flag", int, 0)
 
 

@@ -205,3 +205,12 @@ def test_a_malformed_receipt_is_an_error(session: TrainSession, gateway: Gateway
     gateway.always(RESULT_PATH, json_answer(200, {"uid": "u"}))
     with pytest.raises(StationError, match="InvalidResponse"):
         session.upload(ResultManifest())
+
+
+def test_a_query_timeout_is_not_retried(
+    session: TrainSession, gateway: GatewayDouble, sleeps: Sleeps
+) -> None:
+    gateway.always(SPARQL_PATH, json_answer(504, {"reason": "QueryTimeout", "message": "30 s"}))
+    with pytest.raises(StationError, match="QueryTimeout"):
+        session.query("survival")
+    assert len(gateway.to(SPARQL_PATH)) == 1 and sleeps == []

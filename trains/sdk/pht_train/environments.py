@@ -109,9 +109,9 @@ def get_parameter(parameters: Mapping[str, Any], name: str, kind: type[T], defau
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)  # type: ignore[return-value]
     if isinstance(value, bool) and kind is not bool:
-        raise ParameterError(f"parameter {name!r} must be a {kind.__name__}, not a boolean")
+        raise ParameterError(f"parameter {name!r} must be of type {kind.__name__}, not bool")
     if not isinstance(value, kind):
-        raise ParameterError(f"parameter {name!r} must be a {kind.__name__}")
+        raise ParameterError(f"parameter {name!r} must be of type {kind.__name__}")
     return value
 
 

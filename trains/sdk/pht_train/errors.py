@@ -61,5 +61,11 @@ class StationError(TrainError):
 
     @property
     def retryable(self) -> bool:
-        """Worth another try: the station was unreachable, overloaded or failed itself."""
-        return self.status is None or self.status == 429 or self.status >= 500
+        """Worth another try: the station was unreachable, overloaded or failed itself.
+
+        Not a 504: at a station that is a query that ran out of its time limit, and it would
+        only run out again.
+        """
+        if self.status is None or self.status == 429:
+            return True
+        return self.status >= 500 and self.status != 504
