@@ -26,7 +26,8 @@ from pht_train.constants import (
 from pht_train.errors import ConfigurationError, ParameterError
 
 T = TypeVar("T")
-_MISSING: Any = object()
+#: The default of a parameter that has none: asking for it when unset is an error.
+REQUIRED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class TrainEnvironment:
     def parameter(self, name: str, kind: type[T]) -> T: ...
     @overload
     def parameter(self, name: str, kind: type[T], default: T) -> T: ...
-    def parameter(self, name: str, kind: type[T], default: T = _MISSING) -> T:
+    def parameter(self, name: str, kind: type[T], default: T = REQUIRED) -> T:
         """One parameter, type-checked; ``default`` when the Train did not set it."""
         return get_parameter(self.parameters, name, kind, default)
 
@@ -102,7 +103,7 @@ def parse_parameters(text: str | None) -> dict[str, Any]:
 def get_parameter(parameters: Mapping[str, Any], name: str, kind: type[T], default: T) -> T:
     """Look up and type-check a parameter (an int is accepted where a float is asked for)."""
     if name not in parameters:
-        if default is _MISSING:
+        if default is REQUIRED:
             raise ParameterError(f"parameter {name!r} is required")
         return default
     value = parameters[name]

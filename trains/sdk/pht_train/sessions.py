@@ -16,7 +16,7 @@ from pht_train.constants import (
     SPARQL_RESULTS_MEDIA_TYPE,
     Stage,
 )
-from pht_train.environments import _MISSING, TrainEnvironment, get_parameter
+from pht_train.environments import REQUIRED, TrainEnvironment, get_parameter
 from pht_train.errors import StationError, TrainError
 from pht_train.failures import fail
 from pht_train.manifests import ResultManifest
@@ -51,7 +51,7 @@ class TrainSession:
     def parameter(self, name: str, kind: type[T]) -> T: ...
     @overload
     def parameter(self, name: str, kind: type[T], default: T) -> T: ...
-    def parameter(self, name: str, kind: type[T], default: T = _MISSING) -> T:
+    def parameter(self, name: str, kind: type[T], default: T = REQUIRED) -> T:
         """One parameter of the Train, type-checked (``ParameterError`` when wrong or missing)."""
         return get_parameter(self.environment.parameters, name, kind, default)
 
