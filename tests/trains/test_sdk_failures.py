@@ -88,3 +88,18 @@ def test_outside_a_station_the_run_fails_with_invalid_environment(tmp_path: Path
     assert done.returncode == FAILURE_EXIT_CODE
     assert done.stderr.splitlines()[-1] == FAILURE_PREFIX + "InvalidEnvironment"
     assert "PHT_STATION_API_URL" in done.stderr
+
+
+def test_an_algorithm_may_fail_with_its_own_reason(
+    gateway: GatewayDouble, run_environment: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    gateway.always(PROGRESS_PATH, Canned(204, b""))
+
+    def algorithm(train: TrainSession) -> None:
+        fail("TooFewPatients")
+
+    with pytest.raises(SystemExit) as exit:
+        run(algorithm, run_environment)
+    assert exit.value.code == FAILURE_EXIT_CODE
+    assert capsys.readouterr().err.splitlines()[-1] == FAILURE_PREFIX + "TooFewPatients"
+    assert [r.json()["stage"] for r in gateway.to(PROGRESS_PATH)] == ["Starting"]
