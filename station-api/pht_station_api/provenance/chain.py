@@ -33,6 +33,7 @@ from pht_station_api.provenance.records import (
     InvalidRecordError,
     ProvenanceRecord,
     check_details,
+    check_text,
 )
 from pht_station_api.provenance.verification import VerificationReport, verify_records
 
@@ -109,6 +110,9 @@ class ProvenanceChain:
         """Append one record and return its hash (the existing one for a repeated event id)."""
         if not actor or len(actor) > MAX_ACTOR:
             raise InvalidRecordError("actor must be 1-253 characters")
+        for name, text in (("actor", actor), ("train uid", train_uid), ("event id", event_id)):
+            check_text(name, text)
+        check_text("time", at)
         checked = check_details(details)
         with self._lock:
             if event_id is not None:
@@ -127,7 +131,6 @@ class ProvenanceChain:
             )
             record_hash = record.hash()
             self._store.extend(record_quads(record, record_hash))
-            self._store.flush()
             if self._head_file is not None:
                 append_head(self._head_file, PublishedHead(record.seq, record_hash), record.at)
             self._next_seq += 1

@@ -73,6 +73,16 @@ class ProvenanceRecord:
             raise InvalidRecordError(f"malformed record: {exc}") from exc
 
 
+def check_text(name: str, value: str | None) -> None:
+    """Lone surrogates cannot be encoded as UTF-8, so they could not be hashed or stored."""
+    if value is None:
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRecordError(f"{name} is not valid Unicode text") from None
+
+
 def check_details(details: Any) -> dict[str, DetailValue]:
     """Accept only a small dict of bounded scalars, so nothing bulky can ride in the chain."""
     if not isinstance(details, dict):
@@ -83,8 +93,11 @@ def check_details(details: Any) -> dict[str, DetailValue]:
     for key, value in details.items():
         if not isinstance(key, str) or not 0 < len(key) <= MAX_DETAIL_KEY:
             raise InvalidRecordError("detail keys are strings of 1-64 characters")
-        if isinstance(value, str) and len(value) > MAX_DETAIL_TEXT:
-            raise InvalidRecordError(f"detail {key!r} is longer than {MAX_DETAIL_TEXT}")
+        check_text("a detail key", key)
+        if isinstance(value, str):
+            check_text(f"detail {key!r}", value)
+            if len(value) > MAX_DETAIL_TEXT:
+                raise InvalidRecordError(f"detail {key!r} is longer than {MAX_DETAIL_TEXT}")
         if isinstance(value, float) and not math.isfinite(value):
             raise InvalidRecordError(f"detail {key!r} is not a finite number")
         if value is not None and not isinstance(value, str | int | float | bool):

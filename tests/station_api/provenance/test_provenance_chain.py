@@ -192,6 +192,10 @@ def test_details_must_be_bounded_scalars(chain: ProvenanceChain) -> None:
         )
     with pytest.raises(InvalidRecordError):
         chain.record(ProvenanceKind.UPLOAD, train_uid="u", actor="t", details={"x": "y" * 5000})
+    with pytest.raises(InvalidRecordError):
+        chain.record(ProvenanceKind.UPLOAD, train_uid="u", actor="t\ud800", details={})
+    with pytest.raises(InvalidRecordError):
+        chain.record(ProvenanceKind.UPLOAD, train_uid="u", actor="t", details={"x": "\udfff"})
     assert len(chain) == 0
 
 
