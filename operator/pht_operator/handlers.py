@@ -55,6 +55,9 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         settings.watching.client_timeout = app.settings.watch_timeout_seconds + 10
         settings.posting.level = logging.INFO
         settings.networking.request_timeout = 30
+        # Per-object workers only feed the queue; let idle ones go quickly (and stop fast).
+        settings.queueing.idle_timeout = 1.0
+        settings.queueing.exit_timeout = 1.0
 
     @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
     def index_trains(body: Any, **_: Any) -> None:

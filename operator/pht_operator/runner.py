@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from pathlib import Path
 
 import kopf
@@ -20,10 +21,14 @@ async def run_operator(
     settings: OperatorSettings,
     *,
     kubeconfig: Path | None = None,
-    stop_flag: asyncio.Event | None = None,
-    ready_flag: asyncio.Event | None = None,
+    stop_flag: asyncio.Event | threading.Event | None = None,
+    ready_flag: asyncio.Event | threading.Event | None = None,
 ) -> None:
-    """Run until ``stop_flag`` is set (or a signal arrives, when run as a process)."""
+    """Run until ``stop_flag`` is set (or a signal arrives, when run as a process).
+
+    Kopf treats every task of its event loop as its own on exit, so embedders (tests, the
+    station in a box) run this in a thread with its own loop and pass ``threading.Event`` flags.
+    """
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # Kopf's login reads it from there
     app = OperatorApp.create(settings, kubeconfig)

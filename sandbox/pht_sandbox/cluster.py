@@ -414,6 +414,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
     _listeners: list[Callable[[str, ResourceSpec, Obj], None]] = attrs.field(
         factory=list, init=False
     )
+    _closing: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -838,6 +839,9 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 ]
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw_request)
+        if self._closing:
+            await response.write_eof()
+            return response
         timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
         bookmarks = params.get("allowWatchBookmarks") == "true"
         drop = self.faults._drop
@@ -910,7 +914,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             yield str(server.url).rstrip("/")
 
     async def close_watches(self) -> None:
-        """End every watch stream (used on shutdown so servers stop promptly)."""
+        """End every watch stream and answer new ones empty (so servers stop promptly)."""
+        self._closing = True
         for watcher in list(self._watchers):
             watcher.queue.put_nowait(None)
 

@@ -4,6 +4,7 @@ and the real operator (Kopf) running in-process against them."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -36,22 +37,19 @@ async def bed(tmp_path: Path) -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def harness(bed: Harness) -> AsyncIterator[Harness]:
-    """The bed with the real operator running in-process."""
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(
-        run_operator(bed.settings, kubeconfig=bed.kubeconfig, stop_flag=stop, ready_flag=ready)
+    """The bed with the real operator (Kopf) running in its own thread and event loop."""
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=lambda: asyncio.run(
+            run_operator(bed.settings, kubeconfig=bed.kubeconfig, stop_flag=stop, ready_flag=ready)
+        ),
+        daemon=True,
     )
-    await asyncio.wait(
-        {task, asyncio.ensure_future(ready.wait())}, timeout=10, return_when=asyncio.FIRST_COMPLETED
-    )
-    if task.done():
-        task.result()
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 15), "the operator did not start"
     try:
         yield bed
     finally:
         stop.set()
+        await asyncio.to_thread(thread.join, 15)
         await bed.cluster.close_watches()
-        try:
-            await asyncio.wait_for(task, timeout=10)
-        except (TimeoutError, asyncio.CancelledError):
-            task.cancel()

@@ -154,7 +154,7 @@ def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
         "station_name": "test-station",
         "health_port": 0,
         "metrics_port": 0,
-        "watch_timeout_seconds": 5,
+        "watch_timeout_seconds": 1,
         "poll_interval_seconds": 0.3,
         "job_ttl_seconds": 600,
     }

@@ -154,7 +154,7 @@ class StationApiDouble:
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[str]:
-        runner = aiohttp.web.AppRunner(self.app(), access_log=None)
+        runner = aiohttp.web.AppRunner(self.app(), access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

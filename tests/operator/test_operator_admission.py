@@ -1,0 +1,81 @@
+"""Admission: every refusal is terminal with its reason; capacity waits instead."""
+
+from __future__ import annotations
+
+from operator_harness import DIGEST, RUN_NS, STATION_NS, Harness, condition
+
+from pht_sandbox.cluster import JOBS, TRAINS
+
+
+async def test_each_policy_violation_is_a_terminal_refusal_with_its_reason(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy()
+    cases = {
+        "bad-image": ({"image": f"docker.io/evil/miner:1@{DIGEST}"}, "ImageNotAllowed", "registry"),
+        "no-digest": (
+            {"image": "ghcr.io/pht-station/trains/kaplan-meier:0.1.0"},
+            "DigestRequired",
+            "spec.image",
+        ),
+        "many-gpus": ({"resources": {"gpu": 3}}, "ExceedsGpuLimit", "maxGpus of 2"),
+        "stranger": (
+            {"requester": {"organisation": "acme"}},
+            "UnknownOrganisation",
+            "spec.requester.organisation",
+        ),
+        "too-long": ({"timeoutSeconds": 86400}, "TimeoutTooLong", "maximum of 43200s"),
+    }
+    for name, (spec, _, _) in cases.items():
+        await harness.create_train(name, **spec)
+    for name, (_, reason, fragment) in cases.items():
+        body = await harness.wait_summary(name, "Rejected")
+        admitted = condition(body, "Admitted")
+        assert admitted is not None
+        assert (admitted["status"], admitted["reason"]) == ("False", reason), name
+        assert fragment in admitted["message"], admitted["message"]
+        assert "run" not in body["status"]
+        await harness.wait_for(
+            lambda n=name, r=reason: any(
+                e["type"] == "Warning" and e["reason"] == r for e in harness.events_for(n)
+            ),
+            what=f"a Warning event for {name}",
+        )
+    assert harness.cluster.list_objects(JOBS, RUN_NS) == []
+    assert harness.station.registrations == {}
+
+
+async def test_a_namespace_without_policy_refuses_no_station_policy(harness: Harness) -> None:
+    await harness.create_train("orphan")
+    body = await harness.wait_summary("orphan", "Rejected")
+    assert condition(body, "Admitted")["reason"] == "NoStationPolicy"
+
+
+async def test_trains_outside_the_station_namespaces_are_ignored(harness: Harness) -> None:
+    await harness.apply_policy()
+    await harness.create_train("elsewhere", namespace="default")
+    await harness.create_train("here")
+    await harness.wait_summary("here", "Queued")
+    body = harness.cluster.get_object(TRAINS, "default", "elsewhere")
+    assert body is not None and "status" not in body
+    assert not body["metadata"].get("finalizers")
+
+
+async def test_concurrency_limit_waits_and_admits_when_a_slot_frees(harness: Harness) -> None:
+    await harness.apply_policy(limits={"maxConcurrentTrains": 1})
+    await harness.create_train("first")
+    await harness.wait_summary("first", "Queued")
+    await harness.create_train("second")
+    body = await harness.wait_summary("second", "Waiting")
+    admitted = condition(body, "Admitted")
+    assert (admitted["status"], admitted["reason"]) == ("False", "ConcurrencyLimitReached")
+    assert "maxConcurrentTrains" in admitted["message"]
+    job = harness.job_name("first")
+    await harness.jobs.schedule(RUN_NS, job)
+    await harness.jobs.run(RUN_NS, job)
+    await harness.jobs.succeed(RUN_NS, job)
+    await harness.wait_summary("first", "Succeeded")
+    body = await harness.wait_summary("second", "Queued")
+    assert condition(body, "Admitted")["status"] == "True"
+    assert len(harness.cluster.list_objects(JOBS, RUN_NS)) == 2
+    assert STATION_NS in body["metadata"]["namespace"]

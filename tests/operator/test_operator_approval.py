@@ -1,0 +1,115 @@
+"""Approval: bound to the spec hash, distinct stewards, never the requester, standing runs."""
+
+from __future__ import annotations
+
+import datetime
+
+from operator_harness import DIGEST, STATION_NS, Harness, condition, train_body
+
+from pht_contract.sparql import query_hash
+from pht_sandbox.cluster import APPROVALS
+
+
+async def test_one_steward_approval_starts_the_run_but_self_approval_does_not(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("km")
+    body = await harness.wait_summary("km", "AwaitingApproval")
+    assert condition(body, "Approved")["reason"] == "AwaitingApproval"
+    assert body["status"]["specHash"] in condition(body, "Approved")["message"]
+    await harness.approve("km", "researcher@maastro.example")  # the requester's contact
+    await harness.wait_for(
+        lambda: (
+            "requester cannot approve"
+            in (condition(harness.train("km"), "Approved") or {}).get("message", "")
+        ),
+        what="self-approval to be ignored",
+    )
+    assert harness.summary("km") == "AwaitingApproval"
+    await harness.approve("km", "steward@maastro.example")
+    body = await harness.wait_summary("km", "Queued")
+    assert condition(body, "Approved")["reason"] == "Approved"
+    assert body["status"]["approvedBy"] == ["steward@maastro.example"]
+
+
+async def test_two_steward_mode_needs_two_distinct_approvers(harness: Harness) -> None:
+    await harness.apply_policy(approval={"mode": "TwoStewards"})
+    await harness.create_train("km")
+    await harness.wait_summary("km", "AwaitingApproval")
+    await harness.approve("km", "steward@maastro.example")
+    body = harness.train("km")
+    await harness.cluster.create_object(
+        APPROVALS,
+        {
+            "metadata": {"name": "km-again", "namespace": STATION_NS},
+            "spec": {
+                "train": {"name": "km", "specHash": body["status"]["specHash"]},
+                "approver": "steward@maastro.example",
+            },
+        },
+    )
+    await harness.wait_for(
+        lambda: (
+            "approvers must differ"
+            in (condition(harness.train("km"), "Approved") or {}).get("message", "")
+        ),
+        what="the duplicate approver to be ignored",
+    )
+    assert harness.summary("km") == "AwaitingApproval"
+    await harness.approve("km", "second@maastro.example")
+    body = await harness.wait_summary("km", "Queued")
+    assert sorted(body["status"]["approvedBy"]) == [
+        "second@maastro.example",
+        "steward@maastro.example",
+    ]
+
+
+async def test_an_approval_for_another_spec_hash_does_not_count(harness: Harness) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("km")
+    await harness.wait_summary("km", "AwaitingApproval")
+    await harness.cluster.create_object(
+        APPROVALS,
+        {
+            "metadata": {"name": "stale", "namespace": STATION_NS},
+            "spec": {
+                "train": {"name": "km", "specHash": "0" * 64},
+                "approver": "steward@maastro.example",
+            },
+        },
+    )
+    await harness.approve("km", "other@maastro.example", decision="Reject")
+    body = await harness.wait_summary("km", "Rejected")
+    assert condition(body, "Approved")["reason"] == "Rejected"
+
+
+async def test_a_standing_approval_covers_a_limited_number_of_runs(harness: Harness) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    sparql = train_body("x")["spec"]["queries"][0]["sparql"]
+    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
+    await harness.cluster.create_object(
+        APPROVALS,
+        {
+            "metadata": {"name": "rounds", "namespace": STATION_NS},
+            "spec": {
+                "standing": {
+                    "imageDigest": DIGEST,
+                    "queryHashes": [query_hash(sparql)],
+                    "maxRuns": 1,
+                    "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+                "approver": "steward@maastro.example",
+            },
+        },
+    )
+    await harness.create_train("round-1")
+    body = await harness.wait_summary("round-1", "Queued")
+    assert condition(body, "Approved")["reason"] == "StandingApproval"
+    approval = harness.cluster.get_object(APPROVALS, STATION_NS, "rounds")
+    assert approval is not None
+    assert approval["status"]["runsUsed"] == 1
+    assert approval["status"]["consumedBy"] == [body["metadata"]["uid"]]
+    await harness.create_train("round-2")
+    body = await harness.wait_summary("round-2", "AwaitingApproval")
+    assert "no runs left" in condition(body, "Approved")["message"]
