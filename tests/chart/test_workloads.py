@@ -124,3 +124,41 @@ def test_gpu_profile_sets_quota_and_policy(render: Any) -> None:
     assert all(p["spec"]["scheduling"]["kueueQueue"] == "pht-runs" for p in policies)
     images = {c["image"] for _, s in pod_specs(docs) for c in s["containers"]}
     assert all("@sha256:" in image for image in images)
+
+
+def test_rendered_environment_configures_the_real_settings(
+    rendered: list[dict[str, Any]], monkeypatch: Any
+) -> None:
+    """Every variable the chart sets is one the deployable reads, and it parses: the operator's
+    and the station API's own settings classes load the rendered environment."""
+    from pht_operator.settings import OperatorSettings
+    from pht_station_api.settings import Settings
+
+    deployment = one(rendered, "Deployment")
+    operator_env = _env(deployment["spec"]["template"]["spec"]["containers"][0])
+    sts = one(rendered, "StatefulSet")
+    api_env = _env(sts["spec"]["template"]["spec"]["containers"][0])
+
+    operator_fields = set(OperatorSettings.model_fields)
+    for name in operator_env:
+        if name.startswith("PHT_OPERATOR_"):
+            assert name.removeprefix("PHT_OPERATOR_").lower() in operator_fields, name
+    api_fields = {f.upper() for f in Settings.model_fields}
+    for name in api_env:
+        if name.startswith("PHT_API_"):
+            assert name.removeprefix("PHT_API_") in api_fields, name
+
+    for name, value in operator_env.items():
+        monkeypatch.setenv(name, value)
+    operator = OperatorSettings()
+    policies = find(rendered, "StationPolicy")
+    assert operator.station_namespaces == [p["metadata"]["namespace"] for p in policies]
+    assert operator.run_api_pod_labels == sts["spec"]["selector"]["matchLabels"]
+    assert operator.run_uid == 10001
+
+    for name, value in api_env.items():
+        monkeypatch.setenv(name, value)
+    api = Settings()
+    assert api.IDENTITY_MODE == "kubernetes"
+    assert api.INTERNAL_PORT == 8081 and api.EXTERNAL_PORT == 8080
+    assert operator.run_api_url == api.INTERNAL_BASE_URL
