@@ -4,6 +4,7 @@ every COPY source present in the build context skaffold.yaml uses."""
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,20 @@ def test_the_checks_catch_a_bad_dockerfile(tmp_path: Path) -> None:
     assert not PINNED.match(stage.base)
     assert stage.all("USER") == ["root"]
     assert BUILD_TOOLS.search(stage.all("RUN")[0])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_checkov_finds_no_unexplained_failure(checkov: Path) -> None:
+    args = [str(checkov), "--framework", "dockerfile", "--skip-download", "-o", "json"]
+    for dockerfile in DOCKERFILES:
+        args += ["-f", str(dockerfile)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=240, check=False)
+    report = json.loads(result.stdout)
+    report = report[0] if isinstance(report, list) else report
+    failed = [f"{c['check_id']} {c['file_path']}" for c in report["results"]["failed_checks"]]
+    assert not failed, "\n".join(failed)
+    assert report["summary"]["passed"] >= 20 * len(DOCKERFILES)
+    for check in report["results"]["skipped_checks"]:
+        reason = check["check_result"].get("suppress_comment") or ""
+        assert len(reason) > 20, f"{check['check_id']} in {check['file_path']} without a reason"
