@@ -4,7 +4,7 @@ the station API's stores on PersistentVolumeClaims (or an external endpoint from
 
 from typing import Any
 
-from .rendering import NAMESPACE, RELEASE, find, one, pod_specs
+from .rendering import NAMESPACE, RELEASE, documents, find, helm_template, one, pod_specs
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
@@ -20,6 +20,7 @@ def test_every_pod_is_restricted(rendered: list[dict[str, Any]]) -> None:
         assert isinstance(pod["runAsUser"], int) and pod["runAsUser"] > 0, name
         assert pod["seccompProfile"]["type"] == "RuntimeDefault", name
         assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
+        assert spec["enableServiceLinks"] is False, name
         for container in spec["containers"] + spec.get("initContainers", []):
             sc = container["securityContext"]
             assert sc["allowPrivilegeEscalation"] is False, name
@@ -162,3 +163,12 @@ def test_rendered_environment_configures_the_real_settings(
     assert api.IDENTITY_MODE == "kubernetes"
     assert api.INTERNAL_PORT == 8081 and api.EXTERNAL_PORT == 8080
     assert operator.run_api_url == api.INTERNAL_BASE_URL
+
+
+def test_a_referenced_run_namespace_is_not_created_but_still_locked_down() -> None:
+    result = helm_template(sets={"runNamespace.create": "false"})
+    assert result.returncode == 0, result.stderr
+    docs = documents(result.stdout)
+    assert not find(docs, "Namespace")
+    in_runs = {d["kind"] for d in docs if d["metadata"].get("namespace") == "pht-runs"}
+    assert {"NetworkPolicy", "Role", "RoleBinding"} <= in_runs
