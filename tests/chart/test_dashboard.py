@@ -84,6 +84,22 @@ def test_dashboard_structure() -> None:
     assert variables["station"]["multi"] and variables["station"]["includeAll"]
     assert variables["datasource"]["query"] == "prometheus"
     assert dashboard["uid"] == "pht-station"
+    kinds = {panel["type"] for panel in dashboard["panels"]}
+    assert kinds <= {"row", "stat", "timeseries", "heatmap", "barchart"}
+
+
+def test_panels_do_not_overlap() -> None:
+    taken: set[tuple[int, int]] = set()
+    for panel in _dashboard()["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
+        cells = {
+            (x, y)
+            for x in range(grid["x"], grid["x"] + grid["w"])
+            for y in range(grid["y"], grid["y"] + grid["h"])
+        }
+        assert not cells & taken, f"{panel['title']} overlaps another panel"
+        taken |= cells
 
 
 def test_dashboard_config_map_is_picked_up_by_grafana() -> None:
