@@ -13,11 +13,15 @@ from datetime import UTC, datetime
 from typing import Final
 
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, XSD
+from rdflib.namespace import FOAF, RDF, RDFS, XSD
 
 from pht_contract.vocabulary import NCIT
 from pht_contract.wire import SPARQL_PATH
 
+# Open namespaces: rdflib's closed DCAT/DCTERMS lack terms FDP uses (dcat:version).
+DCAT: Final = Namespace("http://www.w3.org/ns/dcat#")
+DCTERMS: Final = Namespace("http://purl.org/dc/terms/")
+DATACITE: Final = Namespace("http://purl.org/spar/datacite/")
 FDP: Final = Namespace("https://w3id.org/fdp/fdp-o#")
 LDP: Final = Namespace("http://www.w3.org/ns/ldp#")
 VOID: Final = Namespace("http://rdfs.org/ns/void#")
@@ -91,6 +95,7 @@ def _graph() -> Graph:
         ("ldp", LDP),
         ("void", VOID),
         ("xsd", XSD),
+        ("datacite", DATACITE),
         ("rdfs", RDFS),
     ):
         graph.bind(prefix, namespace)
@@ -123,7 +128,7 @@ def _resource(
     graph.add((node, DCTERMS.conformsTo, FDP_SPEC))
     identifier = URIRef(str(node) + "#identifier")
     graph.add((node, FDP.metadataIdentifier, identifier))
-    graph.add((identifier, RDF.type, DCTERMS.Identifier))
+    graph.add((identifier, RDF.type, DATACITE.Identifier))
     graph.add((identifier, DCTERMS.identifier, Literal(str(node))))
     graph.add((node, FDP.metadataIssued, _at(issued)))
     graph.add((node, FDP.metadataModified, _at(modified)))

@@ -47,11 +47,12 @@ class _Worker:
     def call(self, job: QueryJob, timeout: float) -> QueryOutcome:
         try:
             self.conn.send(job)
-            if not self.conn.poll(timeout):
-                raise TimeoutError
-            outcome = self.conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as exc:
+            finished = self.conn.poll(timeout)
+            outcome = self.conn.recv() if finished else None
+        except (EOFError, OSError) as exc:
             raise StoreUnavailable("the query worker died") from exc
+        if outcome is None:
+            raise TimeoutError
         assert isinstance(outcome, QueryOutcome)
         return outcome
 
@@ -135,6 +136,11 @@ class WorkerPool:
         while not self._idle.empty():
             stale.append(self._idle.get_nowait())
         await asyncio.gather(*(self._replace(worker) for worker in stale))
+
+    def pids(self) -> list[int]:
+        """Process ids of the live workers (for health checks and tests)."""
+        with self._lock:
+            return sorted(w.process.pid for w in self._all if w.process.pid is not None)
 
     async def close(self) -> None:
         with self._lock:
