@@ -5,7 +5,8 @@ connection, a wedged proxy) would leave the operator blind while it looks alive.
 sends a BOOKMARK on every open watch at least once a minute, so *something* must arrive within a
 few watch timeouts. Kopf consumes bookmarks internally, so the operator keeps one light watch of
 its own on Trains (per station namespace) purely as a probe; every line it receives, every
-listing it completes and every event Kopf delivers counts as "heard". ``/healthz`` answers 503
+listing and every watch the server ends at its timeout, and every event Kopf delivers counts
+as "heard". ``/healthz`` answers 503
 once nothing was heard for ``stall_factor × watch_timeout_seconds``.
 """
 
@@ -83,6 +84,9 @@ async def probe_watch(
                     liveness.heard()
                     meta = (event.get("object") or {}).get("metadata") or {}
                     version = meta.get("resourceVersion", version)
+                else:
+                    if response.status_code == 200:
+                        liveness.heard()  # the server ended the watch at its timeout: alive
         except asyncio.CancelledError:
             raise
         except (ApiError, ValueError, Exception) as exc:

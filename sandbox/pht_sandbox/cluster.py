@@ -843,6 +843,8 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             await response.write_eof()
             return response
         timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+        if self.faults.hang_watches:
+            timeout = None  # a wedged stream does not even end at its timeout
         bookmarks = params.get("allowWatchBookmarks") == "true"
         drop = self.faults._drop
         self._watchers.append(watcher)

@@ -4,6 +4,7 @@ and the real operator (Kopf) running in-process against them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,9 +36,13 @@ async def bed(tmp_path: Path) -> AsyncIterator[Harness]:
             await cluster.close_watches()
 
 
-@pytest.fixture
-async def harness(bed: Harness) -> AsyncIterator[Harness]:
-    """The bed with the real operator (Kopf) running in its own thread and event loop."""
+@contextlib.asynccontextmanager
+async def run_in_thread(bed: Harness) -> AsyncIterator[Harness]:
+    """Run the real operator (Kopf) in its own thread and event loop against the bed.
+
+    Kopf treats every task in its loop as its own on exit; a separate loop keeps the emulator's
+    tasks out of its reach.
+    """
     stop, ready = threading.Event(), threading.Event()
     thread = threading.Thread(
         target=lambda: asyncio.run(
@@ -53,3 +58,10 @@ async def harness(bed: Harness) -> AsyncIterator[Harness]:
         stop.set()
         await asyncio.to_thread(thread.join, 15)
         await bed.cluster.close_watches()
+
+
+@pytest.fixture
+async def harness(bed: Harness) -> AsyncIterator[Harness]:
+    """The bed with the real operator running."""
+    async with run_in_thread(bed) as running:
+        yield running
