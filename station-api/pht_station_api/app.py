@@ -8,33 +8,22 @@ Both serve ``/healthz``, ``/readyz`` and ``/metrics``. The state is started and 
 whoever runs the apps (:mod:`pht_station_api.servers`), not by either app, because they share it.
 """
 
-import importlib
 from collections.abc import Awaitable, Callable
-from types import ModuleType
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from pht_station_api.errors import install_error_handlers
-from pht_station_api.routers import fdp, health, progress, registration, sparql
+from pht_station_api.routers import (
+    fdp,
+    health,
+    progress,
+    provenance,
+    registration,
+    results,
+    sparql,
+    stewards,
+)
 from pht_station_api.state import StationState
-
-# Routers built alongside the gateway by the disclosure and provenance work; they are included
-# only if present so that each part can be developed and tested on its own.
-_OPTIONAL_INTERNAL = ("results", "provenance")
-_OPTIONAL_EXTERNAL = ("stewards",)
-
-
-def _optional(names: tuple[str, ...]) -> list[APIRouter]:
-    found: list[APIRouter] = []
-    for name in names:
-        try:
-            module: ModuleType = importlib.import_module(f"pht_station_api.routers.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pht_station_api.routers.{name}":
-                raise
-            continue
-        found.append(module.router)
-    return found
 
 
 def _count_requests(app: FastAPI, state: StationState, listener: str) -> None:
@@ -58,12 +47,17 @@ def _app(state: StationState, title: str, listener: str, routers: list[APIRouter
 
 
 def create_internal_app(state: StationState) -> FastAPI:
-    routers = [registration.router, sparql.router, progress.router]
-    routers += _optional(_OPTIONAL_INTERNAL)
-    routers.append(health.router)
+    routers = [
+        registration.router,
+        sparql.router,
+        progress.router,
+        results.router,
+        provenance.router,
+        health.router,
+    ]
     return _app(state, "PHT station API (internal)", "internal", routers)
 
 
 def create_external_app(state: StationState) -> FastAPI:
-    routers = [*_optional(_OPTIONAL_EXTERNAL), health.router, fdp.router]
+    routers = [stewards.router, health.router, fdp.router]
     return _app(state, "PHT station API (external): FAIR Data Point", "external", routers)

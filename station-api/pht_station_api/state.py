@@ -5,10 +5,8 @@ Everything that outlives a request lives here: settings, the data store and its 
 train registry, the provenance chain, the result store, metrics and per-token rate limits.
 """
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -18,6 +16,7 @@ from pht_station_api.metrics import Metrics
 from pht_station_api.provenance.chain import ProvenanceChain
 from pht_station_api.ratelimits import RateLimiter
 from pht_station_api.registry import TrainRegistry
+from pht_station_api.results.store import ResultStore
 from pht_station_api.settings import Settings
 from pht_station_api.stores.datastores import DataStore
 from pht_station_api.stores.jobs import Backend, EmbeddedBackend, RemoteBackend
@@ -29,7 +28,7 @@ class StationState:
     store: DataStore
     registry: TrainRegistry
     chain: ProvenanceChain
-    results: Any
+    results: ResultStore
     metrics: Metrics
     identities: IdentityChecker
     #: Default policy for the FDP (graphs to describe) when no train is registered.
@@ -64,15 +63,6 @@ def backend_from(settings: Settings) -> Backend:
     return EmbeddedBackend(str(settings.STORE))
 
 
-def _result_store(settings: Settings) -> Any:
-    # The result store is built by the disclosure module; until it exists the API runs without.
-    try:
-        module = importlib.import_module("pht_station_api.results.store")
-    except ImportError:
-        return None
-    return module.ResultStore.open(settings)
-
-
 def build_state(settings: Settings) -> StationState:
     settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
     metrics = Metrics(settings.STATION_NAME)
@@ -81,7 +71,7 @@ def build_state(settings: Settings) -> StationState:
         store=DataStore(backend_from(settings), settings.QUERY_WORKERS),
         registry=TrainRegistry(settings.registry_path),
         chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
-        results=_result_store(settings),
+        results=ResultStore.open(settings),
         metrics=metrics,
         identities=build_identity_checker(settings),
         policy=load_policy(settings.POLICY_FILE),
