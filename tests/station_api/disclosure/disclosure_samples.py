@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pht_contract.manifests import ModelFile, ResultManifest, ResultTable
+from pht_contract.manifests import Column, ModelFile, ResultManifest, ResultTable
 
 
 def stage_table(
@@ -30,6 +30,17 @@ def stage_table(
             "rows": [[f"stage {i}", c, 60.5 + i] for i, c in enumerate(counts)],
             "cohortSize": sum(counts) if cohort is None else cohort,
         }
+    )
+
+
+def unchecked_table(counts: list[float], cohort: int) -> ResultTable:
+    """A table that skipped schema validation: the gate must not rely on the schema alone."""
+    return ResultTable.model_construct(
+        name="stages",
+        kind="Aggregate",
+        columns=[Column(name="stage", role="Group"), Column(name="patients", role="Count")],
+        rows=[[f"stage {i}", c] for i, c in enumerate(counts)],
+        cohort_size=cohort,
     )
 
 

@@ -1,6 +1,7 @@
 """The disclosure gate, rule by rule: each decision names its rule, never a cell."""
 
 import json
+import math
 import pickle
 
 import numpy as np
@@ -14,6 +15,7 @@ from disclosure_samples import (
     safetensors_bytes,
     stage_table,
     torch_like_zip,
+    unchecked_table,
 )
 
 from pht_contract.manifests import ResultManifest, Statistic
@@ -62,7 +64,6 @@ def test_zero_cells_are_not_small() -> None:
         (100, [5, 3], None, Rule.MIN_COHORT),  # the table's cohort is too small
         (50, [40, 30], None, Rule.COHORT_SIZE_MISMATCH),  # claims more than the audit saw
         (100, [40, 30], 20, Rule.COHORT_SIZE_MISMATCH),  # a count above its own cohort
-        (100, [40, -30], 100, Rule.INVALID_COUNT),
     ],
 )
 def test_cohort_rules_block(
@@ -72,6 +73,13 @@ def test_cohort_rules_block(
     decision = evaluate(result, POLICY, audited_cohort=audited)
     assert decision.outcome == Outcome.BLOCKED
     assert decision.rule == rule
+
+
+@pytest.mark.parametrize("bad", [-30, math.nan, math.inf])
+def test_invalid_counts_block_even_without_schema_validation(bad: float) -> None:
+    result = manifest().model_copy(update={"tables": [unchecked_table([40, bad], 100)]})
+    decision = evaluate(result, POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.INVALID_COUNT)
 
 
 def test_unaudited_cohort_is_held() -> None:

@@ -21,7 +21,7 @@ from disclosure_samples import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pht_contract.manifests import ResultManifest, ResultTable, Statistic
+from pht_contract.manifests import Column, ResultManifest, ResultTable, Statistic
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure import Outcome, evaluate, evaluate_bytes
 from pht_station_api.disclosure.formats import SNIFFERS, is_pickle
@@ -57,6 +57,8 @@ def counts(cohort: int) -> st.SearchStrategy[int | float | None]:
 
 @st.composite
 def tables(draw: st.DrawFn, audited: int) -> ResultTable:
+    """Tables built without schema validation, so odd counts (negative, NaN, fractional) that
+    the manifest schema refuses still reach the gate: it must not rely on the schema alone."""
     cohort = draw(
         st.one_of(
             st.integers(min_value=0, max_value=max(audited, 0)),
@@ -64,27 +66,25 @@ def tables(draw: st.DrawFn, audited: int) -> ResultTable:
         )
     )
     n_counts = draw(st.integers(min_value=0, max_value=3))
-    columns = [{"name": "grp", "role": "Group"}]
-    columns += [{"name": f"c{i}", "role": "Count"} for i in range(n_counts)]
-    columns += [{"name": "stat", "role": "Statistic"}]
+    columns = [Column(name="grp", role="Group")]
+    columns += [Column(name=f"c{i}", role="Count") for i in range(n_counts)]
+    columns += [Column(name="stat", role="Statistic")]
     rows = draw(
         st.lists(
             st.tuples(
                 st.sampled_from(["a", "b", "stage IIIb"]),
                 st.lists(counts(cohort), min_size=n_counts, max_size=n_counts),
-                st.floats(allow_nan=False),
+                st.floats(allow_nan=False, allow_infinity=False),
             ).map(lambda t: [t[0], *t[1], t[2]]),
             max_size=6,
         )
     )
-    return ResultTable.model_validate(
-        {
-            "name": draw(st.sampled_from(["t", "stages", "km"])),
-            "kind": draw(st.sampled_from(["Aggregate", "Aggregate", "Aggregate", "RowLevel"])),
-            "columns": columns,
-            "rows": rows,
-            "cohortSize": cohort,
-        }
+    return ResultTable.model_construct(
+        name=draw(st.sampled_from(["t", "stages", "km"])),
+        kind=draw(st.sampled_from(["Aggregate", "Aggregate", "Aggregate", "RowLevel"])),
+        columns=columns,
+        rows=rows,
+        cohort_size=cohort,
     )
 
 
@@ -104,13 +104,13 @@ def manifests(draw: st.DrawFn, audited: int) -> ResultManifest:
             st.builds(
                 Statistic,
                 name=st.sampled_from(["mean_age", "median_os"]),
-                value=st.floats(allow_nan=False),
+                value=st.floats(allow_nan=False, allow_infinity=False),
                 n=st.integers(min_value=0, max_value=audited + 10),
             ),
             max_size=3,
         )
     )
-    return ResultManifest(
+    return ResultManifest.model_construct(
         tables=draw(st.lists(tables(audited), max_size=3)),
         statistics=statistics,
         models=models,
@@ -264,3 +264,40 @@ def test_crafted_input_never_crashes_the_gate(raw: bytes | str) -> None:
 def test_crafted_model_bytes_never_crash_the_sniffers(data: bytes, fmt: str) -> None:
     findings = review_model(model_file(data, fmt), DisclosurePolicy())
     assert len(findings) == 1  # blocked for a named reason, or held for a steward
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    audited=st.integers(min_value=20, max_value=400),
+    min_cell=st.integers(min_value=2, max_value=10),
+)
+def test_suppression_removes_every_small_cell_and_nothing_else(
+    data: st.DataObject, audited: int, min_cell: int
+) -> None:
+    cohort = data.draw(st.integers(min_value=20, max_value=audited))
+    rows = data.draw(
+        st.lists(
+            st.tuples(st.integers(min_value=0, max_value=cohort), st.floats(-1e6, 1e6)),
+            min_size=1,
+            max_size=8,
+        )
+    )
+    table = ResultTable.model_validate(
+        {
+            "name": "t",
+            "columns": [
+                {"name": "grp", "role": "Group"},
+                {"name": "n", "role": "Count"},
+                {"name": "mean", "role": "Statistic"},
+            ],
+            "rows": [[f"g{i}", n, mean] for i, (n, mean) in enumerate(rows)],
+            "cohortSize": cohort,
+        }
+    )
+    policy = DisclosurePolicy(min_cell_count=min_cell, differencing_threshold=0)
+    decision = evaluate(ResultManifest(tables=[table]), policy, audited_cohort=audited)
+    assert decision.outcome == Outcome.RELEASED
+    for before, after in zip(table.rows, decision.released.tables[0].rows, strict=True):
+        small = 0 < before[1] < min_cell  # type: ignore[operator]
+        assert after == ([before[0], None, None] if small else before)
