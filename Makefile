@@ -23,8 +23,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+TRAIN_DIRS := $(wildcard trains/examples/*)
 typecheck: setup
 	$(BIN)/mypy contract/pht_contract operator/pht_operator station-api/pht_station_api sandbox/pht_sandbox cli/pht_cli trains/sdk/pht_train
+	MYPYPATH=trains/sdk:$(subst $(eval) ,:,$(TRAIN_DIRS)) $(BIN)/mypy $(foreach d,$(TRAIN_DIRS),$(d)/$(subst -,_,$(notdir $(d))))
 
 pytest: setup tools
 	$(BIN)/python -m pytest -p no:cacheprovider -q

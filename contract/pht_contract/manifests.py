@@ -8,7 +8,7 @@ cell strings are short category labels, so free text cannot ride along in a tabl
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from pht_contract.base import ApiModel, Sha256Hex
 
@@ -28,6 +28,8 @@ class Column(ApiModel):
 
 
 class ResultTable(ApiModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     name: str = Field(pattern=IDENTIFIER)
     kind: Literal["Aggregate", "RowLevel"] = "Aggregate"
     columns: list[Column] = Field(min_length=1, max_length=64)
@@ -37,6 +39,9 @@ class ResultTable(ApiModel):
 
     @model_validator(mode="after")
     def _rows_match_columns(self) -> "ResultTable":
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
         width = len(self.columns)
         for index, row in enumerate(self.rows):
             if len(row) != width:
@@ -47,6 +52,15 @@ class ResultTable(ApiModel):
                         f"row {index}: column {column.name!r} is a {column.role} column and "
                         "holds numbers only"
                     )
+                if (
+                    column.role == "Count"
+                    and cell is not None
+                    and (not isinstance(cell, int) or isinstance(cell, bool) or cell < 0)
+                ):
+                    raise ValueError(
+                        f"row {index}: column {column.name!r} counts patients: whole numbers "
+                        "of at least 0 only"
+                    )
         return self
 
     def count_columns(self) -> list[int]:
@@ -54,6 +68,8 @@ class ResultTable(ApiModel):
 
 
 class Statistic(ApiModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     name: str = Field(pattern=IDENTIFIER)
     value: float
     #: Records contributing to the statistic.

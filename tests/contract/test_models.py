@@ -87,6 +87,13 @@ def test_manifest_accepts_typed_tables() -> None:
         },
         {"tables": [_table()], "notes": "free text"},
         {"schemaVersion": "v0"},
+        {"tables": [_table(rows=[["I", float("nan")]])]},
+        {
+            "tables": [
+                _table(columns=[{"name": "a", "role": "Group"}, {"name": "a", "role": "Count"}])
+            ]
+        },
+        {"statistics": [{"name": "mean_age", "value": float("inf"), "n": 10}]},
     ],
 )
 def test_manifest_refuses_free_form_content(bad: dict[str, Any]) -> None:

@@ -8,15 +8,11 @@ from typing import Any
 
 import pytest
 from gateway_double import Canned, GatewayDouble, json_answer, running_gateway_double
+from trainkit import EXAMPLES, RECEIPT
 
 from pht_contract.manifests import ResultManifest as ContractManifest
 from pht_train import TrainSession, run
 from pht_train.constants import PROGRESS_PATH, RESULT_PATH, SPARQL_PATH
-
-RECEIPT = {"uid": "u", "attempt": 1, "digest": "sha256:" + "a" * 64, "sizeBytes": 10}
-
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = REPO / "trains" / "examples"
 
 # The example trains are standalone packages (one per image); make them importable here.
 for example in ("cohort-summary", "kaplan-meier", "federated-logreg", "gpu-training-step"):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from cohort_answers import answer, manifest_query
-from conftest import EXAMPLES, RECEIPT
 from gateway_double import Canned, GatewayDouble, json_answer
+from trainkit import EXAMPLES, RECEIPT
 
 from pht_contract.manifests import ResultManifest as ContractManifest
 from pht_train import FAILURE_PREFIX

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 from cohort_answers import answer
-from conftest import RECEIPT, REPO
 from gateway_double import Canned, GatewayDouble, json_answer
+from trainkit import RECEIPT, REPO
 
 from pht_contract.manifests import ResultManifest as ContractManifest
 from pht_train.constants import PROGRESS_PATH, RESULT_PATH, SPARQL_PATH

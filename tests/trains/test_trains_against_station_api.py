@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from conftest import EXAMPLES, REPO
+from trainkit import EXAMPLES, REPO
 
 from pht_contract.hashing import canonical_json, token_hash
 from pht_contract.policies import StationPolicySpec
