@@ -907,6 +907,13 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             },
         }
 
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        # kmock renders the core group as "/v1"; clients (kubectl) expect "v1".
+        payload = await super()._serve_version(request)
+        if isinstance(payload, dict) and payload.get("groupVersion") == "/v1":
+            payload["groupVersion"] = "v1"
+        return payload
+
     # -- serving -----------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
