@@ -103,7 +103,8 @@ def test_station_api_stores_on_separate_volumes(
         assert "PHT_API_STORE" not in env
     else:
         assert claims == {"store", "audit", "state"}
-        assert env["PHT_API_STORE"] == mounts["store"]
+        # A subdirectory of the volume: the API's lock file sits next to the store directory.
+        assert env["PHT_API_STORE"].startswith(mounts["store"] + "/")
 
 
 def test_run_namespace_is_created_with_restricted_pod_security(
