@@ -614,6 +614,20 @@ def gate_findings(station: LocalStation, train: AdmittedTrain) -> list[str]:
     return [str(f) for f in findings]
 
 
+def clear_previous(out: Path) -> None:
+    """Remove what an earlier local run saved in ``out``, so no stale table is read as new."""
+    try:
+        previous = json.loads((out / "result.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    names = [t.get("name") for t in previous.get("tables", []) if isinstance(t, dict)]
+    files = ["result.json", "run.json", "train.log"]
+    files += [f"{name}.csv" for name in names if isinstance(name, str) and "/" not in name]
+    for name in files:
+        with contextlib.suppress(FileNotFoundError):
+            (out / name).unlink()
+
+
 def save_result(station: LocalStation, train: AdmittedTrain, out: Path) -> Obj:
     """The released manifest as a requester downloads it, plus one CSV per table."""
     base = f"/results/{train.namespace}/{train.name}"
@@ -670,6 +684,7 @@ def run_local(options: LocalRunOptions, say: Say) -> LocalRunOutcome:
         " (approval by a steward skipped: local run)" if train.decision.requires_approval else ""
     )
     say(f"policy  {policy_file}: admitted, {hashes} approved query hash(es){approval}")
+    clear_previous(out)
     with tempfile.TemporaryDirectory(prefix="pht-run-local-") as work:
         root = Path(work)
         with local_station(root, policy_file) as station:

@@ -6,6 +6,8 @@ directory, the way an author's own train would live outside this repository.
 """
 
 import json
+import re
+import shlex
 import textwrap
 from pathlib import Path
 
@@ -31,17 +33,28 @@ def write_train(root: Path, name: str, body: str) -> Path:
     return root / name
 
 
+def documented_command() -> list[str]:
+    """The command shown under "Run a train locally" in docs/train-sdk.md."""
+    doc = (REPO / "docs" / "train-sdk.md").read_text()
+    section = doc.split("## Run a train locally", 1)[1]
+    match = re.search(r"```sh\n(pht train run-local [^\n]*)\n```", section)
+    assert match, "docs/train-sdk.md shows no run-local command"
+    return shlex.split(match.group(1))[1:]
+
+
 def run_local(*args: str) -> int:
     return main(["train", "run-local", *args])
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-def test_kaplan_meier_is_released_with_its_table(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_the_documented_kaplan_meier_run_is_released_with_its_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The docs' command, from the repository root (default manifest, policy and cohort)."""
+    monkeypatch.chdir(REPO)
     out = tmp_path / "out"
-    code = run_local(str(KM_DIR), "--out", str(out), "--patients", "250", "--seed", "0")
+    code = main([*documented_command(), "--out", str(out)])
     printed = capsys.readouterr()
     assert code == 0, printed.out + printed.err
     assert BANNER in printed.out
@@ -167,3 +180,38 @@ def test_a_small_cell_is_blocked_when_the_policy_blocks(
     assert "gate    Blocked (rule MinCellCount)" in printed.out
     assert not (out / "result.json").exists()
     assert json.loads((out / "run.json").read_text())["rule"] == "MinCellCount"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+def test_a_result_without_audited_queries_is_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate trusts cohort sizes from audited queries only, never the algorithm's word."""
+    directory = write_train(
+        tmp_path,
+        "unqueried",
+        """
+        from pht_train import ResultManifest, count, group, run
+
+        def algorithm(train):
+            manifest = ResultManifest()
+            manifest.add_table(
+                "claimed", [group("kind"), count("patients")],
+                [["a", 40], ["b", 60]], cohort_size=100,
+            )
+            train.upload(manifest)
+
+        run(algorithm)
+        """,
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "result.json").write_text('{"tables": [{"name": "old"}]}')
+    (out / "old.csv").write_text("stale\n")
+    code = run_local(str(directory), "--manifest", str(KM_MANIFEST), "--out", str(out))
+    printed = capsys.readouterr()
+    assert code == 3, printed.out + printed.err
+    assert "query   (none: the train ran no query)" in printed.out
+    assert "gate    Held (rule CohortUnverified)" in printed.out
+    assert not (out / "result.json").exists() and not (out / "old.csv").exists()

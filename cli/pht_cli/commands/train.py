@@ -14,6 +14,8 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_HELD: Final = 3
 EXIT_BLOCKED: Final = 4
+#: Rows of a table and statistics printed; the saved files hold all of them.
+MAX_PRINTED: Final = 40
 
 BANNER: Final = (
     "LOCAL RUN on synthetic data: not a station. The train runs as a local process (not "
@@ -40,10 +42,10 @@ def _cell(value: Any) -> str:
 
 
 def print_table(table: dict[str, Any]) -> None:
-    """A released table as aligned text (at most 40 rows; the CSV holds all of them)."""
+    """A released table as aligned text (the first rows; the CSV holds all of them)."""
     header = [str(c["name"]) for c in table["columns"]]
     rows = [[_cell(v) for v in row] for row in table["rows"]]
-    shown = rows[:40]
+    shown = rows[:MAX_PRINTED]
     widths = [max([len(h), *(len(r[i]) for r in shown)]) for i, h in enumerate(header)]
     print(f"\ntable {table['name']} (cohort {table['cohortSize']}, {len(rows)} rows; - = empty)")
     print("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
@@ -82,6 +84,8 @@ def run_local(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("interrupted: the local station was stopped", file=sys.stderr)
         return 130
+    if not outcome.queries:
+        print("query   (none: the train ran no query)")
     for query in outcome.queries:
         name = query.name or "(not a declared query)"
         digest = f"sha256:{query.query_hash}" if query.query_hash else "(unparseable)"
@@ -103,6 +107,13 @@ def run_local(args: argparse.Namespace) -> int:
             )
             for line in outcome.log_tail:
                 print(f"  | {line}", file=sys.stderr)
+            requirements = Path(args.directory) / "requirements.txt"
+            if requirements.is_file():
+                print(
+                    f"hint    the train's own dependencies ({requirements}) must be installed "
+                    "in this Python environment",
+                    file=sys.stderr,
+                )
         print(f"gate    {outcome.release} (nothing is released for a failed run)")
         print(f"saved   {outcome.out}/train.log, {outcome.out}/run.json")
         return EXIT_FAILED
@@ -114,8 +125,11 @@ def run_local(args: argparse.Namespace) -> int:
     if outcome.release == "Released" and outcome.result is not None:
         for table in outcome.result.get("tables", []):
             print_table(table)
-        for statistic in outcome.result.get("statistics", []):
+        statistics = outcome.result.get("statistics", [])
+        for statistic in statistics[:MAX_PRINTED]:
             print(f"statistic {statistic['name']} = {statistic['value']:.6g} (n={statistic['n']})")
+        if len(statistics) > MAX_PRINTED:
+            print(f"… {len(statistics) - MAX_PRINTED} more statistics in result.json")
         print(f"\nsaved   {outcome.out}/result.json and one CSV per table, run.json, train.log")
         return EXIT_RELEASED
     print(f"saved   {outcome.out}/run.json, {outcome.out}/train.log")
