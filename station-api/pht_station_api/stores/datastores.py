@@ -94,8 +94,8 @@ class DataStore:
         async with self._load_lock:
             try:
                 count = await asyncio.to_thread(load_rdf, path, _reader(data), fmt, graph)
-            except SyntaxError as exc:
-                raise LoadFailed(f"the RDF could not be parsed: {exc}") from None
+            except (SyntaxError, ValueError) as exc:
+                raise LoadFailed(f"the RDF or graph IRI is invalid: {exc}") from None
             except OSError as exc:
                 raise LoadFailed(f"the store refused the load: {type(exc).__name__}") from None
             self.loaded_at = time.time()
