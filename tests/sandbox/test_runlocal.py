@@ -67,8 +67,8 @@ def test_the_documented_kaplan_meier_run_is_released_with_its_table(
     (table,) = result["tables"]
     assert table["name"] == "survival_by_stage" and table["cohortSize"] == 250
     assert [c["name"] for c in table["columns"]][:2] == ["stage", "days"]
-    all_rows = [row for row in table["rows"] if row[0] == "All"]
-    assert all_rows and all(row[2] is not None for row in all_rows)
+    # the gate may suppress small cells, never everything for 250 patients
+    assert any(row[0] == "All" and row[2] is not None for row in table["rows"])
     csv = (out / "survival_by_stage.csv").read_text().splitlines()
     assert csv[0] == "stage,days,at_risk,events,censored,survival,std_error"
     assert len(csv) == len(table["rows"]) + 1

@@ -95,6 +95,7 @@ def run_local(args: argparse.Namespace) -> int:
             told = f"{query.outcome}: {query.reason}"
         print(f"query   {name} {digest} {told}")
     if outcome.train_failed:
+        sys.stdout.flush()  # keep the failure after the lines above when both go to one pipe
         if outcome.exit_code is None:
             print("failed  the train ran past its deadline (DeadlineExceeded)", file=sys.stderr)
         elif outcome.failure_reason:
