@@ -77,7 +77,7 @@ class LocalJobRunner:
     def __init__(self, cluster: ClusterEmulator, namespace: str, work_dir: Path) -> None:
         self.cluster = cluster
         self.namespace = namespace
-        self.work_dir = work_dir
+        self.work_dir = work_dir.resolve()
         self.jobs = JobController(cluster)
         self.trains = bundled_trains()
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -152,6 +152,10 @@ class LocalJobRunner:
             )
             await self.jobs.fail(self.namespace, name, reason)
         finally:
+            # The algorithm's output stays with the station (never shown to researchers).
+            log = run_dir / "train.log"
+            if log.exists():
+                shutil.copy(log, self.work_dir / f"{name}.log")
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def _environment(self, container: Obj, pod_spec: Obj, run_dir: Path) -> dict[str, str]:

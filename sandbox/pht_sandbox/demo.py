@@ -1,0 +1,205 @@
+"""``pht demo``: the whole station on a laptop, with one train from apply to released result.
+
+What runs (all on 127.0.0.1): an **emulated** Kubernetes API, the real operator, the real
+station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and the local job runner,
+which runs bundled example trains as **local processes that are not isolated the way pods are**.
+The demo applies the example StationPolicy and the Kaplan–Meier Train, approves it as a data
+steward, shows the Train's conditions and progress live, prints the released result, and saves
+it (JSON, CSV) with a plot of the survival curves. Then it leaves the station running for
+``kubectl`` until Ctrl-C, unless ``--once``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from pht_contract import constants
+from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig
+
+Obj = dict[str, Any]
+
+REPO: Final = Path(__file__).resolve().parents[2]
+POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
+TRAIN_FILE: Final = REPO / "examples" / "trains" / "kaplan-meier.yaml"
+TRAIN_TIMEOUT: Final = 120.0
+
+BANNER: Final = """\
+PHT station in a box — for evaluation and development only.
+  * The Kubernetes API is EMULATED in this process (no cluster, no admission webhooks, no RBAC).
+  * Train images run as LOCAL PROCESSES, which are NOT isolated the way pods are.
+  * The cohort is SYNTHETIC (Lung1-shaped, ROO/NCIT terms); never load patient data here.
+"""
+
+
+def _load(path: Path) -> Obj:
+    document: Obj = yaml.safe_load(path.read_text())
+    return document
+
+
+def _conditions(train: Obj) -> str:
+    status = train.get("status") or {}
+    parts = [f"{c['type']}={c['status']}({c['reason']})" for c in status.get("conditions", [])]
+    progress = status.get("progress") or {}
+    tail = f"  progress {progress['percent']}% {progress['stage']}" if progress else ""
+    return f"[{status.get('summary', 'Pending'):>16}] " + ", ".join(parts) + tail
+
+
+def print_table(table: Obj) -> None:
+    names = [c["name"] for c in table["columns"]]
+    rows = [["·" if cell is None else str(cell) for cell in row] for row in table["rows"]]
+    widths = [
+        max(len(n), *(len(r[i]) for r in rows)) if rows else len(n) for i, n in enumerate(names)
+    ]
+    print("  " + "  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True)))
+    for row in rows:
+        print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"  (cohort size {table['cohortSize']}; '·' = suppressed by the disclosure gate)")
+
+
+def save_result(result: Obj, out: Path) -> list[Path]:
+    """The released manifest as JSON, each table as CSV, and a survival plot when it has one."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "result.json"]
+    written[0].write_text(json.dumps(result, indent=2))
+    for table in result.get("tables", []):
+        path = out / f"{table['name']}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow([c["name"] for c in table["columns"]])
+            writer.writerows(table["rows"])
+        written.append(path)
+        plot = plot_survival(table, out / f"{table['name']}.png")
+        if plot is not None:
+            written.append(plot)
+    return written
+
+
+def plot_survival(table: Obj, path: Path) -> Path | None:
+    """Step plot of survival per group, if the table is a Kaplan–Meier table."""
+    names = [c["name"] for c in table["columns"]]
+    if not {"days", "survival"} <= set(names):
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    group_index = 0
+    day_index, survival_index = names.index("days"), names.index("survival")
+    # Suppressed cells become gaps: the plot never interpolates across what the gate withheld.
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for row in table["rows"]:
+        if row[day_index] is None:
+            continue
+        value = float("nan") if row[survival_index] is None else float(row[survival_index])
+        curves.setdefault(str(row[group_index]), []).append((float(row[day_index]), value))
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for label, points in sorted(curves.items(), key=lambda kv: (kv[0] == "All", kv[0])):
+        points = [(0.0, 1.0), *sorted(points)]
+        axes.plot(
+            [p[0] for p in points],
+            [p[1] for p in points],
+            marker="o",
+            markersize=3,
+            linewidth=2.6 if label == "All" else 1.4,
+            color="black" if label == "All" else None,
+            label=label,
+        )
+    axes.set_xlabel("days since diagnosis")
+    axes.set_ylabel("overall survival (Kaplan–Meier)")
+    figure.text(0.01, 0.01, "gaps: cells suppressed by the disclosure gate", fontsize=7)
+    axes.set_ylim(0, 1.02)
+    axes.set_title("Released by the station's disclosure gate (synthetic cohort)")
+    axes.grid(alpha=0.3)
+    axes.legend(title=names[group_index])
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path
+
+
+async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print) -> Obj:
+    """Apply, approve when asked, follow to the end; returns the final Train."""
+    name = train_doc["metadata"]["name"]
+    await station.apply(train_doc, constants.TRAIN_PLURAL)
+    say(f"$ kubectl apply -f {TRAIN_FILE.relative_to(REPO)}   # Train/{name} created")
+
+    def awaiting_approval(train: Obj) -> bool:
+        return any(
+            c["type"] == "Approved" and c["reason"] == "AwaitingApproval"
+            for c in (train.get("status") or {}).get("conditions", [])
+        )
+
+    def show(train: Obj) -> None:
+        say("  " + _conditions(train))
+
+    train = await station.wait_for(name, awaiting_approval, TRAIN_TIMEOUT, show)
+    if awaiting_approval(train):
+        await station.approve(train)
+        say(f"$ pht approve {name}   # as data steward {station_steward()}")
+    return await station.wait_for(name, lambda _t: False, TRAIN_TIMEOUT, show)
+
+
+def station_steward() -> str:
+    from pht_sandbox.stations import STEWARD
+
+    return STEWARD
+
+
+async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
+    print(BANNER)
+    started = time.monotonic()
+    if work_dir.exists():
+        shutil.rmtree(work_dir)
+    config = StationConfig("demo", work_dir, patients=patients, policy_file=POLICY_FILE)
+    async with LocalStation(config) as station:
+        print(
+            f"station up in {time.monotonic() - started:.1f}s: emulated cluster "
+            f"{station.urls.kubernetes}, station API {station.urls.external}"
+        )
+        policy = _load(POLICY_FILE)
+        await station.apply(policy, constants.POLICY_PLURAL)
+        print(f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # StationPolicy created")
+        train = await run_one_train(station, _load(TRAIN_FILE))
+        status = train.get("status") or {}
+        name = train["metadata"]["name"]
+        succeeded = status.get("summary") == "Succeeded"
+        if succeeded:
+            result = await station.released_result(name)
+            print(
+                f"\nreleased result of Train/{name} "
+                f"({time.monotonic() - started:.1f}s after `pht demo` started):"
+            )
+            for table in result.get("tables", []):
+                print(f"\n table {table['name']}:")
+                print_table(table)
+            files = save_result(result, out_dir)
+            print("\nsaved: " + ", ".join(str(p) for p in files))
+        else:
+            print(f"\nTrain/{name} ended {status.get('summary')}: {_conditions(train)}")
+        if once:
+            return 0 if succeeded else 1
+        print(f"""
+The station keeps running (Ctrl-C stops it). Try:
+  export KUBECONFIG={station.urls.kubeconfig}
+  kubectl get trains -n {REQUEST_NAMESPACE}
+  kubectl describe train {name} -n {REQUEST_NAMESPACE}
+  kubectl apply -f examples/trains/cohort-summary.yaml
+  API docs          {station.urls.external}/docs
+  FAIR Data Point   {station.urls.external}/
+  metrics           {station.urls.external}/metrics  and  {station.urls.operator_metrics}
+""")
+        try:
+            while True:
+                await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+    return 0

@@ -1,0 +1,339 @@
+"""One station in a box: emulated cluster, real operator, real station API, local job runner.
+
+Started on 127.0.0.1 only. The emulated Kubernetes API and the local job runner run in this
+process; the station API (``pht api``) and the operator (``pht operator``) run as their own
+processes, exactly as they are started on a cluster, configured only through their documented
+environment variables. Everything lives under one work directory, which the station owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import yaml
+
+from pht_contract import constants
+from pht_contract.conditions import TERMINAL_SUMMARIES
+from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.localrunner import LocalJobRunner
+from pht_station_api.cohorts import patient_lines
+from pht_station_api.stores.loading import load_rdf
+
+Obj = dict[str, Any]
+
+REQUEST_NAMESPACE: Final = "pht-requests"
+RUN_NAMESPACE: Final = "pht-runs"
+GRAPH: Final = "urn:pht:graph:lung1"
+STEWARD: Final = "steward@station.local"
+RESEARCHER: Final = "researcher@station.local"
+STARTUP_TIMEOUT: Final = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class StationConfig:
+    name: str
+    work_dir: Path
+    patients: int = 422
+    seed: int = 7
+    hospital: int = 1
+    policy_file: Path | None = None
+
+
+@dataclass
+class StationUrls:
+    kubernetes: str = ""
+    internal: str = ""
+    external: str = ""
+    operator_metrics: str = ""
+    kubeconfig: Path = Path()
+
+
+@dataclass
+class LocalStation:
+    """Start with ``async with LocalStation(config) as station``."""
+
+    config: StationConfig
+    urls: StationUrls = field(default_factory=StationUrls)
+    steward_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    researcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    cluster: ClusterEmulator = field(default_factory=ClusterEmulator)
+    _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    _runner: LocalJobRunner | None = None
+    _http: httpx.AsyncClient | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LocalStation:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _start(self) -> None:
+        work = self.config.work_dir = self.config.work_dir.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        store = work / "store"
+        if not store.exists():
+            await asyncio.to_thread(self._load_cohort, store)
+        self.urls.kubernetes = await self._stack.enter_async_context(self.cluster.serving())
+        for namespace in (REQUEST_NAMESPACE, RUN_NAMESPACE):
+            await self.cluster.create_object(NAMESPACES, {"metadata": {"name": namespace}})
+        self.urls.kubeconfig = write_kubeconfig(
+            work / "kubeconfig", self.urls.kubernetes, REQUEST_NAMESPACE
+        )
+        self._runner = LocalJobRunner(self.cluster, RUN_NAMESPACE, work)
+        operator_token = secrets.token_urlsafe(32)
+        (work / "operator-token").write_text(operator_token)
+        (work / "operator-token").chmod(0o600)
+        internal, external = free_port(), free_port()
+        health, metrics = free_port(), free_port()
+        self.urls.internal = f"http://127.0.0.1:{internal}"
+        self.urls.external = f"http://127.0.0.1:{external}"
+        self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
+        self._write_identities(work / "identities.yaml")
+        self._spawn(
+            "api",
+            {
+                "PHT_API_STORE": str(store),
+                "PHT_API_STATE_DIR": str(work / "api-state"),
+                "PHT_API_INTERNAL_HOST": "127.0.0.1",
+                "PHT_API_INTERNAL_PORT": str(internal),
+                "PHT_API_EXTERNAL_HOST": "127.0.0.1",
+                "PHT_API_EXTERNAL_PORT": str(external),
+                "PHT_API_OPERATOR_TOKEN_FILE": str(work / "operator-token"),
+                "PHT_API_IDENTITY_MODE": "local",
+                "PHT_API_LOCAL_IDENTITIES_FILE": str(work / "identities.yaml"),
+                "PHT_API_STATION_NAME": self.config.name,
+                "PHT_API_PUBLIC_BASE_URL": self.urls.external,
+                **(
+                    {"PHT_API_POLICY_FILE": str(self.config.policy_file)}
+                    if self.config.policy_file
+                    else {}
+                ),
+            },
+        )
+        self._spawn(
+            "operator",
+            {
+                "KUBECONFIG": str(self.urls.kubeconfig),
+                "PHT_OPERATOR_STATION_NAMESPACES": REQUEST_NAMESPACE,
+                "PHT_OPERATOR_RUN_NAMESPACE": RUN_NAMESPACE,
+                "PHT_OPERATOR_STATION_API_URL": self.urls.internal,
+                "PHT_OPERATOR_RUN_API_URL": self.urls.internal,
+                "PHT_OPERATOR_RUN_API_PORT": str(internal),
+                "PHT_OPERATOR_API_TOKEN_FILE": str(work / "operator-token"),
+                "PHT_OPERATOR_STATION_NAME": self.config.name,
+                "PHT_OPERATOR_HEALTH_PORT": str(health),
+                "PHT_OPERATOR_METRICS_PORT": str(metrics),
+                "PHT_OPERATOR_POLL_INTERVAL_SECONDS": "0.5",
+            },
+            args=["--kubeconfig", str(self.urls.kubeconfig)],
+        )
+        self._http = httpx.AsyncClient(timeout=10.0)
+        await self._wait_ready(f"{self.urls.external}/readyz", "station API")
+        await self._wait_ready(f"http://127.0.0.1:{health}/healthz", "operator")
+
+    def _load_cohort(self, store: Path) -> None:
+        cohort = self.config.work_dir / "cohort.nq"
+        with cohort.open("w", encoding="utf-8") as handle:
+            for chunk in patient_lines(
+                self.config.patients, self.config.seed, self.config.hospital, GRAPH
+            ):
+                handle.write(chunk)
+        with cohort.open("rb") as source:
+            load_rdf(store, source, "nquads", GRAPH)
+
+    def _write_identities(self, path: Path) -> None:
+        def digest(token: str) -> str:
+            return hashlib.sha256(token.encode()).hexdigest()
+
+        document = {
+            "users": [
+                {
+                    "username": STEWARD,
+                    "groups": ["pht-stewards"],
+                    "tokenSha256": digest(self.steward_token),
+                },
+                {
+                    "username": RESEARCHER,
+                    "groups": ["pht-researchers"],
+                    "tokenSha256": digest(self.researcher_token),
+                },
+            ],
+            "rules": [
+                {
+                    "groups": ["pht-stewards"],
+                    "verbs": ["release", "block", "approve", "get"],
+                    "namespaces": ["*"],
+                },
+                {
+                    "groups": ["pht-researchers"],
+                    "verbs": ["get"],
+                    "namespaces": [REQUEST_NAMESPACE],
+                },
+            ],
+        }
+        path.write_text(yaml.safe_dump(document))
+        path.chmod(0o600)
+
+    def _spawn(self, command: str, env: dict[str, str], args: list[str] | None = None) -> None:
+        log = (self.config.work_dir / f"{command}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pht_cli.main", command, *(args or [])],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._processes.append(process)
+
+    async def _wait_ready(self, url: str, what: str) -> None:
+        assert self._http is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{what} exited early (code {process.returncode}); see the logs in "
+                        f"{self.config.work_dir}"
+                    )
+            with contextlib.suppress(httpx.HTTPError):
+                if (await self._http.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"{what} did not become ready within {STARTUP_TIMEOUT:.0f}s")
+
+    async def stop(self) -> None:
+        for process in self._processes:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self._processes:
+            try:
+                await asyncio.to_thread(process.wait, 10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+        self._processes.clear()
+        if self._runner is not None:
+            await self._runner.stop()
+            self._runner = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        with contextlib.suppress(Exception):
+            await self.cluster.close_watches()
+        await self._stack.aclose()
+
+    # -- what users do --------------------------------------------------------------------------
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        assert self._http is not None, "the station is not running"
+        return self._http
+
+    def _url(self, api_version: str, plural: str, namespace: str, name: str = "") -> str:
+        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        url = f"{self.urls.kubernetes}{prefix}/namespaces/{namespace}/{plural}"
+        return f"{url}/{name}" if name else url
+
+    async def apply(self, obj: Obj, plural: str) -> Obj:
+        """Create an object through the Kubernetes API, as ``kubectl apply`` would."""
+        namespace = obj["metadata"].get("namespace", REQUEST_NAMESPACE)
+        obj = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+        response = await self.http.post(self._url(obj["apiVersion"], plural, namespace), json=obj)
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"creating {obj['kind']}: HTTP {response.status_code} {response.text}"
+            )
+        result: Obj = response.json()
+        return result
+
+    async def get_train(self, name: str, namespace: str = REQUEST_NAMESPACE) -> Obj:
+        response = await self.http.get(
+            self._url(constants.GROUP_VERSION, constants.TRAIN_PLURAL, namespace, name)
+        )
+        response.raise_for_status()
+        result: Obj = response.json()
+        return result
+
+    async def approve(self, train: Obj, approver: str = STEWARD) -> Obj:
+        """A steward's TrainApproval bound to the Train's spec hash (what ``pht approve`` does)."""
+        from pht_contract.hashing import spec_hash
+        from pht_contract.trains import Train
+
+        model = Train.model_validate({k: v for k, v in train.items() if k != "status"})
+        meta = train["metadata"]
+        approval = {
+            "apiVersion": constants.GROUP_VERSION,
+            "kind": constants.APPROVAL_KIND,
+            "metadata": {"name": f"{meta['name']}-approval", "namespace": meta["namespace"]},
+            "spec": {
+                "train": {"name": meta["name"], "specHash": spec_hash(model.spec)},
+                "decision": "Approve",
+                "approver": approver,
+                "comment": "Reviewed image, queries and purpose (station in a box).",
+            },
+        }
+        return await self.apply(approval, constants.APPROVAL_PLURAL)
+
+    async def wait_for(
+        self, name: str, predicate: Any, timeout: float, on_change: Any = None
+    ) -> Obj:
+        """Poll the Train until ``predicate(train)`` or a terminal summary; report changes."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            train = await self.get_train(name)
+            status = train.get("status") or {}
+            view = (
+                status.get("summary"),
+                tuple((c["type"], c["status"], c["reason"]) for c in status.get("conditions", [])),
+                (status.get("progress") or {}).get("percent"),
+                (status.get("progress") or {}).get("stage"),
+            )
+            if view != last and on_change is not None:
+                on_change(train)
+            last = view
+            if predicate(train) or status.get("summary") in TERMINAL_SUMMARIES:
+                return train
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Train {name} did not finish within {timeout:.0f}s")
+            await asyncio.sleep(0.2)
+
+    async def released_result(self, name: str) -> Obj:
+        response = await self.http.get(
+            f"{self.urls.external}/results/{REQUEST_NAMESPACE}/{name}",
+            headers={"Authorization": f"Bearer {self.researcher_token}"},
+        )
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"downloading the result: HTTP {response.status_code} {response.text}"
+            )
+        result: Obj = response.json()
+        return result
