@@ -18,6 +18,7 @@ setup: $(STAMP)
 
 tools: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/fetch-tools.sh
+	PYTHON=$(PY) bash tools/fetch-checkov.sh
 
 lint: setup
 	$(BIN)/ruff check .
