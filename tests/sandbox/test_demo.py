@@ -1,0 +1,105 @@
+"""The station in a box end to end: `pht demo --once`, `pht demo federated --once`, and the
+local job runner's contract (bundled trains run, other images fail like an unpullable image)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pht_contract import constants
+from pht_sandbox.stations import LocalStation, StationConfig
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pht(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pht_cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _pht(
+        "demo",
+        "--once",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+        cwd=REPO,
+        timeout=200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = result.stdout
+    assert "EMULATED" in text and "LOCAL PROCESSES" in text
+    assert "AwaitingApproval" in text and "pht approve km-survival-by-stage" in text
+    assert "Succeeded=True(ResultReleased)" in text
+    released = json.loads((out / "result.json").read_text())
+    (table,) = released["tables"]
+    assert table["name"] == "survival_by_stage"
+    assert table["cohortSize"] == 422
+    all_rows = [row for row in table["rows"] if row[0] == "All"]
+    survival = [row[5] for row in all_rows if row[5] is not None]
+    assert len(survival) >= 2 and survival == sorted(survival, reverse=True)
+    png = (out / "survival_by_stage.png").read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+    assert (out / "survival_by_stage.csv").read_text().startswith("stage,days,at_risk")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_federated_demo_agrees_with_the_pooled_fit(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _pht(
+        "demo",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+        "federated",
+        "--once",
+        cwd=REPO,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "AGREE" in result.stdout and "round 1:" in result.stdout
+    fit = json.loads((out / "federated-coefficients.json").read_text())
+    assert len(fit["federated"]) == len(fit["pooled"]) == len(fit["features"]) >= 3
+    for federated, pooled in zip(fit["federated"], fit["pooled"], strict=True):
+        assert abs(federated - pooled) <= 1e-6
+    assert any(abs(b) > 0.05 for b in fit["federated"])  # a real fit, not all zeros
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_an_image_that_is_not_bundled_fails_like_an_unpullable_image(tmp_path: Path) -> None:
+    policy: dict[str, Any] = yaml.safe_load(
+        (REPO / "examples" / "policies" / "station-policy.yaml").read_text()
+    )
+    policy["spec"]["approval"]["mode"] = "None"
+    train: dict[str, Any] = yaml.safe_load(
+        (REPO / "examples" / "trains" / "cohort-summary.yaml").read_text()
+    )
+    train["metadata"]["name"] = "not-bundled"
+    train["spec"]["image"] = "ghcr.io/pht-station/trains/not-bundled:1@sha256:" + "c" * 64
+    config = StationConfig("pull-test", tmp_path / "station", patients=60)
+    async with LocalStation(config) as station:
+        await station.apply(policy, constants.POLICY_PLURAL)
+        await station.apply(train, constants.TRAIN_PLURAL)
+        final = await station.wait_for("not-bundled", lambda _t: False, 60)
+    status = final["status"]
+    assert status["summary"] == "Failed"
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["status"] == "True" and failed["reason"] == "ImagePullFailed"
