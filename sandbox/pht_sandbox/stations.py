@@ -28,6 +28,7 @@ import yaml
 from pht_contract import constants
 from pht_contract.conditions import TERMINAL_SUMMARIES
 from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.kubectl import KubectlCluster
 from pht_sandbox.localrunner import LocalJobRunner
 from pht_station_api.cohorts import patient_lines
 from pht_station_api.stores.loading import load_rdf
@@ -75,7 +76,7 @@ class LocalStation:
     urls: StationUrls = field(default_factory=StationUrls)
     steward_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     researcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    cluster: ClusterEmulator = field(default_factory=ClusterEmulator)
+    cluster: ClusterEmulator = field(default_factory=KubectlCluster)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: LocalJobRunner | None = None

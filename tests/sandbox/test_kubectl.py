@@ -1,0 +1,88 @@
+"""Real kubectl against the station in a box's emulated API: get (Table with printer columns),
+apply (OpenAPI v3 + server-side validation of our kinds), describe (Events by involvedObject)."""
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pht_contract import constants
+from pht_sandbox.cluster import EVENTS, NAMESPACES, TRAINS, write_kubeconfig
+from pht_sandbox.kubectl import KubectlCluster
+
+REPO = Path(__file__).resolve().parents[2]
+KUBECTL = REPO / ".tools" / "bin" / "kubectl"
+
+pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="make tools fetches kubectl")
+
+
+async def _kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run,
+        [str(KUBECTL), "--kubeconfig", str(kubeconfig), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+async def test_kubectl_get_apply_describe(tmp_path: Path) -> None:
+    cluster = KubectlCluster()
+    async with cluster.serving() as url:
+        await cluster.create_object(NAMESPACES, {"metadata": {"name": "pht-requests"}})
+        kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, "pht-requests")
+
+        applied = await _kubectl(
+            kubeconfig, "apply", "-f", str(REPO / "examples" / "trains" / "kaplan-meier.yaml")
+        )
+        assert applied.returncode == 0, applied.stderr
+        assert "train.pht.health-ai.nl/km-survival-by-stage created" in applied.stdout
+        await cluster.patch_object(
+            TRAINS,
+            "pht-requests",
+            "km-survival-by-stage",
+            {"status": {"summary": "Running", "progress": {"percent": 40, "stage": "Computing"}}},
+            subresource="status",
+        )
+        got = await _kubectl(kubeconfig, "get", "trains")
+        assert got.returncode == 0, got.stderr
+        header, row = got.stdout.splitlines()[:2]
+        assert header.split() == ["NAME", "SUMMARY", "GPUS", "PROGRESS", "AGE", "DURATION"]
+        assert row.split()[:2] == ["km-survival-by-stage", "Running"] and "40" in row.split()
+        wide = await _kubectl(kubeconfig, "get", "tr", "-o", "wide")
+        assert "ORGANISATION" in wide.stdout and "maastro" in wide.stdout
+
+        bad = yaml.safe_load((REPO / "examples" / "trains" / "kaplan-meier.yaml").read_text())
+        bad["metadata"]["name"] = "typo"
+        bad["spec"]["resources"]["gpus"] = 1
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+        refused = await _kubectl(kubeconfig, "apply", "-f", str(tmp_path / "bad.yaml"))
+        assert refused.returncode != 0
+        assert "spec.resources.gpus: unknown field" in refused.stderr
+        assert cluster.get_object(TRAINS, "pht-requests", "typo") is None
+
+        train = cluster.get_object(TRAINS, "pht-requests", "km-survival-by-stage")
+        assert train is not None
+        await cluster.create_object(
+            EVENTS,
+            {
+                "metadata": {"generateName": "km.", "namespace": "pht-requests"},
+                "involvedObject": {
+                    "apiVersion": constants.GROUP_VERSION,
+                    "kind": "Train",
+                    "name": "km-survival-by-stage",
+                    "namespace": "pht-requests",
+                    "uid": train["metadata"]["uid"],
+                },
+                "reason": "Admitted",
+                "message": "admitted by the station policy",
+                "type": "Normal",
+                "count": 1,
+            },
+        )
+        described = await _kubectl(kubeconfig, "describe", "train", "km-survival-by-stage")
+        assert described.returncode == 0, described.stderr
+        assert "admitted by the station policy" in described.stdout
