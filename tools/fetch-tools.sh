@@ -32,6 +32,7 @@ fi
 if command -v promtool >/dev/null 2>&1 && [ ! -e "$bin/promtool" ]; then
   ln -sf "$(command -v promtool)" "$bin/promtool"
 fi
+# Print the versions (no pipes into head: with pipefail, SIGPIPE would fail the script).
 "$bin/helm" version --short
-"$bin/kubectl" version --client=true 2>/dev/null | head -1
-"$bin/promtool" --version 2>&1 | head -1 || echo "promtool: unavailable"
+"$bin/kubectl" version --client=true
+if [ -x "$bin/promtool" ]; then "$bin/promtool" --version; else echo "promtool: unavailable"; fi
