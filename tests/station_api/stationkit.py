@@ -66,7 +66,8 @@ def identities_file(directory: Path) -> Path:
     return path
 
 
-def station_settings(store: Path, state_dir: Path, **overrides: Any) -> Settings:
+def station_settings(store: Path | None, state_dir: Path, **overrides: Any) -> Settings:
+    state_dir.mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "STORE": store,
         "STATE_DIR": state_dir,
@@ -79,7 +80,6 @@ def station_settings(store: Path, state_dir: Path, **overrides: Any) -> Settings
         "QUERY_WORKERS": 1,
     }
     values.update(overrides)
-    state_dir.mkdir(parents=True, exist_ok=True)
     return Settings(**values)
 
 

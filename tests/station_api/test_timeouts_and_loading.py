@@ -119,3 +119,14 @@ async def test_a_second_writer_fails_fast(tmp_path: Path) -> None:
 
     count = load_rdf(store, io.BytesIO(b"<urn:a> <urn:b> <urn:c> .\n"), "ntriples", "urn:g")
     assert count == 1
+
+
+async def test_a_fresh_volume_gets_an_empty_store(tmp_path: Path) -> None:
+    state = build_state(station_settings(tmp_path / "fresh-store", tmp_path / "state"))
+    await state.start()
+    try:
+        assert await state.store.ping()
+        figures = await state.store.statistics(("urn:pht:graph:lung1",))
+        assert figures.triples == 0
+    finally:
+        await state.close()

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 
 def run(args: argparse.Namespace) -> int:
+    from pht_station_api.errors import StationApiError
     from pht_station_api.servers import serve
     from pht_station_api.settings import Settings
     from pht_station_api.stores.loading import StoreLocked
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings(**overrides)
         asyncio.run(serve(settings))
-    except (ValidationError, ValueError, StoreLocked, OSError) as exc:
+    except (ValidationError, ValueError, StoreLocked, OSError, StationApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

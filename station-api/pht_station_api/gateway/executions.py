@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from pht_contract.wire import DetailValue, ProvenanceKind
+from pht_station_api import errors
 from pht_station_api.errors import StationApiError, TooFewPatients
 from pht_station_api.gateway.checks import check_query, query_hash_of
 from pht_station_api.gateway.formats import MEDIA_TYPE_OF, negotiate
@@ -92,6 +93,8 @@ async def run_query(state: StationState, train: RegisteredTrain, request: QueryR
         failed = refusal.status >= 500
         if failed:
             state.metrics.query_failed(refusal.reason)
+            if refusal.reason == "StoreUnavailable":
+                state.metrics.store_up.labels(state.metrics.station).set(0)
         else:
             state.metrics.query_refused(refusal.reason)
         await _audit(
@@ -128,8 +131,6 @@ async def run_query(state: StationState, train: RegisteredTrain, request: QueryR
 
 
 def _worker_error(reason: str, message: str) -> StationApiError:
-    from pht_station_api import errors
-
     kinds: dict[str, type[StationApiError]] = {
         "RowCapExceeded": errors.RowCapExceeded,
         "MalformedQuery": errors.MalformedQuery,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+import pyoxigraph as ox
+
 from pht_station_api.errors import LoadFailed, QueryTimeout, StoreUnavailable
 from pht_station_api.stores.jobs import Backend, EmbeddedBackend, QueryJob, QueryOutcome
 from pht_station_api.stores.loading import load_rdf
@@ -41,6 +43,8 @@ class DataStore:
         return isinstance(self.backend, EmbeddedBackend)
 
     async def start(self) -> None:
+        if isinstance(self.backend, EmbeddedBackend):
+            await asyncio.to_thread(ensure_store, Path(self.backend.path))
         await self.pool.start()
 
     async def close(self) -> None:
@@ -102,6 +106,19 @@ class DataStore:
             self._statistics.clear()
             await self.pool.recycle()
         return count
+
+
+def ensure_store(path: Path) -> None:
+    """Create an empty store on first start (a fresh volume) so read-only workers can open it.
+
+    Safe because the caller is the store's only writer (it holds the writer lock).
+    """
+    if path.is_dir() and any(path.iterdir()):
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    store = ox.Store(str(path))
+    store.flush()
+    del store
 
 
 def _reader(data: bytes) -> IO[bytes]:

@@ -1,0 +1,70 @@
+"""``pht api --store DIR`` end to end over real HTTP: FDP, a registered train's answers, refusals.
+
+What a newcomer would do by hand with curl, against the real process on localhost.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from livestation import LiveStation, start_station
+from rdflib import Graph, Namespace
+from stationkit import bearer, example_query, make_store, operator_headers, registration
+
+from pht_contract.wire import SPARQL_PATH, TRAIN_REGISTRATION_PATH
+
+pytestmark = [pytest.mark.slow]
+
+FDP = Namespace("https://w3id.org/fdp/fdp-o#")
+KM = example_query("kaplan-meier")
+PATIENTS = 25
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStation]:
+    root = tmp_path_factory.mktemp("live-e2e")
+    station = start_station(make_store(root / "store", patients=PATIENTS), root / "state")
+    try:
+        yield station
+    finally:
+        station.stop()
+
+
+def test_fdp_root_is_turtle_and_links_the_catalog(live: LiveStation) -> None:
+    response = httpx.get(live.external + "/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/turtle")
+    graph = Graph().parse(data=response.text, format="turtle")
+    catalog = next(graph.objects(None, FDP.metadataCatalog), None)
+    assert catalog is not None and str(catalog).startswith(live.external)
+    assert httpx.get(str(catalog)).status_code == 200
+
+
+def test_registered_train_gets_json_and_csv_and_refusals(live: LiveStation) -> None:
+    token = "live-e2e-token"
+    reg = registration(token, [KM])
+    put = httpx.put(
+        live.internal + TRAIN_REGISTRATION_PATH.format(uid=reg.uid),
+        json=reg.wire(),
+        headers=operator_headers(),
+    )
+    assert put.status_code == 201
+    url = live.internal + SPARQL_PATH
+    as_json = httpx.get(url, params={"query": KM}, headers=bearer(token))
+    assert as_json.status_code == 200
+    assert len(as_json.json()["results"]["bindings"]) == PATIENTS
+    as_csv = httpx.post(url, data={"query": KM}, headers={**bearer(token), "Accept": "text/csv"})
+    rows = list(csv.reader(io.StringIO(as_csv.text)))
+    assert rows[0] == ["patient", "stage", "days", "dead"] and len(rows) == PATIENTS + 1
+    for query, reason in (
+        ("SELECT * WHERE { ?s ?p ?o }", "QueryNotApproved"),
+        ("CLEAR ALL", "UpdateRefused"),
+        ("SELECT * WHERE { SERVICE <http://x/> { ?s ?p ?o } }", "ServiceRefused"),
+        ("SELECT * FROM <urn:pht:graph:secret> WHERE { ?s ?p ?o }", "GraphNotAllowed"),
+    ):
+        refused = httpx.post(url, data={"query": query}, headers=bearer(token))
+        assert refused.status_code == 403 and refused.json()["reason"] == reason
+    metrics = httpx.get(live.internal + "/metrics").text
+    assert 'pht_gateway_queries_total{outcome="refused",reason="ServiceRefused"' in metrics
