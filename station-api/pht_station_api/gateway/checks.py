@@ -27,6 +27,9 @@ from pht_station_api.gateway.reserialisations import reserialise
 from pht_station_api.registry import RegisteredTrain
 
 PARSE_CACHE_SIZE = 512
+#: Only queries up to this size are cached, so the cache stays small whatever trains send
+#: (approved queries are at most 16 KiB, the Train CRD's limit).
+CACHED_QUERY_CHARS = 16384
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,14 @@ class _Verdict:
     lexical_service: bool
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def _verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) -> _Verdict:
     """Parse once per distinct (query, policy) pair: rdflib's parser costs milliseconds."""
+    if len(text) <= CACHED_QUERY_CHARS:
+        return _cached_verdict(text, allowed_graphs, construct)
+    return _parse_verdict(text, allowed_graphs, construct)
+
+
+def _parse_verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) -> _Verdict:
     try:
         facts = inspect_query(text)
     except QuerySyntaxError as exc:
@@ -61,6 +69,9 @@ def _verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) -> _Ve
     # parser difference hid it from the parse tree.
     lexical = "SERVICE" in normalise_query(text).split()
     return _Verdict(facts, None, tuple((v.reason, v.message) for v in violations), digest, lexical)
+
+
+_cached_verdict = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse_verdict)
 
 
 def query_hash_of(text: str, train: RegisteredTrain) -> str | None:

@@ -16,9 +16,16 @@ from rdflib.plugins.sparql.algebra import translateAlgebra, translateQuery
 from pht_contract.sparql import QuerySyntaxError, inspect_query, normalise_query, parse_query
 from pht_station_api.errors import QueryNotAllowed
 
+CACHED_QUERY_CHARS = 16384
 
-@functools.lru_cache(maxsize=256)
+
 def reserialise(text: str, form: str) -> str:
+    if len(text) <= CACHED_QUERY_CHARS:
+        return _cached(text, form)
+    return _reserialise(text, form)
+
+
+def _reserialise(text: str, form: str) -> str:
     if form != "SELECT":
         return normalise_query(text)
     try:
@@ -31,3 +38,6 @@ def reserialise(text: str, form: str) -> str:
     if facts.form != "SELECT" or facts.uses_service:
         raise QueryNotAllowed("the query cannot be re-serialised safely for the remote endpoint")
     return rebuilt
+
+
+_cached = functools.lru_cache(maxsize=256)(_reserialise)

@@ -23,6 +23,7 @@ class LiveStation:
     process: subprocess.Popen[bytes]
     internal: str
     external: str
+    store: Path
 
     def stop(self) -> None:
         self.process.terminate()
@@ -71,7 +72,7 @@ def start_station(store: Path, state_dir: Path, policy: Path | None = None) -> L
     with (state_dir / "pht-api.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     station = LiveStation(
-        process, f"http://127.0.0.1:{internal_port}", f"http://127.0.0.1:{external_port}"
+        process, f"http://127.0.0.1:{internal_port}", f"http://127.0.0.1:{external_port}", store
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

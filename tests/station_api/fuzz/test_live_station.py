@@ -6,12 +6,20 @@ What a newcomer would do by hand with curl, against the real process on localhos
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from livestation import LiveStation, start_station
 from rdflib import Graph, Namespace
-from stationkit import bearer, example_query, make_store, operator_headers, registration
+from stationkit import (
+    OPERATOR_TOKEN,
+    bearer,
+    example_query,
+    make_store,
+    operator_headers,
+    registration,
+)
 
 from pht_contract.wire import SPARQL_PATH, TRAIN_REGISTRATION_PATH
 
@@ -68,3 +76,32 @@ def test_registered_train_gets_json_and_csv_and_refusals(live: LiveStation) -> N
         assert refused.status_code == 403 and refused.json()["reason"] == reason
     metrics = httpx.get(live.internal + "/metrics").text
     assert 'pht_gateway_queries_total{outcome="refused",reason="ServiceRefused"' in metrics
+
+
+def test_pht_load_through_the_running_api(live: LiveStation, tmp_path: Path) -> None:
+    from pht_cli.main import main
+    from pht_station_api.cohorts import cohort_bytes
+
+    extra = tmp_path / "extra.nt"
+    extra.write_bytes(cohort_bytes(4, seed=11, hospital=3))
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(OPERATOR_TOKEN)
+    # Directly into the store the API holds: refused (never two writers).
+    assert main(["load", str(extra), "--store", str(live.store)]) == 1
+    assert (
+        main(["load", str(extra), "--api", live.internal, "--operator-token-file", str(token_file)])
+        == 0
+    )
+    count = (
+        "PREFIX ncit: <http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#> "
+        "SELECT (COUNT(?p) AS ?n) WHERE { ?p a ncit:C16960 }"
+    )
+    token = "live-load-token"
+    reg = registration(token, query_mode="AnyReadOnlyQuery")
+    httpx.put(
+        live.internal + TRAIN_REGISTRATION_PATH.format(uid=reg.uid),
+        json=reg.wire(),
+        headers=operator_headers(),
+    ).raise_for_status()
+    answer = httpx.get(live.internal + SPARQL_PATH, params={"query": count}, headers=bearer(token))
+    assert int(answer.json()["results"]["bindings"][0]["n"]["value"]) == PATIENTS + 4

@@ -232,3 +232,35 @@ async def test_unsupported_media_type_and_not_acceptable(internal: httpx.AsyncCl
         SPARQL_PATH, params={"query": KM}, headers={**bearer(token), "Accept": "image/png"}
     )
     assert response.status_code == 406 and response.json()["reason"] == "NotAcceptable"
+
+
+async def test_construct_when_the_policy_allows_it(internal: httpx.AsyncClient) -> None:
+    token, _ = await register(
+        internal, query_mode="AnyReadOnlyQuery", allow_construct_describe=True, row_cap=5000
+    )
+    query = (
+        "PREFIX ncit: <http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#> "
+        "CONSTRUCT { ?p a ncit:C16960 } WHERE { ?p a ncit:C16960 }"
+    )
+    response = await internal.get(
+        SPARQL_PATH, params={"query": query}, headers={**bearer(token), "Accept": "text/turtle"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/turtle")
+    assert response.text.count("C16960") >= COHORT_PATIENTS
+    capped, _ = await register(
+        internal, query_mode="AnyReadOnlyQuery", allow_construct_describe=True, row_cap=10
+    )
+    refused = await internal.get(SPARQL_PATH, params={"query": query}, headers=bearer(capped))
+    assert refused.status_code == 422 and refused.json()["reason"] == "RowCapExceeded"
+
+
+async def test_request_body_cap_before_parsing(internal: httpx.AsyncClient) -> None:
+    token, _ = await register(internal, query_mode="AnyReadOnlyQuery")
+    huge = "ASK {}" + " " * (1_048_576 + 10)
+    response = await internal.post(
+        SPARQL_PATH,
+        content=huge,
+        headers={**bearer(token), "Content-Type": "application/sparql-query"},
+    )
+    assert response.status_code == 413 and response.json()["reason"] == "RequestTooLarge"
