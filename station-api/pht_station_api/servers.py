@@ -8,6 +8,8 @@ process holds the embedded store's writer lock so that ``pht load`` cannot write
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -17,6 +19,18 @@ from pht_station_api.state import build_state
 from pht_station_api.stores.loading import writer_lock
 
 log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to :func:`serve`.
+
+    uvicorn's own handling stops only the server that installed its handler last and then
+    re-raises the signal, which would kill the process before the shared state is closed.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def serve(settings: Settings) -> None:
@@ -29,7 +43,7 @@ async def serve(settings: Settings) -> None:
         state = build_state(settings)
         await state.start()
         try:
-            internal = uvicorn.Server(
+            internal = _Server(
                 uvicorn.Config(
                     create_internal_app(state),
                     host=settings.INTERNAL_HOST,
@@ -38,7 +52,7 @@ async def serve(settings: Settings) -> None:
                     access_log=False,
                 )
             )
-            external = uvicorn.Server(
+            external = _Server(
                 uvicorn.Config(
                     create_external_app(state),
                     host=settings.EXTERNAL_HOST,
@@ -55,6 +69,14 @@ async def serve(settings: Settings) -> None:
                 settings.EXTERNAL_HOST,
                 settings.EXTERNAL_PORT,
             )
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, _stop, internal, external)
             await asyncio.gather(internal.serve(), external.serve())
         finally:
             await state.close()
+
+
+def _stop(*servers: uvicorn.Server) -> None:
+    for server in servers:
+        server.should_exit = True

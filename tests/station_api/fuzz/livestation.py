@@ -25,13 +25,14 @@ class LiveStation:
     external: str
     store: Path
 
-    def stop(self) -> None:
+    def stop(self) -> int:
+        """SIGTERM, as Kubernetes sends it; returns the exit code."""
         self.process.terminate()
         try:
-            self.process.wait(timeout=15)
+            return self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=5)
+            return self.process.wait(timeout=5)
 
 
 def start_station(store: Path, state_dir: Path, policy: Path | None = None) -> LiveStation:

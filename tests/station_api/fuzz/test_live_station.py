@@ -105,3 +105,10 @@ def test_pht_load_through_the_running_api(live: LiveStation, tmp_path: Path) -> 
     ).raise_for_status()
     answer = httpx.get(live.internal + SPARQL_PATH, params={"query": count}, headers=bearer(token))
     assert int(answer.json()["results"]["bindings"][0]["n"]["value"]) == PATIENTS + 4
+
+
+def test_sigterm_stops_both_listeners_cleanly(tmp_path: Path) -> None:
+    station = start_station(make_store(tmp_path / "store", patients=3), tmp_path / "state")
+    assert station.stop() == 0
+    log = (tmp_path / "state" / "pht-api.log").read_text()
+    assert log.count("Finished server process") == 2

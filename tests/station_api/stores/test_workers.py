@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
+
 from pht_contract.vocabulary import PATIENT
 from pht_station_api.stores.jobs import EmbeddedBackend, QueryJob, ResultFormat
 from pht_station_api.stores.workers import _Engine, answer
