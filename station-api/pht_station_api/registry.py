@@ -5,12 +5,15 @@ minted; a running train presents the token and is found by that hash only, so th
 never holds a usable token. Deregistration revokes at once and is final: a revoked uid cannot be
 registered again. Records survive a restart (a JSON file written atomically), because losing a
 registration would strand a running train, and losing ``max_distinct_patients`` would let the
-disclosure gate believe an algorithm's word about its cohort.
+disclosure gate believe an algorithm's word about its cohort. Those are written at once;
+counters and progress (frequent, and harmless to lose for a second) at most once per
+:data:`LAZY_SAVE_SECONDS`, so a chatty train cannot turn every request into a file write.
 """
 
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +23,8 @@ from typing import Any
 from pht_contract.trains import Progress
 from pht_contract.wire import TrainRegistration
 from pht_station_api.errors import Conflict
+
+LAZY_SAVE_SECONDS = 1.0
 
 
 def utc_now() -> datetime:
@@ -89,6 +94,8 @@ class TrainRegistry:
         self._lock = threading.Lock()
         self._trains: dict[str, RegisteredTrain] = {}
         self._by_token: dict[str, str] = {}
+        self._dirty = False
+        self._saved_at = float("-inf")
         if path is not None and path.exists():
             for item in json.loads(path.read_text(encoding="utf-8")).get("trains", []):
                 train = RegisteredTrain.from_json(item)
@@ -96,7 +103,21 @@ class TrainRegistry:
                 if not train.revoked:
                     self._by_token[train.registration.token_hash] = train.uid
 
+    def _save_lazily(self) -> None:
+        if time.monotonic() - self._saved_at >= LAZY_SAVE_SECONDS:
+            self._save()
+        else:
+            self._dirty = True
+
+    def flush(self) -> None:
+        """Write what :meth:`_save_lazily` postponed (called when the API stops)."""
+        with self._lock:
+            if self._dirty:
+                self._save(durable=True)
+
     def _save(self, durable: bool = False) -> None:
+        self._dirty = False
+        self._saved_at = time.monotonic()
         if self._path is None:
             return
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,8 +179,11 @@ class TrainRegistry:
             if train is None:
                 return
             train.queries_run += 1
-            train.max_distinct_patients = max(train.max_distinct_patients, distinct_patients)
-            self._save()
+            if distinct_patients > train.max_distinct_patients:
+                train.max_distinct_patients = distinct_patients
+                self._save()
+            else:
+                self._save_lazily()
 
     def set_progress(self, uid: str, progress: Progress) -> None:
         with self._lock:
@@ -167,4 +191,4 @@ class TrainRegistry:
             if train is None:
                 return
             train.progress = progress
-            self._save()
+            self._save_lazily()

@@ -40,6 +40,7 @@ class StationState:
         self.metrics.store_up.labels(self.metrics.station).set(1)
 
     async def close(self) -> None:
+        self.registry.flush()
         await self.store.close()
         await self.identities.close()
 

@@ -1,5 +1,7 @@
 """Operator registration: idempotent PUT, immediate revocation, persistence, credentials."""
 
+from pathlib import Path
+
 import httpx
 import pytest
 from stationkit import bearer, example_query, operator_headers, register, registration
@@ -106,3 +108,17 @@ async def test_progress_is_a_number_and_a_stage(
     assert (
         await internal.post(PROGRESS_PATH, json={"percent": 1, "stage": "Done"})
     ).status_code == 401
+
+
+async def test_counters_are_saved_lazily_but_the_cohort_size_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "registrations.json"
+    registry = TrainRegistry(path)
+    reg = registration("lazy-token", [KM])
+    registry.register(reg)
+    registry.record_query(reg.uid, 12)  # a larger cohort: written at once
+    registry.record_query(reg.uid, 3)  # only a counter: may wait
+    on_disk = TrainRegistry(path).get(reg.uid)
+    assert on_disk is not None and on_disk.max_distinct_patients == 12
+    registry.flush()
+    flushed = TrainRegistry(path).get(reg.uid)
+    assert flushed is not None and flushed.queries_run == 2
