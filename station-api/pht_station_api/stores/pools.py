@@ -8,6 +8,7 @@ when opened, so every worker is replaced (busy ones when they come back).
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing
 import threading
 from multiprocessing.connection import Connection
@@ -17,6 +18,7 @@ from pht_station_api.errors import QueryTimeout, StoreUnavailable
 from pht_station_api.stores.jobs import Backend, QueryJob, QueryOutcome
 from pht_station_api.stores.workers import worker_main
 
+log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("spawn")
 START_TIMEOUT_SECONDS = 60.0
 
@@ -72,6 +74,7 @@ class WorkerPool:
         self._generation = 0
         self._lock = threading.Lock()
         self._all: set[_Worker] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _spawn(self) -> _Worker:
         worker = _Worker(self.backend, self._generation)
@@ -97,32 +100,55 @@ class WorkerPool:
         worker.kill()
 
     async def _replace(self, worker: _Worker) -> None:
+        """Retire a worker and start another; keep trying (backing off) while the pool is open.
+
+        The pool never shrinks for good: a store that is briefly unavailable costs queries a
+        503 (no worker free in time), not a station that hangs once every worker is lost.
+        """
         await asyncio.to_thread(self._retire, worker)
-        assert self._idle is not None
-        try:
-            fresh = await asyncio.to_thread(self._spawn)
-        except StoreUnavailable:
-            # Keep the pool's size: try again on the next query rather than shrinking for good.
-            await asyncio.sleep(1.0)
-            fresh = await asyncio.to_thread(self._spawn)
-        self._idle.put_nowait(fresh)
+        delay = 0.5
+        while self._idle is not None:
+            try:
+                fresh = await asyncio.to_thread(self._spawn)
+            except StoreUnavailable:
+                log.warning("a query worker could not be started; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if self._idle is None:
+                await asyncio.to_thread(self._retire, fresh)
+            else:
+                self._idle.put_nowait(fresh)
+            return
+
+    def _replace_later(self, worker: _Worker) -> None:
+        task = asyncio.get_running_loop().create_task(self._replace(worker))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
+        """Run a job on a free worker; waiting for one counts against the same timeout."""
         if self._idle is None:
             raise StoreUnavailable("the query workers are not started")
-        worker = await self._idle.get()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            outcome = await asyncio.to_thread(worker.call, job, timeout)
+            worker = await asyncio.wait_for(self._idle.get(), timeout)
         except TimeoutError:
-            asyncio.get_running_loop().create_task(self._replace(worker))
+            raise StoreUnavailable("no query worker became free in time; try again") from None
+        remaining = max(0.1, timeout - (loop.time() - started))
+        try:
+            outcome = await asyncio.to_thread(worker.call, job, remaining)
+        except TimeoutError:
+            self._replace_later(worker)
             raise QueryTimeout(
                 f"the query ran longer than the policy's {timeout:g} s and was stopped"
             ) from None
         except StoreUnavailable:
-            asyncio.get_running_loop().create_task(self._replace(worker))
+            self._replace_later(worker)
             raise
         if worker.generation != self._generation:
-            asyncio.get_running_loop().create_task(self._replace(worker))
+            self._replace_later(worker)
         else:
             self._idle.put_nowait(worker)
         return outcome
@@ -143,9 +169,11 @@ class WorkerPool:
             return sorted(w.process.pid for w in self._all if w.process.pid is not None)
 
     async def close(self) -> None:
+        self._idle = None
+        for task in list(self._tasks):
+            task.cancel()
         with self._lock:
             workers = list(self._all)
             self._all.clear()
         for worker in workers:
             await asyncio.to_thread(worker.kill)
-        self._idle = None
