@@ -143,8 +143,8 @@ async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print)
 
     train = await station.wait_for(name, awaiting_approval, TRAIN_TIMEOUT, show)
     if awaiting_approval(train):
-        await station.approve(train)
-        say(f"$ pht approve {name}   # as data steward {station_steward()}")
+        say(f"$ pht approve {name} --approver {station_steward()}   # a data steward approves")
+        say("  " + await station.approve(train))
     return await station.wait_for(name, lambda _t: False, TRAIN_TIMEOUT, show)
 
 

@@ -283,25 +283,30 @@ class LocalStation:
         result: Obj = response.json()
         return result
 
-    async def approve(self, train: Obj, approver: str = STEWARD) -> Obj:
-        """A steward's TrainApproval bound to the Train's spec hash (what ``pht approve`` does)."""
-        from pht_contract.hashing import spec_hash
-        from pht_contract.trains import Train
-
-        model = Train.model_validate({k: v for k, v in train.items() if k != "status"})
+    async def approve(self, train: Obj, approver: str = STEWARD) -> str:
+        """Approve as a data steward with the real ``pht approve`` (bound to the spec hash)."""
         meta = train["metadata"]
-        approval = {
-            "apiVersion": constants.GROUP_VERSION,
-            "kind": constants.APPROVAL_KIND,
-            "metadata": {"name": f"{meta['name']}-approval", "namespace": meta["namespace"]},
-            "spec": {
-                "train": {"name": meta["name"], "specHash": spec_hash(model.spec)},
-                "decision": "Approve",
-                "approver": approver,
-                "comment": "Reviewed image, queries and purpose (station in a box).",
-            },
-        }
-        return await self.apply(approval, constants.APPROVAL_PLURAL)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pht_cli.main",
+            "approve",
+            meta["name"],
+            "--namespace",
+            meta["namespace"],
+            "--approver",
+            approver,
+            "--comment",
+            "Reviewed image, queries and purpose (station in a box).",
+            "--kubeconfig",
+            str(self.urls.kubeconfig),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"pht approve failed: {output.decode(errors='replace')}")
+        return output.decode(errors="replace").strip()
 
     async def wait_for(
         self, name: str, predicate: Any, timeout: float, on_change: Any = None
