@@ -63,6 +63,44 @@ def bundled_trains() -> dict[str, BundledTrain]:
     return found
 
 
+def pod_environment(
+    pod_spec: Obj, secrets: dict[str, dict[str, str]], run_dir: Path, train: BundledTrain
+) -> dict[str, str]:
+    """The pod's environment for a local process, each mount path mapped to a local folder.
+
+    Secret volumes (token, named queries) become read-only files; other volumes (scratch) empty
+    folders; environment values that point into a mount point into its folder instead.
+    """
+    container = pod_spec["containers"][0]
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    mounts: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        local = run_dir / mount["name"]
+        local.mkdir(parents=True, exist_ok=True)
+        source = volumes.get(mount["name"], {}).get("secret")
+        if source is not None:
+            data = secrets[source["secretName"]]
+            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
+                path = local / item["path"]
+                path.write_bytes(base64.b64decode(data[item["key"]]))
+                path.chmod(0o400)
+        mounts[mount["mountPath"]] = local
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join([str(train.directory), str(SDK_DIR)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+    for item in container.get("env", []):
+        value = str(item.get("value", ""))
+        for path in sorted(mounts, key=len, reverse=True):
+            if value == path or value.startswith(path + "/"):
+                value = str(mounts[path]) + value[len(path) :]
+                break
+        env[item["name"]] = value
+    return env
+
+
 def image_repository(image: str) -> str:
     name = image.split("@", 1)[0]
     head, _, last = name.rpartition("/")
@@ -131,7 +169,7 @@ class LocalJobRunner:
         attempts = int(job["spec"].get("backoffLimit") or 0) + 1
         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work_dir))
         try:
-            env = self._environment(container, pod_spec, run_dir)
+            env = self._environment(pod_spec, run_dir, train)
             await self.jobs.run(self.namespace, name)
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -158,42 +196,16 @@ class LocalJobRunner:
                 shutil.copy(log, self.work_dir / f"{name}.log")
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _environment(self, container: Obj, pod_spec: Obj, run_dir: Path) -> dict[str, str]:
-        """The pod's environment with each mount path mapped to a local directory."""
-        mounts: dict[str, Path] = {}
-        volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
-        for mount in container.get("volumeMounts", []):
-            local = run_dir / mount["name"]
-            local.mkdir(parents=True, exist_ok=True)
-            volume = volumes.get(mount["name"], {})
+    def _environment(self, pod_spec: Obj, run_dir: Path, train: BundledTrain) -> dict[str, str]:
+        secrets: dict[str, dict[str, str]] = {}
+        for volume in pod_spec.get("volumes", []):
             if "secret" in volume:
-                self._write_secret(volume["secret"], local)
-            mounts[mount["mountPath"]] = local
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": os.pathsep.join([str(SDK_DIR)]),
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "LANG": "C.UTF-8",
-        }
-        for item in container.get("env", []):
-            value = str(item.get("value", ""))
-            for path in sorted(mounts, key=len, reverse=True):
-                if value == path or value.startswith(path + "/"):
-                    value = str(mounts[path]) + value[len(path) :]
-                    break
-            env[item["name"]] = value
-        return env
-
-    def _write_secret(self, source: Obj, target: Path) -> None:
-        secret = self.cluster.get_object(SECRETS, self.namespace, source["secretName"])
-        if secret is None:
-            raise ApiFailure(404, "NotFound", "the run's Secret is missing")
-        data = secret.get("data") or {}
-        items = source.get("items") or [{"key": k, "path": k} for k in data]
-        for item in items:
-            path = target / item["path"]
-            path.write_bytes(base64.b64decode(data[item["key"]]))
-            path.chmod(0o400)
+                name = volume["secret"]["secretName"]
+                secret = self.cluster.get_object(SECRETS, self.namespace, name)
+                if secret is None:
+                    raise ApiFailure(404, "NotFound", "the run's Secret is missing")
+                secrets[name] = secret.get("data") or {}
+        return pod_environment(pod_spec, secrets, run_dir, train)
 
     async def _process(
         self,
@@ -204,7 +216,6 @@ class LocalJobRunner:
         run_dir: Path,
     ) -> int | None:
         """Exit code of one attempt, or None when the deadline killed it."""
-        env = {**env, "PYTHONPATH": os.pathsep.join([str(train.directory), env["PYTHONPATH"]])}
         limits = container.get("resources", {}).get("limits", {})
         memory = _bytes(limits.get("memory"))
         cpu_seconds = int(timeout * max(1.0, float(_bytes(limits.get("cpu")) or 1))) + 1

@@ -18,7 +18,6 @@ is not isolated the way a pod is (it shares this machine's network, files and us
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import json
@@ -65,7 +64,7 @@ from pht_contract.wire import (
 from pht_operator.names import run_names
 from pht_operator.runs import RunRequest, build_job, build_secret
 from pht_operator.settings import OperatorSettings
-from pht_sandbox.localrunner import BundledTrain, bundled_trains
+from pht_sandbox.localrunner import BundledTrain, bundled_trains, pod_environment
 
 Obj = dict[str, Any]
 Say = Callable[[str], None]
@@ -444,35 +443,8 @@ def register(
 
 def _local_environment(job: Obj, secret: Obj, run_dir: Path, train: BundledTrain) -> dict[str, str]:
     """The Job's environment with each mount path mapped to a local directory."""
-    pod = job["spec"]["template"]["spec"]
-    container = pod["containers"][0]
-    volumes = {v["name"]: v for v in pod.get("volumes", [])}
-    data = secret.get("data") or {}
-    mounts: dict[str, Path] = {}
-    for mount in container.get("volumeMounts", []):
-        local = run_dir / mount["name"]
-        local.mkdir(parents=True, exist_ok=True)
-        source = volumes.get(mount["name"], {}).get("secret")
-        if source is not None:
-            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
-                path = local / item["path"]
-                path.write_bytes(base64.b64decode(data[item["key"]]))
-                path.chmod(0o400)
-        mounts[mount["mountPath"]] = local
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.pathsep.join([str(train.directory), str(SDK_DIR)]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LANG": "C.UTF-8",
-    }
-    for item in container.get("env", []):
-        value = str(item.get("value", ""))
-        for path in sorted(mounts, key=len, reverse=True):
-            if value == path or value.startswith(path + "/"):
-                value = str(mounts[path]) + value[len(path) :]
-                break
-        env[item["name"]] = value
-    return env
+    secrets = {secret["metadata"]["name"]: secret.get("data") or {}}
+    return pod_environment(job["spec"]["template"]["spec"], secrets, run_dir, train)
 
 
 def _memory_limit(container: Obj) -> int | None:
