@@ -53,6 +53,11 @@ class Conflict(StationApiError):
     reason = "Conflict"
 
 
+class InvalidRegistration(StationApiError):
+    status = 422
+    reason = "InvalidRegistration"
+
+
 class IdentityUnavailable(StationApiError):
     """TokenReview/SubjectAccessReview could not be asked: refuse rather than guess."""
 

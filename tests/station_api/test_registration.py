@@ -122,3 +122,18 @@ async def test_counters_are_saved_lazily_but_the_cohort_size_at_once(tmp_path: P
     registry.flush()
     flushed = TrainRegistry(path).get(reg.uid)
     assert flushed is not None and flushed.queries_run == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"allowed_graphs": []}, {"expires_at": "next tuesday"}],
+    ids=["no-graphs", "bad-expiry"],
+)
+async def test_unusable_registrations_are_refused(
+    internal: httpx.AsyncClient, change: dict[str, object]
+) -> None:
+    reg = registration("unusable-token", [KM]).model_copy(update=change)
+    response = await internal.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert response.status_code == 422 and response.json()["reason"] == "InvalidRegistration"

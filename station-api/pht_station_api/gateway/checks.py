@@ -63,7 +63,11 @@ def _parse_verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) 
         facts = inspect_query(text)
     except QuerySyntaxError as exc:
         return _Verdict(None, exc, (), None, False)
-    data = DataAccessPolicy(allowed_graphs=list(allowed_graphs), allow_construct_describe=construct)
+    # Built without validation: the graphs come from a validated registration, and an empty
+    # list must mean "no graph allowed", not a crash.
+    data = DataAccessPolicy.model_construct(
+        allowed_graphs=list(allowed_graphs), allow_construct_describe=construct
+    )
     violations, digest = check_query_facts(text, data, "query")
     # Belt and braces: a SERVICE keyword anywhere outside strings and IRIs is refused even if a
     # parser difference hid it from the parse tree.

@@ -18,7 +18,14 @@ from pht_contract.wire import (
     TrainRegistration,
 )
 from pht_station_api.deps import OperatorDep, StateDep
-from pht_station_api.errors import Conflict, LoadFailed, RequestTooLarge, UnsupportedMediaType
+from pht_station_api.errors import (
+    Conflict,
+    InvalidRegistration,
+    LoadFailed,
+    RequestTooLarge,
+    UnsupportedMediaType,
+)
+from pht_station_api.registry import parse_timestamp
 from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
 
 #: Operator-authenticated bulk load into a named graph of the embedded store.
@@ -42,6 +49,12 @@ def register_train(
     """Register (or re-register) an admitted, approved train with its token's hash."""
     if registration.uid != uid:
         raise Conflict("the uid in the path and in the body differ")
+    if not registration.allowed_graphs:
+        raise InvalidRegistration("a train must be allowed at least one graph")
+    try:
+        parse_timestamp(registration.expires_at)
+    except ValueError:
+        raise InvalidRegistration("expiresAt is not an RFC 3339 timestamp") from None
     outside = sorted(
         set(registration.allowed_graphs) - set(registration.policy.data_access.allowed_graphs)
     )
