@@ -134,4 +134,22 @@ async def test_reserialisation_drops_comments_and_keeps_meaning() -> None:
     text = "# smuggled comment\nPREFIX x: <urn:x:>\nSELECT ?s WHERE { ?s x:p 'a' } # tail"
     rebuilt = reserialise(text, "SELECT")
     assert "#" not in rebuilt and "smuggled" not in rebuilt and "<urn:x:p>" in rebuilt
-    assert "smuggled" not in reserialise("ASK { ?s ?p ?o } # smuggled", "ASK")
+    ask = reserialise("PREFIX x: <urn:x:> ASK { ?s x:p ?o } # smuggled", "ASK")
+    assert ask == "ASK {?s <urn:x:p> ?o.}"
+    construct = reserialise("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o } # smuggled", "CONSTRUCT")
+    assert "smuggled" not in construct and construct.startswith("CONSTRUCT")
+
+
+async def test_construct_through_the_remote_endpoint(client: httpx.AsyncClient) -> None:
+    token, _ = await register(
+        client, query_mode="AnyReadOnlyQuery", allow_construct_describe=True, row_cap=1000
+    )
+    query = (
+        "PREFIX ncit: <http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#> "
+        "CONSTRUCT { ?p a ncit:C16960 } WHERE { ?p a ncit:C16960 }"
+    )
+    response = await client.get(
+        SPARQL_PATH, params={"query": query}, headers={**bearer(token), "Accept": "text/turtle"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.text.count("C16960") >= COHORT_PATIENTS
