@@ -19,7 +19,7 @@ from operator_harness import RUN_NS, STATION_NS, Harness
 from pht_contract import constants
 from pht_sandbox.cluster import JOBS, TRAINS
 
-TRAINS_IN_FLIGHT = 24
+TRAINS_IN_FLIGHT = 32
 KILLS = 4
 
 
@@ -70,15 +70,22 @@ async def test_sigkill_at_random_points_converges_without_duplicate_runs(
             jobs_created[obj["metadata"]["labels"][constants.LABEL_TRAIN_UID]] += 1
 
     bed.cluster.add_listener(count_jobs)
-    bed.jobs.autopilot(lambda job: "succeed", step_seconds=0.2)
+    bed.jobs.autopilot(lambda job: "succeed", step_seconds=0.4)
     await bed.apply_policy(limits={"maxConcurrentTrains": 8})
     log = tmp_path / "operator.log"
     process = await start_operator(bed, log)
     try:
         for index in range(TRAINS_IN_FLIGHT):
             await bed.create_train(f"t{index:02d}")
+        in_flight_at_kill = []
         for _ in range(KILLS):
-            await asyncio.sleep(rng.uniform(0.5, 2.0))
+            await asyncio.sleep(rng.uniform(0.5, 1.5))
+            in_flight_at_kill.append(
+                sum(
+                    (b.get("status") or {}).get("summary") != "Succeeded"
+                    for b in bed.cluster.list_objects(TRAINS, STATION_NS)
+                )
+            )
             process.send_signal(signal.SIGKILL)
             await process.wait()
             process = await start_operator(bed, log)
@@ -97,6 +104,7 @@ async def test_sigkill_at_random_points_converges_without_duplicate_runs(
                 await asyncio.wait_for(process.wait(), 10)
             except TimeoutError:
                 process.kill()
+    assert all(count > 0 for count in in_flight_at_kill), in_flight_at_kill  # killed mid-work
     trains = bed.cluster.list_objects(TRAINS, STATION_NS)
     assert len(trains) == TRAINS_IN_FLIGHT  # none lost
     uids = {t["metadata"]["uid"] for t in trains}

@@ -1,0 +1,128 @@
+"""Pure decisions: what a Job's state means, and whether approvals suffice."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from operator_harness import DIGEST, train_body
+
+from pht_contract.trains import TrainSpec
+from pht_operator import approvals, jobstates
+
+NOW = datetime.datetime(2026, 11, 28, 12, 0, tzinfo=datetime.UTC)
+
+
+def pod(**status: Any) -> dict[str, Any]:
+    return {"metadata": {"creationTimestamp": "2026-11-28T11:00:00Z"}, "status": status}
+
+
+def waiting(reason: str) -> dict[str, Any]:
+    return pod(phase="Pending", containerStatuses=[{"state": {"waiting": {"reason": reason}}}])
+
+
+@pytest.mark.parametrize(
+    ("pods", "reason"),
+    [
+        ([waiting("ErrImagePull")], "ImagePullFailed"),
+        ([waiting("InvalidImageName")], "ImagePullFailed"),
+        ([waiting("CreateContainerConfigError")], "CreateContainerConfigError"),
+        ([pod(phase="Running")], "Running"),
+        ([], "JobCreated"),
+        ([waiting("ContainerCreating")], "Pending"),
+    ],
+)
+def test_pod_states_map_to_reasons(pods: list[dict[str, Any]], reason: str) -> None:
+    phase = jobstates.classify({"status": {"active": 1}}, pods, 900, NOW)
+    assert phase.reason == reason
+
+
+def test_unschedulable_counts_from_the_condition_transition() -> None:
+    def stuck(since: str) -> dict[str, Any]:
+        return pod(
+            phase="Pending",
+            conditions=[
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "lastTransitionTime": since,
+                }
+            ],
+        )
+
+    assert jobstates.classify({}, [stuck("2026-11-28T11:59:00Z")], 900, NOW).reason == "Pending"
+    late = jobstates.classify({}, [stuck("2026-11-28T11:44:00Z")], 900, NOW)
+    assert late.reason == "Unschedulable" and late.final
+
+
+def test_job_conditions_win_and_suspension_means_queued() -> None:
+    done = {"status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}}
+    assert jobstates.classify(done, [waiting("ErrImagePull")], 900, NOW).reason == "RunCompleted"
+    held = {"spec": {"suspend": True}, "status": {}}
+    assert jobstates.classify(held, [], 1, NOW).reason == "Queued"
+
+
+def decide(objects: list[dict[str, Any]], required: int = 1) -> approvals.ApprovalVerdict:
+    spec = TrainSpec.model_validate(train_body("km")["spec"])
+    return approvals.decide(
+        train_name="km",
+        train_uid="u1",
+        spec=spec,
+        spec_hash="a" * 64,
+        query_hashes=("c" * 64,),
+        required=required,
+        requester=approvals.requester_identities(spec, {}),
+        approvals=objects,
+        now=NOW,
+    )
+
+
+def approval(name: str, approver: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "apiVersion": "pht.health-ai.nl/v1alpha1",
+        "kind": "TrainApproval",
+        "metadata": {"name": name},
+        "spec": {"approver": approver, **spec},
+    }
+    body["spec"].setdefault("train", {"name": "km", "specHash": "a" * 64})
+    return body
+
+
+def test_requester_and_duplicates_do_not_count() -> None:
+    verdict = decide(
+        [
+            approval("a", "Dr. A. Researcher"),
+            approval("b", "s1@x.nl"),
+            approval("c", "S1@x.nl"),
+        ],
+        required=2,
+    )
+    assert not verdict.approved
+    assert verdict.approvers == ("s1@x.nl",)
+    assert decide([approval("b", "s1@x.nl"), approval("d", "s2@x.nl")], 2).approved
+
+
+def test_expired_or_exhausted_standing_approvals_do_not_cover() -> None:
+    def standing(expires: str, used: int, consumed: list[str]) -> dict[str, Any]:
+        body = approval(
+            "s",
+            "s1@x.nl",
+            train=None,
+            standing={
+                "imageDigest": DIGEST,
+                "queryHashes": ["c" * 64],
+                "maxRuns": 2,
+                "expiresAt": expires,
+            },
+        )
+        del body["spec"]["train"]
+        body["status"] = {"runsUsed": used, "consumedBy": consumed}
+        return body
+
+    assert decide([standing("2027-01-01T00:00:00Z", 1, [])]).standing == "s"
+    assert not decide([standing("2026-01-01T00:00:00Z", 0, [])]).approved
+    assert not decide([standing("2027-01-01T00:00:00Z", 2, ["x", "y"])]).approved
+    # a Train that already consumed a run stays covered (restarts never count twice)
+    assert decide([standing("2027-01-01T00:00:00Z", 2, ["x", "u1"])]).approved
