@@ -78,6 +78,7 @@ async def run_query(state: StationState, train: RegisteredTrain, request: QueryR
             checked.named_graphs,
             result_format,
             policy.row_cap,
+            float(policy.query_timeout_seconds),
         )
         outcome = await state.store.query(job, float(policy.query_timeout_seconds))
         if outcome.error is not None:

@@ -19,6 +19,8 @@ class QueryJob:
     named_graphs: tuple[str, ...]
     result_format: ResultFormat
     row_cap: int
+    #: The policy's timeout; a remote endpoint's HTTP call gives up after it as well.
+    timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ def _remote_execute(backend: RemoteBackend, query: str, job: QueryJob, graph_res
 
     client = SPARQLWrapper(backend.endpoint)
     client.setMethod(POST)
-    client.setTimeout(backend.timeout_seconds)
+    client.setTimeout(max(1, int(min(backend.timeout_seconds, job.timeout_seconds))))
     if backend.user is not None:
         client.setCredentials(backend.user, backend.password or "")
     for graph in job.default_graphs:
