@@ -264,3 +264,33 @@ async def test_request_body_cap_before_parsing(internal: httpx.AsyncClient) -> N
         headers={**bearer(token), "Content-Type": "application/sparql-query"},
     )
     assert response.status_code == 413 and response.json()["reason"] == "RequestTooLarge"
+
+
+async def test_protocol_edges(internal: httpx.AsyncClient) -> None:
+    token, _ = await register(internal, query_mode="AnyReadOnlyQuery")
+    two = await internal.get(
+        SPARQL_PATH + "?query=ASK%20%7B%7D&query=ASK%20%7B%7D", headers=bearer(token)
+    )
+    assert two.status_code == 400 and two.json()["reason"] == "MalformedQuery"
+    form_update = await internal.post(
+        SPARQL_PATH, data={"update": "CLEAR ALL"}, headers=bearer(token)
+    )
+    assert form_update.status_code == 403 and form_update.json()["reason"] == "UpdateRefused"
+    update_body = await internal.post(
+        SPARQL_PATH,
+        content="CLEAR ALL",
+        headers={**bearer(token), "Content-Type": "application/sparql-update"},
+    )
+    assert update_body.status_code == 403 and update_body.json()["reason"] == "UpdateRefused"
+    form_dataset = await internal.post(
+        SPARQL_PATH,
+        data={"query": "ASK { ?s ?p ?o }", "named-graph-uri": OTHER_GRAPH},
+        headers=bearer(token),
+    )
+    assert form_dataset.status_code == 403 and form_dataset.json()["reason"] == "GraphNotAllowed"
+    not_utf8 = await internal.post(
+        SPARQL_PATH,
+        content=b"ASK {\xff}",
+        headers={**bearer(token), "Content-Type": "application/sparql-query"},
+    )
+    assert not_utf8.status_code == 400
