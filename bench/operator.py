@@ -280,6 +280,7 @@ async def baseline_client(url: str, ready: Path) -> None:
     settings = OperatorSettings(
         station_namespaces=[STATION_NS], run_namespace=RUN_NS, run_api_url="http://10.96.0.50:8081"
     )
+    workers = asyncio.Semaphore(16)  # as many as the operator's default workers
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         raw_policy = (
             await client.get(
@@ -293,6 +294,10 @@ async def baseline_client(url: str, ready: Path) -> None:
         merge = {"Content-Type": "application/merge-patch+json"}
 
         async def start(body: dict[str, Any]) -> None:
+            async with workers:
+                await start_run(body)
+
+        async def start_run(body: dict[str, Any]) -> None:
             meta = body["metadata"]
             spec = TrainSpec.model_validate(body["spec"])
             decision = evaluate(spec, station_policy)
