@@ -272,7 +272,7 @@ class TrainPass:
             return False
         store = self.ctx.store
         active = store.active_count(self.namespace, excluding=self.uid)
-        if not has_capacity(active, policy):
+        if not has_capacity(active + store.waiting_before(self.body), policy):
             message = (
                 f"{active} of {policy.limits.max_concurrent_trains} concurrent Trains are "
                 "running (spec.limits.maxConcurrentTrains); admitted when a slot frees"

@@ -78,6 +78,25 @@ class Store:
         active.discard(excluding)
         return len(active)
 
+    def waiting_before(self, body: Obj) -> int:
+        """Trains of the namespace waiting for capacity that arrived earlier (first come, first
+        served: a newcomer never takes a slot an older waiting Train is due)."""
+        meta = body["metadata"]
+        mine = (meta.get("creationTimestamp") or "", meta["name"])
+        count = 0
+        for other in self.trains_in(meta["namespace"]):
+            other_meta = other["metadata"]
+            status = other.get("status") or {}
+            if (
+                other_meta["uid"] != meta["uid"]
+                and not other_meta.get("deletionTimestamp")
+                and not is_terminal(status)
+                and status.get("summary") == Summary.WAITING
+                and (other_meta.get("creationTimestamp") or "", other_meta["name"]) < mine
+            ):
+                count += 1
+        return count
+
     def release_slot(self, namespace: str, uid: str) -> None:
         self.reserved[namespace].discard(uid)
 

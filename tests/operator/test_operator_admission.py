@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from operator_harness import DIGEST, RUN_NS, STATION_NS, Harness, condition
 
 from pht_sandbox.cluster import JOBS, TRAINS
@@ -79,3 +81,20 @@ async def test_concurrency_limit_waits_and_admits_when_a_slot_frees(harness: Har
     assert condition(body, "Admitted")["status"] == "True"
     assert len(harness.cluster.list_objects(JOBS, RUN_NS)) == 2
     assert STATION_NS in body["metadata"]["namespace"]
+
+
+async def test_waiting_trains_are_admitted_first_come_first_served(harness: Harness) -> None:
+    await harness.apply_policy(limits={"maxConcurrentTrains": 1})
+    await harness.create_train("running")
+    await harness.wait_summary("running", "Queued")
+    await harness.create_train("b-older")
+    await harness.wait_summary("b-older", "Waiting")
+    await asyncio.sleep(1.1)  # creationTimestamp has one-second resolution
+    await harness.create_train("a-newer")
+    await harness.wait_summary("a-newer", "Waiting")
+    job = harness.job_name("running")
+    await harness.jobs.run(RUN_NS, job)
+    await harness.jobs.succeed(RUN_NS, job)
+    await harness.wait_summary("b-older", "Queued")
+    await asyncio.sleep(harness.settings.poll_interval_seconds * 3)
+    assert harness.summary("a-newer") == "Waiting"
