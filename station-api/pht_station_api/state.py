@@ -16,6 +16,7 @@ from pht_station_api.metrics import Metrics
 from pht_station_api.provenance.chain import ProvenanceChain
 from pht_station_api.ratelimits import RateLimiter
 from pht_station_api.registry import TrainRegistry
+from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.store import ResultStore
 from pht_station_api.settings import Settings
 from pht_station_api.stores.datastores import DataStore
@@ -38,6 +39,11 @@ class StationState:
     async def start(self) -> None:
         await self.store.start()
         self.metrics.store_up.labels(self.metrics.station).set(1)
+        # Result metrics exist from the first scrape (dashboards show 0, not "No data"),
+        # and the held gauge reflects results kept across a restart.
+        results = result_metrics(self.metrics)
+        results.uploads.labels(self.metrics.station)
+        results.set_held(len(self.results.held()))
 
     async def close(self) -> None:
         self.registry.flush()
