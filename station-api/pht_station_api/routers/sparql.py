@@ -96,7 +96,8 @@ async def sparql_get(
     request: Request,
     state: StateDep,
     train: RunDep,
-    query: Annotated[str, Query(max_length=1_048_576)],
+    # Optional here so a missing query is the protocol's 400 MalformedQuery, not a 422.
+    query: Annotated[str | None, Query(max_length=1_048_576)] = None,
     default_graph_uri: Annotated[list[str] | None, Query(alias="default-graph-uri")] = None,
     named_graph_uri: Annotated[list[str] | None, Query(alias="named-graph-uri")] = None,
 ) -> Response:

@@ -272,6 +272,8 @@ async def test_protocol_edges(internal: httpx.AsyncClient) -> None:
         SPARQL_PATH + "?query=ASK%20%7B%7D&query=ASK%20%7B%7D", headers=bearer(token)
     )
     assert two.status_code == 400 and two.json()["reason"] == "MalformedQuery"
+    missing = await internal.get(SPARQL_PATH, headers=bearer(token))
+    assert missing.status_code == 400 and missing.json()["reason"] == "MalformedQuery"
     form_update = await internal.post(
         SPARQL_PATH, data={"update": "CLEAR ALL"}, headers=bearer(token)
     )
