@@ -111,6 +111,9 @@ class TrainPass:
         return self.draft.status
 
     def event(self, kind: str, reason: str, message: str) -> None:
+        """A Kubernetes Event for humans, and the same line in the operator's log."""
+        log = logger.warning if kind == "Warning" else logger.info
+        log("Train %s/%s: %s: %s", self.namespace, self.name, reason, message)
         self.ctx.events(self.body, kind, reason, message)
 
     async def provenance(self, kind: wire.ProvenanceKind, step: str, **details: Any) -> None:
@@ -273,9 +276,10 @@ class TrainPass:
         store = self.ctx.store
         active = store.active_count(self.namespace, excluding=self.uid)
         if not has_capacity(active + store.waiting_before(self.body), policy):
+            # Stable text (no live count): a waiting Train's status is not rewritten per pass.
             message = (
-                f"{active} of {policy.limits.max_concurrent_trains} concurrent Trains are "
-                "running (spec.limits.maxConcurrentTrains); admitted when a slot frees"
+                f"the station runs at most {policy.limits.max_concurrent_trains} Trains of this "
+                "namespace at a time (spec.limits.maxConcurrentTrains); admitted when a slot frees"
             )
             if (
                 self.draft.set_condition(

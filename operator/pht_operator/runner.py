@@ -57,5 +57,8 @@ async def run_operator(
 
 def main(settings: OperatorSettings | None = None, kubeconfig: Path | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # One line per HTTP request or watch event would drown what matters.
+    for noisy in ("httpx", "httpx2", "kopf.objects", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     asyncio.run(run_operator(settings or OperatorSettings(), kubeconfig=kubeconfig))
     return 0

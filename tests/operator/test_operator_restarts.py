@@ -112,3 +112,5 @@ async def test_sigkill_at_random_points_converges_without_duplicate_runs(
     assert max(jobs_created.values()) == 1, jobs_created  # never a second run
     assert all(t["status"]["run"]["jobUid"] for t in trains)
     assert set(bed.station.deregistered) == uids
+    status_writes = bed.cluster.writes[("PATCH", "trains", "status")]
+    print(f"status writes per Train over the whole lifecycle: {status_writes / len(uids):.1f}")
