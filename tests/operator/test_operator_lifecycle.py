@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+
+import kubernetes_validate
 from operator_harness import RUN_NS, Harness, condition
 
 from pht_contract import constants
+from pht_contract.hashing import token_hash
 from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS
 
 
@@ -21,6 +25,18 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     assert harness.cluster.get_object(SECRETS, RUN_NS, run["secretName"]) is not None
     uid = body["metadata"]["uid"]
     assert uid in harness.station.registrations
+    # the objects the operator actually wrote validate against the upstream schema
+    secret = harness.cluster.get_object(SECRETS, RUN_NS, run["secretName"])
+    (netpol,) = harness.cluster.list_objects(
+        NETWORK_POLICIES, RUN_NS, labels=f"{constants.LABEL_TRAIN_UID}={uid}"
+    )
+    for manifest in (job, secret, netpol):
+        kubernetes_validate.validate(manifest, "1.33", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "None" and pod["automountServiceAccountToken"] is False
+    assert job["spec"]["activeDeadlineSeconds"] == 600
+    registration = harness.station.registrations[uid]
+    assert registration.token_hash == token_hash(base64.b64decode(secret["data"]["token"]).decode())
 
     await harness.jobs.schedule(RUN_NS, run["jobName"])
     await harness.jobs.run(RUN_NS, run["jobName"])
