@@ -105,13 +105,20 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
             app.store.approvals[namespace][name] = copy.deepcopy(body)
         _wake_namespace(app, namespace, {Summary.AWAITING_APPROVAL.value})
 
-    def wake_owner(event: Any, **_: Any) -> None:
-        app.liveness.heard()
-        labels = event["object"]["metadata"].get("labels") or {}
-        uid = labels.get(constants.LABEL_TRAIN_UID)
-        if uid and uid in app.store.trains:
-            app.queue.add(uid)
+    def run_object_event(kind: str) -> Any:
+        def handler(event: Any, **_: Any) -> None:
+            app.liveness.heard()
+            body = copy.deepcopy(event["object"])
+            uid = app.store.put_run_object(kind, event.get("type"), body)
+            if uid and uid in app.store.trains:
+                app.queue.add(uid)
 
-    kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS, registry=registry)(wake_owner)
-    kopf.on.event("", "v1", "pods", labels=RUN_LABELS, registry=registry)(wake_owner)
+        return handler
+
+    kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS, registry=registry, id="jobs")(
+        run_object_event("jobs")
+    )
+    kopf.on.event("", "v1", "pods", labels=RUN_LABELS, registry=registry, id="pods")(
+        run_object_event("pods")
+    )
     return registry

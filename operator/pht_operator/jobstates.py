@@ -47,7 +47,7 @@ class RunPhase:
         return self.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
 
-def _job_condition(job: Obj, kind: str) -> Obj | None:
+def job_condition(job: Obj, kind: str) -> Obj | None:
     for cond in job.get("status", {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
             return dict(cond)
@@ -67,7 +67,7 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
     status = job.get("status", {})
     attempts = _attempts(job)
     started = parse_time(status.get("startTime"))
-    complete = _job_condition(job, "Complete")
+    complete = job_condition(job, "Complete")
     if complete is not None:
         return RunPhase(
             Phase.SUCCEEDED,
@@ -78,7 +78,7 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
             parse_time(status.get("completionTime"))
             or parse_time(complete.get("lastTransitionTime")),
         )
-    failed = _job_condition(job, "Failed") or _job_condition(job, "FailureTarget")
+    failed = job_condition(job, "Failed") or job_condition(job, "FailureTarget")
     if failed is not None:
         reason = {
             "DeadlineExceeded": Reason.DEADLINE_EXCEEDED,

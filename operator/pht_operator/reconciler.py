@@ -40,7 +40,7 @@ from pht_operator import approvals as approval_rules
 from pht_operator import jobstates, kubeapi, runs
 from pht_operator.kubeapi import ApiError, KubeApi
 from pht_operator.metrics import OperatorMetrics
-from pht_operator.names import RunNames, run_names, selector_labels
+from pht_operator.names import RunNames, run_names
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi, StationApiError
 from pht_operator.statuses import (
@@ -506,7 +506,10 @@ class TrainPass:
         policy = await self.ensure_policy()
         run = self.status["run"]
         namespace = run["namespace"]
-        job = await self.ctx.kube.get_or_none(kubeapi.JOBS, namespace, run["jobName"])
+        job = self.ctx.store.jobs.get(self.uid)
+        if job is None or job["metadata"]["uid"] != run["jobUid"]:
+            # Not (yet) in the watch cache: ask the API before declaring the run lost.
+            job = await self.ctx.kube.get_or_none(kubeapi.JOBS, namespace, run["jobName"])
         if job is None or job["metadata"]["uid"] != run["jobUid"]:
             await self.fail(
                 Reason.RUN_LOST,
@@ -515,11 +518,14 @@ class TrainPass:
                 delete_job=False,
             )
             return
-        pods: list[Obj] = []
-        if not jobstates._job_condition(job, "Complete") and not jobstates._job_condition(
-            job, "Failed"
-        ):
-            pods = await self.ctx.kube.list(kubeapi.PODS, namespace, selector_labels(self.uid))
+        pods = [
+            pod
+            for pod in self.ctx.store.pods.get(self.uid, {}).values()
+            if any(
+                ref.get("uid") == run["jobUid"]
+                for ref in pod["metadata"].get("ownerReferences") or []
+            )
+        ]
         phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, _utcnow())
         self.draft.set("attempts", phase.attempts)
         if phase.started_at is not None and not self.status.get("startTime"):

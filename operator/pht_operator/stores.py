@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
 from pht_operator.statuses import is_terminal, is_true
 
@@ -43,6 +44,10 @@ class Store:
     marks: dict[str, Marks] = field(default_factory=dict)
     #: Terminal Trains whose clean-up ran in this process (it is idempotent; once is enough).
     cleaned: set[str] = field(default_factory=set)
+    #: Run Jobs and Pods by their Train's uid label, from Kopf's watches: following a run
+    #: costs no API reads (a Job missing here is confirmed with a GET before RunLost).
+    jobs: dict[str, Obj] = field(default_factory=dict)
+    pods: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
 
     def put_train(self, body: Obj) -> str:
         uid = str(body["metadata"]["uid"])
@@ -52,10 +57,30 @@ class Store:
         self.marks.setdefault(uid, Marks())
         return uid
 
+    def put_run_object(self, kind: str, event_type: str | None, body: Obj) -> str | None:
+        """Record a Job or Pod of a run; returns its Train's uid (from the label)."""
+        meta = body["metadata"]
+        uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)
+        if not uid:
+            return None
+        if kind == "jobs":
+            if event_type == "DELETED":
+                if self.jobs.get(uid, {}).get("metadata", {}).get("uid") == meta.get("uid"):
+                    self.jobs.pop(uid, None)
+            elif uid not in self.jobs or _newer(body, self.jobs[uid]):
+                self.jobs[uid] = body
+        elif event_type == "DELETED":
+            self.pods[uid].pop(meta["name"], None)
+        else:
+            self.pods[uid][meta["name"]] = body
+        return str(uid)
+
     def drop_train(self, uid: str) -> None:
         body = self.trains.pop(uid, None)
         self.marks.pop(uid, None)
         self.cleaned.discard(uid)
+        self.jobs.pop(uid, None)
+        self.pods.pop(uid, None)
         if body is not None:
             self.reserved[body["metadata"]["namespace"]].discard(uid)
 
