@@ -715,14 +715,15 @@ class TrainPass:
         finalizers = list(self.body["metadata"].get("finalizers") or [])
         if constants.FINALIZER not in finalizers:
             return
-        if self.status.get("run") and self.uid not in self.ctx.store.cleaned:
-            await self.ctx.station.deregister(self.uid)
-            await self.provenance(wire.ProvenanceKind.DEREGISTRATION, "deleted")
+        if self.status.get("run"):
+            # Token first (deregistration is idempotent), then the Job with background
+            # propagation so its pods stop, then the Secret and NetworkPolicy.
+            if self.uid not in self.ctx.store.cleaned:
+                await self.ctx.station.deregister(self.uid)
+                await self.provenance(wire.ProvenanceKind.DEREGISTRATION, "deleted")
             await self.delete_run_objects(job=True)
             if not is_terminal(self.status):
                 self.event("Normal", Reason.CANCELLED, "the Train was deleted; its run was stopped")
-        elif self.status.get("run"):
-            await self.delete_run_objects(job=False)
         remaining = [f for f in finalizers if f != constants.FINALIZER]
         patch = {
             "metadata": {
