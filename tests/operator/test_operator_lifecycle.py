@@ -63,5 +63,8 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
             == 600
         )
     )
+    annotations = harness.train("km")["metadata"].get("annotations") or {}
+    assert not [key for key in annotations if "kopf" in key]  # Kopf wrote nothing
+    assert harness.cluster.get_object(NETWORK_POLICIES, RUN_NS, "pht-default-deny") is not None
     reasons = {e["reason"] for e in harness.events_for("km")}
     assert {"Admitted", "JobCreated", "Running", "RunCompleted", "ResultReleased"} <= reasons
