@@ -21,6 +21,7 @@ See docs/lifecycle.md for the state table.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import logging
 import secrets
@@ -140,10 +141,21 @@ class TrainPass:
                 kubeapi.TRAINS, self.namespace, self.name, patch, sub="status"
             )
         except ApiError as exc:
+            await self.refresh_on_conflict(exc)
             raise TransientError(f"status write refused: {exc.code} {exc.reason}") from exc
         self.body = updated
         self.ctx.store.put_train(updated)
         self.draft = StatusDraft(updated.get("status"), updated["metadata"].get("generation"))
+
+    async def refresh_on_conflict(self, exc: ApiError) -> None:
+        """Our view was stale: fetch the Train so the retry decides on fresh data rather than
+        waiting for the watch (which may be the thing that is behind)."""
+        if not exc.conflict:
+            return
+        with contextlib.suppress(ApiError):
+            fresh = await self.ctx.kube.get_or_none(kubeapi.TRAINS, self.namespace, self.name)
+            if fresh is not None:
+                self.ctx.store.put_train(fresh)
 
     def mark_summary(self, summary: Summary) -> None:
         self.draft.set_summary(summary)
@@ -213,6 +225,7 @@ class TrainPass:
         try:
             updated = await self.ctx.kube.patch(kubeapi.TRAINS, self.namespace, self.name, patch)
         except ApiError as exc:
+            await self.refresh_on_conflict(exc)
             raise TransientError(f"finalizer write refused: {exc.code}") from exc
         self.body = updated
         self.ctx.store.put_train(updated)
