@@ -483,7 +483,18 @@ class TrainPass:
             requester_organisation=self.spec.requester.organisation,
             expires_at=_deadline(request.timeout_seconds + policy.timeouts.pending_seconds),
         )
-        await self.ctx.station.register(registration)
+        try:
+            await self.ctx.station.register(registration)
+        except StationApiError as exc:
+            # Not terminal: say why nothing runs yet, then retry with backoff.
+            message = f"the station API did not register the run yet (will retry): {exc}"
+            if self.draft.set_condition(
+                ConditionType.RUNNING, "False", Reason.REGISTRATION_FAILED, message
+            ):
+                self.event("Warning", Reason.REGISTRATION_FAILED, message)
+            self.mark_summary(Summary.PENDING)
+            await self.flush()
+            raise TransientError(str(exc)) from exc
         await self.provenance(
             wire.ProvenanceKind.REGISTRATION, "registered", specHash=request.spec_hash
         )

@@ -39,6 +39,8 @@ class StationApiDouble:
     states: dict[str, wire.TrainState] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     fail_next: int = 0
+    #: While set, registrations answer 503 (the station API is down for runs).
+    refuse_registrations: bool = False
 
     def _authorised(self, request: aiohttp.web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {OPERATOR_TOKEN}"
@@ -54,6 +56,8 @@ class StationApiDouble:
     async def put_registration(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         if (refused := self._guard(request)) is not None:
             return refused
+        if self.refuse_registrations:
+            return aiohttp.web.json_response({"detail": "unavailable"}, status=503)
         registration = wire.TrainRegistration.model_validate(await request.json())
         uid = request.match_info["uid"]
         assert registration.uid == uid

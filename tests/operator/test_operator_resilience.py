@@ -175,3 +175,22 @@ async def test_trains_status_is_not_touched_when_nothing_changes(harness: Harnes
     await asyncio.sleep(harness.settings.poll_interval_seconds * 4)
     assert harness.train("steady")["metadata"]["resourceVersion"] == version
     assert condition(harness.cluster.get_object(TRAINS, STATION_NS, "steady"), "Admitted")
+
+
+async def test_an_unreachable_station_api_shows_registration_failed_then_recovers(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy()
+    harness.station.refuse_registrations = True
+    await harness.create_train("patient")
+    await harness.wait_for(
+        lambda: (
+            (condition(harness.train("patient"), "Running") or {}).get("reason")
+            == "RegistrationFailed"
+        ),
+        what="RegistrationFailed",
+    )
+    assert harness.summary("patient") == "Pending"
+    assert harness.cluster.list_objects(JOBS, RUN_NS) == []  # no run without registration
+    harness.station.refuse_registrations = False
+    await harness.wait_summary("patient", "Queued", timeout=20)
