@@ -8,8 +8,12 @@ Layout (each module one job):
 * :mod:`names`, :mod:`runs` — deterministic names and the run's Secret/NetworkPolicy/Job;
 * :mod:`statuses` — Train conditions, summary and status patches;
 * :mod:`admissions`, :mod:`approvals`, :mod:`jobstates` — pure decisions;
-* :mod:`reconciler` — the lifecycle of one Train, level-triggered and idempotent;
+* :mod:`reconciler` — the lifecycle of one Train, level-triggered and idempotent: the order of
+  the steps, which live in :mod:`passes` (shared state and helpers), :mod:`admitting`,
+  :mod:`running` and :mod:`endings`;
+* :mod:`stores`, :mod:`events` — the watch cache, and Kubernetes Events on Trains;
 * :mod:`workqueues` — deduplicated, bounded-concurrency reconciliation of many Trains;
 * :mod:`metrics`, :mod:`liveness` — Prometheus metrics and the stalled-watch probe;
-* :mod:`handlers`, :mod:`runner` — the Kopf wiring and the process entry point.
+* :mod:`handlers`, :mod:`app`, :mod:`runner` — the Kopf wiring, the long-lived parts, and the
+  process entry point.
 """

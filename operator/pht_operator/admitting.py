@@ -1,0 +1,190 @@
+"""Admission and approval steps of a pass.
+
+Admission evaluates the Train against its namespace's StationPolicy (pure evaluation from the
+contract package) and decides capacity; approval counts TrainApprovals bound to the spec hash
+(:mod:`pht_operator.approvals` decides) and consumes a standing approval's run once.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import ValidationError
+
+from pht_contract import constants, wire
+from pht_contract.conditions import ConditionType, Reason, Summary
+from pht_contract.evaluation import evaluate, has_capacity, required_approvers
+from pht_contract.hashing import spec_hash
+from pht_contract.policies import StationPolicySpec
+from pht_contract.trains import TrainSpec
+from pht_operator import approvals as approval_rules
+from pht_operator import kubeapi
+from pht_operator.kubeapi import ApiError
+from pht_operator.passes import PassBase, TransientError, utcnow
+from pht_operator.statuses import (
+    condition,
+    parse_time,
+    reason_of,
+)
+
+
+class AdmissionSteps(PassBase):
+    """Admission and approval steps of a pass."""
+
+    async def parse_spec(self) -> bool:
+        try:
+            self.spec = TrainSpec.model_validate(self.body.get("spec") or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            await self.reject(Reason.INVALID_PARAMETERS, f"spec.{where}: {first.get('msg')}")
+            return False
+        return True
+
+    async def reject(self, reason: Reason | str, message: str) -> None:
+        self.draft.set_condition(ConditionType.ADMITTED, "False", reason, message)
+        await self.finish(Summary.REJECTED, reason, message)
+        self.ctx.metrics.admission("Rejected", str(reason))
+
+    async def admit(self) -> bool:
+        assert self.spec is not None
+        policy = await self.load_policy()
+        if policy is None:
+            await self.reject(
+                Reason.NO_STATION_POLICY,
+                f"namespace {self.namespace} has no valid StationPolicy named "
+                f"{constants.STATION_POLICY_NAME!r}; this station does not run Trains here",
+            )
+            return False
+        self.policy = policy
+        decision = evaluate(self.spec, policy)
+        self.decision = decision
+        if not decision.admitted:
+            await self.provenance(
+                wire.ProvenanceKind.ADMISSION,
+                "decision",
+                outcome="Rejected",
+                reason=decision.reason,
+            )
+            await self.reject(decision.reason, decision.message)
+            return False
+        store = self.ctx.store
+        active = store.active_count(self.namespace, excluding=self.uid)
+        if not has_capacity(active + store.waiting_before(self.body), policy):
+            # Stable text (no live count): a waiting Train's status is not rewritten per pass.
+            message = (
+                f"the station runs at most {policy.limits.max_concurrent_trains} Trains of this "
+                "namespace at a time (spec.limits.maxConcurrentTrains); admitted when a slot frees"
+            )
+            if (
+                self.draft.set_condition(
+                    ConditionType.ADMITTED, "False", Reason.CONCURRENCY_LIMIT_REACHED, message
+                )
+                and reason_of(self.draft.original, ConditionType.ADMITTED) is None
+            ):
+                self.ctx.metrics.admission("Waiting", Reason.CONCURRENCY_LIMIT_REACHED)
+                self.event("Normal", Reason.CONCURRENCY_LIMIT_REACHED, message)
+            self.mark_summary(Summary.WAITING)
+            return False
+        store.reserved[self.namespace].add(self.uid)
+        await self.provenance(wire.ProvenanceKind.ADMISSION, "decision", outcome="Admitted")
+        self.draft.set_condition(ConditionType.ADMITTED, "True", Reason.ADMITTED, decision.message)
+        self.draft.set("specHash", spec_hash(self.spec))
+        self.mark_summary(Summary.PENDING)
+        marks = store.marks.get(self.uid)
+        if marks is not None:
+            marks.admitted = time.monotonic()
+            self.ctx.metrics.admission_latency.observe(marks.admitted - marks.first_seen)
+        self.ctx.metrics.admission("Admitted", Reason.ADMITTED)
+        self.event("Normal", Reason.ADMITTED, "admitted by the station policy")
+        return True
+
+    async def approve(self) -> bool:
+        assert self.spec is not None
+        policy = await self.ensure_policy()
+        assert self.decision is not None
+        required = required_approvers(policy)
+        if required == 0:
+            self.draft.set_condition(
+                ConditionType.APPROVED,
+                "True",
+                Reason.APPROVAL_NOT_REQUIRED,
+                "the station policy requires no approval",
+            )
+            return True
+        current_hash = spec_hash(self.spec)
+        verdict = approval_rules.decide(
+            train_name=self.name,
+            train_uid=self.uid,
+            spec=self.spec,
+            spec_hash=current_hash,
+            query_hashes=self.decision.approved_query_hashes,
+            required=required,
+            requester=approval_rules.requester_identities(
+                self.spec, self.body["metadata"].get("annotations") or {}
+            ),
+            approvals=list(self.ctx.store.approvals.get(self.namespace, {}).values()),
+        )
+        if verdict.rejected:
+            await self.provenance(wire.ProvenanceKind.APPROVAL, "decision", outcome="Rejected")
+            self.draft.set_condition(
+                ConditionType.APPROVED, "False", Reason.REJECTED, verdict.message
+            )
+            await self.finish(Summary.REJECTED, Reason.REJECTED, verdict.message)
+            self.ctx.metrics.admission("Rejected", Reason.REJECTED)
+            return False
+        if not verdict.approved:
+            if (
+                self.draft.set_condition(
+                    ConditionType.APPROVED, "False", Reason.AWAITING_APPROVAL, verdict.message
+                )
+                and reason_of(self.draft.original, ConditionType.APPROVED) is None
+            ):
+                self.event("Normal", Reason.AWAITING_APPROVAL, verdict.message)
+            self.mark_summary(Summary.AWAITING_APPROVAL)
+            return False
+        if verdict.standing is not None:
+            await self.consume_standing(verdict.standing, policy)
+        await self.provenance(
+            wire.ProvenanceKind.APPROVAL,
+            "decision",
+            outcome=str(verdict.reason),
+            approvers=", ".join(verdict.approvers) or None,
+            standing=verdict.standing,
+            specHash=current_hash,
+        )
+        self.draft.set_condition(ConditionType.APPROVED, "True", verdict.reason, verdict.message)
+        if verdict.approvers:
+            self.draft.set("approvedBy", list(verdict.approvers))
+        admitted = condition(self.status, ConditionType.ADMITTED)
+        since = parse_time(admitted.get("lastTransitionTime")) if admitted else None
+        if since is not None:
+            self.ctx.metrics.approval_wait.observe(max(0.0, (utcnow() - since).total_seconds()))
+        marks = self.ctx.store.marks.get(self.uid)
+        if marks is not None:
+            marks.approved = time.monotonic()
+        self.event("Normal", str(verdict.reason), verdict.message)
+        return True
+
+    async def consume_standing(self, name: str, policy: StationPolicySpec) -> None:
+        """Count this run against a standing approval, once (idempotent by Train uid)."""
+        approval = await self.ctx.kube.get(kubeapi.APPROVALS, self.namespace, name)
+        status = approval.get("status") or {}
+        consumed = list(status.get("consumedBy") or [])
+        if self.uid in consumed:
+            return
+        max_runs = int(approval["spec"]["standing"]["maxRuns"])
+        used = int(status.get("runsUsed", 0))
+        if used >= max_runs:
+            raise TransientError(f"standing approval {name} has no runs left")
+        patch = {
+            "metadata": {"resourceVersion": approval["metadata"]["resourceVersion"]},
+            "status": {"runsUsed": used + 1, "consumedBy": [*consumed, self.uid][-1000:]},
+        }
+        try:
+            updated = await self.ctx.kube.patch(
+                kubeapi.APPROVALS, self.namespace, name, patch, sub="status"
+            )
+        except ApiError as exc:
+            raise TransientError(f"standing approval {name} changed meanwhile") from exc
+        self.ctx.store.approvals[self.namespace][name] = updated
