@@ -7,7 +7,8 @@ Layout (each module one job):
 * :mod:`stationapi` — the operator's side of the wire contract with the station API;
 * :mod:`names`, :mod:`runs` — deterministic names and the run's Secret/NetworkPolicy/Job;
 * :mod:`statuses` — Train conditions, summary and status patches;
-* :mod:`admissions`, :mod:`approvals`, :mod:`jobstates` — pure decisions;
+* :mod:`approvals`, :mod:`jobstates` — pure decisions (admission itself is the contract's
+  ``evaluate``);
 * :mod:`reconciler` — the lifecycle of one Train, level-triggered and idempotent: the order of
   the steps, which live in :mod:`passes` (shared state and helpers), :mod:`admitting`,
   :mod:`running` and :mod:`endings`;
