@@ -5,8 +5,9 @@ HTTP server; its object store is deliberately naive (no uid, no resourceVersion,
 subresources, no selectors). A real operator depends on exactly those semantics — optimistic
 concurrency through ``resourceVersion``, a ``/status`` subresource that spec writes cannot touch,
 ``generation`` bumped by spec changes only, watches that resume from a resourceVersion — so this
-class keeps its own store with those rules and serves object requests itself. Discovery and any
-kmock DSL reactions a test adds still go through kmock.
+class keeps its own store with those rules and serves object requests itself. Discovery,
+``/version`` and paths of unregistered resources still go through kmock (and any DSL reactions
+a test adds there); failures on object requests are injected with :class:`Faults`.
 
 What it does, like a real API server:
 
@@ -19,8 +20,8 @@ What it does, like a real API server:
 * merge patch (JSON merge patch; strategic merge patch is treated as a merge patch), JSON
   patch, PUT with resourceVersion preconditions (409 on conflict), no-op writes that change
   nothing (no new resourceVersion, no watch event);
-* deletion with finalizers (``deletionTimestamp``), background/foreground/orphan propagation to
-  objects whose ``ownerReferences`` point at the deleted one;
+* deletion with finalizers (``deletionTimestamp``), background/orphan propagation to objects
+  whose ``ownerReferences`` point at the deleted one (foreground is treated as background);
 * watches that replay from a resourceVersion (410 Gone when it is too old), bookmarks, and
   ``timeoutSeconds``.
 
@@ -30,6 +31,15 @@ pay O(requests) per request.
 
 Not done: admission (schema, CEL), RBAC, field managers and server-side apply, Table
 rendering and OpenAPI (``kubectl get`` needs them; see the station-in-a-box work).
+
+Usage::
+
+    cluster = ClusterEmulator()
+    async with cluster.serving() as url:                  # http://127.0.0.1:PORT
+        write_kubeconfig(Path("kubeconfig"), url)         # for Kopf, kubectl, pht
+        await cluster.create_object(NAMESPACES, {"metadata": {"name": "pht-requests"}})
+        cluster.faults.fail(409, methods=["PATCH"], plural="trains", subresource="status")
+        train = cluster.get_object(TRAINS, "pht-requests", "km")
 """
 
 from __future__ import annotations
