@@ -3,17 +3,13 @@ and the real operator (Kopf) running in-process against them."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from operator_harness import RUN_NS, STATION_NS, Harness, operator_settings
+from operator_harness import RUN_NS, STATION_NS, Harness, operator_settings, run_in_thread
 from stationapi_double import StationApiDouble
 
-from pht_operator.runner import run_operator
 from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.jobcontroller import JobController
 
@@ -34,30 +30,6 @@ async def bed(tmp_path: Path) -> AsyncIterator[Harness]:
         finally:
             await jobs.stop()
             await cluster.close_watches()
-
-
-@contextlib.asynccontextmanager
-async def run_in_thread(bed: Harness) -> AsyncIterator[Harness]:
-    """Run the real operator (Kopf) in its own thread and event loop against the bed.
-
-    Kopf treats every task in its loop as its own on exit; a separate loop keeps the emulator's
-    tasks out of its reach.
-    """
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(
-        target=lambda: asyncio.run(
-            run_operator(bed.settings, kubeconfig=bed.kubeconfig, stop_flag=stop, ready_flag=ready)
-        ),
-        daemon=True,
-    )
-    thread.start()
-    assert await asyncio.to_thread(ready.wait, 15), "the operator did not start"
-    try:
-        yield bed
-    finally:
-        stop.set()
-        await asyncio.to_thread(thread.join, 15)
-        await bed.cluster.close_watches()
 
 
 @pytest.fixture

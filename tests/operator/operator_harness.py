@@ -4,9 +4,11 @@ the simulated Job controller and the station API test double."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import yaml
 from stationapi_double import OPERATOR_TOKEN, StationApiDouble
 
 from pht_contract import constants
+from pht_operator.runner import run_operator
 from pht_operator.settings import OperatorSettings
 from pht_sandbox.cluster import APPROVALS, POLICIES, TRAINS, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController
@@ -160,3 +163,27 @@ def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
     }
     values.update(overrides)
     return OperatorSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def run_in_thread(bed: Harness) -> AsyncIterator[Harness]:
+    """Run the real operator (Kopf) in its own thread and event loop against the bed.
+
+    Kopf treats every task in its loop as its own on exit; a separate loop keeps the emulator's
+    tasks out of its reach.
+    """
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(
+        target=lambda: asyncio.run(
+            run_operator(bed.settings, kubeconfig=bed.kubeconfig, stop_flag=stop, ready_flag=ready)
+        ),
+        daemon=True,
+    )
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 15), "the operator did not start"
+    try:
+        yield bed
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 15)
+        await bed.cluster.close_watches()

@@ -83,7 +83,7 @@ async def _get(url: str) -> httpx.Response:
 
 @pytest.mark.slow
 async def test_liveness_fails_on_a_hung_watch_and_recovers(ported: Harness) -> None:
-    from conftest import run_in_thread
+    from operator_harness import run_in_thread
 
     async with run_in_thread(ported) as harness:
         health = f"http://127.0.0.1:{harness.settings.health_port}/healthz"
@@ -107,7 +107,7 @@ async def test_liveness_fails_on_a_hung_watch_and_recovers(ported: Harness) -> N
 
 
 async def test_metrics_have_bounded_labels_and_no_train_identity(ported: Harness) -> None:
-    from conftest import run_in_thread
+    from operator_harness import run_in_thread
 
     async with run_in_thread(ported) as harness:
         await harness.apply_policy(organisations=["maastro", "nki"])
