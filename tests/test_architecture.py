@@ -18,3 +18,14 @@ def test_import_contracts_are_kept() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 2 kept, 0 broken" in result.stdout
+
+
+def test_no_test_imports_from_a_conftest_module() -> None:
+    """Every test folder has a ``conftest.py``; importing one by name picks whichever pytest
+    loaded first when the whole suite runs. Shared helpers live in uniquely named modules."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "tests").rglob("*.py")
+        if "from conftest import" in path.read_text() or "import conftest" in path.read_text()
+    ]
+    assert offenders == [], offenders
