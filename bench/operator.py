@@ -144,6 +144,7 @@ class Figures:
     histogram_p99: float = math.nan
     rss_trains: int = 0
     rss: float = math.nan
+    rss_idle: float = math.nan
 
     @property
     def writes_per_train(self) -> float:
@@ -238,6 +239,7 @@ async def run_operator_case(args: argparse.Namespace) -> Figures:
         )
         try:
             await asyncio.sleep(3.0)  # start-up (imports, login, initial listing)
+            figures.rss_idle = rss_mib(process.pid)
             before = bed.writes()
             names = [f"bench-{i:04d}" for i in range(args.trains)]
             await bed.feed(names, args.trains, timeout=120, rate=args.rate)
@@ -369,6 +371,7 @@ async def run_baseline_case(args: argparse.Namespace) -> Figures:
                 if process.returncode is not None:
                     raise RuntimeError("the baseline client exited")
                 await asyncio.sleep(0.05)
+            figures.rss_idle = rss_mib(process.pid)
             before = bed.writes()
             names = [f"bench-{i:04d}" for i in range(args.trains)]
             await bed.feed(names, args.trains, timeout=120, rate=args.rate)
@@ -430,6 +433,12 @@ def report(operator: Figures, baseline: Figures) -> None:
             f"{ms(operator.histogram_p50)} / {ms(operator.histogram_p99)}",
             "n/a",
             "",
+        ),
+        (
+            "RSS idle (started, no Trains)",
+            f"{operator.rss_idle:.0f} MiB",
+            f"{baseline.rss_idle:.0f} MiB",
+            ratio(operator.rss_idle, baseline.rss_idle),
         ),
         (
             f"RSS after {operator.rss_trains} / {baseline.rss_trains} Trains",

@@ -108,8 +108,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     def run_object_event(kind: str) -> Any:
         def handler(event: Any, **_: Any) -> None:
             app.liveness.heard()
-            body = copy.deepcopy(event["object"])
-            uid = app.store.put_run_object(kind, event.get("type"), body)
+            uid = app.store.put_run_object(kind, event.get("type"), event["object"])
             if uid and uid in app.store.trains:
                 app.queue.add(uid)
 

@@ -9,6 +9,7 @@ visible in a watch event — is kept here so capacity is never over-committed wi
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -58,7 +59,12 @@ class Store:
         return uid
 
     def put_run_object(self, kind: str, event_type: str | None, body: Obj) -> str | None:
-        """Record a Job or Pod of a run; returns its Train's uid (from the label)."""
+        """Record a Job or Pod of a run; returns its Train's uid (from the label).
+
+        Only what following a run reads is kept (no pod template, no container specs): with a
+        thousand runs the cache would otherwise dominate the operator's memory.
+        """
+        body = copy.deepcopy(_slim(body))
         meta = body["metadata"]
         uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)
         if not uid:
@@ -124,6 +130,29 @@ class Store:
 
     def release_slot(self, namespace: str, uid: str) -> None:
         self.reserved[namespace].discard(uid)
+
+
+_KEPT_METADATA = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "labels",
+    "ownerReferences",
+    "deletionTimestamp",
+)
+_KEPT_SPEC = ("suspend", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished")
+
+
+def _slim(body: Obj) -> Obj:
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    return {
+        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
+        "spec": {key: spec[key] for key in _KEPT_SPEC if key in spec},
+        "status": body.get("status") or {},
+    }
 
 
 def _newer(candidate: Obj, current: Obj) -> bool:
