@@ -41,7 +41,7 @@ crds: setup
 	$(BIN)/pht crds --out crds/
 
 bench: setup
-	$(BIN)/python bench/operator.py
+	$(BIN)/python bench/operator_throughput.py
 	$(BIN)/python bench/gateway.py
 
 clean:

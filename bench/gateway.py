@@ -13,13 +13,6 @@ Not a test: prints figures for docs/performance.md. In one run it
 Run: ``.venv/bin/python bench/gateway.py [--patients 100000] [--repeat 30]``.
 """
 
-import sys
-
-# bench/ holds operator.py, which would shadow the standard library's ``operator`` module for
-# every later import: take this script's folder off the import path first.
-if sys.path and sys.path[0] == __import__("os").path.dirname(__file__):
-    sys.path.pop(0)
-
 import argparse
 import io
 import os
@@ -27,6 +20,7 @@ import secrets
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable

@@ -12,18 +12,11 @@ as a subprocess) and for a baseline client that performs only the writes a run r
 The emulator keeps only the last 100 requests in its log so its own cost stays flat; the
 station API is the test double from ``tests/operator`` (in-memory; it is not what is measured).
 
-    .venv/bin/python bench/operator.py            # 200 Trains for writes/latency, 1000 for RSS
-    .venv/bin/python bench/operator.py --trains 50 --rss-trains 200
+    .venv/bin/python bench/operator_throughput.py   # 200 Trains: writes/latency; 1000: RSS
+    .venv/bin/python bench/operator_throughput.py --trains 50 --rss-trains 200
 """
 
 from __future__ import annotations
-
-import sys
-
-# Run as a script, this file's folder comes first on sys.path and its name shadows the
-# standard library's ``operator`` module; drop that entry before importing anything else.
-if sys.path and sys.path[0] == __file__.rpartition("/")[0]:
-    sys.path.pop(0)
 
 import argparse
 import asyncio
@@ -35,6 +28,7 @@ import os
 import signal
 import socket
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
