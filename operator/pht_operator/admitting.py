@@ -124,6 +124,7 @@ class AdmissionSteps(PassBase):
                 self.spec, self.body["metadata"].get("annotations") or {}
             ),
             approvals=list(self.ctx.store.approvals.get(self.namespace, {}).values()),
+            standing_limits=policy.approval.standing,
         )
         if verdict.rejected:
             await self.provenance(wire.ProvenanceKind.APPROVAL, "decision", outcome="Rejected")

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from pht_contract.approvals import TrainApproval
 from pht_contract.conditions import Reason
+from pht_contract.policies import StandingApprovalLimits
 from pht_contract.trains import TrainSpec
 from pht_operator.statuses import parse_time
 
@@ -76,7 +77,11 @@ def decide(
     requester: set[str],
     approvals: list[Obj],
     now: datetime.datetime | None = None,
+    standing_limits: StandingApprovalLimits | None = None,
 ) -> ApprovalVerdict:
+    """Whether the Train may run; a standing approval is capped by the policy's limits
+    (``approval.standing``: at most ``maxRuns`` runs and ``maxDays`` from its creation),
+    whatever larger figures the approval itself names."""
     now = now or datetime.datetime.now(datetime.UTC)
     approvers: list[str] = []
     ignored: list[str] = []
@@ -105,6 +110,13 @@ def decide(
             used = status.runs_used if status else 0
             consumed = train_uid in (status.consumed_by if status else [])
             expires = parse_time(scope.expires_at)
+            max_runs = scope.max_runs
+            if standing_limits is not None:
+                max_runs = min(max_runs, standing_limits.max_runs)
+                created = parse_time(str(approval.metadata.get("creationTimestamp") or ""))
+                if created is not None:
+                    cap = created + datetime.timedelta(days=standing_limits.max_days)
+                    expires = cap if expires is None else min(expires, cap)
             if scope.image_digest != spec.image_digest:
                 continue
             if not set(query_hashes) <= set(scope.query_hashes):
@@ -115,7 +127,7 @@ def decide(
             if expires is not None and expires <= now and not consumed:
                 ignored.append(f"{name}: standing approval expired")
                 continue
-            if used >= scope.max_runs and not consumed:
+            if used >= max_runs and not consumed:
                 ignored.append(f"{name}: standing approval has no runs left")
                 continue
             if standing_match is None or consumed:

@@ -126,3 +126,41 @@ def test_expired_or_exhausted_standing_approvals_do_not_cover() -> None:
     assert not decide([standing("2027-01-01T00:00:00Z", 2, ["x", "y"])]).approved
     # a Train that already consumed a run stays covered (restarts never count twice)
     assert decide([standing("2027-01-01T00:00:00Z", 2, ["x", "u1"])]).approved
+
+
+def test_policy_caps_a_standing_approval_runs_and_lifetime() -> None:
+    from pht_contract.policies import StandingApprovalLimits
+
+    spec = TrainSpec.model_validate(train_body("km")["spec"])
+    body = approval(
+        "s",
+        "s1@x.nl",
+        standing={
+            "imageDigest": DIGEST,
+            "queryHashes": ["c" * 64],
+            "maxRuns": 100,
+            "expiresAt": "2030-01-01T00:00:00Z",
+        },
+    )
+    del body["spec"]["train"]
+    created = NOW - datetime.timedelta(days=10)
+    body["metadata"]["creationTimestamp"] = created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def covered(used: int, max_runs: int, max_days: int) -> bool:
+        body["status"] = {"runsUsed": used, "consumedBy": []}
+        return approvals.decide(
+            train_name="km",
+            train_uid="u1",
+            spec=spec,
+            spec_hash="a" * 64,
+            query_hashes=("c" * 64,),
+            required=1,
+            requester=approvals.requester_identities(spec, {}),
+            approvals=[body],
+            now=NOW,
+            standing_limits=StandingApprovalLimits(max_runs=max_runs, max_days=max_days),
+        ).approved
+
+    assert covered(used=4, max_runs=5, max_days=30)
+    assert not covered(used=5, max_runs=5, max_days=30)  # the policy's maxRuns wins
+    assert not covered(used=0, max_runs=50, max_days=7)  # older than the policy's maxDays
