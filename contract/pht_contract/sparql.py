@@ -19,13 +19,16 @@ from rdflib.term import URIRef, Variable
 _TOKEN: Final = re.compile(
     r"""
     (?P<ws>\s+)
-  | (?P<comment>\#[^\n]*)
+  | (?P<comment>\#[^\r\n]*)
   | (?P<string>\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
       |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<iri><[^<>"{}|^`\\\s]*>)
   | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:[\w:%-](?:[\w.:%-]*[\w:%-])?)?)
   | (?P<var>[?$][\w]+)
+  | (?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
+  | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
   | (?P<word>[A-Za-z_][\w-]*)
+  | (?P<operator>\^\^|>=|<=|!=|&&|\|\|)
   | (?P<other>[^\s])
     """,
     re.VERBOSE,
@@ -225,8 +228,34 @@ def _position(text: str, exc: ParseException) -> tuple[int, int]:
     return exc.lineno, exc.col
 
 
+#: What the checked text and the executed text could disagree on: a carriage return ends a
+#: comment for some parsers and not others, and ``\u`` escapes are expanded before parsing by
+#: some and never by others. A query containing either is refused, so the text the gateway
+#: checks and hashes is the text the store runs.
+_AMBIGUOUS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\\[uU]")
+
+
+def refuse_ambiguous(text: str) -> None:
+    """Raise :class:`QuerySyntaxError` for text that parsers may read differently."""
+    match = _AMBIGUOUS.search(text)
+    if match is None:
+        return
+    line = text.count("\n", 0, match.start()) + 1
+    column = match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    raise QuerySyntaxError(
+        f"control characters (such as carriage returns) and \\u escapes are refused "
+        f"(line {line}, column {column}): send the query with plain line feeds and literal "
+        "characters",
+        line,
+        column,
+    )
+
+
 def parse_query(text: str) -> Any:
     """Parse SPARQL 1.1 (query or update); raises :class:`QuerySyntaxError` with a position."""
+    refuse_ambiguous(text)
+    if not text.strip():
+        raise QuerySyntaxError("the query is empty", 1, 1)
     try:
         return sparql_parser.parseQuery(text)
     except ParseException as query_exc:

@@ -24,12 +24,14 @@ from kmock._internal import rendering
 from pht_contract import constants
 from pht_contract.crds import all_crds
 from pht_contract.validation import validate_object
-from pht_sandbox.cluster import ApiFailure, ClusterEmulator, ResourceSpec
+from pht_sandbox.cluster import TRAINS, ApiFailure, ClusterEmulator, ResourceSpec
 
 Obj = dict[str, Any]
 
 TABLE_ACCEPT: Final = re.compile(r"as=Table")
 _OPENAPI_V3: Final = "/openapi/v3"
+#: Set by the requester admission policy; the operator never counts this user's approval.
+REQUESTED_BY: Final = f"{constants.API_GROUP}/requested-by"
 _INVOLVED: Final = re.compile(r"^involvedObject\.(\w+)(!=|==|=)(.*)$")
 
 
@@ -196,7 +198,17 @@ def openapi_document(specs: list[ResourceSpec]) -> Obj:
 
 @attrs.define(kw_only=True)
 class KubectlCluster(ClusterEmulator):
-    """The emulated cluster plus Table rendering, OpenAPI v3 and server-side validation."""
+    """The emulated cluster plus Table rendering, OpenAPI v3 and server-side validation.
+
+    It also plays the chart's requester admission policy for Trains: the emulator has no
+    authentication, so every request counts as :attr:`user`. A new Train gets the
+    ``requested-by`` annotation set to that user (a real cluster's policy requires the
+    researcher to set it to their own username), a different value is refused, and an update
+    may not change it. The operator never counts an approval by the requester it names.
+    """
+
+    #: Who every request is, for lack of authentication (the demo's researcher).
+    user: str = "researcher@station.local"
 
     def _group_versions(self) -> dict[str, list[ResourceSpec]]:
         found: dict[str, list[ResourceSpec]] = {}
@@ -265,6 +277,8 @@ class KubectlCluster(ClusterEmulator):
     async def _serve_object_request(
         self, request: rendering.Request, spec: ResourceSpec, method: str
     ) -> Obj:
+        if spec.plural == constants.TRAIN_PLURAL and not request.subresource:
+            self._admit_requester(request, method)
         if (
             method in ("POST", "PUT")
             and spec.group == constants.API_GROUP
@@ -277,6 +291,35 @@ class KubectlCluster(ClusterEmulator):
             objects = result.get("items", [result])
             return render_table(spec, objects, str(self.resource_version))
         return result
+
+    def _admit_requester(self, request: rendering.Request, method: str) -> None:
+        body = request.data if isinstance(request.data, dict) else None
+        meta = body.get("metadata") if body is not None else None
+        if body is None or not isinstance(meta, dict) or method not in ("POST", "PUT", "PATCH"):
+            return
+        annotations = meta.get("annotations")
+        given = annotations.get(REQUESTED_BY) if isinstance(annotations, dict) else None
+        if method == "POST":
+            if given is None:
+                meta["annotations"] = {**(annotations or {}), REQUESTED_BY: self.user}
+            elif given != self.user:
+                raise ApiFailure(
+                    422,
+                    "Invalid",
+                    f"metadata.annotations[{REQUESTED_BY}] must be your username ({self.user})",
+                )
+            return
+        old = self.get_object(TRAINS, request.namespace, request.name or "")
+        before = ((old or {}).get("metadata") or {}).get("annotations") or {}
+        if isinstance(annotations, dict) and REQUESTED_BY in annotations:
+            if annotations[REQUESTED_BY] != before.get(REQUESTED_BY):
+                raise ApiFailure(
+                    422, "Invalid", f"metadata.annotations[{REQUESTED_BY}] cannot be changed"
+                )
+        elif method == "PUT" and REQUESTED_BY in before:
+            raise ApiFailure(
+                422, "Invalid", f"metadata.annotations[{REQUESTED_BY}] cannot be removed"
+            )
 
     def _validate(self, spec: ResourceSpec, request: rendering.Request) -> None:
         """Schema and CEL of our CRDs (the API server's job); 422 Invalid with each field path."""

@@ -77,3 +77,36 @@ def test_syntax_errors_carry_a_position() -> None:
     # pyparsing reports where the incomplete triple pattern starts.
     assert (info.value.line, info.value.column) == (2, 3)
     assert "line 2, column 3" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A carriage return ends a comment for Oxigraph but not for rdflib or the normaliser:
+        # the checked and hashed text would differ from the executed one.
+        "SELECT #\r ?p ?x ?o\n(COUNT(?p) AS ?n) WHERE { ?p a <urn:x> #\r . ?p ?x ?o\n}",
+        "SELECT * WHERE { #\r SERVICE <http://127.0.0.1:9/leak> { ?s ?p ?o } \n }",
+        # \\u escapes are expanded before parsing by some parsers only.
+        "SELECT #\\u000A ?p ?x ?o\n(COUNT(?p) AS ?n) WHERE { ?p a <urn:x> }",
+        "SELECT * WHERE { ?s ?p ?o }\x0c",
+    ],
+)
+def test_text_parsers_may_read_differently_is_refused(text: str) -> None:
+    with pytest.raises(QuerySyntaxError, match="refused"):
+        inspect_query(text)
+
+
+def test_empty_query_is_a_syntax_error_not_an_update() -> None:
+    with pytest.raises(QuerySyntaxError, match="empty"):
+        inspect_query("   \n ")
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("SELECT ?x WHERE { VALUES ?x { 10 } }", "SELECT ?x WHERE { VALUES ?x { 1 0 } }"),
+        ("SELECT ?x WHERE { VALUES ?x { 1.5 } }", "SELECT ?x WHERE { VALUES ?x { 1 . 5 } }"),
+    ],
+)
+def test_different_queries_never_share_a_hash(one: str, other: str) -> None:
+    assert query_hash(one) != query_hash(other)

@@ -66,6 +66,24 @@ async def test_kubectl_get_apply_describe(tmp_path: Path) -> None:
 
         train = cluster.get_object(TRAINS, "pht-requests", "km-survival-by-stage")
         assert train is not None
+        # The emulator plays the requester admission policy: creator recorded, not forgeable.
+        annotations = train["metadata"]["annotations"]
+        assert annotations["pht.health-ai.nl/requested-by"] == cluster.user
+        forged = yaml.safe_load((REPO / "examples" / "trains" / "cohort-summary.yaml").read_text())
+        forged["metadata"]["annotations"] = {"pht.health-ai.nl/requested-by": "someone-else"}
+        (tmp_path / "forged.yaml").write_text(yaml.safe_dump(forged))
+        refused_forgery = await _kubectl(kubeconfig, "apply", "-f", str(tmp_path / "forged.yaml"))
+        assert refused_forgery.returncode != 0
+        assert "must be your username" in refused_forgery.stderr
+        changed = await _kubectl(
+            kubeconfig,
+            "annotate",
+            "--overwrite",
+            "train",
+            "km-survival-by-stage",
+            "pht.health-ai.nl/requested-by=steward@station.local",
+        )
+        assert changed.returncode != 0 and "cannot be changed" in changed.stderr
         await cluster.create_object(
             EVENTS,
             {

@@ -98,6 +98,14 @@ async def test_formatting_and_prefixes_do_not_change_approval(internal: httpx.As
         (f"SELECT * WHERE {{ GRAPH <{OTHER_GRAPH}> {{ ?s ?p ?o }} }}", "GraphNotAllowed", 403),
         ("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", "QueryNotAllowed", 403),
         ("SELECT * WHERE { ?s ?p ", "MalformedQuery", 400),
+        # Parsers disagree on these; the text checked must be the text run (review finding).
+        (
+            "SELECT * WHERE { #\r SERVICE <http://127.0.0.1:9/x> { ?s ?p ?o } \n }",
+            "MalformedQuery",
+            400,
+        ),
+        (KM.replace("WHERE", "#\r ?p ?x ?o\nWHERE", 1), "MalformedQuery", 400),
+        ("   ", "MalformedQuery", 400),
     ],
 )
 async def test_refusals_are_specific(
