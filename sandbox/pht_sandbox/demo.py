@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +21,8 @@ from typing import Any, Final
 import yaml
 
 from pht_contract import constants
-from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig
+from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig, fresh_work_dir
+from pht_sandbox.tables import format_table
 
 Obj = dict[str, Any]
 
@@ -33,7 +33,7 @@ TRAIN_TIMEOUT: Final = 120.0
 
 BANNER: Final = """\
 PHT station in a box — for evaluation and development only.
-  * The Kubernetes API is EMULATED in this process (no cluster, no admission webhooks, no RBAC).
+  * The Kubernetes API is EMULATED in this process (no cluster, no authentication, no RBAC).
   * Train images run as LOCAL PROCESSES, which are NOT isolated the way pods are.
   * The cohort is SYNTHETIC (Lung1-shaped, ROO/NCIT terms); never load patient data here.
 """
@@ -50,18 +50,6 @@ def _conditions(train: Obj) -> str:
     progress = status.get("progress") or {}
     tail = f"  progress {progress['percent']}% {progress['stage']}" if progress else ""
     return f"[{status.get('summary', 'Pending'):>16}] " + ", ".join(parts) + tail
-
-
-def print_table(table: Obj) -> None:
-    names = [c["name"] for c in table["columns"]]
-    rows = [["·" if cell is None else str(cell) for cell in row] for row in table["rows"]]
-    widths = [
-        max(len(n), *(len(r[i]) for r in rows)) if rows else len(n) for i, n in enumerate(names)
-    ]
-    print("  " + "  ".join(n.rjust(w) for n, w in zip(names, widths, strict=True)))
-    for row in rows:
-        print("  " + "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
-    print(f"  (cohort size {table['cohortSize']}; '·' = suppressed by the disclosure gate)")
 
 
 def save_result(result: Obj, out: Path) -> list[Path]:
@@ -157,8 +145,7 @@ def station_steward() -> str:
 async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
     print(BANNER)
     started = time.monotonic()
-    if work_dir.exists():
-        shutil.rmtree(work_dir)
+    work_dir = fresh_work_dir(work_dir)
     config = StationConfig("demo", work_dir, patients=patients, policy_file=POLICY_FILE)
     async with LocalStation(config) as station:
         print(
@@ -179,8 +166,7 @@ async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
                 f"({time.monotonic() - started:.1f}s after `pht demo` started):"
             )
             for table in result.get("tables", []):
-                print(f"\n table {table['name']}:")
-                print_table(table)
+                print("\n" + format_table(table))
             files = save_result(result, out_dir)
             print("\nsaved: " + ", ".join(str(p) for p in files))
         else:

@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from pht_contract import constants
 from pht_contract.sparql import query_hash
-from pht_sandbox.stations import GRAPH, LocalStation, StationConfig
+from pht_sandbox.stations import GRAPH, LocalStation, StationConfig, fresh_work_dir
 
 Obj = dict[str, Any]
 
@@ -155,6 +155,7 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
         "processes, SYNTHETIC hospitals). Only released statistics reach the coordinator.\n"
     )
     started = time.monotonic()
+    work_dir = fresh_work_dir(work_dir)
     template = _load(TRAIN_FILE)
     features: list[str] = list(_train_module("features").FEATURES)
     async with contextlib.AsyncExitStack() as stack:
@@ -204,11 +205,34 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
                 converged = True
                 break
         pooled, pooled_n = pooled_fit(stations, template)
+        report(features, beta, pooled, pooled_n, converged, started, out_dir)
+        if not once:
+            print("\nThe three stations keep running (Ctrl-C stops them):")
+            for station in stations:
+                print(f"  {station.config.name}: export KUBECONFIG={station.urls.kubeconfig}")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.Event().wait()
+    return 0 if converged and agree(beta, pooled) else 1
+
+
+def agree(beta: NDArray[np.float64], pooled: NDArray[np.float64]) -> bool:
+    return float(np.max(np.abs(beta - pooled))) <= AGREEMENT_TOLERANCE
+
+
+def report(
+    features: list[str],
+    beta: NDArray[np.float64],
+    pooled: NDArray[np.float64],
+    pooled_n: int,
+    converged: bool,
+    started: float,
+    out_dir: Path,
+) -> None:
     difference = float(np.max(np.abs(beta - pooled)))
     print(f"\n{'feature':>12}  {'federated':>12}  {'pooled':>12}")
     for feature, fed, pool in zip(features, beta, pooled, strict=True):
         print(f"{feature:>12}  {fed:12.6f}  {pool:12.6f}")
-    agreed = converged and difference <= AGREEMENT_TOLERANCE
+    agreed = converged and agree(beta, pooled)
     print(
         f"\npooled fit on {pooled_n} patients; max |federated - pooled| = {difference:.2e} "
         f"(tolerance {AGREEMENT_TOLERANCE:g}): {'AGREE' if agreed else 'DISAGREE'}; "
@@ -227,5 +251,3 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
             indent=2,
         )
     )
-    del once  # the federated demo always ends after fitting
-    return 0 if agreed else 1

@@ -37,7 +37,6 @@ REPO: Final = Path(__file__).resolve().parents[2]
 TRAINS_DIR: Final = REPO / "trains" / "examples"
 SDK_DIR: Final = REPO / "trains" / "sdk"
 IMAGE_PREFIX: Final = "ghcr.io/pht-station/trains/"
-LOCAL_PROCESS_ANNOTATION: Final = "sandbox.pht.health-ai.nl/local-process"
 #: Address space beyond the memory limit: interpreters reserve far more than they touch.
 ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
 

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,6 +42,29 @@ GRAPH: Final = "urn:pht:graph:lung1"
 STEWARD: Final = "steward@station.local"
 RESEARCHER: Final = "researcher@station.local"
 STARTUP_TIMEOUT: Final = 60.0
+
+
+#: Written into every work directory a station in a box creates; only such folders are reset.
+WORK_DIR_MARKER: Final = ".pht-station-in-a-box"
+
+
+class WorkDirInUse(RuntimeError):
+    """The work directory holds files the station in a box did not create."""
+
+
+def fresh_work_dir(path: Path) -> Path:
+    """Empty ``path`` for a new run, refusing to delete any folder the demo did not create."""
+    path = path.resolve()
+    if path.exists() and any(path.iterdir()):
+        if not (path / WORK_DIR_MARKER).exists():
+            raise WorkDirInUse(
+                f"{path} is not empty and was not created by the station in a box; "
+                "choose another --work-dir"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / WORK_DIR_MARKER).write_text("created by pht demo; deleted on the next run\n")
+    return path
 
 
 def free_port() -> int:

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
 
 def run(args: argparse.Namespace) -> int:
-    if getattr(args, "demo_command", None) == "federated":
-        from pht_sandbox.federated import federated_demo
-
-        return asyncio.run(
-            federated_demo(Path(args.work_dir) / "federated", Path(args.out), args.once)
-        )
-    from pht_sandbox.demo import demo
+    from pht_sandbox.stations import WorkDirInUse
 
     try:
+        if getattr(args, "demo_command", None) == "federated":
+            from pht_sandbox.federated import federated_demo
+
+            return asyncio.run(
+                federated_demo(Path(args.work_dir) / "federated", Path(args.out), args.once)
+            )
+        from pht_sandbox.demo import demo
+
         return asyncio.run(demo(Path(args.work_dir), Path(args.out), args.once, args.patients))
     except KeyboardInterrupt:
         return 0
+    except WorkDirInUse as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(
+            f"error: {exc}\n(the components' logs are in {Path(args.work_dir).resolve()})",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def register(subparsers: Any) -> None:
@@ -47,5 +59,9 @@ def register(subparsers: Any) -> None:
         "mixes), each with a standing approval, and fit a logistic regression for 2-year "
         "survival by federated Newton rounds; compare with the pooled fit.",
     )
-    federated.add_argument("--once", action="store_true", help="exit when done (0 = agreed)")
+    federated.add_argument(
+        "--once",
+        action="store_true",
+        help="exit when done (0 = agreed); otherwise the stations keep running for kubectl",
+    )
     federated.set_defaults(handler=run)

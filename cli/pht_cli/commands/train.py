@@ -33,26 +33,10 @@ exit codes:
 """
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def print_table(table: dict[str, Any]) -> None:
-    """A released table as aligned text (the first rows; the CSV holds all of them)."""
-    header = [str(c["name"]) for c in table["columns"]]
-    rows = [[_cell(v) for v in row] for row in table["rows"]]
-    shown = rows[:MAX_PRINTED]
-    widths = [max([len(h), *(len(r[i]) for r in shown)]) for i, h in enumerate(header)]
-    print(f"\ntable {table['name']} (cohort {table['cohortSize']}, {len(rows)} rows; - = empty)")
-    print("  " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for row in shown:
-        print("  " + "  ".join(v.rjust(w) for v, w in zip(row, widths, strict=True)))
-    if len(rows) > len(shown):
-        print(f"  … {len(rows) - len(shown)} more rows in {table['name']}.csv")
+    from pht_sandbox.tables import format_table
+
+    print("\n" + format_table(table, MAX_PRINTED))
 
 
 def run_local(args: argparse.Namespace) -> int:
