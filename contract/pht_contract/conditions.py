@@ -60,6 +60,7 @@ class Reason(StrEnum):
     RUN_COMPLETED = "RunCompleted"
     CANCELLED = "Cancelled"
     REGISTRATION_FAILED = "RegistrationFailed"
+    SPEC_CHANGED_AFTER_APPROVAL = "SpecChangedAfterApproval"
     # result
     AWAITING_RESULT = "AwaitingResult"
     AWAITING_RELEASE = "AwaitingRelease"

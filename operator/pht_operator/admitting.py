@@ -155,6 +155,8 @@ class AdmissionSteps(PassBase):
             specHash=current_hash,
         )
         self.draft.set_condition(ConditionType.APPROVED, "True", verdict.reason, verdict.message)
+        # The hash the approval was granted for: a run starts only for exactly this spec.
+        self.draft.set("specHash", current_hash)
         if verdict.approvers:
             self.draft.set("approvedBy", list(verdict.approvers))
         admitted = condition(self.status, ConditionType.ADMITTED)

@@ -69,8 +69,26 @@ class RunSteps(PassBase):
             raise TransientError("the run's Secret holds no token")
         return base64.b64decode(stored).decode()
 
+    async def spec_unchanged(self) -> bool:
+        """The spec must still be the one admitted and approved: a Train edited in between
+        (e.g. while suspended) ends ``Failed`` and never runs, whatever the edit was."""
+        assert self.spec is not None
+        approved = self.status.get("specHash")
+        current = spec_hash(self.spec)
+        if approved == current:
+            return True
+        await self.fail(
+            Reason.SPEC_CHANGED_AFTER_APPROVAL,
+            f"the spec changed after it was approved (approved spec hash {approved or 'none'}, "
+            f"current spec hash {current}); no run was started: submit a new Train instead",
+            delete_job=False,
+        )
+        return False
+
     async def start_run(self) -> None:
         assert self.spec is not None
+        if not await self.spec_unchanged():
+            return
         policy = await self.ensure_policy()
         assert self.decision is not None
         request = self.run_request(policy)

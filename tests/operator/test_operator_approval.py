@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime
 
-from operator_harness import DIGEST, STATION_NS, Harness, condition, train_body
+from operator_harness import DIGEST, RUN_NS, STATION_NS, Harness, condition, train_body
 
+from pht_contract.hashing import spec_hash
 from pht_contract.sparql import query_hash
-from pht_sandbox.cluster import APPROVALS
+from pht_contract.trains import TrainSpec
+from pht_sandbox.cluster import APPROVALS, JOBS, TRAINS
 
 
 async def test_one_steward_approval_starts_the_run_but_self_approval_does_not(
@@ -113,3 +115,24 @@ async def test_a_standing_approval_covers_a_limited_number_of_runs(harness: Harn
     await harness.create_train("round-2")
     body = await harness.wait_summary("round-2", "AwaitingApproval")
     assert "no runs left" in condition(body, "Approved")["message"]
+
+
+async def test_a_spec_edited_after_approval_never_runs(harness: Harness) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("km", suspend=True)
+    await harness.wait_summary("km", "AwaitingApproval")
+    await harness.approve("km", "steward@maastro.example")
+    body = await harness.wait_summary("km", "Suspended")
+    approved_hash = body["status"]["specHash"]
+    # The CRD forbids this edit; a cluster without the CRD's rules (or a bug) must not run it.
+    await harness.cluster.patch_object(
+        TRAINS, STATION_NS, "km", {"spec": {"parameters": '{"exfiltrate": true}', "suspend": False}}
+    )
+    body = await harness.wait_summary("km", "Failed")
+    failed = condition(body, "Failed")
+    assert failed["reason"] == "SpecChangedAfterApproval"
+    assert approved_hash in failed["message"]
+    current = spec_hash(TrainSpec.model_validate(body["spec"]))
+    assert current != approved_hash and current in failed["message"]
+    assert harness.cluster.list_objects(JOBS, RUN_NS) == []
+    assert harness.station.registration_puts == 0
