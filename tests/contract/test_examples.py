@@ -91,3 +91,16 @@ def test_spec_edit_after_approval_is_refused_but_suspend_is_allowed(km_train) ->
     assert "immutable" in problems[0].message
     suspended = {**old, "spec": {**old["spec"], "suspend": True}}
     assert validate_object(suspended, None, old) == []
+
+
+def test_cli_refuses_an_empty_file(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing here\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pht_cli.main", "validate", str(empty)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "no objects" in result.stderr

@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # YAML syntax errors
         print(f"error: cannot read manifest: {exc}", file=sys.stderr)
         return 2
+    if not documents:
+        print("error: the files hold no objects to validate", file=sys.stderr)
+        return 2
     policy = find_policy(policy_docs) if args.policy else find_policy(d for _, d in documents)
     if args.policy and policy is None:
         print(f"error: {args.policy} holds no valid StationPolicy", file=sys.stderr)
