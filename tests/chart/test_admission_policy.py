@@ -3,17 +3,16 @@ rendered: the API server would run these CEL expressions on every approval a ste
 
 from typing import Any
 
-import celpy
 import pytest
-from celpy.adapter import json_to_cel
 
+from .admission import failures, policy
 from .rendering import documents, one, render_profile
 
 STEWARD = "steward@maastro.example"
 
 
 def _policy() -> dict[str, Any]:
-    return one(documents(render_profile("default")), "ValidatingAdmissionPolicy")
+    return policy("-approvals")
 
 
 def _approval(approver: str) -> dict[str, Any]:
@@ -33,22 +32,9 @@ def _request(username: str) -> dict[str, Any]:
     return {"operation": "CREATE", "userInfo": {"username": username, "groups": ["stewards"]}}
 
 
-def _evaluate(expression: str, approval: dict[str, Any], request: dict[str, Any]) -> Any:
-    env = celpy.Environment()
-    program = env.program(env.compile(expression))
-    return program.evaluate({"object": json_to_cel(approval), "request": json_to_cel(request)})
-
-
 def _failures(approval: dict[str, Any], request: dict[str, Any]) -> list[str]:
     """The messages the API server would return (empty: admitted)."""
-    messages = []
-    for validation in _policy()["spec"]["validations"]:
-        if not bool(_evaluate(validation["expression"], approval, request)):
-            if "messageExpression" in validation:
-                messages.append(str(_evaluate(validation["messageExpression"], approval, request)))
-            else:
-                messages.append(validation["message"])
-    return messages
+    return failures(_policy(), request, approval)
 
 
 def test_a_steward_approving_in_their_own_name_is_admitted() -> None:
@@ -75,12 +61,12 @@ def test_service_accounts_cannot_approve_even_in_their_own_name(username: str) -
 
 def test_policy_covers_creation_of_approvals_in_station_namespaces_only() -> None:
     docs = documents(render_profile("gpu-kueue"))
-    policy = one(docs, "ValidatingAdmissionPolicy")
-    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    approvals = policy("-approvals", "gpu-kueue")
+    (rule,) = approvals["spec"]["matchConstraints"]["resourceRules"]
     assert rule["resources"] == ["trainapprovals"] and rule["operations"] == ["CREATE"]
-    assert policy["spec"]["failurePolicy"] == "Fail"
-    binding = one(docs, "ValidatingAdmissionPolicyBinding")
-    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert approvals["spec"]["failurePolicy"] == "Fail"
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", approvals["metadata"]["name"])
+    assert binding["spec"]["policyName"] == approvals["metadata"]["name"]
     assert binding["spec"]["validationActions"] == ["Deny"]
     (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
     assert selector["key"] == "kubernetes.io/metadata.name"
