@@ -18,6 +18,8 @@ STATION_POLICY_NAME: Final = "station-policy"
 
 #: The operator's finalizer on Trains: carries the project's own name.
 FINALIZER: Final = f"{API_GROUP}/run-cleanup"
+#: Who created a Train (``request.userInfo.username``), set by the station's admission policy.
+ANNOTATION_REQUESTED_BY: Final = f"{API_GROUP}/requested-by"
 
 # Labels linking run-namespace objects back to their Train (no cross-namespace owners).
 LABEL_TRAIN_NAME: Final = f"{API_GROUP}/train-name"

@@ -113,6 +113,7 @@ class AdmissionSteps(PassBase):
             )
             return True
         current_hash = spec_hash(self.spec)
+        annotations = self.body["metadata"].get("annotations") or {}
         verdict = approval_rules.decide(
             train_name=self.name,
             train_uid=self.uid,
@@ -120,9 +121,8 @@ class AdmissionSteps(PassBase):
             spec_hash=current_hash,
             query_hashes=self.decision.approved_query_hashes,
             required=required,
-            requester=approval_rules.requester_identities(
-                self.spec, self.body["metadata"].get("annotations") or {}
-            ),
+            requester=approval_rules.requester_identities(self.spec, annotations),
+            requester_known=approval_rules.requested_by(annotations) is not None,
             approvals=list(self.ctx.store.approvals.get(self.namespace, {}).values()),
             standing_limits=policy.approval.standing,
         )

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from pht_contract import constants
 from pht_contract.approvals import TrainApproval
 from pht_contract.conditions import Reason
 from pht_contract.policies import StandingApprovalLimits
@@ -42,13 +43,31 @@ class ApprovalVerdict:
         return self.reason == Reason.REJECTED
 
 
+def requested_by(annotations: dict[str, str]) -> str | None:
+    """The authenticated creator of the Train, as the station's admission policy recorded it.
+
+    ``spec.requester`` is free text the researcher writes; only this annotation (set to
+    ``request.userInfo.username`` on create and immutable afterwards) ties a Train to an
+    identity that approvers can be checked against.
+    """
+    creator = (annotations.get(constants.ANNOTATION_REQUESTED_BY) or "").strip()
+    return creator or None
+
+
 def requester_identities(spec: TrainSpec, annotations: dict[str, str]) -> set[str]:
     """Who asked: the requester's name and contact, and the creator if admission recorded it."""
     found = {spec.requester.name.strip().lower(), spec.requester.contact.strip().lower()}
-    creator = annotations.get("pht.health-ai.nl/requested-by")
+    creator = requested_by(annotations)
     if creator:
-        found.add(creator.strip().lower())
+        found.add(creator.lower())
     return found
+
+
+NO_REQUESTER_MESSAGE = (
+    f"the Train carries no {constants.ANNOTATION_REQUESTED_BY} annotation (set by the station's "
+    "admission policy), so approvers cannot be checked against the requester; no approval "
+    "counts until it is present"
+)
 
 
 def _parse(objects: list[Obj]) -> list[tuple[str, TrainApproval]]:
@@ -78,10 +97,14 @@ def decide(
     approvals: list[Obj],
     now: datetime.datetime | None = None,
     standing_limits: StandingApprovalLimits | None = None,
+    requester_known: bool = True,
 ) -> ApprovalVerdict:
     """Whether the Train may run; a standing approval is capped by the policy's limits
     (``approval.standing``: at most ``maxRuns`` runs and ``maxDays`` from its creation),
-    whatever larger figures the approval itself names."""
+    whatever larger figures the approval itself names. Without a known requester
+    (``requester_known``: the requested-by annotation) no approval counts at all."""
+    if not requester_known:
+        return ApprovalVerdict(Reason.AWAITING_APPROVAL, NO_REQUESTER_MESSAGE)
     now = now or datetime.datetime.now(datetime.UTC)
     approvers: list[str] = []
     ignored: list[str] = []

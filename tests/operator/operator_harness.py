@@ -55,9 +55,18 @@ def policy_body(**spec: Any) -> Obj:
     return body
 
 
-def train_body(name: str, namespace: str = STATION_NS, **spec: Any) -> Obj:
+#: Who creates Trains in these tests, as the station's admission policy would record it.
+REQUESTED_BY = "oidc:alice"
+
+
+def train_body(
+    name: str, namespace: str = STATION_NS, *, requested_by: str | None = REQUESTED_BY, **spec: Any
+) -> Obj:
+    """An example Train; ``requested_by=None`` leaves out the admission policy's annotation."""
     body = example("trains/kaplan-meier.yaml")
     body["metadata"] = {"name": name, "namespace": namespace}
+    if requested_by is not None:
+        body["metadata"]["annotations"] = {constants.ANNOTATION_REQUESTED_BY: requested_by}
     body["spec"]["image"] = IMAGE
     body["spec"] = merge(body["spec"], spec)
     return body
@@ -88,8 +97,17 @@ class Harness:
             POLICIES, STATION_NS, constants.STATION_POLICY_NAME, {"spec": body["spec"]}
         )
 
-    async def create_train(self, name: str, namespace: str = STATION_NS, **spec: Any) -> Obj:
-        return await self.cluster.create_object(TRAINS, train_body(name, namespace, **spec))
+    async def create_train(
+        self,
+        name: str,
+        namespace: str = STATION_NS,
+        *,
+        requested_by: str | None = REQUESTED_BY,
+        **spec: Any,
+    ) -> Obj:
+        return await self.cluster.create_object(
+            TRAINS, train_body(name, namespace, requested_by=requested_by, **spec)
+        )
 
     async def approve(self, train: str, approver: str, decision: str = "Approve") -> Obj:
         body = self.train(train)

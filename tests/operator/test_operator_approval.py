@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
-from operator_harness import DIGEST, RUN_NS, STATION_NS, Harness, condition, train_body
+from operator_harness import (
+    DIGEST,
+    REQUESTED_BY,
+    RUN_NS,
+    STATION_NS,
+    Harness,
+    condition,
+    train_body,
+)
 
 from pht_contract.hashing import spec_hash
 from pht_contract.sparql import query_hash
@@ -136,3 +145,43 @@ async def test_a_spec_edited_after_approval_never_runs(harness: Harness) -> None
     assert current != approved_hash and current in failed["message"]
     assert harness.cluster.list_objects(JOBS, RUN_NS) == []
     assert harness.station.registration_puts == 0
+
+
+async def test_without_the_requested_by_annotation_no_approval_counts(harness: Harness) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("anon", requested_by=None)
+    await harness.wait_summary("anon", "AwaitingApproval")
+    await harness.approve("anon", "steward@maastro.example")
+    await harness.wait_for(
+        lambda: (
+            "no pht.health-ai.nl/requested-by annotation"
+            in (condition(harness.train("anon"), "Approved") or {}).get("message", "")
+        ),
+        what="the approval to be refused for lack of a known requester",
+    )
+    await asyncio.sleep(0.7)  # two poll intervals: still not approved
+    body = harness.train("anon")
+    assert body["status"]["summary"] == "AwaitingApproval"
+    assert condition(body, "Approved")["reason"] == "AwaitingApproval"
+    assert "admission policy" in condition(body, "Approved")["message"]
+    assert harness.cluster.list_objects(JOBS, RUN_NS) == []
+
+
+async def test_the_annotated_requester_cannot_approve_under_another_name(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("km")
+    await harness.wait_summary("km", "AwaitingApproval")
+    # spec.requester names someone else; the authenticated creator is REQUESTED_BY.
+    await harness.approve("km", REQUESTED_BY.upper())
+    await harness.wait_for(
+        lambda: (
+            "requester cannot approve"
+            in (condition(harness.train("km"), "Approved") or {}).get("message", "")
+        ),
+        what="the creator's approval to be ignored",
+    )
+    assert harness.summary("km") == "AwaitingApproval"
+    await harness.approve("km", "steward@maastro.example")
+    await harness.wait_summary("km", "Queued")
