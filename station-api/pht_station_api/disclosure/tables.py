@@ -2,10 +2,21 @@
 
 * The cohort behind every table must reach ``minCohort``; the table's claimed cohort may not
   exceed what the audited queries saw (the algorithm's word is checked, not trusted).
-* Every non-zero count below ``minCellCount`` is a small cell (DataSHIELD's ``nfilter.tab``):
-  with ``Suppress`` the row's counts and statistics become empty (a statistic over two patients
-  discloses as much as their count); with ``Block`` the result is blocked naming the rule and
-  the table, never the cell.
+* An ``Aggregate`` table must have a ``Count`` column: without one, nothing says how many
+  patients stand behind a row, and a table of free labels is row-level data by another name.
+* A row is released only when its counts show it stands for at least ``minCellCount``
+  patients. A row whose counts are all zero or empty stands for nobody and carries nothing
+  releasable; a row with a non-zero count below ``minCellCount`` is a small cell (DataSHIELD's
+  ``nfilter.tab``). With ``Suppress`` such a row is emptied *throughout* — its group labels too,
+  since a label of 64 free characters over one patient is that patient's row — and with
+  ``Block`` the result is blocked naming the rule and the table, never the cell.
+* Every released row stands for at least ``minCellCount`` patients, so a table may release at
+  most ``cohort ÷ minCellCount`` rows (``CountsExceedCohort``). Counts are the algorithm's
+  claims, so this is what bounds how many labels, one per patient or not, can leave. (The sum
+  of a count column is not the bound: a survival table's at-risk column repeats the same
+  patients at every time point, and a margin row repeats every group.)
+* A statistic whose ``n`` is below ``minCellCount`` (zero included: a "statistic over nobody"
+  is an arbitrary number the algorithm chose) is a small cell too.
 * Row-level tables are blocked when the policy forbids them and otherwise held for a steward.
 
 Suppression here is primary only: a margin total elsewhere in the result can still let a reader
@@ -40,6 +51,10 @@ def _small(value: float, policy: DisclosurePolicy) -> bool:
     return 0 < value < policy.min_cell_count
 
 
+def _suppression(policy: DisclosurePolicy) -> Outcome | str:
+    return SUPPRESSED if policy.small_cell_action == "Suppress" else Outcome.BLOCKED
+
+
 def _check_cohort(
     name: str, cohort: int, policy: DisclosurePolicy, audited: int | None, review: TableReview
 ) -> None:
@@ -49,6 +64,42 @@ def _check_cohort(
         review.findings.append(Finding(Rule.COHORT_SIZE_MISMATCH, Outcome.BLOCKED, name))
 
 
+@dataclass
+class _RowTally:
+    """What the rows of one table showed, counted without keeping any cell value."""
+
+    invalid: int = 0
+    too_large: int = 0
+    small: int = 0
+    empty: int = 0
+    released: int = 0
+    rows: list[list[int | float | str | None]] = field(default_factory=list)
+
+
+def _review_rows(table: ResultTable, policy: DisclosurePolicy, review: TableReview) -> _RowTally:
+    tally = _RowTally()
+    counts = table.count_columns()
+    suppress = policy.small_cell_action == "Suppress"
+    for row in table.rows:
+        values = [_number(row[i]) for i in counts]
+        finite = [x for x in values if x is not None and math.isfinite(x)]
+        if len(finite) != sum(1 for x in values if x is not None) or any(x < 0 for x in finite):
+            tally.invalid += 1
+        if any(x > table.cohort_size for x in finite):
+            tally.too_large += 1
+        small = any(_small(x, policy) for x in finite)
+        empty = not any(x > 0 for x in finite)
+        tally.small += small
+        tally.empty += empty and not small
+        if (small or empty) and suppress:
+            review.suppressed_cells += sum(1 for cell in row if cell is not None)
+            tally.rows.append([None] * len(row))
+            continue
+        tally.released += 1
+        tally.rows.append(list(row))
+    return tally
+
+
 def review_table(
     table: ResultTable, policy: DisclosurePolicy, audited: int | None, review: TableReview
 ) -> None:
@@ -56,37 +107,21 @@ def review_table(
         effect = Outcome.BLOCKED if policy.forbid_row_level else Outcome.HELD
         rule = Rule.ROW_LEVEL_FORBIDDEN if policy.forbid_row_level else Rule.ROW_LEVEL_REVIEW
         review.findings.append(Finding(rule, effect, table.name))
+    elif not table.count_columns():
+        review.findings.append(Finding(Rule.COUNT_COLUMN_REQUIRED, Outcome.BLOCKED, table.name))
     _check_cohort(table.name, table.cohort_size, policy, audited, review)
-    counts = table.count_columns()
-    hidden = [i for i, c in enumerate(table.columns) if c.role != "Group"]
-    rows: list[list[int | float | str | None]] = []
-    small_rows = invalid = too_large = 0
-    for row in table.rows:
-        values = [_number(row[i]) for i in counts]
-        if any(x is not None and (not math.isfinite(x) or x < 0) for x in values):
-            invalid += 1
-        if any(x is not None and math.isfinite(x) and x > table.cohort_size for x in values):
-            too_large += 1
-        if any(x is not None and math.isfinite(x) and _small(x, policy) for x in values):
-            small_rows += 1
-            if policy.small_cell_action == "Suppress":
-                suppressed = list(row)
-                review.suppressed_cells += sum(1 for i in hidden if row[i] is not None)
-                for i in hidden:
-                    suppressed[i] = None
-                rows.append(suppressed)
-                continue
-        rows.append(list(row))
-    if invalid:
+    tally = _review_rows(table, policy, review)
+    if tally.invalid:
         review.findings.append(Finding(Rule.INVALID_COUNT, Outcome.BLOCKED, table.name))
-    if too_large:
+    if tally.too_large:
         review.findings.append(Finding(Rule.COHORT_SIZE_MISMATCH, Outcome.BLOCKED, table.name))
-    if small_rows:
-        small: Outcome | str = (
-            SUPPRESSED if policy.small_cell_action == "Suppress" else Outcome.BLOCKED
-        )
-        review.findings.append(Finding(Rule.MIN_CELL_COUNT, small, table.name))
-    review.tables.append(table.model_copy(update={"rows": rows}))
+    if tally.released * policy.min_cell_count > table.cohort_size:
+        review.findings.append(Finding(Rule.COUNTS_EXCEED_COHORT, Outcome.BLOCKED, table.name))
+    if tally.small:
+        review.findings.append(Finding(Rule.MIN_CELL_COUNT, _suppression(policy), table.name))
+    if tally.empty:
+        review.findings.append(Finding(Rule.ZERO_COUNT_ROW, _suppression(policy), table.name))
+    review.tables.append(table.model_copy(update={"rows": tally.rows}))
 
 
 def review_statistic(
@@ -94,12 +129,10 @@ def review_statistic(
 ) -> None:
     if audited is not None and statistic.n > audited:
         review.findings.append(Finding(Rule.COHORT_SIZE_MISMATCH, Outcome.BLOCKED, statistic.name))
-    if _small(statistic.n, policy):
-        if policy.small_cell_action == "Block":
-            review.findings.append(Finding(Rule.MIN_CELL_COUNT, Outcome.BLOCKED, statistic.name))
-            return
-        review.findings.append(Finding(Rule.MIN_CELL_COUNT, SUPPRESSED, statistic.name))
-        review.suppressed_cells += 1
+    if statistic.n < policy.min_cell_count:
+        review.findings.append(Finding(Rule.MIN_CELL_COUNT, _suppression(policy), statistic.name))
+        if policy.small_cell_action == "Suppress":
+            review.suppressed_cells += 1
         return
     review.statistics.append(statistic)
 

@@ -19,7 +19,8 @@ def _example() -> ResultManifest:
 def test_documented_example_is_released_with_a_suppressed_row() -> None:
     decision = evaluate(_example(), DisclosurePolicy(), audited_cohort=60)
     assert decision.outcome == Outcome.RELEASED
-    assert decision.released.tables[0].rows[1] == ["II", None, None]
+    assert decision.released.tables[0].rows[1] == [None, None, None]
+    assert decision.released.tables[0].rows[0] == ["I", 16, 905.0]
 
 
 def test_documented_variants() -> None:

@@ -18,7 +18,7 @@ from disclosure_samples import (
     unchecked_table,
 )
 
-from pht_contract.manifests import ResultManifest, Statistic
+from pht_contract.manifests import ResultManifest, ResultTable, Statistic
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
 
@@ -36,9 +36,10 @@ def test_small_cell_is_suppressed_with_its_row_statistics() -> None:
     decision = evaluate(manifest(tables=[stage_table([40, 3, 57])]), POLICY, audited_cohort=100)
     assert decision.outcome == Outcome.RELEASED
     assert [f.rule for f in decision.findings] == [Rule.MIN_CELL_COUNT]
-    assert decision.released.tables[0].rows[1] == ["stage 1", None, None]
+    # the whole row, its group label too: a free label over three patients is their record
+    assert decision.released.tables[0].rows[1] == [None, None, None]
     assert decision.released.tables[0].rows[0] == ["stage 0", 40, 60.5]
-    assert decision.suppressed_cells == 2
+    assert decision.suppressed_cells == 3
 
 
 def test_small_cell_blocks_naming_rule_and_table_not_cell() -> None:
@@ -51,10 +52,98 @@ def test_small_cell_blocks_naming_rule_and_table_not_cell() -> None:
     assert "3" not in described
 
 
-def test_zero_cells_are_not_small() -> None:
-    decision = evaluate(manifest(tables=[stage_table([50, 0, 50])]), POLICY, audited_cohort=100)
+def test_a_zero_count_beside_a_large_one_is_not_small() -> None:
+    table = ResultTable.model_validate(
+        {
+            "name": "by_sex",
+            "columns": [
+                {"name": "stage", "role": "Group"},
+                {"name": "male", "role": "Count"},
+                {"name": "female", "role": "Count"},
+            ],
+            "rows": [["I", 40, 0], ["II", 30, 30]],
+            "cohortSize": 100,
+        }
+    )
+    decision = evaluate(manifest(tables=[table]), POLICY, audited_cohort=100)
     assert decision.outcome == Outcome.RELEASED
     assert decision.findings == ()
+    assert decision.released.tables[0].rows == table.rows
+
+
+LABELS = [f"LUNG1-{i:03d} male T3N2 died 2011-03-{i % 28 + 1:02d}" for i in range(1, 30)]
+
+
+def test_a_table_without_counts_is_blocked() -> None:
+    """Free labels with a statistic and no count: row-level data labelled as an aggregate."""
+    table = ResultTable.model_validate(
+        {
+            "name": "patients",
+            "columns": [{"name": "who", "role": "Group"}, {"name": "age", "role": "Statistic"}],
+            "rows": [[label, 71.0] for label in LABELS],
+            "cohortSize": 422,
+        }
+    )
+    decision = evaluate(manifest(tables=[table]), POLICY, audited_cohort=422)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.COUNT_COLUMN_REQUIRED)
+    assert "LUNG1" not in " ".join(f.describe() for f in decision.findings)
+
+
+def _labelled(counts: list[int], cohort: int = 422) -> ResultTable:
+    return ResultTable.model_validate(
+        {
+            "name": "patients",
+            "columns": [
+                {"name": "who", "role": "Group"},
+                {"name": "n", "role": "Count"},
+                {"name": "age", "role": "Statistic"},
+            ],
+            "rows": [[LABELS[i % len(LABELS)], c, 71.0] for i, c in enumerate(counts)],
+            "cohortSize": cohort,
+        }
+    )
+
+
+def test_zero_count_rows_are_emptied_labels_included_or_blocked() -> None:
+    result = manifest(tables=[_labelled([0] * 20 + [200])])
+    decision = evaluate(result, POLICY, audited_cohort=422)
+    assert decision.outcome == Outcome.RELEASED
+    assert [f.rule for f in decision.findings] == [Rule.ZERO_COUNT_ROW]
+    rows = decision.released.tables[0].rows
+    assert rows[:20] == [[None, None, None]] * 20
+    assert rows[20] == [LABELS[20], 200, 71.0]
+    assert decision.suppressed_cells == 60  # label, zero count and statistic of each row
+    released = decision.released.model_dump_json()
+    assert all(label not in released for label in LABELS[:20])
+    blocking = DisclosurePolicy(small_cell_action="Block")
+    blocked = evaluate(result, blocking, audited_cohort=422)
+    assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.ZERO_COUNT_ROW)
+
+
+def test_rows_with_empty_counts_carry_nothing_either() -> None:
+    table = ResultTable.model_validate(
+        {
+            "name": "patients",
+            "columns": [{"name": "who", "role": "Group"}, {"name": "n", "role": "Count"}],
+            "rows": [[LABELS[0], None], ["All", 50]],
+            "cohortSize": 50,
+        }
+    )
+    decision = evaluate(manifest(tables=[table]), POLICY, audited_cohort=50)
+    assert decision.outcome == Outcome.RELEASED
+    assert decision.released.tables[0].rows == [[None, None], ["All", 50]]
+
+
+def test_no_more_rows_than_the_cohort_can_fill_with_k_patients_each() -> None:
+    # 84 rows of 5 fit a cohort of 422 (420 patients); 85 do not
+    fits = evaluate(manifest(tables=[_labelled([5] * 84)]), POLICY, audited_cohort=422)
+    assert fits.outcome == Outcome.RELEASED
+    over = evaluate(manifest(tables=[_labelled([5] * 85)]), POLICY, audited_cohort=422)
+    assert (over.outcome, over.rule) == (Outcome.BLOCKED, Rule.COUNTS_EXCEED_COHORT)
+    # suppressed rows are empty and do not count towards the bound
+    mixed = evaluate(manifest(tables=[_labelled([5] * 84 + [1] * 300)]), POLICY, audited_cohort=422)
+    assert mixed.outcome == Outcome.RELEASED
+    assert all(row == [None, None, None] for row in mixed.released.tables[0].rows[84:])
 
 
 @pytest.mark.parametrize(
@@ -105,6 +194,10 @@ def test_small_statistics_are_dropped_or_blocked() -> None:
     suppressed = evaluate(result, POLICY, audited_cohort=100)
     assert suppressed.outcome == Outcome.RELEASED
     assert [s.name for s in suppressed.released.statistics] == ["n"]
+    over_nobody = manifest(statistics=[Statistic(name="mean_age", value=71.0, n=0)])
+    dropped = evaluate(over_nobody, POLICY, audited_cohort=100)
+    assert dropped.outcome == Outcome.RELEASED and dropped.released.statistics == []
+    assert [f.rule for f in dropped.findings] == [Rule.MIN_CELL_COUNT]
     blocked = evaluate(result, DisclosurePolicy(small_cell_action="Block"), audited_cohort=100)
     assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
 

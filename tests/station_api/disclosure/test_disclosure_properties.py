@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from pht_contract.manifests import Column, ResultManifest, ResultTable, Statistic
 from pht_contract.policies import DisclosurePolicy
-from pht_station_api.disclosure import Outcome, evaluate, evaluate_bytes
+from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
 from pht_station_api.disclosure.formats import SNIFFERS, is_pickle
 from pht_station_api.disclosure.ledgers import differs_too_little
 from pht_station_api.disclosure.models import decode_model, review_model
@@ -72,7 +72,7 @@ def tables(draw: st.DrawFn, audited: int) -> ResultTable:
     rows = draw(
         st.lists(
             st.tuples(
-                st.sampled_from(["a", "b", "stage IIIb"]),
+                st.sampled_from(["a", "b", "stage IIIb", "LUNG1-001 male T3N2 died 2011-03-04"]),
                 st.lists(counts(cohort), min_size=n_counts, max_size=n_counts),
                 st.floats(allow_nan=False, allow_infinity=False),
             ).map(lambda t: [t[0], *t[1], t[2]]),
@@ -166,15 +166,21 @@ def test_no_violating_manifest_is_released(
     for table in out.tables:
         assert table.kind == "Aggregate"
         assert policy.min_cohort <= table.cohort_size <= audited
-        for row in table.rows:
-            for index in table.count_columns():
-                cell = row[index]
-                if cell is None:
-                    continue
+        # an aggregate says how many patients stand behind each row
+        assert table.count_columns()
+        shown = [row for row in table.rows if any(cell is not None for cell in row)]
+        for row in shown:
+            values = [row[i] for i in table.count_columns() if row[i] is not None]
+            # a released row stands for somebody: some count is non-zero...
+            assert any(_is_number(cell) and cell > 0 for cell in values)
+            for cell in values:
                 assert _is_number(cell) and math.isfinite(cell)
+                # ...and every non-zero count reaches k (a zero beside it is fine)
                 assert cell == 0 or policy.min_cell_count <= cell <= table.cohort_size
+        # each shown row stands for at least k patients: no more rows than the cohort can fill
+        assert len(shown) * policy.min_cell_count <= table.cohort_size
     for statistic in out.statistics:
-        assert statistic.n == 0 or policy.min_cell_count <= statistic.n <= audited
+        assert policy.min_cell_count <= statistic.n <= audited
     for model in out.models:
         data = decode_model(model)
         assert data is not None and not is_pickle(data)
@@ -297,7 +303,12 @@ def test_suppression_removes_every_small_cell_and_nothing_else(
     )
     policy = DisclosurePolicy(min_cell_count=min_cell, differencing_threshold=0)
     decision = evaluate(ResultManifest(tables=[table]), policy, audited_cohort=audited)
+    shown = sum(1 for n, _ in rows if n >= min_cell)
+    if shown * min_cell > cohort:
+        assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.COUNTS_EXCEED_COHORT)
+        return
     assert decision.outcome == Outcome.RELEASED
     for before, after in zip(table.rows, decision.released.tables[0].rows, strict=True):
-        small = 0 < before[1] < min_cell  # type: ignore[operator]
-        assert after == ([before[0], None, None] if small else before)
+        small = before[1] < min_cell  # type: ignore[operator]
+        # a small or zero row is emptied throughout, its group label too
+        assert after == ([None, None, None] if small else before)
