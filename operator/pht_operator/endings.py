@@ -82,6 +82,24 @@ class EndingSteps(PassBase):
         await kube.delete(kubeapi.SECRETS, namespace, self.names.secret)
         await kube.delete(kubeapi.NETWORK_POLICIES, namespace, self.names.network_policy)
 
+    async def unrecorded_job_exists(self) -> bool:
+        """Whether this Train's Job exists although status records none: the watch cache, and
+        once per process a GET by its deterministic name (a cold cache is not taken for
+        absence; afterwards the Job watch sees any Job of the Train)."""
+        store = self.ctx.store
+        if self.uid in store.jobs:
+            return True
+        if self.uid in store.suspend_checked:
+            return False
+        store.suspend_checked.add(self.uid)
+        job = await self.ctx.kube.get_or_none(
+            kubeapi.JOBS, self.ctx.settings.run_namespace, self.names.job
+        )
+        if job is None:
+            return False
+        owner = (job["metadata"].get("labels") or {}).get(constants.LABEL_TRAIN_UID)
+        return owner == self.uid
+
     async def cancel(self, reason: Reason, message: str) -> None:
         """Stop a run: revoke the token first, then delete the Job so its pods stop."""
         await self.ctx.station.deregister(self.uid)
@@ -95,15 +113,18 @@ class EndingSteps(PassBase):
         finalizers = list(self.body["metadata"].get("finalizers") or [])
         if constants.FINALIZER not in finalizers:
             return
-        if self.status.get("run"):
-            # Token first (deregistration is idempotent), then the Job with background
-            # propagation so its pods stop, then the Secret and NetworkPolicy.
-            if self.uid not in self.ctx.store.cleaned:
-                await self.ctx.station.deregister(self.uid)
+        # Always, even when status records no run: a pass may have created the run objects
+        # and died before writing the Job's uid. Names are deterministic and every step
+        # tolerates "already gone". Token first (deregistration is idempotent), then the Job
+        # with background propagation so its pods stop, then the Secret and NetworkPolicy.
+        recorded = bool(self.status.get("run"))
+        if self.uid not in self.ctx.store.cleaned:
+            await self.ctx.station.deregister(self.uid)
+            if recorded:
                 await self.provenance(wire.ProvenanceKind.DEREGISTRATION, "deleted")
-            await self.delete_run_objects(job=True)
-            if not is_terminal(self.status):
-                self.event("Normal", Reason.CANCELLED, "the Train was deleted; its run was stopped")
+        await self.delete_run_objects(job=True)
+        if recorded and not is_terminal(self.status):
+            self.event("Normal", Reason.CANCELLED, "the Train was deleted; its run was stopped")
         remaining = [f for f in finalizers if f != constants.FINALIZER]
         patch = {
             "metadata": {

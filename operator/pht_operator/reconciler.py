@@ -64,6 +64,14 @@ class TrainPass(AdmissionSteps, RunSteps, EndingSteps):
         run = self.status.get("run") or {}
         if not run.get("jobUid"):
             if self.spec is not None and self.spec.suspend:
+                if await self.unrecorded_job_exists():
+                    # Created by a pass that died before recording it: stop it like a run.
+                    await self.cancel(
+                        Reason.CANCELLED,
+                        "suspended while its run was being created: the run was stopped and "
+                        "its token revoked",
+                    )
+                    return
                 self.draft.set_condition(
                     ConditionType.RUNNING,
                     "False",

@@ -45,6 +45,9 @@ class Store:
     marks: dict[str, Marks] = field(default_factory=dict)
     #: Terminal Trains whose clean-up ran in this process (it is idempotent; once is enough).
     cleaned: set[str] = field(default_factory=set)
+    #: Suspended Trains whose Job was looked up by name once in this process (a pass may have
+    #: created it and died before recording it); later the Job watch is enough.
+    suspend_checked: set[str] = field(default_factory=set)
     #: Run Jobs and Pods by their Train's uid label, from Kopf's watches: following a run
     #: costs no API reads (a Job missing here is confirmed with a GET before RunLost).
     jobs: dict[str, Obj] = field(default_factory=dict)
@@ -85,6 +88,7 @@ class Store:
         body = self.trains.pop(uid, None)
         self.marks.pop(uid, None)
         self.cleaned.discard(uid)
+        self.suspend_checked.discard(uid)
         self.jobs.pop(uid, None)
         self.pods.pop(uid, None)
         if body is not None:

@@ -8,7 +8,8 @@ from operator_harness import RUN_NS, STATION_NS, Harness, condition
 from stationapi_double import Plan
 
 from pht_contract.trains import ProgressStage, ReleaseState
-from pht_sandbox.cluster import JOBS, SECRETS, TRAINS
+from pht_operator.names import RunNames, run_labels, run_names
+from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS, TRAINS
 
 
 async def start(harness: Harness, name: str, **spec: object) -> str:
@@ -165,3 +166,67 @@ async def test_suspend_before_the_run_waits_and_suspend_during_it_cancels(
     assert condition(body, "Failed")["reason"] == "Cancelled"
     assert harness.cluster.get_object(JOBS, RUN_NS, job) is None
     assert body["metadata"]["uid"] in harness.station.deregistered
+
+
+async def leave_unrecorded_run(harness: Harness, name: str) -> RunNames:
+    """The run objects a pass creates before it dies without recording the Job's uid."""
+    uid = harness.train(name)["metadata"]["uid"]
+    names = run_names(uid, name)
+    labels = run_labels(uid, STATION_NS, name)
+
+    def meta(object_name: str) -> dict[str, object]:
+        return {"name": object_name, "namespace": RUN_NS, "labels": labels}
+
+    await harness.cluster.create_object(
+        SECRETS, {"metadata": meta(names.secret), "data": {"token": "dG9rZW4="}}
+    )
+    await harness.cluster.create_object(
+        NETWORK_POLICIES, {"metadata": meta(names.network_policy), "spec": {"podSelector": {}}}
+    )
+    await harness.cluster.create_object(
+        JOBS,
+        {
+            "metadata": meta(names.job),
+            "spec": {"template": {"metadata": {"labels": labels}, "spec": {"containers": []}}},
+        },
+    )
+    return names
+
+
+def run_objects_left(harness: Harness, names: RunNames) -> list[str]:
+    return [
+        object_name
+        for spec, object_name in (
+            (JOBS, names.job),
+            (SECRETS, names.secret),
+            (NETWORK_POLICIES, names.network_policy),
+        )
+        if harness.cluster.get_object(spec, RUN_NS, object_name) is not None
+    ]
+
+
+async def test_deletion_removes_run_objects_whose_job_uid_was_never_recorded(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy()
+    await harness.create_train("orphan", suspend=True)
+    await harness.wait_summary("orphan", "Suspended")
+    names = await leave_unrecorded_run(harness, "orphan")
+    await harness.cluster.delete_object(TRAINS, STATION_NS, "orphan")
+    await harness.wait_for(
+        lambda: harness.cluster.get_object(TRAINS, STATION_NS, "orphan") is None,
+        what="the Train to be deleted",
+    )
+    assert run_objects_left(harness, names) == []
+
+
+async def test_suspend_stops_a_job_whose_uid_was_never_recorded(harness: Harness) -> None:
+    await harness.apply_policy()
+    await harness.create_train("half", suspend=True)
+    await harness.wait_summary("half", "Suspended")
+    names = await leave_unrecorded_run(harness, "half")
+    body = await harness.wait_summary("half", "Failed")
+    assert condition(body, "Failed")["reason"] == "Cancelled"
+    await harness.wait_for(
+        lambda: run_objects_left(harness, names) == [], what="the run objects to be removed"
+    )
