@@ -23,6 +23,13 @@ class ResultClosed(Conflict):
     reason = "ResultClosed"
 
 
+class TooManyUploads(Conflict):
+    """A train may upload a bounded number of times: a run must not fill the station's disk or
+    its provenance chain. Only the latest attempt counts, so a train keeps its best for last."""
+
+    reason = "TooManyUploads"
+
+
 class NotHeld(Conflict):
     """Only a held result can be released or blocked by a steward."""
 

@@ -1,11 +1,14 @@
 """Result uploads, the gate's decision on the final attempt, steward decisions and retention.
 
 A running train may upload several times (a retried pod, a checkpointed step); the store numbers
-attempts in upload order. Nothing is decided until the operator reports the run's completion:
-then the gate runs on the *last* attempt, with the admitting policy's disclosure rules, the
-cohort the audited queries saw and the requester's differencing ledger. Released and held
-results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
-and every decision (the gate's and a steward's) is a provenance record naming its rule.
+attempts in upload order, keeps only the latest attempt's bytes (the gate never looks at any
+other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a running train can
+neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
+operator reports the run's completion: then the gate runs on the *last* attempt, with the
+admitting policy's disclosure rules, the cohort the audited queries saw and the requester's
+differencing ledger. Released and held results keep their outgoing manifest; blocked ones keep
+nothing that could leave. Every upload and every decision (the gate's and a steward's) is a
+provenance record naming its rule.
 """
 
 import hashlib
@@ -39,6 +42,7 @@ from pht_station_api.results.errors import (
     NotReleased,
     ResultClosed,
     ResultTooLarge,
+    TooManyUploads,
     UnknownResult,
 )
 from pht_station_api.results.files import read_json, train_folder, write_atomic, write_json
@@ -53,6 +57,9 @@ OUTGOING = "outgoing.json"
 STATE = "state.json"
 LEDGER = "ledger.json"
 PURGE_INTERVAL_SECONDS = 600.0
+#: Uploads one train may make: the contract allows at most 5 retries, so 6 pod attempts, each
+#: may upload once; a train that checkpoints more often should upload only its final result.
+MAX_UPLOADS = 6
 
 
 class Chain(Protocol):
@@ -110,6 +117,9 @@ class ResultStore:
     def _folder(self, uid: str) -> Path:
         return train_folder(self._root, uid)
 
+    def _attempt_file(self, uid: str, attempt: int) -> Path:
+        return self._folder(uid) / f"attempt-{attempt}.json"
+
     def _save(self, record: ResultRecord) -> None:
         self._records[record.uid] = record
         write_json(self._folder(record.uid) / STATE, record.to_json())
@@ -142,10 +152,17 @@ class ResultStore:
             record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
             if record.completed:
                 raise ResultClosed(f"train {train.uid} has completed; no more uploads")
+            if len(record.attempts) >= MAX_UPLOADS:
+                raise TooManyUploads(
+                    f"train {train.uid} has uploaded {MAX_UPLOADS} times, the most allowed"
+                )
             attempt = Attempt(len(record.attempts) + 1, digest, len(raw), iso(utc_now()))
-            write_atomic(self._folder(train.uid) / f"attempt-{attempt.attempt}.json", raw)
+            write_atomic(self._attempt_file(train.uid, attempt.attempt), raw)
             record.attempts.append(attempt)
             self._save(record)
+            # Only the last attempt is ever gated: earlier bytes would only take up disk.
+            for earlier in record.attempts[:-1]:
+                self._attempt_file(train.uid, earlier.attempt).unlink(missing_ok=True)
         chain.record(
             ProvenanceKind.UPLOAD,
             train_uid=train.uid,
@@ -178,7 +195,7 @@ class ResultStore:
                 record.decided_by = GATE_ACTOR
             else:
                 final = record.attempts[-1]
-                raw = (self._folder(train.uid) / f"attempt-{final.attempt}.json").read_bytes()
+                raw = self._attempt_file(train.uid, final.attempt).read_bytes()
                 decision = evaluate_bytes(
                     raw,
                     record.policy(),

@@ -37,6 +37,7 @@ from pht_contract.wire import (
     TrainRegistration,
 )
 from pht_station_api.app import create_external_app, create_internal_app
+from pht_station_api.results.store import MAX_UPLOADS
 from pht_station_api.state import StationState, build_state
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -253,6 +254,11 @@ async def test_upload_refusals(inside: httpx.AsyncClient) -> None:
     assert (too_large.status_code, too_large.json()["reason"]) == (413, "ResultTooLarge")
     ok = await inside.put(RESULT_PATH, json=manifest([30, 30]), headers=bearer(token))
     assert ok.json()["attempt"] == 1
+    for _ in range(MAX_UPLOADS - 1):
+        again = await inside.put(RESULT_PATH, json=manifest([30, 30]), headers=bearer(token))
+        assert again.status_code < 300, again.text
+    excess = await inside.put(RESULT_PATH, json=manifest([30, 30]), headers=bearer(token))
+    assert (excess.status_code, excess.json()["reason"]) == (409, "TooManyUploads")
     await inside.put(
         TRAIN_COMPLETION_PATH.format(uid=reg.uid), json=DONE, headers=operator_headers()
     )

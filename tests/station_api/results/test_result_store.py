@@ -20,8 +20,10 @@ from pht_station_api.results.errors import (
     NotReleased,
     ResultClosed,
     ResultTooLarge,
+    TooManyUploads,
     UnknownResult,
 )
+from pht_station_api.results.store import MAX_UPLOADS
 
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
@@ -99,6 +101,28 @@ def test_refusals(store: ResultStore, chain: ProvenanceChain) -> None:
         store.upload(train(), result([50, 50]), chain)
     with pytest.raises(UnknownResult):
         store.get("nobody")
+
+
+def test_a_running_train_cannot_fill_the_disk(
+    tmp_path: Path, store: ResultStore, chain: ProvenanceChain
+) -> None:
+    """Only the latest attempt stays on disk, and uploads past the cap are refused."""
+    folder = tmp_path / "results" / "uid-1"
+    for n in range(1, MAX_UPLOADS + 1):
+        store.upload(train(), result([50, 50 + n]), chain)
+        assert sorted(p.name for p in folder.glob("attempt-*")) == [f"attempt-{n}.json"]
+    before = len(chain.story("uid-1"))
+    with pytest.raises(TooManyUploads) as refused:
+        store.upload(train(), result([50, 50]), chain)
+    assert (refused.value.status, refused.value.reason) == (409, "TooManyUploads")
+    assert len(chain.story("uid-1")) == before  # nothing recorded for a refused upload
+    assert store.train_state("uid-1", True, None).uploads == MAX_UPLOADS
+    # the gate decides on the last accepted attempt, whose bytes are still there
+    done = store.complete(train(), DONE, 200, chain)
+    assert done.record.release == ReleaseState.RELEASED
+    assert store.released("uid-1").tables[0].rows[1] == ["stage 1", 50 + MAX_UPLOADS]
+    # another train is not affected by this one's count
+    assert store.upload(train("uid-2"), result([50, 50]), chain).attempt == 1
 
 
 def test_no_output_and_failed_runs(store: ResultStore, chain: ProvenanceChain) -> None:
