@@ -176,10 +176,21 @@ class AdmissionSteps(PassBase):
         consumed = list(status.get("consumedBy") or [])
         if self.uid in consumed:
             return
-        max_runs = int(approval["spec"]["standing"]["maxRuns"])
+        # Re-checked against the fresh object: concurrent Trains may have used it up since
+        # the (cached) verdict, and the policy's caps apply here as in the verdict.
+        standing = approval["spec"]["standing"]
+        max_runs, expires = approval_rules.standing_caps(
+            int(standing["maxRuns"]),
+            standing.get("expiresAt"),
+            approval["metadata"].get("creationTimestamp"),
+            policy.approval.standing,
+        )
         used = int(status.get("runsUsed", 0))
+        self.ctx.store.approvals[self.namespace][name] = approval  # the retry decides afresh
         if used >= max_runs:
             raise TransientError(f"standing approval {name} has no runs left")
+        if expires is not None and expires <= utcnow():
+            raise TransientError(f"standing approval {name} expired")
         patch = {
             "metadata": {"resourceVersion": approval["metadata"]["resourceVersion"]},
             "status": {"runsUsed": used + 1, "consumedBy": [*consumed, self.uid][-1000:]},

@@ -70,6 +70,24 @@ NO_REQUESTER_MESSAGE = (
 )
 
 
+def standing_caps(
+    max_runs: int,
+    expires_at: str | None,
+    created: object,
+    limits: StandingApprovalLimits | None,
+) -> tuple[int, datetime.datetime | None]:
+    """A standing approval's effective run cap and expiry: its own figures, capped by the
+    policy's ``approval.standing`` (``maxRuns``, and ``maxDays`` from its creation)."""
+    expires = parse_time(expires_at) if expires_at else None
+    if limits is not None:
+        max_runs = min(max_runs, limits.max_runs)
+        since = parse_time(str(created or ""))
+        if since is not None:
+            cap = since + datetime.timedelta(days=limits.max_days)
+            expires = cap if expires is None else min(expires, cap)
+    return max_runs, expires
+
+
 def _parse(objects: list[Obj]) -> list[tuple[str, TrainApproval]]:
     parsed = []
     for obj in objects:
@@ -132,14 +150,12 @@ def decide(
             status = approval.status
             used = status.runs_used if status else 0
             consumed = train_uid in (status.consumed_by if status else [])
-            expires = parse_time(scope.expires_at)
-            max_runs = scope.max_runs
-            if standing_limits is not None:
-                max_runs = min(max_runs, standing_limits.max_runs)
-                created = parse_time(str(approval.metadata.get("creationTimestamp") or ""))
-                if created is not None:
-                    cap = created + datetime.timedelta(days=standing_limits.max_days)
-                    expires = cap if expires is None else min(expires, cap)
+            max_runs, expires = standing_caps(
+                scope.max_runs,
+                scope.expires_at,
+                approval.metadata.get("creationTimestamp"),
+                standing_limits,
+            )
             if scope.image_digest != spec.image_digest:
                 continue
             if not set(query_hashes) <= set(scope.query_hashes):
