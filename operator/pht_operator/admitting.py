@@ -89,7 +89,9 @@ class AdmissionSteps(PassBase):
         store.reserved[self.namespace].add(self.uid)
         await self.provenance(wire.ProvenanceKind.ADMISSION, "decision", outcome="Admitted")
         self.draft.set_condition(ConditionType.ADMITTED, "True", Reason.ADMITTED, decision.message)
-        self.draft.set("specHash", spec_hash(self.spec))
+        if not self.status.get("specHash"):
+            # Kept when re-admitted after waiting: it is the hash already approved.
+            self.draft.set("specHash", spec_hash(self.spec))
         self.mark_summary(Summary.PENDING)
         marks = store.marks.get(self.uid)
         if marks is not None:
@@ -98,6 +100,28 @@ class AdmissionSteps(PassBase):
         self.ctx.metrics.admission("Admitted", Reason.ADMITTED)
         self.event("Normal", Reason.ADMITTED, "admitted by the station policy")
         return True
+
+    async def resume_within_capacity(self) -> bool:
+        """A Train leaving ``Suspended`` gave its slot back: take one again, or wait for one
+        (``Admitted=False/ConcurrencyLimitReached``, re-admitted first come, first served)."""
+        policy = await self.ensure_policy()
+        store = self.ctx.store
+        active = store.active_count(self.namespace, excluding=self.uid)
+        if has_capacity(active + store.waiting_before(self.body), policy):
+            store.reserved[self.namespace].add(self.uid)
+            return True
+        message = (
+            f"resumed, but the station runs at most {policy.limits.max_concurrent_trains} Trains "
+            "of this namespace at a time (spec.limits.maxConcurrentTrains); the run starts when "
+            "a slot frees"
+        )
+        self.draft.set_condition(
+            ConditionType.ADMITTED, "False", Reason.CONCURRENCY_LIMIT_REACHED, message
+        )
+        self.ctx.metrics.admission("Waiting", Reason.CONCURRENCY_LIMIT_REACHED)
+        self.event("Normal", Reason.CONCURRENCY_LIMIT_REACHED, message)
+        self.mark_summary(Summary.WAITING)
+        return False
 
     async def approve(self) -> bool:
         assert self.spec is not None

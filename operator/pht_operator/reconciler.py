@@ -85,6 +85,11 @@ class TrainPass(AdmissionSteps, RunSteps, EndingSteps):
                 self.ctx.store.release_slot(self.namespace, self.uid)
                 await self.flush()
                 return
+            if self.status.get("summary") == Summary.SUSPENDED and not (
+                await self.resume_within_capacity()
+            ):
+                await self.flush()
+                return
             await self.start_run()
             return
         if self.spec is not None and self.spec.suspend:

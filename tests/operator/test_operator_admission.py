@@ -98,3 +98,25 @@ async def test_waiting_trains_are_admitted_first_come_first_served(harness: Harn
     await harness.wait_summary("b-older", "Queued")
     await asyncio.sleep(harness.settings.poll_interval_seconds * 3)
     assert harness.summary("a-newer") == "Waiting"
+
+
+async def test_resuming_a_suspended_train_waits_for_a_free_slot(harness: Harness) -> None:
+    await harness.apply_policy(limits={"maxConcurrentTrains": 1})
+    await harness.create_train("paused", suspend=True)
+    await harness.wait_summary("paused", "Suspended")
+    await harness.create_train("busy")
+    await harness.wait_summary("busy", "Queued")
+    await harness.cluster.patch_object(TRAINS, STATION_NS, "paused", {"spec": {"suspend": False}})
+    body = await harness.wait_summary("paused", "Waiting")
+    admitted = condition(body, "Admitted")
+    assert (admitted["status"], admitted["reason"]) == ("False", "ConcurrencyLimitReached")
+    await asyncio.sleep(harness.settings.poll_interval_seconds * 2)
+    assert harness.summary("paused") == "Waiting"
+    assert len(harness.cluster.list_objects(JOBS, RUN_NS)) == 1
+    job = harness.job_name("busy")
+    await harness.jobs.run(RUN_NS, job)
+    await harness.jobs.succeed(RUN_NS, job)
+    await harness.wait_summary("busy", "Succeeded")
+    body = await harness.wait_summary("paused", "Queued")
+    assert condition(body, "Admitted")["status"] == "True"
+    assert condition(body, "Approved")["status"] == "True"
