@@ -147,12 +147,6 @@ def test_rendered_environment_configures_the_real_settings(
     operator_fields = set(OperatorSettings.model_fields)
     for name in operator_env:
         if name.startswith("PHT_OPERATOR_"):
-            # TEMPORARY: the operator's station_api_namespace field is being added concurrently;
-            # until it lands only this one variable may lack its field.
-            if name == "PHT_OPERATOR_STATION_API_NAMESPACE" and (
-                "station_api_namespace" not in operator_fields
-            ):
-                continue
             assert name.removeprefix("PHT_OPERATOR_").lower() in operator_fields, name
     api_fields = {f.upper() for f in Settings.model_fields}
     for name in api_env:
@@ -166,8 +160,9 @@ def test_rendered_environment_configures_the_real_settings(
     assert operator.station_namespaces == [p["metadata"]["namespace"] for p in policies]
     assert operator.run_api_pod_labels == sts["spec"]["selector"]["matchLabels"]
     assert operator.run_uid == 10001
-    if "station_api_namespace" in operator_fields:
-        assert operator.model_dump()["station_api_namespace"] == sts["metadata"]["namespace"]
+    assert operator.station_api_namespace == sts["metadata"]["namespace"]
+    # The operator refuses to start without it where no service-account file says (not here).
+    operator.check_startup()
 
     for name, value in api_env.items():
         monkeypatch.setenv(name, value)
