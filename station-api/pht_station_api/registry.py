@@ -20,11 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pht_contract.trains import Progress
+from pht_contract.trains import Progress, ProgressStage
 from pht_contract.wire import TrainRegistration
 from pht_station_api.errors import Conflict
 
 LAZY_SAVE_SECONDS = 1.0
+#: Recorded progress percentages are multiples of this.
+PROGRESS_STEP = 5
+#: Fewest seconds between two recorded progress reports of one train (``Done``/100 excepted).
+PROGRESS_INTERVAL_SECONDS = 5
 
 
 def utc_now() -> datetime:
@@ -185,10 +189,47 @@ class TrainRegistry:
             else:
                 self._save_lazily()
 
-    def set_progress(self, uid: str, progress: Progress) -> None:
+    def set_progress(self, uid: str, progress: Progress) -> bool:
+        """Record a progress report if it moves forward; ``True`` when it was recorded.
+
+        Progress reaches the Train's status, which the requester reads while the run holds
+        patient data, so it is a channel out of the run. It is kept narrow: the percent is
+        rounded down to a multiple of :data:`PROGRESS_STEP`; a report whose percent or stage
+        (in :class:`ProgressStage` order) goes backwards, or that changes nothing, is dropped;
+        and at most one report per :data:`PROGRESS_INTERVAL_SECONDS` (by the whole-second
+        ``updatedAt`` stamps the requester sees) is recorded — except the first step away from
+        ``Starting``/0 (the SDK reports that by itself; leaving it says only that work began)
+        and the final ``Done``/100, each recorded whenever it comes, once. What a run can say
+        this way is one monotone path through 21 percentages and 8 stages, at one step per
+        interval.
+        """
+        order = {stage: index for index, stage in enumerate(ProgressStage)}
+        moment = parse_timestamp(progress.updated_at) if progress.updated_at else utc_now()
+        rounded = Progress(
+            percent=progress.percent - progress.percent % PROGRESS_STEP,
+            stage=progress.stage,
+            updated_at=iso(moment),
+        )
         with self._lock:
             train = self._trains.get(uid)
             if train is None:
-                return
-            train.progress = progress
+                return False
+            last = train.progress
+            if last is not None:
+                backwards = (
+                    rounded.percent < last.percent or order[rounded.stage] < order[last.stage]
+                )
+                unchanged = (rounded.percent, rounded.stage) == (last.percent, last.stage)
+                final = (rounded.percent, rounded.stage) == (100, ProgressStage.DONE)
+                initial = (last.percent, last.stage) == (0, ProgressStage.STARTING)
+                since = (
+                    moment.replace(microsecond=0) - parse_timestamp(last.updated_at)
+                    if last.updated_at
+                    else None
+                )
+                too_soon = since is not None and since.total_seconds() < PROGRESS_INTERVAL_SECONDS
+                if backwards or unchanged or (too_soon and not final and not initial):
+                    return False
+            train.progress = rounded
             self._save_lazily()
+            return True
