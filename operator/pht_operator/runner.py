@@ -31,6 +31,7 @@ async def run_operator(
     """
     if kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(kubeconfig)  # Kopf's login reads it from there
+    settings.check_startup()
     app = OperatorApp.create(settings, kubeconfig)
     registry = build_registry(app)
     await app.start()

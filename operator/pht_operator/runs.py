@@ -89,9 +89,16 @@ def station_api_address(settings: OperatorSettings) -> str | None:
 def build_network_policy(run: RunRequest, settings: OperatorSettings) -> Obj:
     """No ingress; egress only to the station API's internal port (by address and by pod)."""
     port = [{"protocol": "TCP", "port": settings.run_api_port}]
-    peers: list[Obj] = [
-        {"namespaceSelector": {}, "podSelector": {"matchLabels": dict(settings.run_api_pod_labels)}}
-    ]
+    peers: list[Obj] = []
+    if settings.station_api_namespace:
+        # The pod labels alone would match any namespace's pods that copy them.
+        namespace = {"kubernetes.io/metadata.name": settings.station_api_namespace}
+        peers.append(
+            {
+                "namespaceSelector": {"matchLabels": namespace},
+                "podSelector": {"matchLabels": dict(settings.run_api_pod_labels)},
+            }
+        )
     address = station_api_address(settings)
     if address is not None:
         suffix = "/128" if ":" in address else "/32"
@@ -108,7 +115,8 @@ def build_network_policy(run: RunRequest, settings: OperatorSettings) -> Obj:
             "podSelector": {"matchLabels": {constants.LABEL_TRAIN_UID: run.uid}},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": [],
-            "egress": [{"to": peers, "ports": port}],
+            # No peer known: no egress at all (an empty "to" would mean everywhere).
+            "egress": [{"to": peers, "ports": port}] if peers else [],
         },
     }
 

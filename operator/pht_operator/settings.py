@@ -4,12 +4,32 @@
 station in a box override them.
 """
 
+import ipaddress
 import json
+import urllib.parse
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+#: Where a pod finds its own namespace (the default of ``station_api_namespace``).
+SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class SettingsError(ValueError):
+    """The configuration cannot work; the operator refuses to start and says why."""
+
+
+def is_loopback_url(url: str) -> bool:
+    """``localhost`` or a loopback address: a station in a box, where runs are processes."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class OperatorSettings(BaseSettings):
@@ -30,10 +50,16 @@ class OperatorSettings(BaseSettings):
     run_api_url: str = "http://10.96.0.50:8081"
     #: The internal listener's port, opened by the run's NetworkPolicy.
     run_api_port: int = Field(default=8081, ge=1, le=65535)
-    #: Label selector (``k=v``) of the station API pods, the only egress a run gets.
+    #: Label selector (``k=v``) of the station API pods, the only egress a run gets. Must not
+    #: be empty (an empty selector would open every pod of the namespace).
     run_api_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=lambda: {"app.kubernetes.io/component": "station-api"}
     )
+    #: Namespace of the station API pods (``PHT_OPERATOR_STATION_API_NAMESPACE``): the run's
+    #: NetworkPolicy selects those pods in this namespace only. Default: the operator's own
+    #: namespace (its service-account namespace file); required where that file is absent,
+    #: unless ``run_api_url`` is a loopback address (station in a box).
+    station_api_namespace: str | None = None
     #: The operator's credential for the station API (or a file holding it).
     api_token: str | None = None
     api_token_file: Path | None = None
@@ -76,6 +102,47 @@ class OperatorSettings(BaseSettings):
             pairs = (part.split("=", 1) for part in value.split(",") if part.strip())
             return {key.strip(): val.strip() for key, val in pairs}
         return value
+
+    @field_validator("run_api_url")
+    @classmethod
+    def _address_required(cls, value: str) -> str:
+        host = urllib.parse.urlsplit(value).hostname or ""
+        if is_loopback_url(value):
+            return value
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(
+                f"PHT_OPERATOR_RUN_API_URL must name the station API by IP address, not "
+                f"{host!r}: runs have no DNS. Give the internal Service's ClusterIP, e.g. "
+                "http://10.96.0.50:8081"
+            ) from None
+        return value
+
+    @field_validator("run_api_pod_labels")
+    @classmethod
+    def _labels_required(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value or not all(key.strip() for key in value):
+            raise ValueError(
+                "PHT_OPERATOR_RUN_API_POD_LABELS must name the station API pods' labels "
+                "(k=v,...): an empty selector would open every pod to the runs"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _own_namespace(self) -> Self:
+        if not self.station_api_namespace and SERVICE_ACCOUNT_NAMESPACE_FILE.is_file():
+            self.station_api_namespace = SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip() or None
+        return self
+
+    def check_startup(self) -> None:
+        """Refuse configurations that would start runs with a wrong NetworkPolicy."""
+        if not self.station_api_namespace and not is_loopback_url(self.run_api_url):
+            raise SettingsError(
+                "set PHT_OPERATOR_STATION_API_NAMESPACE to the station API's namespace: the "
+                "run's NetworkPolicy admits the station API pods of that namespace only, and "
+                "the operator's own namespace is unknown (no service-account namespace file)"
+            )
 
     def station_api_token(self) -> str | None:
         """The credential, read from the file at each call so a rotated Secret is picked up."""

@@ -171,6 +171,7 @@ def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
         "run_namespace": RUN_NS,
         "station_api_url": station_url,
         "run_api_url": "http://10.96.0.50:8081",
+        "station_api_namespace": "pht-station",
         "api_token": OPERATOR_TOKEN,
         "station_name": "test-station",
         "health_port": 0,

@@ -130,6 +130,12 @@ def test_the_secret_holds_the_token_and_queries_and_the_policy_only_opens_the_ap
     (egress,) = policy["egress"]
     assert egress["ports"] == [{"protocol": "TCP", "port": 8081}]
     assert {"ipBlock": {"cidr": "10.96.0.50/32"}} in egress["to"]
+    # the station API pods of the station API's namespace only, not any namespace's copies
+    assert {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "pht-station"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/component": "station-api"}},
+    } in egress["to"]
+    assert all(peer.get("namespaceSelector") != {} for peer in egress["to"])
     deny = runs.build_default_deny(settings)["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 

@@ -32,6 +32,7 @@ def operator_env(harness: Harness) -> dict[str, str]:
             "PHT_OPERATOR_RUN_NAMESPACE": RUN_NS,
             "PHT_OPERATOR_STATION_API_URL": settings.station_api_url,
             "PHT_OPERATOR_RUN_API_URL": settings.run_api_url,
+            "PHT_OPERATOR_STATION_API_NAMESPACE": settings.station_api_namespace or "",
             "PHT_OPERATOR_API_TOKEN": settings.api_token or "",
             "PHT_OPERATOR_HEALTH_PORT": "0",
             "PHT_OPERATOR_METRICS_PORT": "0",

@@ -7,6 +7,7 @@ Every flag mirrors a ``PHT_OPERATOR_*`` environment variable (see
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,11 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     "station_api_url": ("--station-api-url", str, "station API internal URL (operator's view)"),
     "run_api_url": ("--run-api-url", str, "station API internal URL by IP address (runs' view)"),
     "run_api_port": ("--run-api-port", int, "station API internal port opened to runs"),
+    "station_api_namespace": (
+        "--station-api-namespace",
+        str,
+        "namespace of the station API pods (default: the operator's own)",
+    ),
     "api_token_file": ("--api-token-file", Path, "file holding the operator's API credential"),
     "station_name": ("--station-name", str, "constant 'station' metric label"),
     "health_port": ("--health-port", int, "port of /healthz"),
@@ -44,7 +50,13 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
 def run(args: argparse.Namespace) -> int:
     from pht_operator.runner import main
 
-    return main(settings_from(args), kubeconfig=args.kubeconfig)
+    try:
+        settings = settings_from(args)
+        settings.check_startup()
+    except ValueError as exc:  # pydantic's ValidationError and SettingsError
+        print(f"pht operator: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    return main(settings, kubeconfig=args.kubeconfig)
 
 
 def register(subparsers: Any) -> None:
