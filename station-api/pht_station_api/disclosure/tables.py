@@ -91,11 +91,13 @@ def _review_rows(table: ResultTable, policy: DisclosurePolicy, review: TableRevi
         empty = not any(x > 0 for x in finite)
         tally.small += small
         tally.empty += empty and not small
-        if (small or empty) and suppress:
-            review.suppressed_cells += sum(1 for cell in row if cell is not None)
-            tally.rows.append([None] * len(row))
-            continue
-        tally.released += 1
+        if small or empty:
+            if suppress:
+                review.suppressed_cells += sum(1 for cell in row if cell is not None)
+                tally.rows.append([None] * len(row))
+                continue
+        else:
+            tally.released += 1
         tally.rows.append(list(row))
     return tally
 

@@ -144,6 +144,10 @@ def test_no_more_rows_than_the_cohort_can_fill_with_k_patients_each() -> None:
     mixed = evaluate(manifest(tables=[_labelled([5] * 84 + [1] * 300)]), POLICY, audited_cohort=422)
     assert mixed.outcome == Outcome.RELEASED
     assert all(row == [None, None, None] for row in mixed.released.tables[0].rows[84:])
+    # with Block, the small row is what blocks, and is named as such
+    blocking = DisclosurePolicy(small_cell_action="Block")
+    small = evaluate(manifest(tables=[_labelled([5] * 84 + [1])]), blocking, audited_cohort=422)
+    assert (small.outcome, small.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
 
 
 @pytest.mark.parametrize(

@@ -143,6 +143,30 @@ def _is_number(cell: Any) -> bool:
     return isinstance(cell, int | float) and not isinstance(cell, bool)
 
 
+def assert_tables_and_statistics_safe(
+    out: ResultManifest, policy: DisclosurePolicy, audited: int
+) -> None:
+    """What "violating" means for tables and statistics, checked on what would leave."""
+    for table in out.tables:
+        assert table.kind == "Aggregate"
+        assert policy.min_cohort <= table.cohort_size <= audited
+        # an aggregate says how many patients stand behind each row
+        assert table.count_columns()
+        shown = [row for row in table.rows if any(cell is not None for cell in row)]
+        for row in shown:
+            values = [row[i] for i in table.count_columns() if row[i] is not None]
+            # a released row stands for somebody: some count is non-zero...
+            assert any(_is_number(cell) and cell > 0 for cell in values)
+            for cell in values:
+                assert _is_number(cell) and math.isfinite(cell)
+                # ...and every non-zero count reaches k (a zero beside it is fine)
+                assert cell == 0 or policy.min_cell_count <= cell <= table.cohort_size
+        # each shown row stands for at least k patients: no more rows than the cohort can fill
+        assert len(shown) * policy.min_cell_count <= table.cohort_size
+    for statistic in out.statistics:
+        assert policy.min_cell_count <= statistic.n <= audited
+
+
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     scenario=scenarios(),
@@ -163,30 +187,41 @@ def test_no_violating_manifest_is_released(
     # nothing a human must see first
     assert not out.messages and not policy.manual_release_for_all
     assert not (out.models and policy.manual_release_for_models)
-    for table in out.tables:
-        assert table.kind == "Aggregate"
-        assert policy.min_cohort <= table.cohort_size <= audited
-        # an aggregate says how many patients stand behind each row
-        assert table.count_columns()
-        shown = [row for row in table.rows if any(cell is not None for cell in row)]
-        for row in shown:
-            values = [row[i] for i in table.count_columns() if row[i] is not None]
-            # a released row stands for somebody: some count is non-zero...
-            assert any(_is_number(cell) and cell > 0 for cell in values)
-            for cell in values:
-                assert _is_number(cell) and math.isfinite(cell)
-                # ...and every non-zero count reaches k (a zero beside it is fine)
-                assert cell == 0 or policy.min_cell_count <= cell <= table.cohort_size
-        # each shown row stands for at least k patients: no more rows than the cohort can fill
-        assert len(shown) * policy.min_cell_count <= table.cohort_size
-    for statistic in out.statistics:
-        assert policy.min_cell_count <= statistic.n <= audited
+    assert_tables_and_statistics_safe(out, policy, audited)
     for model in out.models:
         data = decode_model(model)
         assert data is not None and not is_pickle(data)
         assert model.format in policy.allowed_model_formats
         assert SNIFFERS[model.format](data)
     assert not differs_too_little(decision.cohorts, earlier, policy.differencing_threshold)
+
+
+@st.composite
+def table_scenarios(draw: st.DrawFn) -> tuple[ResultManifest, int]:
+    """Tables and statistics only, audited: most examples get as far as the table rules."""
+    audited = draw(st.integers(min_value=20, max_value=400))
+    manifest = draw(manifests(audited))
+    return manifest.model_copy(update={"models": [], "messages": []}), audited
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    scenario=table_scenarios(),
+    min_cell=st.integers(min_value=1, max_value=20),
+    action=st.sampled_from(["Suppress", "Block"]),
+)
+def test_no_violating_table_is_released(
+    scenario: tuple[ResultManifest, int], min_cell: int, action: str
+) -> None:
+    manifest, audited = scenario
+    policy = DisclosurePolicy(
+        min_cohort=10, min_cell_count=min_cell, small_cell_action=action, differencing_threshold=0
+    )
+    decision = evaluate(manifest, policy, audited_cohort=audited)
+    if decision.outcome == Outcome.RELEASED:
+        assert_tables_and_statistics_safe(decision.released, policy, audited)
+    else:
+        assert decision.rule is not None
 
 
 json_values = st.recursive(
