@@ -108,7 +108,9 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     def run_object_event(kind: str) -> Any:
         def handler(event: Any, **_: Any) -> None:
             app.liveness.heard()
-            uid = app.store.put_run_object(kind, event.get("type"), event["object"])
+            uid = app.store.put_run_object(
+                kind, event.get("type"), event["object"], run_namespace=app.settings.run_namespace
+            )
             if uid and uid in app.store.trains:
                 app.queue.add(uid)
 

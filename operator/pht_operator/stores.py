@@ -61,12 +61,18 @@ class Store:
         self.marks.setdefault(uid, Marks())
         return uid
 
-    def put_run_object(self, kind: str, event_type: str | None, body: Obj) -> str | None:
+    def put_run_object(
+        self, kind: str, event_type: str | None, body: Obj, *, run_namespace: str
+    ) -> str | None:
         """Record a Job or Pod of a run; returns its Train's uid (from the label).
 
+        Only the run namespace counts: the watches also cover the station namespaces, where
+        researchers may create Jobs and Pods carrying a Train's labels to fake its outcome.
         Only what following a run reads is kept (no pod template, no container specs): with a
         thousand runs the cache would otherwise dominate the operator's memory.
         """
+        if (body.get("metadata") or {}).get("namespace") != run_namespace:
+            return None
         body = copy.deepcopy(_slim(body))
         meta = body["metadata"]
         uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)

@@ -9,7 +9,7 @@ from stationapi_double import Plan
 
 from pht_contract.trains import ProgressStage, ReleaseState
 from pht_operator.names import RunNames, run_labels, run_names
-from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS, TRAINS
+from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, PODS, SECRETS, TRAINS
 
 
 async def start(harness: Harness, name: str, **spec: object) -> str:
@@ -230,3 +230,33 @@ async def test_suspend_stops_a_job_whose_uid_was_never_recorded(harness: Harness
     await harness.wait_for(
         lambda: run_objects_left(harness, names) == [], what="the run objects to be removed"
     )
+
+
+async def test_pods_outside_the_run_namespace_cannot_fake_a_runs_outcome(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy()
+    job = await start(harness, "real")
+    body = harness.train("real")
+    uid, job_uid = body["metadata"]["uid"], body["status"]["run"]["jobUid"]
+    # A researcher can write Pods in the station namespace, with the run's labels and owner.
+    await harness.cluster.create_object(
+        PODS,
+        {
+            "metadata": {
+                "name": "fake",
+                "namespace": STATION_NS,
+                "labels": run_labels(uid, STATION_NS, "real"),
+                "ownerReferences": [{"kind": "Job", "name": job, "uid": job_uid}],
+            },
+            "spec": {"containers": []},
+            "status": {
+                "phase": "Pending",
+                "containerStatuses": [{"state": {"waiting": {"reason": "ErrImagePull"}}}],
+            },
+        },
+    )
+    await asyncio.sleep(harness.settings.poll_interval_seconds * 3)
+    assert harness.summary("real") == "Queued"
+    await harness.jobs.run(RUN_NS, job)
+    await harness.wait_summary("real", "Running")
