@@ -69,3 +69,24 @@ async def test_approving_an_unknown_train_fails_clearly(harness: Harness) -> Non
         "approve", "nope", "--kubeconfig", str(harness.kubeconfig), "-n", STATION_NS
     )
     assert code == 1
+
+
+async def test_reject_after_approve_by_the_same_steward_fails_and_says_why(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy(approval={"mode": "TwoStewards"})
+    await harness.create_train("km")
+    await harness.wait_summary("km", "AwaitingApproval")
+    common = ("km", "--kubeconfig", str(harness.kubeconfig), "-n", STATION_NS)
+    code, _ = await pht("approve", *common, "--approver", "steward@x.nl")
+    assert code == 0
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code, out = await pht("reject", *common, "--approver", "steward@x.nl")
+    assert code == 1, out
+    assert "already recorded Approve" in err.getvalue()
+    assert "Reject was not recorded" in err.getvalue()
+    (approval,) = harness.cluster.list_objects(APPROVALS, STATION_NS)
+    assert approval["spec"]["decision"] == "Approve"
+    code, out = await pht("approve", *common, "--approver", "steward@x.nl")
+    assert code == 0 and "already recorded" in out

@@ -69,6 +69,19 @@ async def _decide(args: argparse.Namespace, decision: str) -> int:
             if not exc.conflict:
                 print(f"error: {exc.code} {exc.reason}: {exc.message}", file=sys.stderr)
                 return 1
+            # One decision per approver and spec hash: never report a decision as recorded
+            # when the object holds the opposite one.
+            existing = await kube.get_or_none(kubeapi.APPROVALS, namespace, name)
+            recorded = ((existing or {}).get("spec") or {}).get("decision", "Approve")
+            if existing is not None and recorded != decision:
+                print(
+                    f"error: {approver} already recorded {recorded} for {args.train} (spec hash "
+                    f"{spec_hash[:12]}) in TrainApproval {namespace}/{name}; your {decision} was "
+                    "not recorded. A recorded decision is not changed by the CLI: ask the "
+                    "station's administrator to delete that TrainApproval first",
+                    file=sys.stderr,
+                )
+                return 1
             print(f"{decision.lower()} of {args.train} by {approver} already recorded ({name})")
             return 0
         verb = "approved" if decision == "Approve" else "rejected"
