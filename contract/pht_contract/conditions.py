@@ -37,6 +37,7 @@ class Reason(StrEnum):
     INVALID_QUERY = "InvalidQuery"
     QUERIES_REQUIRED = "QueriesRequired"
     INVALID_PARAMETERS = "InvalidParameters"
+    INVALID_SPEC = "InvalidSpec"
     CONCURRENCY_LIMIT_REACHED = "ConcurrencyLimitReached"
     # approval
     APPROVAL_NOT_REQUIRED = "ApprovalNotRequired"

@@ -36,8 +36,13 @@ class AdmissionSteps(PassBase):
             self.spec = TrainSpec.model_validate(self.body.get("spec") or {})
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            await self.reject(Reason.INVALID_PARAMETERS, f"spec.{where}: {first.get('msg')}")
+            loc = tuple(first.get("loc", ()))
+            where = ".".join(str(p) for p in loc)
+            # InvalidParameters only when it is about spec.parameters; anything else that the
+            # CRD schema let through (or a cluster without it) is an invalid spec.
+            about_parameters = loc[:1] == ("parameters",)
+            reason = Reason.INVALID_PARAMETERS if about_parameters else Reason.INVALID_SPEC
+            await self.reject(reason, f"spec.{where}: {first.get('msg')}")
             return False
         return True
 

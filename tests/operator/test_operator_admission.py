@@ -120,3 +120,17 @@ async def test_resuming_a_suspended_train_waits_for_a_free_slot(harness: Harness
     body = await harness.wait_summary("paused", "Queued")
     assert condition(body, "Admitted")["status"] == "True"
     assert condition(body, "Approved")["status"] == "True"
+
+
+async def test_schema_errors_name_their_field_and_parameters_get_their_own_reason(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy()
+    await harness.create_train("bad-timeout", timeoutSeconds=0)
+    await harness.create_train("bad-params", parameters="[1, 2]")
+    body = await harness.wait_summary("bad-timeout", "Rejected")
+    admitted = condition(body, "Admitted")
+    assert admitted["reason"] == "InvalidSpec"
+    assert admitted["message"].startswith("spec.timeoutSeconds")
+    body = await harness.wait_summary("bad-params", "Rejected")
+    assert condition(body, "Admitted")["reason"] == "InvalidParameters"
