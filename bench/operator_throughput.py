@@ -212,6 +212,7 @@ async def run_operator_case(args: argparse.Namespace) -> Figures:
                 "PHT_OPERATOR_RUN_NAMESPACE": RUN_NS,
                 "PHT_OPERATOR_STATION_API_URL": station_url,
                 "PHT_OPERATOR_RUN_API_URL": "http://10.96.0.50:8081",
+                "PHT_OPERATOR_STATION_API_NAMESPACE": "pht-station",
                 "PHT_OPERATOR_API_TOKEN": OPERATOR_TOKEN,
                 "PHT_OPERATOR_METRICS_PORT": str(metrics_port),
                 "PHT_OPERATOR_HEALTH_PORT": "0",
