@@ -53,6 +53,9 @@ class TrainRegistration(ApiModel):
     requester_name: Annotated[str, Field(max_length=256)]
     requester_organisation: DnsLabel
     expires_at: Timestamp
+    requested_by: Annotated[str, Field(max_length=253)] | None = None
+    """The Kubernetes user who created the Train (recorded by the admission policy); the
+    differencing ledger is kept per this identity, which the requester cannot rename."""
 
 
 class RegistrationReceipt(ApiModel):

@@ -107,6 +107,9 @@ class RunSteps(PassBase):
             policy_hash=sha256_hex(canonical_json(policy.wire())),
             requester_name=self.spec.requester.name,
             requester_organisation=self.spec.requester.organisation,
+            requested_by=(self.body["metadata"].get("annotations") or {}).get(
+                constants.ANNOTATION_REQUESTED_BY
+            ),
             expires_at=deadline_in(request.timeout_seconds + policy.timeouts.pending_seconds),
         )
         try:

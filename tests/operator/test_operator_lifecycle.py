@@ -37,6 +37,8 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     assert job["spec"]["activeDeadlineSeconds"] == 600
     registration = harness.station.registrations[uid]
     assert registration.token_hash == token_hash(base64.b64decode(secret["data"]["token"]).decode())
+    # The admission-recorded creator travels with the registration (the differencing ledger's key).
+    assert registration.requested_by == "oidc:alice"
 
     await harness.jobs.schedule(RUN_NS, run["jobName"])
     await harness.jobs.run(RUN_NS, run["jobName"])

@@ -52,7 +52,9 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         uid=registration.uid,
         namespace=registration.namespace,
         name=registration.name,
-        requester=registration.requester_name,
+        # The admission-recorded identity when there is one: a name typed into the spec
+        # could be varied to start a fresh differencing ledger.
+        requester=registration.requested_by or registration.requester_name,
         organisation=registration.requester_organisation,
         disclosure=registration.policy.disclosure,
         retention_days=registration.policy.result_retention_days,

@@ -1,0 +1,38 @@
+"""The differencing ledger is kept per admission-recorded identity, not per typed name."""
+
+from pht_contract.policies import DataAccessPolicy, StationPolicySpec
+from pht_contract.wire import TrainRegistration
+from pht_station_api.registry import RegisteredTrain
+from pht_station_api.routers.results import train_context
+
+
+def _registered(name: str, requested_by: str | None) -> RegisteredTrain:
+    policy = StationPolicySpec(
+        organisations=["maastro"], data_access=DataAccessPolicy(allowed_graphs=["urn:g"])
+    )
+    registration = TrainRegistration(
+        uid="u-" + name.replace(" ", ""),
+        namespace="pht-requests",
+        name="km",
+        spec_hash="a" * 64,
+        image="ghcr.io/x/y@sha256:" + "b" * 64,
+        token_hash="c" * 64,
+        allowed_graphs=["urn:g"],
+        policy=policy,
+        policy_hash="d" * 64,
+        requester_name=name,
+        requester_organisation="maastro",
+        expires_at="2030-01-01T00:00:00Z",
+        requested_by=requested_by,
+    )
+    return RegisteredTrain(registration=registration, registered_at="2026-01-01T00:00:00Z")
+
+
+def test_renaming_yourself_in_the_spec_does_not_start_a_new_ledger() -> None:
+    first = train_context(_registered("Dr. A. Researcher", "oidc:alice"))
+    second = train_context(_registered("A Researcher (again)", "oidc:alice"))
+    assert first.ledger_key == second.ledger_key == "maastro/oidc:alice"
+
+
+def test_without_a_recorded_identity_the_spec_name_is_used() -> None:
+    assert train_context(_registered("Dr. B", None)).ledger_key == "maastro/Dr. B"
