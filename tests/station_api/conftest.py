@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-from stationkit import client_for, make_store, station_settings
+from stationkit import client_for, make_store, started_station, station_settings
 
 from pht_station_api.app import create_external_app, create_internal_app
-from pht_station_api.state import StationState, build_state
+from pht_station_api.state import StationState
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +27,8 @@ async def station(
     cohort_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[StationState]:
     settings = station_settings(cohort_store, tmp_path_factory.mktemp("state"))
-    state = build_state(settings)
-    await state.start()
-    try:
+    async with started_station(settings) as state:
         yield state
-    finally:
-        await state.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -1,9 +1,11 @@
 """Helpers for station API tests: cohort stores, settings, registrations, headers."""
 
+import contextlib
 import hashlib
 import io
 import secrets
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from pht_contract.sparql import query_hash
 from pht_contract.wire import TRAIN_REGISTRATION_PATH, TrainRegistration
 from pht_station_api.cohorts import cohort_bytes
 from pht_station_api.settings import Settings
+from pht_station_api.state import StationState, build_state
 from pht_station_api.stores.loading import load_rdf
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,6 +84,17 @@ def station_settings(store: Path | None, state_dir: Path, **overrides: Any) -> S
     }
     values.update(overrides)
     return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def started_station(settings: Settings) -> AsyncIterator[StationState]:
+    """A real station state (store workers, chain, result store), started and closed."""
+    state = build_state(settings)
+    await state.start()
+    try:
+        yield state
+    finally:
+        await state.close()
 
 
 def client_for(app: Any, base: str) -> httpx.AsyncClient:

@@ -25,6 +25,7 @@ from stationkit import (
     example_query,
     operator_headers,
     register,
+    started_station,
     station_settings,
 )
 
@@ -38,7 +39,7 @@ from pht_contract.wire import (
 )
 from pht_station_api.app import create_external_app, create_internal_app
 from pht_station_api.results.store import MAX_UPLOADS
-from pht_station_api.state import StationState, build_state
+from pht_station_api.state import StationState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -82,12 +83,8 @@ async def results_station(
     settings = station_settings(
         cohort_store, state_dir, LOCAL_IDENTITIES_FILE=_identities(state_dir)
     )
-    state = build_state(settings)
-    await state.start()
-    try:
+    async with started_station(settings) as state:
         yield state
-    finally:
-        await state.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
