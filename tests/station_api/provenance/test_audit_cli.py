@@ -79,8 +79,9 @@ def test_verify_export_and_missing_head(
     assert main(["audit", "verify", "--export", str(export), "--head-file", str(head)]) == 1
     assert "published head has no record" in capsys.readouterr().out
     missing = tmp_path / "nowhere.json"
-    assert main(["audit", "verify", "--export", str(export), "--head-file", str(missing)]) == 0
-    assert "only the store's own consistency" in capsys.readouterr().err
+    # Without the published head a rewritten chain cannot be told apart: that is tampering.
+    assert main(["audit", "verify", "--export", str(export), "--head-file", str(missing)]) == 1
+    assert "TAMPERED chain: the published chain head file" in capsys.readouterr().out
     assert main(["audit", "verify", "--store", str(tmp_path / "none")]) == 2
 
 
