@@ -80,16 +80,18 @@ class ProvenanceChain:
     def open(cls, store_dir: Path | None, head_file: Path | None) -> "ProvenanceChain":
         """Open (or create) the chain; ``store_dir=None`` keeps it in memory (tests, demos).
 
-        A new station publishes an empty head file at once, so that from then on a missing
-        head file can only mean it was removed (which verification reports as tampering).
+        A new (empty) chain publishes an empty head file at once, so that from then on a missing
+        head file can only mean it was removed, which verification reports as tampering.
         """
-        if head_file is not None and not head_file.exists():
-            head_file.parent.mkdir(parents=True, exist_ok=True)
-            head_file.touch()
         if store_dir is not None:
             store_dir.mkdir(parents=True, exist_ok=True)
-            return cls(Store(str(store_dir)), head_file)
-        return cls(Store(), head_file)
+            chain = cls(Store(str(store_dir)), head_file)
+        else:
+            chain = cls(Store(), head_file)
+        if head_file is not None and len(chain) == 0 and not head_file.exists():
+            head_file.parent.mkdir(parents=True, exist_ok=True)
+            head_file.touch()
+        return chain
 
     @property
     def store(self) -> Store:

@@ -102,3 +102,16 @@ def test_export_round_trip_is_nquads(chain_files: tuple[Path, Path], tmp_path: P
     store = Store()
     store.load(path=str(tmp_path / "export.nq"), format=RdfFormat.N_QUADS)
     assert len(list(store.quads_for_pattern(None, v.PHT_RECORD_HASH, None, None))) == 4
+
+
+def test_a_new_station_publishes_an_empty_head_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, head = tmp_path / "audit", tmp_path / "elsewhere" / "chain-head.json"
+    ProvenanceChain.open(store, head)
+    gc.collect()
+    assert head.is_file() and head.read_text() == ""
+    assert main(["audit", "verify", *_args(store, head)]) == 0
+    assert "chain intact: 0 record(s)" in capsys.readouterr().out
+    head.unlink()
+    assert main(["audit", "verify", *_args(store, head)]) == 1
