@@ -102,3 +102,12 @@ def test_only_the_monitoring_namespace_reaches_the_metrics_port() -> None:
         for rule in policy["spec"]["ingress"]
         if metrics_port in {p["port"] for p in rule.get("ports", [])}
     )
+
+
+def test_only_the_monitoring_namespace_reaches_the_operator_metrics() -> None:
+    docs = documents(render_profile("default"))
+    policy = one(docs, "NetworkPolicy", f"{RELEASE}-pht-station-operator")
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    ]
