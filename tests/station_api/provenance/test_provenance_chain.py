@@ -218,3 +218,54 @@ def test_records_are_prov_o(chain: ProvenanceChain) -> None:
     assert int(solution["n"].value) == 5
     exported = chain.export()
     assert b"<http://www.w3.org/ns/prov#wasInformedBy>" in exported
+
+
+def _legacy_chain(tmp_path: Path) -> tuple[Store, Path]:
+    """A chain as earlier versions wrote it: hashes over the canonical JSON, no hash scheme."""
+    from pht_station_api.provenance.graphs import legacy_record_quads
+    from pht_station_api.provenance.heads import PublishedHead, append_head
+    from pht_station_api.provenance.records import GENESIS_HASH, ProvenanceRecord
+
+    store, head = Store(), tmp_path / "legacy-head.json"
+    previous = GENESIS_HASH
+    for seq, actor in enumerate(["operator", "train"]):
+        record = ProvenanceRecord(
+            seq=seq,
+            kind=ProvenanceKind.QUERY,
+            train_uid="uid-1",
+            actor=actor,
+            at="2026-11-01T10:00:00Z",
+            event_id=f"station:legacy-{seq}",
+            details={"rows": seq},
+            previous_hash=previous,
+        )
+        previous = record.legacy_hash()
+        store.extend(legacy_record_quads(record, previous))
+        append_head(head, PublishedHead(seq, previous), record.at)
+    return store, head
+
+
+def test_a_chain_from_an_earlier_version_still_verifies_and_grows(tmp_path: Path) -> None:
+    store, head = _legacy_chain(tmp_path)
+    chain = ProvenanceChain(store, head)
+    assert chain.verify().ok
+    chain.record(ProvenanceKind.RUN, train_uid="uid-1", actor="operator", details={})
+    report = chain.verify()
+    assert report.ok and report.records == 3
+
+
+def test_an_older_record_cannot_be_edited_or_given_the_new_scheme(tmp_path: Path) -> None:
+    store, head = _legacy_chain(tmp_path)
+    _replace(store, 1, v.PHT_KIND, Literal("approval"))
+    assert {p.seq for p in ProvenanceChain(store, head).verify().problems} == {1}
+    store, head = _legacy_chain(tmp_path / "again")
+    store.add(
+        Quad(
+            v.record_iri(0),
+            v.PHT_HASH_SCHEME,
+            Literal("sha256-sorted-ntriples-v2"),
+            v.PROVENANCE_GRAPH,
+        )
+    )
+    problems = ProvenanceChain(store, head).verify().problems
+    assert any(p.seq == 0 and "hash" in p.message for p in problems)
