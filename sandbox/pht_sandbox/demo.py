@@ -181,7 +181,7 @@ The station keeps running (Ctrl-C stops it). Try:
   kubectl apply -f examples/trains/cohort-summary.yaml
   API docs          {station.urls.external}/docs
   FAIR Data Point   {station.urls.external}/
-  metrics           {station.urls.external}/metrics  and  {station.urls.operator_metrics}
+  operator metrics  {station.urls.operator_metrics}
 """)
         try:
             while True:

@@ -79,6 +79,8 @@ ACTOR: Final = "pht-train-run-local"
 FAILURE_PREFIX: Final = "pht-train-failure: "
 STARTUP_SECONDS: Final = 60.0
 POLL_SECONDS: Final = 0.25
+#: The local station shows a run's progress at this tick (seconds).
+LOCAL_PROGRESS_TICK_SECONDS: Final = 1
 REQUEST_SECONDS: Final = 30.0
 #: Address space beyond the memory limit: interpreters reserve far more than they touch.
 ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
@@ -306,6 +308,9 @@ class LocalStation:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHT_API_")}
         env["PHT_API_IDENTITY_MODE"] = "local"
         env["PHT_API_LOCAL_IDENTITIES_FILE"] = str(identities)
+        # Synthetic data only, so no need for the station's coarse progress tick: a short one
+        # keeps the author's progress lines prompt.
+        env["PHT_API_PROGRESS_TICK_SECONDS"] = str(LOCAL_PROGRESS_TICK_SECONDS)
         command = [
             sys.executable, "-m", "pht_cli.main", "api",
             "--store", str(self.root / "store"), "--state-dir", str(self.root / "state"),
@@ -521,6 +526,7 @@ def run_process(
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             raise
+        time.sleep(LOCAL_PROGRESS_TICK_SECONDS)  # the last report shows at the next tick
         seen = _report_progress(station, request.uid, seen, say)
         if code == 0 or code is None:
             break

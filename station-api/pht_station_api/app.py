@@ -1,18 +1,21 @@
-"""The two ASGI applications of one station API process, sharing one :class:`StationState`.
+"""The ASGI applications of one station API process, sharing one :class:`StationState`.
 
 * internal (port 8081, never behind an Ingress): operator registration and data loading, the
   SPARQL gateway, progress, result upload/completion/state, operator provenance events;
-* external (port 8080): the FAIR Data Point at the root, steward and requester actions.
+* external (port 8080): the FAIR Data Point at the root, steward and requester actions;
+* metrics (optional, e.g. port 9090): ``/metrics`` only, for a scraper holding the metrics token.
 
-Both serve ``/healthz``, ``/readyz`` and ``/metrics``. The state is started and closed by
-whoever runs the apps (:mod:`pht_station_api.servers`), not by either app, because they share it.
+The first two serve ``/healthz`` and ``/readyz``; neither serves ``/metrics``, so neither the
+Ingress nor a run can read the counters a run moves. The state is started and closed by whoever
+runs the apps (:mod:`pht_station_api.servers`), not by any app, because they share it.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 
 from pht_station_api.errors import install_error_handlers
+from pht_station_api.metrics import Snapshot
 from pht_station_api.routers import (
     fdp,
     health,
@@ -26,21 +29,10 @@ from pht_station_api.routers import (
 from pht_station_api.state import StationState
 
 
-def _count_requests(app: FastAPI, state: StationState, listener: str) -> None:
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        state.metrics.request_done(listener, response.status_code)
-        return response
-
-
-def _app(state: StationState, title: str, listener: str, routers: list[APIRouter]) -> FastAPI:
+def _app(state: StationState, title: str, routers: list[APIRouter]) -> FastAPI:
     app = FastAPI(title=title, version="0.1.0")
     app.state.station = state
     install_error_handlers(app)
-    _count_requests(app, state, listener)
     for router in routers:
         app.include_router(router)
     return app
@@ -55,9 +47,21 @@ def create_internal_app(state: StationState) -> FastAPI:
         provenance.router,
         health.router,
     ]
-    return _app(state, "PHT station API (internal)", "internal", routers)
+    return _app(state, "PHT station API (internal)", routers)
 
 
 def create_external_app(state: StationState) -> FastAPI:
     routers = [stewards.router, health.router, fdp.router]
-    return _app(state, "PHT station API (external): FAIR Data Point", "external", routers)
+    return _app(state, "PHT station API (external): FAIR Data Point", routers)
+
+
+def create_metrics_app(state: StationState, clock: Callable[[], float] | None = None) -> FastAPI:
+    """``/metrics`` behind the scrape token, as a snapshot per METRICS_SNAPSHOT_SECONDS tick."""
+    app = _app(state, "PHT station API (metrics)", [health.metrics_router])
+    seconds = state.settings.METRICS_SNAPSHOT_SECONDS
+    app.state.metrics_snapshot = (
+        Snapshot(state.metrics.registry, seconds)
+        if clock is None
+        else Snapshot(state.metrics.registry, seconds, clock)
+    )
+    return app

@@ -1,11 +1,21 @@
 """Prometheus metrics of one station API: constant ``station`` label, bounded labels only.
 
 Each :class:`Metrics` owns its own registry so that two apps in one process (tests, the station
-in a box) never collide. Label values are enumerations (outcome, CamelCase reason, listener,
-status class): never a query, an IRI, a train name or anything an algorithm chose.
+in a box) never collide. Label values are enumerations (outcome, CamelCase reason): never a
+query, an IRI, a train name or anything an algorithm chose.
+
+A running train moves most of these series (its queries, refusals, row counts, uploads), so a
+series that changed with every request would be a clock-driven signal out of the run. Two things
+keep that channel narrow: there is no per-HTTP-request counter at all, and scrapes never see the
+live registry, only a :class:`Snapshot` of it taken once per fixed tick of the wall clock.
 """
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
@@ -41,12 +51,6 @@ class Metrics:
             ["station"],
             registry=self.registry,
         )
-        self.requests = Counter(
-            "pht_api_requests",
-            "HTTP requests by listener and status class",
-            ["station", "listener", "status_class"],
-            registry=self.registry,
-        )
         self.store_up.labels(station).set(0)
 
     def query_answered(self, seconds: float, rows: int) -> None:
@@ -60,5 +64,35 @@ class Metrics:
     def query_failed(self, reason: str) -> None:
         self.queries.labels(self.station, "failed", reason).inc()
 
-    def request_done(self, listener: str, status: int) -> None:
-        self.requests.labels(self.station, listener, f"{status // 100}xx").inc()
+
+class Snapshot:
+    """The exposition of a registry, taken at the first scrape of each clock tick.
+
+    The text is regenerated at most once per ``seconds``-long tick (ticks are aligned to the
+    wall clock, not to scrapes) and every other scrape in that tick gets the same bytes, so
+    whatever a train does shows up, summed, at most once per tick: the timing of its requests
+    carries nothing at a finer resolution.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if seconds <= 0:
+            raise ValueError("the snapshot tick must be positive")
+        self._registry = registry
+        self._seconds = seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tick: int | None = None
+        self._text = b""
+
+    def exposition(self) -> bytes:
+        tick = math.floor(self._clock() / self._seconds)
+        with self._lock:
+            if tick != self._tick:
+                self._text = generate_latest(self._registry)
+                self._tick = tick
+            return self._text

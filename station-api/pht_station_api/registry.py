@@ -8,14 +8,21 @@ registration would strand a running train, and losing ``max_distinct_patients`` 
 disclosure gate believe an algorithm's word about its cohort. Those are written at once;
 counters and progress (frequent, and harmless to lose for a second) at most once per
 :data:`LAZY_SAVE_SECONDS`, so a chatty train cannot turn every request into a file write.
+
+Progress is a channel out of a run that holds patient data (the requester reads it in the
+Train's status), so what a run reports is only *offered*: it becomes visible at the next fixed
+tick of the wall clock (:class:`ProgressOffer`), as a stage and a percentage quantised to
+:data:`PROGRESS_PERCENT_STEP`, stamped with the tick itself. When within a tick a report came
+carries nothing; what is left is one forward-only path of stages, each step placed on a tick.
 """
 
 import json
+import math
 import os
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +32,11 @@ from pht_contract.wire import TrainRegistration
 from pht_station_api.errors import Conflict
 
 LAZY_SAVE_SECONDS = 1.0
-#: Recorded progress percentages are multiples of this.
-PROGRESS_STEP = 5
-#: Fewest seconds between two recorded progress reports of one train (``Done``/100 excepted).
-PROGRESS_INTERVAL_SECONDS = 5
+#: Visible progress percentages are multiples of this (0, 25, 50, 75, 100).
+PROGRESS_PERCENT_STEP = 25
+#: Visible progress changes only at multiples of this many seconds of the wall clock.
+PROGRESS_TICK_SECONDS = 30
+_STAGE_ORDER = {stage: index for index, stage in enumerate(ProgressStage)}
 
 
 def utc_now() -> datetime:
@@ -44,16 +52,60 @@ def parse_timestamp(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True)
+class ProgressOffer:
+    """The newest forward report of a run, waiting for its tick (epoch seconds, whole)."""
+
+    percent: int
+    stage: ProgressStage
+    visible_at: int
+
+    def as_progress(self) -> Progress:
+        moment = datetime.fromtimestamp(self.visible_at, UTC)
+        return Progress(percent=self.percent, stage=self.stage, updated_at=iso(moment))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"percent": self.percent, "stage": self.stage.value, "visibleAt": self.visible_at}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ProgressOffer":
+        return cls(
+            percent=int(data["percent"]),
+            stage=ProgressStage(data["stage"]),
+            visible_at=int(data["visibleAt"]),
+        )
+
+
+def _ahead(percent: int, stage: ProgressStage, of: Progress | ProgressOffer | None) -> bool:
+    """Forward only: neither percent nor stage goes back, and at least one moves on."""
+    if of is None:
+        return True
+    if percent < of.percent or _STAGE_ORDER[stage] < _STAGE_ORDER[of.stage]:
+        return False
+    return (percent, stage) != (of.percent, of.stage)
+
+
 @dataclass
 class RegisteredTrain:
     registration: TrainRegistration
     registered_at: str
     revoked: bool = False
     revoked_at: str | None = None
-    progress: Progress | None = None
+    #: Progress made visible at a past tick; :attr:`progress` adds an offer whose tick came.
+    shown_progress: Progress | None = None
+    progress_offer: ProgressOffer | None = None
     #: Most distinct ``ncit:C16960`` patients any audited query result of this train bound.
     max_distinct_patients: int = 0
     queries_run: int = 0
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+
+    @property
+    def progress(self) -> Progress | None:
+        """What the requester and the operator may see now (never an offer before its tick)."""
+        offer = self.progress_offer
+        if offer is not None and self.clock() >= offer.visible_at:
+            return offer.as_progress()
+        return self.shown_progress
 
     @property
     def uid(self) -> str:
@@ -71,7 +123,8 @@ class RegisteredTrain:
             "registeredAt": self.registered_at,
             "revoked": self.revoked,
             "revokedAt": self.revoked_at,
-            "progress": self.progress.wire() if self.progress else None,
+            "progress": self.shown_progress.wire() if self.shown_progress else None,
+            "progressOffer": self.progress_offer.to_json() if self.progress_offer else None,
             "maxDistinctPatients": self.max_distinct_patients,
             "queriesRun": self.queries_run,
         }
@@ -79,12 +132,14 @@ class RegisteredTrain:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RegisteredTrain":
         progress = data.get("progress")
+        offer = data.get("progressOffer")
         return cls(
             registration=TrainRegistration.model_validate(data["registration"]),
             registered_at=str(data["registeredAt"]),
             revoked=bool(data.get("revoked", False)),
             revoked_at=data.get("revokedAt"),
-            progress=Progress.model_validate(progress) if progress else None,
+            shown_progress=Progress.model_validate(progress) if progress else None,
+            progress_offer=ProgressOffer.from_json(offer) if offer else None,
             max_distinct_patients=int(data.get("maxDistinctPatients", 0)),
             queries_run=int(data.get("queriesRun", 0)),
         )
@@ -93,7 +148,16 @@ class RegisteredTrain:
 class TrainRegistry:
     """All registrations of this station, indexed by uid and by token hash."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        progress_tick_seconds: int = PROGRESS_TICK_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if progress_tick_seconds < 1:
+            raise ValueError("the progress tick is at least one second")
+        self._tick = progress_tick_seconds
+        self._clock = clock
         self._path = path
         self._lock = threading.Lock()
         self._trains: dict[str, RegisteredTrain] = {}
@@ -103,6 +167,7 @@ class TrainRegistry:
         if path is not None and path.exists():
             for item in json.loads(path.read_text(encoding="utf-8")).get("trains", []):
                 train = RegisteredTrain.from_json(item)
+                train.clock = clock
                 self._trains[train.uid] = train
                 if not train.revoked:
                     self._by_token[train.registration.token_hash] = train.uid
@@ -144,7 +209,9 @@ class TrainRegistry:
             if other is not None and other != registration.uid:
                 raise Conflict("this token hash is registered to another train")
             if existing is None:
-                train = RegisteredTrain(registration=registration, registered_at=iso(utc_now()))
+                train = RegisteredTrain(
+                    registration=registration, registered_at=iso(utc_now()), clock=self._clock
+                )
                 created = True
             else:
                 self._by_token.pop(existing.registration.token_hash, None)
@@ -189,47 +256,27 @@ class TrainRegistry:
             else:
                 self._save_lazily()
 
-    def set_progress(self, uid: str, progress: Progress) -> bool:
-        """Record a progress report if it moves forward; ``True`` when it was recorded.
+    def offer_progress(self, uid: str, percent: int, stage: ProgressStage) -> bool:
+        """Offer a run's report for the next tick; ``True`` when it was kept as the offer.
 
-        Progress reaches the Train's status, which the requester reads while the run holds
-        patient data, so it is a channel out of the run. It is kept narrow: the percent is
-        rounded down to a multiple of :data:`PROGRESS_STEP`; a report whose percent or stage
-        (in :class:`ProgressStage` order) goes backwards, or that changes nothing, is dropped;
-        and at most one report per :data:`PROGRESS_INTERVAL_SECONDS` (by the whole-second
-        ``updatedAt`` stamps the requester sees) is recorded — except the first step away from
-        ``Starting``/0 (the SDK reports that by itself; leaving it says only that work began)
-        and the final ``Done``/100, each recorded whenever it comes, once. What a run can say
-        this way is one monotone path through 21 percentages and 8 stages, at one step per
-        interval.
+        The percent is rounded down to a multiple of :data:`PROGRESS_PERCENT_STEP`. A report
+        that does not move forward of what is shown or already offered (a retried pod starting
+        again at ``Starting``, a repeat) is dropped. Within one tick a newer forward report
+        replaces the offer, so only the last one before the tick is ever seen, stamped with the
+        tick: nothing about when, inside the tick, the run reported is kept.
         """
-        order = {stage: index for index, stage in enumerate(ProgressStage)}
-        moment = parse_timestamp(progress.updated_at) if progress.updated_at else utc_now()
-        rounded = Progress(
-            percent=progress.percent - progress.percent % PROGRESS_STEP,
-            stage=progress.stage,
-            updated_at=iso(moment),
-        )
+        rounded = percent - percent % PROGRESS_PERCENT_STEP
+        now = self._clock()
         with self._lock:
             train = self._trains.get(uid)
             if train is None:
                 return False
-            last = train.progress
-            if last is not None:
-                backwards = (
-                    rounded.percent < last.percent or order[rounded.stage] < order[last.stage]
-                )
-                unchanged = (rounded.percent, rounded.stage) == (last.percent, last.stage)
-                final = (rounded.percent, rounded.stage) == (100, ProgressStage.DONE)
-                initial = (last.percent, last.stage) == (0, ProgressStage.STARTING)
-                since = (
-                    moment.replace(microsecond=0) - parse_timestamp(last.updated_at)
-                    if last.updated_at
-                    else None
-                )
-                too_soon = since is not None and since.total_seconds() < PROGRESS_INTERVAL_SECONDS
-                if backwards or unchanged or (too_soon and not final and not initial):
-                    return False
-            train.progress = rounded
+            offer = train.progress_offer
+            if offer is not None and now >= offer.visible_at:
+                train.shown_progress, train.progress_offer = offer.as_progress(), None
+            if not _ahead(rounded, stage, train.progress_offer or train.shown_progress):
+                return False
+            next_tick = (math.floor(now / self._tick) + 1) * self._tick
+            train.progress_offer = ProgressOffer(rounded, stage, next_tick)
             self._save_lazily()
             return True

@@ -1,8 +1,10 @@
-"""Run both listeners of one station API in one process (what ``pht api`` does).
+"""Run the listeners of one station API in one process (what ``pht api`` does).
 
-The two uvicorn servers share one event loop and one :class:`StationState`; the state is
-started before either accepts a request and closed after both stopped. While it runs, the
-process holds the embedded store's writer lock so that ``pht load`` cannot write behind it.
+The uvicorn servers (internal, external and, when ``METRICS_PORT`` is set, metrics) share one
+event loop and one :class:`StationState`; the state is started before any accepts a request and
+closed after all stopped. While it runs, the process holds the embedded store's writer lock so
+that ``pht load`` cannot write behind it. A metrics listener without a scrape token is refused
+at start-up: metrics are never served to whoever happens to reach the port.
 """
 
 import asyncio
@@ -12,8 +14,9 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from fastapi import FastAPI
 
-from pht_station_api.app import create_external_app, create_internal_app
+from pht_station_api.app import create_external_app, create_internal_app, create_metrics_app
 from pht_station_api.settings import Settings
 from pht_station_api.state import build_state
 from pht_station_api.stores.loading import writer_lock
@@ -33,7 +36,20 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _server(app: FastAPI, host: str, port: int) -> _Server:
+    return _Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False))
+
+
+def check_metrics_settings(settings: Settings) -> None:
+    if settings.METRICS_PORT is not None and not settings.metrics_token():
+        raise ValueError(
+            "PHT_API_METRICS_PORT is set but no scrape token is: set PHT_API_METRICS_TOKEN_FILE "
+            "(or PHT_API_METRICS_TOKEN), or unset PHT_API_METRICS_PORT"
+        )
+
+
 async def serve(settings: Settings) -> None:
+    check_metrics_settings(settings)
     lock: contextlib.AbstractContextManager[None] = (
         writer_lock(settings.STORE)
         if settings.STORE and not settings.SPARQL_ENDPOINT
@@ -43,24 +59,14 @@ async def serve(settings: Settings) -> None:
         state = build_state(settings)
         await state.start()
         try:
-            internal = _Server(
-                uvicorn.Config(
-                    create_internal_app(state),
-                    host=settings.INTERNAL_HOST,
-                    port=settings.INTERNAL_PORT,
-                    log_level="info",
-                    access_log=False,
+            servers = [
+                _server(create_internal_app(state), settings.INTERNAL_HOST, settings.INTERNAL_PORT),
+                _server(create_external_app(state), settings.EXTERNAL_HOST, settings.EXTERNAL_PORT),
+            ]
+            if settings.METRICS_PORT is not None:
+                servers.append(
+                    _server(create_metrics_app(state), settings.METRICS_HOST, settings.METRICS_PORT)
                 )
-            )
-            external = _Server(
-                uvicorn.Config(
-                    create_external_app(state),
-                    host=settings.EXTERNAL_HOST,
-                    port=settings.EXTERNAL_PORT,
-                    log_level="info",
-                    access_log=False,
-                )
-            )
             log.info(
                 "station API %s: internal %s:%d, external %s:%d",
                 settings.STATION_NAME,
@@ -69,10 +75,12 @@ async def serve(settings: Settings) -> None:
                 settings.EXTERNAL_HOST,
                 settings.EXTERNAL_PORT,
             )
+            if settings.METRICS_PORT is not None:
+                log.info("metrics %s:%d", settings.METRICS_HOST, settings.METRICS_PORT)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, _stop, internal, external)
-            await asyncio.gather(internal.serve(), external.serve())
+                loop.add_signal_handler(signum, _stop, *servers)
+            await asyncio.gather(*(server.serve() for server in servers))
         finally:
             await state.close()
 

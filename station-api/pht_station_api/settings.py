@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     INTERNAL_PORT: int = 8081
     EXTERNAL_HOST: str = "0.0.0.0"
     EXTERNAL_PORT: int = 8080
+    #: The third listener, Prometheus metrics only; none when unset. It needs METRICS_TOKEN.
+    METRICS_HOST: str = "0.0.0.0"
+    METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
+    #: Scrapers present this as a bearer token; without it the metrics listener does not start.
+    METRICS_TOKEN: str | None = None
+    METRICS_TOKEN_FILE: Path | None = None
+    #: Scrapes see the metrics as they stood at this tick of the wall clock (seconds).
+    METRICS_SNAPSHOT_SECONDS: float = Field(default=60.0, ge=1.0, le=3600.0)
 
     OPERATOR_TOKEN: str | None = None
     OPERATOR_TOKEN_FILE: Path | None = None
@@ -58,6 +66,9 @@ class Settings(BaseSettings):
     INTERNAL_BASE_URL: str = "http://station-api-internal:8081"
     POLICY_FILE: Path | None = None
 
+    #: A train's reported progress becomes visible only at multiples of this many seconds.
+    PROGRESS_TICK_SECONDS: int = Field(default=30, ge=1, le=3600)
+
     #: Killable query workers (processes) kept ready; a timed-out query costs one respawn.
     QUERY_WORKERS: int = Field(default=2, ge=1, le=64)
     #: Hard ceiling on any request body before the train's own policy is known.
@@ -67,6 +78,9 @@ class Settings(BaseSettings):
 
     def operator_token(self) -> str | None:
         return _read_secret(self.OPERATOR_TOKEN, self.OPERATOR_TOKEN_FILE)
+
+    def metrics_token(self) -> str | None:
+        return _read_secret(self.METRICS_TOKEN, self.METRICS_TOKEN_FILE)
 
     def sparql_password(self) -> str | None:
         return _read_secret(self.SPARQL_PASSWORD, self.SPARQL_PASSWORD_FILE)

@@ -76,7 +76,7 @@ def build_state(settings: Settings) -> StationState:
     return StationState(
         settings=settings,
         store=DataStore(backend_from(settings), settings.QUERY_WORKERS),
-        registry=TrainRegistry(settings.registry_path),
+        registry=TrainRegistry(settings.registry_path, settings.PROGRESS_TICK_SECONDS),
         chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
         results=ResultStore.open(settings),
         metrics=metrics,

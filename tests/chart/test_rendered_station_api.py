@@ -58,6 +58,9 @@ def test_rendered_station_api_starts_and_passes_the_helm_test(tmp_path: Path) ->
     credential = tmp_path / "var/run/pht/operator-credential"
     credential.mkdir(parents=True)
     (credential / "token").write_text("operator-test-credential\n")
+    scrape = tmp_path / "var/run/pht/metrics-token"
+    scrape.mkdir(parents=True)
+    (scrape / "token").write_text("metrics-test-token\n")
 
     # The init container: creates an empty store on a new volume, and is a no-op the second time.
     script = _relocated(init["args"][0], tmp_path)
@@ -68,9 +71,11 @@ def test_rendered_station_api_starts_and_passes_the_helm_test(tmp_path: Path) ->
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == expected
 
-    internal, external = _free_port(), _free_port()
+    internal, external, metrics = _free_port(), _free_port(), _free_port()
     env: dict[str, Any] = {e["name"]: _relocated(e["value"], tmp_path) for e in container["env"]}
     env |= {
+        "PHT_API_METRICS_PORT": str(metrics),
+        "PHT_API_METRICS_HOST": "127.0.0.1",
         "PHT_API_INTERNAL_PORT": str(internal),
         "PHT_API_EXTERNAL_PORT": str(external),
         "PHT_API_INTERNAL_HOST": "127.0.0.1",
@@ -99,6 +104,12 @@ def test_rendered_station_api_starts_and_passes_the_helm_test(tmp_path: Path) ->
         )
         assert result.returncode == 0, result.stderr
         assert "FAIR Data Point answers with Turtle" in result.stdout
+        # /metrics: not on the external port; on the metrics port only with the mounted token
+        assert httpx.get(f"http://127.0.0.1:{external}/metrics").status_code == 404
+        scrape_url = f"http://127.0.0.1:{metrics}/metrics"
+        assert httpx.get(scrape_url).status_code == 401
+        scraped = httpx.get(scrape_url, headers={"Authorization": "Bearer metrics-test-token"})
+        assert scraped.status_code == 200 and "pht_gateway_queries_total" in scraped.text
     finally:
         process.terminate()
         try:

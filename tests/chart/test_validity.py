@@ -94,7 +94,8 @@ def test_third_party_resources_are_well_formed(render: Any) -> None:
     for doc in docs:
         if doc["kind"] == "ServiceMonitor":
             assert doc["spec"]["selector"]["matchLabels"]
-            assert {e["port"] for e in doc["spec"]["endpoints"]} == {"metrics", "http"}
+            # the operator's metrics port and the station API's own metrics port, never `http`
+            assert {e["port"] for e in doc["spec"]["endpoints"]} == {"metrics", "api-metrics"}
         elif doc["kind"] == "PrometheusRule":
             for group in doc["spec"]["groups"]:
                 assert group["rules"] and all("alert" in r and "expr" in r for r in group["rules"])

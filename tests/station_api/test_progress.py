@@ -1,110 +1,143 @@
-"""Progress is a narrow channel: forward only, rounded to 5 %, one recorded report per 5 s."""
+"""Progress is a narrow channel: forward only, quantised, visible only at fixed clock ticks."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from stationkit import bearer, example_query, operator_headers, register, registration
 
-from pht_contract.trains import Progress, ProgressStage
+from pht_contract.trains import ProgressStage
 from pht_contract.wire import PROGRESS_PATH, TRAIN_STATE_PATH
-from pht_station_api.registry import (
-    PROGRESS_INTERVAL_SECONDS,
-    TrainRegistry,
-    iso,
-)
+from pht_station_api.registry import TrainRegistry, iso
 from pht_station_api.state import StationState
 
 KM = example_query("kaplan-meier")
-T0 = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+TICK = 30
+#: A tick boundary of the wall clock (a multiple of TICK seconds since the epoch).
+T0 = 1_795_000_200.0
 
 
-def at(seconds: float, percent: int, stage: ProgressStage) -> Progress:
-    moment = T0 + timedelta(seconds=seconds)
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # sub-second, as a clock would have it
-    return Progress(percent=percent, stage=stage, updated_at=stamp)
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def at(self, seconds: float) -> None:
+        self.now = T0 + seconds
+
+
+def stamp(seconds: int) -> str:
+    return iso(datetime.fromtimestamp(T0 + seconds, UTC))
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> TrainRegistry:
-    reg = TrainRegistry(tmp_path / "registrations.json")
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry(tmp_path: Path, clock: Clock) -> TrainRegistry:
+    reg = TrainRegistry(tmp_path / "registrations.json", TICK, clock)
     reg.register(registration("token-progress", [KM]))
     return reg
 
 
-def recorded(registry: TrainRegistry) -> tuple[int, ProgressStage, str | None]:
+def uid_of(registry: TrainRegistry) -> str:
     (train,) = list(registry)
-    assert train.progress is not None
-    return train.progress.percent, train.progress.stage, train.progress.updated_at
+    return train.uid
 
 
-def test_percent_is_rounded_down_to_a_multiple_of_five(registry: TrainRegistry) -> None:
-    (uid,) = [t.uid for t in registry]
-    assert registry.set_progress(uid, at(0, 43, ProgressStage.COMPUTING))
-    assert recorded(registry) == (40, ProgressStage.COMPUTING, iso(T0))
-    assert registry.set_progress(uid, at(10, 99, ProgressStage.COMPUTING))
-    assert recorded(registry)[0] == 95  # 100 only when the train says 100
+def visible(registry: TrainRegistry) -> tuple[int, ProgressStage, str | None] | None:
+    (train,) = list(registry)
+    progress = train.progress
+    if progress is None:
+        return None
+    return progress.percent, progress.stage, progress.updated_at
+
+
+def test_a_report_shows_only_at_the_next_tick_stamped_with_the_tick(
+    registry: TrainRegistry, clock: Clock
+) -> None:
+    uid = uid_of(registry)
+    clock.at(3.25)
+    assert registry.offer_progress(uid, 43, ProgressStage.COMPUTING)
+    assert visible(registry) is None
+    clock.at(TICK - 0.001)
+    assert visible(registry) is None
+    clock.at(TICK)
+    assert visible(registry) == (25, ProgressStage.COMPUTING, stamp(TICK))
+
+
+def test_when_inside_a_tick_a_run_reports_is_not_observable(tmp_path: Path) -> None:
+    """Two runs reporting the same stages at different moments of each tick look the same."""
+    seen = []
+    for offsets in ((0.1, 0.2, 0.3), (29.9, 15.0, 0.0)):
+        clock = Clock()
+        reg = TrainRegistry(tmp_path / f"{offsets[0]}.json", TICK, clock)
+        reg.register(registration(f"token-{offsets[0]}", [KM]))
+        uid = uid_of(reg)
+        views = []
+        stages = (ProgressStage.QUERYING, ProgressStage.COMPUTING, ProgressStage.UPLOADING)
+        for tick, (offset, stage) in enumerate(zip(offsets, stages, strict=True)):
+            clock.at(tick * TICK + offset)
+            reg.offer_progress(uid, 10 * (tick + 1), stage)
+            for probe in range(0, TICK, 5):
+                clock.at((tick + 1) * TICK + probe)
+                views.append(visible(reg))
+        seen.append(views)
+    assert seen[0] == seen[1]
+
+
+def test_only_the_last_offer_of_a_tick_is_shown(registry: TrainRegistry, clock: Clock) -> None:
+    uid = uid_of(registry)
+    clock.at(1)
+    assert registry.offer_progress(uid, 10, ProgressStage.QUERYING)
+    clock.at(2)
+    assert registry.offer_progress(uid, 50, ProgressStage.COMPUTING)
+    clock.at(TICK + 1)
+    assert visible(registry) == (50, ProgressStage.COMPUTING, stamp(TICK))
 
 
 @pytest.mark.parametrize(
     ("percent", "stage"),
     [
-        (30, ProgressStage.COMPUTING),  # percent goes back
-        (60, ProgressStage.QUERYING),  # stage goes back, percent forward
+        (25, ProgressStage.COMPUTING),  # percent goes back
+        (75, ProgressStage.QUERYING),  # stage goes back, percent forward
         (0, ProgressStage.STARTING),  # a retried pod starting over
-        (42, ProgressStage.COMPUTING),  # rounds to what is recorded: says nothing new
+        (74, ProgressStage.COMPUTING),  # rounds to what is shown: says nothing new
     ],
 )
-def test_backwards_or_unchanged_progress_is_not_recorded(
-    registry: TrainRegistry, percent: int, stage: ProgressStage
+def test_backwards_or_unchanged_progress_is_dropped(
+    registry: TrainRegistry, clock: Clock, percent: int, stage: ProgressStage
 ) -> None:
-    (uid,) = [t.uid for t in registry]
-    assert registry.set_progress(uid, at(0, 40, ProgressStage.COMPUTING))
-    assert not registry.set_progress(uid, at(60, percent, stage))
-    assert recorded(registry) == (40, ProgressStage.COMPUTING, iso(T0))
+    uid = uid_of(registry)
+    assert registry.offer_progress(uid, 50, ProgressStage.COMPUTING)
+    clock.at(2 * TICK)
+    assert not registry.offer_progress(uid, percent, stage)
+    clock.at(10 * TICK)
+    assert visible(registry) == (50, ProgressStage.COMPUTING, stamp(TICK))
 
 
-def test_one_recorded_report_per_interval_but_done_always(registry: TrainRegistry) -> None:
-    (uid,) = [t.uid for t in registry]
-    assert registry.set_progress(uid, at(0.5, 0, ProgressStage.STARTING))
-    # the first step away from Starting/0 is recorded at once...
-    assert registry.set_progress(uid, at(0.9, 10, ProgressStage.QUERYING))
-    # ...and then, within the interval: dropped, whatever it says
-    assert not registry.set_progress(uid, at(1.0, 15, ProgressStage.QUERYING))
-    assert not registry.set_progress(uid, at(4.99, 50, ProgressStage.COMPUTING))
-    assert recorded(registry)[:2] == (10, ProgressStage.QUERYING)
-    # the interval is measured on the whole-second stamps the requester sees
-    assert registry.set_progress(uid, at(PROGRESS_INTERVAL_SECONDS, 50, ProgressStage.COMPUTING))
-    assert not registry.set_progress(uid, at(6, 90, ProgressStage.UPLOADING))
-    assert not registry.set_progress(uid, at(7, 100, ProgressStage.UPLOADING))
-    # the final Done/100 is recorded inside the window, once
-    assert registry.set_progress(uid, at(7.5, 100, ProgressStage.DONE))
-    assert recorded(registry) == (100, ProgressStage.DONE, iso(T0 + timedelta(seconds=7)))
-    assert not registry.set_progress(uid, at(7.6, 100, ProgressStage.DONE))
-    assert not registry.set_progress(uid, at(60, 0, ProgressStage.STARTING))
-
-
-def test_done_below_100_is_throttled_like_any_other(registry: TrainRegistry) -> None:
-    (uid,) = [t.uid for t in registry]
-    assert registry.set_progress(uid, at(0, 50, ProgressStage.COMPUTING))
-    assert not registry.set_progress(uid, at(1, 55, ProgressStage.DONE))
-    assert registry.set_progress(uid, at(2, 100, ProgressStage.DONE))
-
-
-def test_what_is_recorded_survives_a_restart(registry: TrainRegistry, tmp_path: Path) -> None:
-    (uid,) = [t.uid for t in registry]
-    assert registry.set_progress(uid, at(0, 20, ProgressStage.QUERYING))
+def test_what_is_shown_and_offered_survives_a_restart(
+    registry: TrainRegistry, clock: Clock, tmp_path: Path
+) -> None:
+    uid = uid_of(registry)
+    assert registry.offer_progress(uid, 25, ProgressStage.QUERYING)
+    clock.at(TICK + 1)
+    assert registry.offer_progress(uid, 50, ProgressStage.COMPUTING)
     registry.flush()
-    again = TrainRegistry(tmp_path / "registrations.json")
-    # the throttle and the forward-only rule hold across a restart
-    assert not again.set_progress(uid, at(1, 40, ProgressStage.COMPUTING))
-    assert not again.set_progress(uid, at(10, 10, ProgressStage.QUERYING))
-    assert again.set_progress(uid, at(10, 40, ProgressStage.COMPUTING))
+    again = TrainRegistry(tmp_path / "registrations.json", TICK, clock)
+    assert visible(again) == (25, ProgressStage.QUERYING, stamp(TICK))
+    assert not again.offer_progress(uid, 25, ProgressStage.QUERYING)
+    clock.at(2 * TICK)
+    assert visible(again) == (50, ProgressStage.COMPUTING, stamp(2 * TICK))
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_every_report_answers_204_and_only_forward_progress_shows(
+async def test_every_report_answers_204_and_none_shows_before_the_tick(
     internal: httpx.AsyncClient, station: StationState
 ) -> None:
     """What the SDK's ``run`` sends in a fast run: Starting, a few stages, Done — all 204."""
@@ -116,13 +149,14 @@ async def test_every_report_answers_204_and_only_forward_progress_shows(
             PROGRESS_PATH, json={"percent": percent, "stage": stage}, headers=bearer(token)
         )
         assert answer.status_code == 204, answer.text
-    state = await internal.get(TRAIN_STATE_PATH.format(uid=reg.uid), headers=operator_headers())
-    progress = state.json()["progress"]
-    assert (progress["percent"], progress["stage"]) == (100, "Done")
-    # nothing moves after Done
-    await internal.post(
-        PROGRESS_PATH, json={"percent": 0, "stage": "Starting"}, headers=bearer(token)
-    )
     train = station.registry.get(reg.uid)
-    assert train is not None and train.progress is not None
-    assert (train.progress.percent, train.progress.stage) == (100, ProgressStage.DONE)
+    assert train is not None and train.progress_offer is not None
+    assert (train.progress_offer.percent, train.progress_offer.stage) == (100, ProgressStage.DONE)
+    state = await internal.get(TRAIN_STATE_PATH.format(uid=reg.uid), headers=operator_headers())
+    shown = state.json().get("progress")
+    # the default tick is 30 s: unless this test straddled a tick, nothing shows yet, and
+    # whatever shows is a whole tick of the wall clock, never the moment of a report
+    if shown is not None:
+        moment = datetime.fromisoformat(shown["updatedAt"].replace("Z", "+00:00"))
+        assert moment.timestamp() % station.settings.PROGRESS_TICK_SECONDS == 0
+        assert shown["percent"] % 25 == 0

@@ -98,7 +98,9 @@ async def test_progress_is_a_number_and_a_stage(
     )
     assert ok.status_code == 204
     train = station.registry.get(reg.uid)
-    assert train is not None and train.progress is not None and train.progress.percent == 40
+    # offered for the next progress tick, rounded to a multiple of 25 %
+    assert train is not None and train.progress_offer is not None
+    assert train.progress_offer.percent == 25
     free_text = await internal.post(
         PROGRESS_PATH,
         json={"percent": 50, "stage": "Computing", "message": "patient 17 is odd"},

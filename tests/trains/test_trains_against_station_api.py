@@ -75,6 +75,8 @@ def station(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Station]:
             "--host", "127.0.0.1", "--internal-port", str(internal),
             "--external-port", str(external), "--station-name", "train-tests",
         ],
+        # progress shows at the next tick of this many seconds (30 by default)
+        env={**os.environ, "PHT_API_PROGRESS_TICK_SECONDS": "1"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -168,6 +170,7 @@ def run_train(
         timeout=30,
     )
     assert answer.status_code < 300, answer.text
+    time.sleep(1.1)  # the last progress report becomes visible at the next (1 s) tick
     state = httpx.get(
         station.internal + TRAIN_STATE_PATH.format(uid=uid), headers=operator, timeout=30
     )

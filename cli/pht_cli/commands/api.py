@@ -1,4 +1,4 @@
-"""``pht api``: serve the station API (internal and external listeners) in one process."""
+"""``pht api``: serve the station API (internal, external and metrics listeners) in one process."""
 
 import argparse
 import asyncio
@@ -24,6 +24,9 @@ def run(args: argparse.Namespace) -> int:
         ("EXTERNAL_PORT", args.external_port),
         ("INTERNAL_HOST", args.host),
         ("EXTERNAL_HOST", args.host),
+        ("METRICS_HOST", args.host),
+        ("METRICS_PORT", args.metrics_port),
+        ("METRICS_TOKEN_FILE", args.metrics_token_file),
         ("POLICY_FILE", args.policy),
         ("OPERATOR_TOKEN_FILE", args.operator_token_file),
         ("STATION_NAME", args.station_name),
@@ -48,7 +51,8 @@ def register(subparsers: Any) -> None:
         description="Start the station API's internal listener (operator, trains: SPARQL "
         "gateway, progress, uploads) and external listener (FAIR Data Point, stewards, "
         "requesters). Every option can also be set as PHT_API_* environment variables "
-        "(docs/station-api.md).",
+        "(docs/station-api.md). /metrics has its own listener (--metrics-port), which "
+        "answers only a scraper presenting the metrics token.",
     )
     parser.add_argument("--store", type=Path, help="embedded Oxigraph data directory")
     parser.add_argument("--sparql-endpoint", help="the hospital's SPARQL endpoint instead")
@@ -56,7 +60,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--policy", type=Path, help="StationPolicy YAML for the FDP's graphs")
     parser.add_argument("--operator-token-file", type=Path, help="the operator's credential")
     parser.add_argument("--station-name", help="the constant 'station' metric label")
-    parser.add_argument("--host", help="bind both listeners to this address")
+    parser.add_argument("--host", help="bind every listener to this address")
     parser.add_argument("--internal-port", type=int)
     parser.add_argument("--external-port", type=int)
+    parser.add_argument(
+        "--metrics-port", type=int, help="serve /metrics on this port (needs a scrape token)"
+    )
+    parser.add_argument(
+        "--metrics-token-file", type=Path, help="the bearer token Prometheus presents"
+    )
     parser.set_defaults(handler=run)

@@ -1,7 +1,8 @@
 """The provenance chain: hash-linked PROV-O records in a store separate from the data.
 
 Every admission, approval, registration, query, run, upload, release and policy change becomes
-one record whose hash covers its canonical bytes and the previous record's hash. Records go into
+one record whose hash covers its canonical RDF (every triple written for it, the previous
+record's hash among them). Records go into
 their own pyoxigraph store (never the data store, which stays read-only to the gateway) and each
 new head is also appended to a file on another path, so a rewrite of the store is detectable.
 
@@ -22,11 +23,18 @@ from pht_contract.wire import DetailValue, ProvenanceKind
 from pht_station_api.provenance import vocabulary as v
 from pht_station_api.provenance.graphs import (
     nodes_with,
+    record_hash,
     record_quads,
+    stored_quads,
     stored_records,
     term_text,
 )
-from pht_station_api.provenance.heads import PublishedHead, append_head, read_heads
+from pht_station_api.provenance.heads import (
+    HeadFileError,
+    PublishedHead,
+    append_head,
+    read_heads,
+)
 from pht_station_api.provenance.records import (
     GENESIS_HASH,
     MAX_ACTOR,
@@ -35,7 +43,11 @@ from pht_station_api.provenance.records import (
     check_details,
     check_text,
 )
-from pht_station_api.provenance.verification import VerificationReport, verify_records
+from pht_station_api.provenance.verification import (
+    ChainProblem,
+    VerificationReport,
+    verify_records,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +65,33 @@ class ProvenanceChain:
         self._lock = threading.Lock()
         self._next_seq, self._head = self._load_tail()
         if head_file is not None:
-            heads = read_heads(head_file)
+            # Not fatal: refusing to start would stop the station, and verification reports
+            # the mismatch (or the unreadable file) as tampering to ``pht audit verify``.
+            try:
+                heads = read_heads(head_file)
+            except HeadFileError:
+                log.error("the published provenance chain head file %s is corrupted", head_file)
+                return
             published = heads[-1].hash if heads else None
             if published != self.head:
-                # Not fatal: refusing to start would stop the station, and verification
-                # reports the mismatch to whoever runs ``pht audit verify``.
                 log.error("provenance chain head differs from the head published in %s", head_file)
 
     @classmethod
     def open(cls, store_dir: Path | None, head_file: Path | None) -> "ProvenanceChain":
-        """Open (or create) the chain; ``store_dir=None`` keeps it in memory (tests, demos)."""
+        """Open (or create) the chain; ``store_dir=None`` keeps it in memory (tests, demos).
+
+        A new (empty) chain publishes an empty head file at once, so that from then on a missing
+        head file can only mean it was removed, which verification reports as tampering.
+        """
         if store_dir is not None:
             store_dir.mkdir(parents=True, exist_ok=True)
-            return cls(Store(str(store_dir)), head_file)
-        return cls(Store(), head_file)
+            chain = cls(Store(str(store_dir)), head_file)
+        else:
+            chain = cls(Store(), head_file)
+        if head_file is not None and len(chain) == 0 and not head_file.exists():
+            head_file.parent.mkdir(parents=True, exist_ok=True)
+            head_file.touch()
+        return chain
 
     @property
     def store(self) -> Store:
@@ -129,13 +154,13 @@ class ProvenanceChain:
                 details=checked,
                 previous_hash=self._head,
             )
-            record_hash = record.hash()
-            self._store.extend(record_quads(record, record_hash))
+            digest = record_hash(record)
+            self._store.extend(record_quads(record, digest))
             if self._head_file is not None:
-                append_head(self._head_file, PublishedHead(record.seq, record_hash), record.at)
+                append_head(self._head_file, PublishedHead(record.seq, digest), record.at)
             self._next_seq += 1
-            self._head = record_hash
-            return record_hash
+            self._head = digest
+            return digest
 
     def records(self) -> list[ProvenanceRecord]:
         """Every readable record in sequence order (use :meth:`verify` to trust them)."""
@@ -167,9 +192,31 @@ class ProvenanceChain:
         return sorted(found, key=lambda r: r.seq)
 
     def verify(self) -> VerificationReport:
+        """Check every record, every quad of the store and the published heads.
+
+        A head file that is missing or cannot be read is itself reported as tampering: it is
+        what makes a rewritten or truncated store detectable, so without it nothing is proven.
+        """
         with self._lock:
-            heads = read_heads(self._head_file) if self._head_file is not None else None
-            return verify_records(stored_records(self._store), heads)
+            heads, problems = self._published_heads()
+            report = verify_records(stored_records(self._store), heads, stored_quads(self._store))
+        report.problems[:0] = problems
+        return report
+
+    def _published_heads(self) -> tuple[list[PublishedHead] | None, list[ChainProblem]]:
+        path = self._head_file
+        if path is None:
+            return None, []
+        if not path.is_file():
+            message = (
+                f"the published chain head file {path} is missing: a rewritten or truncated "
+                "chain could not be told apart, so the chain cannot be trusted"
+            )
+            return None, [ChainProblem(None, message)]
+        try:
+            return read_heads(path), []
+        except (HeadFileError, OSError, UnicodeDecodeError) as exc:
+            return None, [ChainProblem(None, f"the published chain head file is corrupted: {exc}")]
 
     def export(self) -> bytes:
         """The provenance graph as N-Quads, for offline verification and archiving."""

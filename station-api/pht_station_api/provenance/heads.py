@@ -12,6 +12,7 @@ power loss both may miss their last records; ``verify`` then reports the differe
 """
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +34,34 @@ def append_head(path: Path, head: PublishedHead, at: str) -> None:
         handle.write(line)
 
 
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
 def read_heads(path: Path) -> list[PublishedHead]:
-    """Every published head, in file order; an absent file publishes nothing."""
+    """Every published head, in file order; an absent file publishes nothing.
+
+    Raises :class:`HeadFileError` unless every line is a head (``seq`` counting 0, 1, 2 … in
+    order, ``hash`` 64 lowercase hex digits): the file is only ever appended to by the API,
+    so anything else means it was damaged or edited.
+    """
     if not path.exists():
         return []
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HeadFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
     heads: list[PublishedHead] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
-            heads.append(PublishedHead(seq=int(value["seq"]), hash=str(value["hash"])))
+            head = PublishedHead(seq=int(value["seq"]), hash=str(value["hash"]))
         except (ValueError, KeyError, TypeError) as exc:
             raise HeadFileError(f"{path}:{number}: not a published head ({exc})") from exc
+        if not _HASH.fullmatch(head.hash):
+            raise HeadFileError(f"{path}:{number}: the hash is not 64 hexadecimal digits")
+        if head.seq != len(heads):
+            raise HeadFileError(f"{path}:{number}: head {head.seq} where {len(heads)} belongs")
+        heads.append(head)
     return heads

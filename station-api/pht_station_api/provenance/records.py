@@ -1,6 +1,7 @@
-"""One provenance record: its fields, its canonical bytes and its hash.
+"""One provenance record: its fields and its canonical JSON.
 
-The hash covers the canonical JSON of every field *including the previous record's hash*, so a
+The record's hash (:func:`~pht_station_api.provenance.graphs.record_hash`) covers its canonical
+RDF, which includes the canonical JSON of every field and the previous record's hash, so a
 record cannot be edited, dropped or moved without breaking every hash after it. Details are
 bounded scalars only: result values and patient data never enter the chain (callers pass rule
 names, counts, hashes and identifiers).
@@ -52,7 +53,8 @@ class ProvenanceRecord:
     def canonical_bytes(self) -> bytes:
         return canonical_json(self.canonical())
 
-    def hash(self) -> str:
+    def legacy_hash(self) -> str:
+        """The hash of records written before canonical RDF hashing: the canonical JSON's."""
         return sha256_hex(self.canonical_bytes())
 
     @classmethod

@@ -1,26 +1,41 @@
 """Checking a chain: every edit, deletion, insertion or reordering shows up as a problem.
 
-Per record: the canonical JSON parses, its hash is the stored hash, and the PROV-O triples say
-the same as the canonical JSON (so editing either side is caught). Across records: sequence
-numbers run 0..n-1 without gaps or duplicates, and each record carries its predecessor's hash.
-Against the head published outside the store: one head per record, each equal to the record's
-hash, so truncating the chain or appending a forged record is caught even though the forger
-can recompute every hash inside the store.
+Per record: the canonical JSON parses and the stored hash is the hash of the record's canonical
+RDF (:func:`~pht_station_api.provenance.graphs.record_hash`). Across the whole store: the quads
+it holds are exactly the quads the records write, so a triple added anywhere (to a record, an
+agent, a train, another graph), removed or changed is named, whether or not it is one the
+canonical JSON repeats. Across records: sequence numbers run 0..n-1 without gaps or duplicates,
+and each record carries its predecessor's hash. Against the head published outside the store:
+one head per record, each equal to the record's hash, so truncating the chain or appending a
+forged record is caught even though the forger can recompute every hash inside the store.
+
+Records written before canonical RDF hashing (no ``pht:hashScheme``) are checked by their
+canonical-JSON hash and by the same whole-store comparison; removing the scheme from a newer
+record, or adding it to an older one, makes its stored hash wrong.
 """
 
 import json
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from pht_contract.hashing import sha256_hex
 from pht_station_api.provenance import vocabulary as v
-from pht_station_api.provenance.graphs import StoredRecord
+from pht_station_api.provenance.graphs import (
+    HASH_SCHEME,
+    StoredRecord,
+    legacy_record_quads,
+    normal_form,
+    record_hash,
+    record_quads,
+)
 from pht_station_api.provenance.heads import PublishedHead
 from pht_station_api.provenance.records import (
     GENESIS_HASH,
     InvalidRecordError,
     ProvenanceRecord,
 )
+
+_RECORD_PREFIX = "<" + v.record_iri(0).value.removesuffix("0")
 
 
 @dataclass(frozen=True)
@@ -46,100 +61,130 @@ class VerificationReport:
         return not self.problems
 
 
-def _same_instant(stored: str | None, recorded: str) -> bool:
-    """The store normalises ``xsd:dateTime`` lexical forms; compare instants, not strings."""
-    if stored is None:
-        return False
-    try:
-        return datetime.fromisoformat(stored) == datetime.fromisoformat(recorded)
-    except ValueError:
-        return stored == recorded
+@dataclass(frozen=True)
+class _Checked:
+    record: ProvenanceRecord
+    stored_hash: str
+    legacy: bool
 
 
-def _check_node(entry: StoredRecord) -> tuple[ProvenanceRecord | None, list[ChainProblem]]:
-    problems: list[ChainProblem] = []
+def _check_node(entry: StoredRecord) -> tuple[_Checked | None, list[ChainProblem]]:
     seq_text = entry.one(v.PHT_SEQUENCE)
     seq = int(seq_text) if seq_text is not None and seq_text.lstrip("-").isdigit() else None
     canonical = entry.one(v.PHT_CANONICAL)
     stored_hash = entry.one(v.PHT_RECORD_HASH)
     if canonical is None or stored_hash is None or seq is None:
-        problems.append(
-            ChainProblem(seq, f"{entry.node} lacks (or repeats) its sequence, hash or record")
-        )
-        return None, problems
+        message = f"{entry.node} lacks (or repeats) its sequence, hash or record"
+        return None, [ChainProblem(seq, message)]
     try:
         record = ProvenanceRecord.from_canonical(json.loads(canonical))
     except (ValueError, InvalidRecordError) as exc:
         return None, [ChainProblem(seq, f"canonical record unreadable: {exc}")]
-    if sha256_hex(canonical.encode()) != stored_hash or record.hash() != stored_hash:
+    problems: list[ChainProblem] = []
+    schemes = entry.values.get(v.PHT_HASH_SCHEME.value, [])
+    legacy = not schemes
+    if schemes and schemes != [HASH_SCHEME]:
+        problems.append(ChainProblem(seq, f"unknown or repeated hash scheme {schemes}"))
+    expected = sha256_hex(canonical.encode()) if legacy else record_hash(record)
+    if expected != stored_hash or (legacy and record.legacy_hash() != stored_hash):
         problems.append(ChainProblem(seq, "content does not match its hash (edited)"))
     if entry.node != v.record_iri(record.seq).value or record.seq != seq:
         problems.append(ChainProblem(seq, "sequence number does not match the record (moved)"))
-    if not _same_instant(entry.one(v.PROV_STARTED), record.at):
-        problems.append(ChainProblem(seq, f"PROV-O {v.PROV_STARTED.value} differs from the record"))
-    expected = {
-        v.PHT_KIND: record.kind.value,
-        v.PHT_EVENT_ID: record.event_id,
-        v.PHT_PREVIOUS_HASH: record.previous_hash,
-        v.PROV_ASSOCIATED: v.agent_iri(record.actor).value,
-    }
-    if record.train_uid is not None:
-        expected[v.PROV_USED] = v.train_iri(record.train_uid).value
-    elif entry.count(v.PROV_USED):
-        problems.append(ChainProblem(seq, "the PROV-O triples name a train the record does not"))
-    for prop, value in expected.items():
-        if entry.one(prop) != value:
-            problems.append(ChainProblem(seq, f"PROV-O {prop.value} differs from the record"))
-    return record, problems
+    return _Checked(record, stored_hash, legacy), problems
+
+
+def _seq_of(line: str) -> int | None:
+    """The record a stored quad is about, when its subject is a record node."""
+    if not line.startswith(_RECORD_PREFIX):
+        return None
+    number = line[len(_RECORD_PREFIX) :].split(">", 1)[0]
+    return int(number) if number.isdigit() else None
+
+
+def _predicate(line: str) -> str:
+    parts = line.split(" ", 2)
+    return parts[1] if len(parts) > 2 else "?"
+
+
+def _compare_quads(checked: list[_Checked], stored: set[str]) -> list[ChainProblem]:
+    """Name every quad the records do not write, and every quad they write that is gone."""
+    expected: dict[str, int] = {}
+    for item in checked:
+        build = legacy_record_quads if item.legacy else record_quads
+        for line in normal_form(build(item.record, item.stored_hash)):
+            expected.setdefault(line, item.record.seq)
+    added: dict[int | None, set[str]] = defaultdict(set)
+    missing: dict[int | None, set[str]] = defaultdict(set)
+    for line in stored - expected.keys():
+        added[_seq_of(line)].add(_predicate(line))
+    for line in expected.keys() - stored:
+        missing[expected[line]].add(_predicate(line))
+    problems = [
+        ChainProblem(
+            seq, f"triple(s) no record wrote were added or changed: {', '.join(sorted(p))}"
+        )
+        for seq, p in added.items()
+    ]
+    problems += [
+        ChainProblem(
+            seq, f"triple(s) of this record were removed or changed: {', '.join(sorted(p))}"
+        )
+        for seq, p in missing.items()
+    ]
+    return problems
 
 
 def verify_records(
-    entries: list[StoredRecord], heads: list[PublishedHead] | None
+    entries: list[StoredRecord],
+    heads: list[PublishedHead] | None,
+    stored: set[str] | None = None,
 ) -> VerificationReport:
-    """Check stored record nodes (any order) and, when given, the externally published heads."""
+    """Check record nodes (any order), the store's quads (when given) and the published heads."""
     problems: list[ChainProblem] = []
-    records: list[tuple[ProvenanceRecord, str]] = []
+    checked: list[_Checked] = []
     for entry in entries:
-        record, found = _check_node(entry)
+        item, found = _check_node(entry)
         problems += found
-        if record is not None:
-            records.append((record, record.hash()))
-    records.sort(key=lambda pair: pair[0].seq)
+        if item is not None:
+            checked.append(item)
+    if stored is not None:
+        problems += _compare_quads(checked, stored)
+    checked.sort(key=lambda item: item.record.seq)
     previous = GENESIS_HASH
-    for index, (record, record_hash) in enumerate(records):
-        if record.seq != index:
+    for index, item in enumerate(checked):
+        if item.record.seq != index:
             problems.append(
                 ChainProblem(
-                    record.seq,
+                    item.record.seq,
                     f"expected record {index} here: a record is missing or duplicated",
                 )
             )
-        if record.previous_hash != previous:
+        if item.record.previous_hash != previous:
             problems.append(
-                ChainProblem(record.seq, "previous hash does not match (deleted or reordered)")
+                ChainProblem(item.record.seq, "previous hash does not match (deleted or reordered)")
             )
-        previous = record_hash
-    head = records[-1][1] if records else None
+        previous = item.stored_hash
+    head = checked[-1].stored_hash if checked else None
     if heads is not None:
-        by_seq = {r.seq: h for r, h in records}
+        by_seq = {item.record.seq: item.stored_hash for item in checked}
         for published in heads:
-            stored = by_seq.get(published.seq)
-            if stored is None:
+            found_hash = by_seq.get(published.seq)
+            if found_hash is None:
                 problems.append(ChainProblem(published.seq, "published head has no record"))
-            elif stored != published.hash:
+            elif found_hash != published.hash:
                 problems.append(ChainProblem(published.seq, "differs from its published head"))
-        if len(heads) != len(records):
+        if len(heads) != len(checked):
             problems.append(
                 ChainProblem(
                     None,
-                    f"{len(heads)} head(s) published outside the store, {len(records)} "
+                    f"{len(heads)} head(s) published outside the store, {len(checked)} "
                     "record(s) inside it",
                 )
             )
         elif heads and heads[-1].hash != head:
             problems.append(ChainProblem(None, "chain head differs from the published head"))
     return VerificationReport(
-        records=len(records),
+        records=len(checked),
         head=head,
         published_heads=None if heads is None else len(heads),
         problems=problems,

@@ -34,6 +34,8 @@ PHT_RECORD_HASH: Final = NamedNode(PHT + "recordHash")
 PHT_PREVIOUS_HASH: Final = NamedNode(PHT + "previousHash")
 PHT_CANONICAL: Final = NamedNode(PHT + "canonicalRecord")
 PHT_TRAIN_UID: Final = NamedNode(PHT + "trainUid")
+#: Names how ``pht:recordHash`` was computed; records without it predate canonical RDF hashing.
+PHT_HASH_SCHEME: Final = NamedNode(PHT + "hashScheme")
 
 #: Everything lives in one named graph of the (separate) provenance store.
 PROVENANCE_GRAPH: Final = NamedNode("urn:pht:provenance")

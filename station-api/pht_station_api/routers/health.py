@@ -1,13 +1,23 @@
-"""Liveness, readiness and Prometheus metrics (served on both listeners)."""
+"""Liveness and readiness (both listeners), and Prometheus metrics (the metrics listener only).
 
-from fastapi import APIRouter, Response
+``/metrics`` is not on the internal or external listener: the external one is what an Ingress
+publishes, and the internal one is what runs reach. It lives on its own listener, behind the
+scrape token, and answers with the tick snapshot (:class:`~pht_station_api.metrics.Snapshot`).
+"""
+
+import hmac
+
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from pht_contract.wire import HEALTH_PATH, METRICS_PATH, READY_PATH
-from pht_station_api.deps import StateDep
+from pht_station_api.deps import StateDep, bearer_token
+from pht_station_api.errors import Unauthenticated
+from pht_station_api.metrics import Snapshot
 
 router = APIRouter(tags=["health"])
+metrics_router = APIRouter(tags=["metrics"])
 
 
 @router.get(HEALTH_PATH)
@@ -29,6 +39,21 @@ async def readyz(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get(METRICS_PATH, response_class=Response)
-def metrics(state: StateDep) -> Response:
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+def scraper(request: Request, state: StateDep) -> None:
+    """Only a caller holding the metrics token may scrape; no token configured admits no one."""
+    expected = state.settings.metrics_token()
+    token = bearer_token(request)
+    if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Unauthenticated("the metrics token is not valid")
+
+
+@metrics_router.get(
+    METRICS_PATH,
+    response_class=Response,
+    responses={401: {"description": "Unauthenticated: the metrics token is required"}},
+)
+def metrics(request: Request, state: StateDep) -> Response:
+    scraper(request, state)
+    snapshot = request.app.state.metrics_snapshot
+    assert isinstance(snapshot, Snapshot)
+    return Response(snapshot.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,9 @@ from pathlib import Path
 import httpx
 from stationkit import OPERATOR_TOKEN, identities_file
 
+#: The bearer token the live station's metrics listener expects from a scraper.
+METRICS_TOKEN = "metrics-scrape-token"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -24,6 +27,7 @@ class LiveStation:
     internal: str
     external: str
     store: Path
+    metrics: str = ""
 
     def stop(self) -> int:
         """SIGTERM, as Kubernetes sends it; returns the exit code."""
@@ -39,9 +43,11 @@ def start_station(store: Path, state_dir: Path, policy: Path | None = None) -> L
     state_dir.mkdir(parents=True, exist_ok=True)
     token_file = state_dir / "operator-token"
     token_file.write_text(OPERATOR_TOKEN)
-    internal_port, external_port = free_port(), free_port()
+    internal_port, external_port, metrics_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
+        "PHT_API_METRICS_PORT": str(metrics_port),
+        "PHT_API_METRICS_TOKEN": METRICS_TOKEN,
         "PHT_API_IDENTITY_MODE": "local",
         "PHT_API_LOCAL_IDENTITIES_FILE": str(identities_file(state_dir)),
         "PHT_API_PUBLIC_BASE_URL": f"http://127.0.0.1:{external_port}",
@@ -73,7 +79,11 @@ def start_station(store: Path, state_dir: Path, policy: Path | None = None) -> L
     with (state_dir / "pht-api.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     station = LiveStation(
-        process, f"http://127.0.0.1:{internal_port}", f"http://127.0.0.1:{external_port}", store
+        process,
+        f"http://127.0.0.1:{internal_port}",
+        f"http://127.0.0.1:{external_port}",
+        store,
+        f"http://127.0.0.1:{metrics_port}",
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

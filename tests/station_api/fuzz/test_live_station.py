@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from livestation import LiveStation, start_station
+from livestation import METRICS_TOKEN, LiveStation, start_station
 from rdflib import Graph, Namespace
 from stationkit import (
     OPERATOR_TOKEN,
@@ -74,7 +74,7 @@ def test_registered_train_gets_json_and_csv_and_refusals(live: LiveStation) -> N
     ):
         refused = httpx.post(url, data={"query": query}, headers=bearer(token))
         assert refused.status_code == 403 and refused.json()["reason"] == reason
-    metrics = httpx.get(live.internal + "/metrics").text
+    metrics = httpx.get(live.metrics + "/metrics", headers=bearer(METRICS_TOKEN)).text
     assert 'pht_gateway_queries_total{outcome="refused",reason="ServiceRefused"' in metrics
 
 
@@ -107,8 +107,9 @@ def test_pht_load_through_the_running_api(live: LiveStation, tmp_path: Path) -> 
     assert int(answer.json()["results"]["bindings"][0]["n"]["value"]) == PATIENTS + 4
 
 
-def test_sigterm_stops_both_listeners_cleanly(tmp_path: Path) -> None:
+def test_sigterm_stops_every_listener_cleanly(tmp_path: Path) -> None:
     station = start_station(make_store(tmp_path / "store", patients=3), tmp_path / "state")
     assert station.stop() == 0
     log = (tmp_path / "state" / "pht-api.log").read_text()
-    assert log.count("Finished server process") == 2
+    # internal, external and metrics
+    assert log.count("Finished server process") == 3

@@ -79,8 +79,9 @@ def test_verify_export_and_missing_head(
     assert main(["audit", "verify", "--export", str(export), "--head-file", str(head)]) == 1
     assert "published head has no record" in capsys.readouterr().out
     missing = tmp_path / "nowhere.json"
-    assert main(["audit", "verify", "--export", str(export), "--head-file", str(missing)]) == 0
-    assert "only the store's own consistency" in capsys.readouterr().err
+    # Without the published head a rewritten chain cannot be told apart: that is tampering.
+    assert main(["audit", "verify", "--export", str(export), "--head-file", str(missing)]) == 1
+    assert "TAMPERED chain: the published chain head file" in capsys.readouterr().out
     assert main(["audit", "verify", "--store", str(tmp_path / "none")]) == 2
 
 
@@ -101,3 +102,16 @@ def test_export_round_trip_is_nquads(chain_files: tuple[Path, Path], tmp_path: P
     store = Store()
     store.load(path=str(tmp_path / "export.nq"), format=RdfFormat.N_QUADS)
     assert len(list(store.quads_for_pattern(None, v.PHT_RECORD_HASH, None, None))) == 4
+
+
+def test_a_new_station_publishes_an_empty_head_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, head = tmp_path / "audit", tmp_path / "elsewhere" / "chain-head.json"
+    ProvenanceChain.open(store, head)
+    gc.collect()
+    assert head.is_file() and head.read_text() == ""
+    assert main(["audit", "verify", *_args(store, head)]) == 0
+    assert "chain intact: 0 record(s)" in capsys.readouterr().out
+    head.unlink()
+    assert main(["audit", "verify", *_args(store, head)]) == 1

@@ -121,7 +121,8 @@ def test_edit_of_prov_triple_is_detected(chain: ProvenanceChain) -> None:
     _fill(chain)
     _replace(chain.store, 1, v.PROV_ASSOCIATED, v.agent_iri("someone-else"))
     problems = chain.verify().problems
-    assert [p.seq for p in problems] == [1]
+    # the changed triple is both one no record wrote and one record 1 wrote that is gone
+    assert {p.seq for p in problems} == {1} and len(problems) == 2
 
 
 def test_rewritten_chain_is_caught_by_published_head(chain: ProvenanceChain) -> None:
@@ -162,6 +163,12 @@ def test_tail_deletion_is_detected_only_by_the_heads(chain: ProvenanceChain) -> 
     node = v.record_iri(4)
     for quad in list(chain.store.quads_for_pattern(node, None, None, v.PROVENANCE_GRAPH)):
         chain.store.remove(quad)
+    # the agent only the deleted record named is left behind: that alone gives it away
+    assert not ProvenanceChain(chain.store).verify().ok
+    agent = v.agent_iri("disclosure-gate")
+    for quad in list(chain.store.quads_for_pattern(agent, None, None, v.PROVENANCE_GRAPH)):
+        chain.store.remove(quad)
+    # a careful forger leaves a consistent shorter chain: only the heads catch that
     assert ProvenanceChain(chain.store).verify().ok
     assert not chain.verify().ok
 
@@ -211,3 +218,54 @@ def test_records_are_prov_o(chain: ProvenanceChain) -> None:
     assert int(solution["n"].value) == 5
     exported = chain.export()
     assert b"<http://www.w3.org/ns/prov#wasInformedBy>" in exported
+
+
+def _legacy_chain(tmp_path: Path) -> tuple[Store, Path]:
+    """A chain as earlier versions wrote it: hashes over the canonical JSON, no hash scheme."""
+    from pht_station_api.provenance.graphs import legacy_record_quads
+    from pht_station_api.provenance.heads import PublishedHead, append_head
+    from pht_station_api.provenance.records import GENESIS_HASH, ProvenanceRecord
+
+    store, head = Store(), tmp_path / "legacy-head.json"
+    previous = GENESIS_HASH
+    for seq, actor in enumerate(["operator", "train"]):
+        record = ProvenanceRecord(
+            seq=seq,
+            kind=ProvenanceKind.QUERY,
+            train_uid="uid-1",
+            actor=actor,
+            at="2026-11-01T10:00:00Z",
+            event_id=f"station:legacy-{seq}",
+            details={"rows": seq},
+            previous_hash=previous,
+        )
+        previous = record.legacy_hash()
+        store.extend(legacy_record_quads(record, previous))
+        append_head(head, PublishedHead(seq, previous), record.at)
+    return store, head
+
+
+def test_a_chain_from_an_earlier_version_still_verifies_and_grows(tmp_path: Path) -> None:
+    store, head = _legacy_chain(tmp_path)
+    chain = ProvenanceChain(store, head)
+    assert chain.verify().ok
+    chain.record(ProvenanceKind.RUN, train_uid="uid-1", actor="operator", details={})
+    report = chain.verify()
+    assert report.ok and report.records == 3
+
+
+def test_an_older_record_cannot_be_edited_or_given_the_new_scheme(tmp_path: Path) -> None:
+    store, head = _legacy_chain(tmp_path)
+    _replace(store, 1, v.PHT_KIND, Literal("approval"))
+    assert {p.seq for p in ProvenanceChain(store, head).verify().problems} == {1}
+    store, head = _legacy_chain(tmp_path / "again")
+    store.add(
+        Quad(
+            v.record_iri(0),
+            v.PHT_HASH_SCHEME,
+            Literal("sha256-sorted-ntriples-v2"),
+            v.PROVENANCE_GRAPH,
+        )
+    )
+    problems = ProvenanceChain(store, head).verify().problems
+    assert any(p.seq == 0 and "hash" in p.message for p in problems)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
+from prometheus_client import generate_latest
 from stationkit import (
     COHORT_PATIENTS,
     bearer,
@@ -177,7 +178,7 @@ async def test_small_cell_suppressed_and_released_as_json_and_csv(
 
 
 async def test_model_is_held_until_a_steward_releases_it(
-    inside: httpx.AsyncClient, outside: httpx.AsyncClient
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient, results_station: StationState
 ) -> None:
     weights = json.dumps({"coef": [0.25, -1.5]}).encode()
     _, reg = await run_train(inside, manifest([30, 30], models=[model(weights, "json")]))
@@ -207,7 +208,7 @@ async def test_model_is_held_until_a_steward_releases_it(
     story = await outside.get(steward_url(reg) + "/provenance", headers=bearer(STEWARD))
     last = story.json()["records"][-1]
     assert (last["actor"], last["details"]["heldBy"]) == ("steward-sam", "ManualReleaseRequired")
-    metrics = (await outside.get("/metrics")).text
+    metrics = generate_latest(results_station.metrics.registry).decode()
     assert 'pht_disclosure_decisions_total{decision="Held",rule="ManualReleaseRequired"' in (
         metrics.replace('station="test-station",', "")
     )

@@ -54,6 +54,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+METRICS_TOKEN = secrets.token_urlsafe(16)
+METRICS_PORT = _free_port()
+
+
 @pytest.fixture(scope="module")
 def api(
     tmp_path_factory: pytest.TempPathFactory,
@@ -81,6 +85,8 @@ def api(
     internal_port, external_port = _free_port(), _free_port()
     env = {
         **os.environ,
+        "PHT_API_METRICS_PORT": str(METRICS_PORT),
+        "PHT_API_METRICS_TOKEN": METRICS_TOKEN,
         "PHT_API_IDENTITY_MODE": "local",
         "PHT_API_LOCAL_IDENTITIES_FILE": str(people),
         "PHT_API_QUERY_WORKERS": "1",
@@ -204,7 +210,11 @@ def test_decisions_end_to_end_and_audited(
     rows = json.loads(capsys.readouterr().out.split("\n", 1)[1])["tables"][0]["rows"]
     assert rows[1] == [None, None]  # the small row is emptied, its label too
 
-    metrics = httpx.get(external + "/metrics", timeout=10).text
+    metrics = httpx.get(
+        f"http://127.0.0.1:{METRICS_PORT}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=10,
+    ).text
     decisions = [
         line
         for line in metrics.splitlines()
