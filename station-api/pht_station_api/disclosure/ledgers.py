@@ -1,37 +1,156 @@
-"""The per-requester differencing ledger.
+"""The differencing ledger: which patient sets the readers of a result have already been given.
 
-Two releases over cohorts that differ by one patient reveal that patient by subtraction (the
-classic differencing attack). The ledger remembers the cohort sizes each requester has already
-received; a new result whose cohort differs from one of them by more than zero but fewer than
-``differencingThreshold`` patients is held for a steward. Keyed by requester, so a researcher
-cannot step around it by submitting a new train.
+Two releases whose patient sets differ by a few patients reveal those patients by subtraction
+(the classic differencing attack): a stage table over 172 patients and then over 171 tells the
+reader the stage of the one left out; so does a table over the same number of patients with one
+swapped. So the ledger compares *patient sets* — the keyed fingerprints of every patient the
+train's audited queries bound (see :mod:`pht_station_api.patientsets`) — by their symmetric
+difference, never by cohort size.
+
+It compares a new result with the earlier ones *the same people can read*. A released result
+is readable by everyone RBAC allows ``get`` on ``trains/results`` in the Train's namespace (the
+station's researcher role is granted per namespace), and its requester keeps what they received
+wherever they move. So each entry is filed under two reader scopes, the namespace and the
+admission-recorded requester, and a new result is compared with every entry sharing either.
+
+Results that were released *and* results held for a steward are entries: a held result may be
+released later, and the steward deciding on the second of two near-identical results must see
+the rule. A result a steward blocks leaves the ledger (it never reaches a reader).
 """
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
+
+NAMESPACE_SCOPE: Final = "namespace/"
+REQUESTER_SCOPE: Final = "requester/"
+LEDGER_VERSION: Final = 2
+
+
+def reader_scopes(namespace: str, requester: str | None) -> tuple[str, ...]:
+    """Who can read a result of this Train: its namespace's readers and its requester."""
+    scopes = [NAMESPACE_SCOPE + namespace]
+    if requester:
+        scopes.append(REQUESTER_SCOPE + requester)
+    return tuple(scopes)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    uid: str
+    #: ``namespace/name`` of the Train, to name the earlier result to a steward.
+    train: str
+    scopes: frozenset[str]
+    patients: frozenset[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "train": self.train,
+            "scopes": sorted(self.scopes),
+            "patients": sorted(self.patients),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "LedgerEntry":
+        return cls(
+            uid=str(value["uid"]),
+            train=str(value["train"]),
+            scopes=frozenset(str(s) for s in value["scopes"]),
+            patients=frozenset(str(p) for p in value["patients"]),
+        )
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """An earlier result whose patient set is too close to the new one's."""
+
+    earlier: LedgerEntry
+    difference: int
+
+
+def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int) -> int | None:
+    """The symmetric difference when it is within (0, threshold); ``None`` otherwise.
+
+    Zero differences (the same patients) disclose nothing new; an empty set on either side
+    means the audit saw no patients there, and such a result is held as ``CohortUnverified``.
+    """
+    if not patients or not earlier:
+        return None
+    difference = len(patients ^ earlier)
+    return difference if 0 < difference < threshold else None
 
 
 class DifferencingLedger:
-    """Released cohort sizes per requester; serialisable so the result store can persist it."""
+    """Patient-set fingerprints per result, filed by reader scope; the result store persists it.
 
-    def __init__(self, entries: dict[str, list[int]] | None = None) -> None:
-        self._released: dict[str, set[int]] = {k: set(v) for k, v in (entries or {}).items()}
+    A ledger file from before patient sets (cohort sizes keyed by requester) holds nothing that
+    could be compared with a set, so it is read as empty.
+    """
+
+    def __init__(self, stored: dict[str, Any] | None = None) -> None:
         self._lock = threading.Lock()
+        self._entries: dict[str, LedgerEntry] = {}
+        if stored and stored.get("version") == LEDGER_VERSION:
+            for item in stored.get("entries", []):
+                entry = LedgerEntry.from_json(item)
+                self._entries[entry.uid] = entry
 
-    def released_cohorts(self, requester: str) -> frozenset[int]:
+    def closest(
+        self, uid: str, scopes: Iterable[str], patients: frozenset[str], threshold: int
+    ) -> Overlap | None:
+        """The nearest earlier result sharing a reader scope and within the threshold."""
+        wanted = frozenset(scopes)
+        found: Overlap | None = None
         with self._lock:
-            return frozenset(self._released.get(requester, set()))
+            candidates = [e for e in self._entries.values() if e.uid != uid and e.scopes & wanted]
+        for entry in candidates:
+            difference = too_close(patients, entry.patients, threshold)
+            if difference is not None and (found is None or difference < found.difference):
+                found = Overlap(entry, difference)
+        return found
 
-    def record_release(self, requester: str, cohorts: Iterable[int]) -> None:
+    def record(self, entry: LedgerEntry) -> None:
+        if not entry.patients:
+            return
         with self._lock:
-            self._released.setdefault(requester, set()).update(cohorts)
+            self._entries[entry.uid] = entry
 
-    def to_json(self) -> dict[str, list[int]]:
+    def forget(self, uid: str) -> bool:
         with self._lock:
-            return {k: sorted(v) for k, v in self._released.items()}
+            return self._entries.pop(uid, None) is not None
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            entries = [e.to_json() for e in self._entries.values()]
+        return {"version": LEDGER_VERSION, "entries": entries}
+
+
+def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> GateDecision:
+    """Add the ``Differencing`` hold to the gate's decision (blocks still win).
+
+    The finding names the rule and the earlier Train, never the patients nor how many differ:
+    stewards read findings, and the Train's status carries the rule.
+    """
+    if overlap is None or decision.outcome == Outcome.BLOCKED:
+        return decision
+    finding = Finding(Rule.DIFFERENCING, Outcome.HELD, f"patient set near {overlap.earlier.train}")
+    return decide(
+        [*decision.findings, finding],
+        decision.released,
+        decision.cohorts,
+        decision.suppressed_cells,
+    )
 
 
 def differs_too_little(cohorts: Iterable[int], earlier: Iterable[int], threshold: int) -> bool:
-    """True when some cohort is within (0, threshold) patients of an earlier released one."""
+    """True when some cohort *size* is within (0, threshold) of an earlier one.
+
+    Kept for callers of the gate that pass released cohort sizes; the result store no longer
+    does (sizes miss a swapped patient and flag unrelated cohorts), it compares patient sets.
+    """
     previous = list(earlier)
     return any(0 < abs(new - old) < threshold for new in cohorts for old in previous)

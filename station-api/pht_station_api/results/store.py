@@ -5,10 +5,11 @@ attempts in upload order, keeps only the latest attempt's bytes (the gate never 
 other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a running train can
 neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
 operator reports the run's completion: then the gate runs on the *last* attempt, with the
-admitting policy's disclosure rules, the cohort the audited queries saw and the requester's
-differencing ledger. Released and held results keep their outgoing manifest; blocked ones keep
-nothing that could leave. Every upload and every decision (the gate's and a steward's) is a
-provenance record naming its rule.
+admitting policy's disclosure rules and the cohort the audited queries saw; the differencing
+ledger then compares the patient set the train's queries bound with the earlier results the
+same readers can have (see :mod:`pht_station_api.disclosure.ledgers`). Released and held
+results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
+and every decision (the gate's and a steward's) is a provenance record naming its rule.
 """
 
 import hashlib
@@ -36,6 +37,7 @@ from pht_contract.wire import (
 )
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
 from pht_station_api.disclosure.gate import evaluate_bytes
+from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -196,13 +198,10 @@ class ResultStore:
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
-                decision = evaluate_bytes(
-                    raw,
-                    record.policy(),
-                    audited_cohort=audited_cohort,
-                    released_cohorts=self._ledger.released_cohorts(record.ledger_key),
-                )
+                decision = evaluate_bytes(raw, record.policy(), audited_cohort=audited_cohort)
+                decision = self._check_ledger(record, train, decision)
                 self._apply(record, decision)
+                self._enter_ledger(record, train)
             self._save(record)
         details: dict[str, DetailValue] = {
             "decision": record.release.value,
@@ -240,7 +239,31 @@ class ResultStore:
         record.released_digest = "sha256:" + hashlib.sha256(outgoing).hexdigest()
         record.released_size = len(outgoing)
         record.released_at = now
-        self._ledger.record_release(record.ledger_key, record.cohorts)
+
+    # --- the differencing ledger -----------------------------------------------------
+    def _check_ledger(
+        self, record: ResultRecord, train: TrainContext, decision: GateDecision
+    ) -> GateDecision:
+        """Hold when the patient set is within the policy's threshold of an earlier one."""
+        overlap = self._ledger.closest(
+            record.uid,
+            record.ledger_scopes,
+            train.patients,
+            record.policy().differencing_threshold,
+        )
+        return hold_for_differencing(decision, overlap)
+
+    def _enter_ledger(self, record: ResultRecord, train: TrainContext) -> None:
+        """Released and held results are what readers have or may get; blocked ones are not."""
+        if not train.patients or record.release not in (ReleaseState.RELEASED, ReleaseState.HELD):
+            return
+        entry = LedgerEntry(
+            uid=record.uid,
+            train=f"{record.namespace}/{record.name}",
+            scopes=frozenset(record.ledger_scopes),
+            patients=train.patients,
+        )
+        self._ledger.record(entry)
         self._save_ledger()
 
     def train_state(self, uid: str, registered: bool, progress: Progress | None) -> TrainState:
@@ -316,6 +339,9 @@ class ResultStore:
                 record.release = ReleaseState.BLOCKED
                 record.rule = STEWARD_BLOCKED
                 (self._folder(uid) / OUTGOING).unlink(missing_ok=True)
+                # A blocked result reaches no reader: it no longer holds others back.
+                if self._ledger.forget(uid):
+                    self._save_ledger()
             self._save(record)
         chain.record(
             ProvenanceKind.RELEASE,
