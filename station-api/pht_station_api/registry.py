@@ -211,6 +211,19 @@ class TrainRegistry:
             else:
                 self._save_lazily()
 
+    def forget_patients(self, uid: str) -> None:
+        """Drop a train's patient set once its result is decided.
+
+        The result store's ledger has taken what it needs (released and held results); the
+        rest need no fingerprints at all, and this file stays small however many trains ran.
+        """
+        with self._lock:
+            train = self._trains.get(uid)
+            if train is None or not train.patient_set:
+                return
+            train.patient_set = set()
+            self._save()
+
     def set_progress(self, uid: str, progress: Progress) -> bool:
         """Record a progress report if it moves forward; ``True`` when it was recorded.
 

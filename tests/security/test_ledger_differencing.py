@@ -9,6 +9,7 @@ the people who can read both results (the namespace's readers and the requester)
 """
 
 import hashlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -207,16 +208,18 @@ async def test_no_patient_iri_is_kept_in_state_logged_or_chained(
     reg, _ = await run_train(inside, "quiet", "quiet", "oidc:gil", block_query(iris, 7))
     station.registry.flush()
     kept = [p for p in state_dir.rglob("*") if p.is_file()]
-    assert any(p.name == "ledger.json" for p in kept)
+    entry = json.loads((state_dir / "results" / "_ledger" / f"{reg.uid}.json").read_text())
+    assert len(entry["patients"]) == len(iris) - 5
     plain = {hashlib.sha256(iri.encode()).hexdigest()[:32] for iri in iris}
     for path in kept:
         text = path.read_bytes().decode("utf-8", errors="replace")
         assert not any(iri in text for iri in iris), path.name
         assert not any(digest in text for digest in plain), path.name
     assert not any(iri in caplog.text for iri in iris)
-    fingerprints = station.registry.get(reg.uid)
-    assert fingerprints is not None and len(fingerprints.patient_set) == len(iris) - 5
+    # Decided: the registry no longer keeps the set; the chain never had it.
+    registered = station.registry.get(reg.uid)
+    assert registered is not None and registered.patient_set == set()
     story = " ".join(str(r.canonical()) for r in station.chain.story(reg.uid))
-    assert not any(f in story for f in fingerprints.patient_set)
+    assert not any(f in story for f in entry["patients"])
     key = state_dir / "patient-fingerprint.key"
     assert key.stat().st_mode & 0o077 == 0

@@ -27,7 +27,6 @@ from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome,
 
 NAMESPACE_SCOPE: Final = "namespace/"
 REQUESTER_SCOPE: Final = "requester/"
-LEDGER_VERSION: Final = 2
 
 
 def reader_scopes(namespace: str, requester: str | None) -> tuple[str, ...]:
@@ -85,19 +84,12 @@ def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int)
 
 
 class DifferencingLedger:
-    """Patient-set fingerprints per result, filed by reader scope; the result store persists it.
+    """Patient-set fingerprints per result, filed by reader scope (in memory; the result store
+    keeps each entry in a file of its own, so a new entry never rewrites the others)."""
 
-    A ledger file from before patient sets (cohort sizes keyed by requester) holds nothing that
-    could be compared with a set, so it is read as empty.
-    """
-
-    def __init__(self, stored: dict[str, Any] | None = None) -> None:
+    def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, LedgerEntry] = {}
-        if stored and stored.get("version") == LEDGER_VERSION:
-            for item in stored.get("entries", []):
-                entry = LedgerEntry.from_json(item)
-                self._entries[entry.uid] = entry
+        self._entries: dict[str, LedgerEntry] = {e.uid: e for e in entries}
 
     def closest(
         self, uid: str, scopes: Iterable[str], patients: frozenset[str], threshold: int
@@ -123,10 +115,9 @@ class DifferencingLedger:
         with self._lock:
             return self._entries.pop(uid, None) is not None
 
-    def to_json(self) -> dict[str, Any]:
+    def entries(self) -> list[LedgerEntry]:
         with self._lock:
-            entries = [e.to_json() for e in self._entries.values()]
-        return {"version": LEDGER_VERSION, "entries": entries}
+            return list(self._entries.values())
 
 
 def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> GateDecision:

@@ -57,7 +57,9 @@ GATE_ACTOR = "disclosure-gate"
 STEWARD_BLOCKED = "StewardBlocked"
 OUTGOING = "outgoing.json"
 STATE = "state.json"
-LEDGER = "ledger.json"
+#: One file per ledger entry; ``_`` cannot begin a result folder's name (see ``train_folder``).
+#: The ``ledger.json`` of cohort sizes kept before patient sets is no longer read.
+LEDGER_DIR = "_ledger"
 PURGE_INTERVAL_SECONDS = 600.0
 #: Uploads one train may make: the contract allows at most 5 retries, so 6 pod attempts, each
 #: may upload once; a train that checkpoints more often should upload only its final result.
@@ -108,8 +110,10 @@ class ResultStore:
         for state_file in sorted(self._root.glob(f"*/{STATE}")):
             record = ResultRecord.from_json(read_json(state_file))
             self._records[record.uid] = record
-        ledger_file = self._root / LEDGER
-        self._ledger = DifferencingLedger(read_json(ledger_file) if ledger_file.exists() else {})
+        self._ledger = DifferencingLedger(
+            LedgerEntry.from_json(read_json(path))
+            for path in sorted((self._root / LEDGER_DIR).glob("*.json"))
+        )
 
     @classmethod
     def open(cls, settings: Settings) -> "ResultStore":
@@ -126,8 +130,8 @@ class ResultStore:
         self._records[record.uid] = record
         write_json(self._folder(record.uid) / STATE, record.to_json())
 
-    def _save_ledger(self) -> None:
-        write_json(self._root / LEDGER, self._ledger.to_json())
+    def _ledger_file(self, uid: str) -> Path:
+        return train_folder(self._root / LEDGER_DIR, uid).with_suffix(".json")
 
     def _get(self, uid: str) -> ResultRecord:
         record = self._records.get(uid)
@@ -263,8 +267,8 @@ class ResultStore:
             scopes=frozenset(record.ledger_scopes),
             patients=train.patients,
         )
+        write_json(self._ledger_file(record.uid), entry.to_json())
         self._ledger.record(entry)
-        self._save_ledger()
 
     def train_state(self, uid: str, registered: bool, progress: Progress | None) -> TrainState:
         """What the operator mirrors: the rule, but a result summary only after release."""
@@ -340,8 +344,8 @@ class ResultStore:
                 record.rule = STEWARD_BLOCKED
                 (self._folder(uid) / OUTGOING).unlink(missing_ok=True)
                 # A blocked result reaches no reader: it no longer holds others back.
-                if self._ledger.forget(uid):
-                    self._save_ledger()
+                self._ledger.forget(uid)
+                self._ledger_file(uid).unlink(missing_ok=True)
             self._save(record)
         chain.record(
             ProvenanceKind.RELEASE,

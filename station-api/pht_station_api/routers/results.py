@@ -124,6 +124,8 @@ def complete_run(
     metrics = result_metrics(state.metrics)
     if done.decided_now:
         metrics.decided(done.record.release.value, done.record.rule)
+        # Decided once: the ledger holds the fingerprints it needs from here on.
+        state.registry.forget_patients(uid)
     metrics.set_held(len(store.held()))
     store.purge_if_due()
     return store.train_state(uid, train.active(), train.progress).wire()

@@ -4,9 +4,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from stationkit import registration
+from test_result_store import DONE, result, train
 
-from pht_contract.wire import TrainRegistration
+from pht_contract.trains import ReleaseState
+from pht_contract.wire import ReleaseDecision, TrainRegistration
 from pht_station_api.disclosure.decisions import GateDecision, Outcome, Rule
 from pht_station_api.disclosure.ledgers import (
     DifferencingLedger,
@@ -14,9 +17,17 @@ from pht_station_api.disclosure.ledgers import (
     hold_for_differencing,
     too_close,
 )
+from pht_station_api.provenance import ProvenanceChain
 from pht_station_api.registry import PATIENT_KEY_FILE, TrainRegistry
+from pht_station_api.results import ResultStore
 from pht_station_api.results.records import ResultRecord
 from pht_station_api.stores.jobs import QueryOutcome
+
+
+@pytest.fixture
+def chain() -> ProvenanceChain:
+    return ProvenanceChain.open(None, None)
+
 
 IRIS = [f"https://hospital.example/patient/{i}".encode() for i in range(20)]
 
@@ -80,16 +91,34 @@ def test_the_ledger_compares_within_shared_scopes_only() -> None:
     found = ledger.closest("u2", ["namespace/ns-b", "namespace/ns-a"], base - {"a"}, 5)
     assert found is not None and (found.earlier.uid, found.difference) == ("u1", 1)
     assert ledger.closest("u1", ["namespace/ns-a"], base - {"a"}, 5) is None  # not itself
-    assert DifferencingLedger(ledger.to_json()).closest("u2", ["namespace/ns-a"], base, 5) is None
-    again = DifferencingLedger(json.loads(json.dumps(ledger.to_json())))
+    again = DifferencingLedger(
+        LedgerEntry.from_json(json.loads(json.dumps(e.to_json()))) for e in ledger.entries()
+    )
     assert again.closest("u2", ["namespace/ns-a"], base - {"b"}, 5) is not None
     assert again.forget("u1") and not again.forget("u1")
     assert again.closest("u2", ["namespace/ns-a"], base - {"b"}, 5) is None
 
 
-def test_a_size_ledger_from_before_is_read_as_empty() -> None:
-    ledger = DifferencingLedger({"maastro/oidc:alice": [100, 98]})
-    assert ledger.to_json() == {"version": 2, "entries": []}
+def test_entries_persist_one_file_each_and_a_size_ledger_is_ignored(
+    tmp_path: Path, chain: ProvenanceChain
+) -> None:
+    root = tmp_path / "results"
+    root.mkdir()
+    (root / "ledger.json").write_text(json.dumps({"maastro/alice": [100, 98]}))
+    store = ResultStore(root)
+    base = range(100)
+    for uid, patients in (("one", base), ("two", range(1, 100))):
+        context = train(uid, name=uid, patients=patients)
+        store.upload(context, result([50, 50]), chain)
+        store.complete(context, DONE, 100, chain)
+    assert sorted(p.name for p in (root / "_ledger").iterdir()) == ["one.json", "two.json"]
+    reopened = ResultStore(root)
+    three = train("three", name="three", patients=range(2, 100))
+    reopened.upload(three, result([49, 49]), chain)
+    record = reopened.complete(three, DONE, 98, chain).record
+    assert (record.release, record.rule) == (ReleaseState.HELD, "Differencing")
+    reopened.decide("three", ReleaseDecision(decision="Block", reason="near two"), "sam", chain)
+    assert not (root / "_ledger" / "three.json").exists()
 
 
 def test_a_record_from_before_scopes_loads_with_its_namespace() -> None:
@@ -122,3 +151,13 @@ def test_the_hold_names_the_rule_never_the_patients() -> None:
 def test_a_query_outcome_never_shows_its_patients() -> None:
     outcome = QueryOutcome("solutions", b"", 3, 3, patients=frozenset(IRIS[:3]))
     assert "hospital.example" not in repr(outcome)
+
+
+def test_the_registry_forgets_the_set_once_the_result_is_decided(tmp_path: Path) -> None:
+    path = tmp_path / "registrations.json"
+    registry = TrainRegistry(path)
+    reg = _registration(path)
+    registry.register(reg)
+    registry.record_query(reg.uid, 3, IRIS[:3])
+    registry.forget_patients(reg.uid)
+    assert _patients(TrainRegistry(path), reg.uid) == set()
