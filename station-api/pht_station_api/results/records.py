@@ -19,18 +19,21 @@ class TrainContext:
     uid: str
     namespace: str
     name: str
-    #: The admission-recorded identity (the typed name only where none was recorded).
+    #: Who asked, for people to read (the recorded identity, else the typed name).
     requester: str
     organisation: str
     disclosure: DisclosurePolicy
     retention_days: int
     #: Keyed fingerprints of the patients the train's audited queries bound.
     patients: frozenset[str] = field(default_factory=frozenset)
+    #: The admission-recorded identity alone: a typed name must not file a result under
+    #: somebody else's scope (it could hold back that person's later results).
+    requested_by: str | None = None
 
     @property
     def ledger_scopes(self) -> tuple[str, ...]:
         """Who can read this train's result; the ledger compares within these."""
-        return reader_scopes(self.namespace, self.requester)
+        return reader_scopes(self.namespace, self.requested_by)
 
 
 @dataclass

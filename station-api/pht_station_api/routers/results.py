@@ -59,6 +59,7 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         disclosure=registration.policy.disclosure,
         retention_days=registration.policy.result_retention_days,
         patients=frozenset(train.patient_set),
+        requested_by=registration.requested_by,
     )
 
 

@@ -35,9 +35,10 @@ def test_renaming_yourself_in_the_spec_does_not_start_a_new_ledger() -> None:
     assert first.ledger_scopes == ("namespace/pht-requests", "requester/oidc:alice")
 
 
-def test_without_a_recorded_identity_the_namespace_still_covers_every_reader() -> None:
-    scopes = train_context(_registered("Dr. B", None)).ledger_scopes
-    assert "namespace/pht-requests" in scopes
+def test_without_a_recorded_identity_only_the_namespace_is_a_scope() -> None:
+    """A typed name could be somebody else's: it must not file results under their scope."""
+    scopes = train_context(_registered("oidc:alice", None)).ledger_scopes
+    assert scopes == ("namespace/pht-requests",)
 
 
 def test_the_patient_set_the_gateway_recorded_reaches_the_ledger() -> None:
