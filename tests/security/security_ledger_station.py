@@ -10,6 +10,7 @@ import json
 import secrets
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,6 +53,32 @@ def stage_query(*excluded: str) -> str:
         "  ?tumour roo:P100219 ?stage .\n"
         f"{filters}}}\n"
     )
+
+
+def count_query(*excluded: str) -> str:
+    """Patients per stage counted in SPARQL: the answer carries no patient IRI at all."""
+    filters = "".join(f"  FILTER(?patient != <{iri}>)\n" for iri in excluded)
+    return (
+        f"{PREFIXES}SELECT ?stage (COUNT(DISTINCT ?patient) AS ?n) WHERE {{\n"
+        "  ?patient a ncit:C16960 ; roo:P100029 ?tumour .\n"
+        "  ?tumour roo:P100219 ?stage .\n"
+        f"{filters}}} GROUP BY ?stage\n"
+    )
+
+
+def count_manifest(answer: dict[str, Any]) -> dict[str, Any]:
+    """The attacker's upload from counts: a stage table, its cohort the counts' sum."""
+    rows = [(r["stage"]["value"], int(r["n"]["value"])) for r in answer["results"]["bindings"]]
+    return {
+        "tables": [
+            {
+                "name": "stages",
+                "columns": [{"name": "stage", "role": "Group"}, {"name": "n", "role": "Count"}],
+                "rows": [[stage, n] for stage, n in sorted(rows)],
+                "cohortSize": sum(n for _, n in rows),
+            }
+        ]
+    }
 
 
 def block_query(iris: list[str], block: int, *extra: int) -> str:
@@ -136,7 +163,12 @@ async def register_train(
 
 
 async def run_train(
-    inside: httpx.AsyncClient, name: str, namespace: str, requested_by: str, query: str
+    inside: httpx.AsyncClient,
+    name: str,
+    namespace: str,
+    requested_by: str,
+    query: str,
+    build: Callable[[dict[str, Any]], dict[str, Any]] = stage_manifest,
 ) -> tuple[TrainRegistration, dict[str, Any]]:
     """Register, query, upload the stage table, complete; the operator's view of the state."""
     token, reg = await register_train(inside, name, namespace, requested_by, query)
@@ -147,7 +179,7 @@ async def run_train(
     )
     assert answer.status_code == 200, answer.text
     upload = await inside.put(
-        RESULT_PATH, content=json.dumps(stage_manifest(answer.json())), headers=bearer(token)
+        RESULT_PATH, content=json.dumps(build(answer.json())), headers=bearer(token)
     )
     assert upload.status_code == 201, upload.text
     done = await inside.put(

@@ -24,6 +24,8 @@ from security_ledger_station import (
     STEWARD,
     USERS,
     block_query,
+    count_manifest,
+    count_query,
     identities,
     patient_iris,
     result_url,
@@ -194,6 +196,27 @@ async def test_a_held_result_counts_until_a_steward_blocks_it(
     assert decided.status_code == 200, decided.text
     _, state = await run_train(inside, "blk-d", "blocks", "oidc:fay", near_held)
     assert outcome(state) == RELEASED
+
+
+async def test_counting_in_sparql_does_not_hide_a_one_patient_difference(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient, iris: list[str]
+) -> None:
+    """Aggregate-only queries bind no patient IRIs, so there is no patient set: the result is
+    held (CohortUnverified) and the steward also sees the size-based Differencing finding."""
+    counts = count_query(*iris[40:45])
+    first, state = await run_train(
+        inside, "agg-1", "aggregates", "oidc:hal", counts, count_manifest
+    )
+    assert outcome(state) == ("Held", "CohortUnverified")
+    view = (await outside.get(steward_url(first), headers=bearer(STEWARD))).json()
+    assert not any(f.startswith("Differencing") for f in view["findings"])
+    fewer = count_query(*iris[40:45], iris[45])
+    second, state = await run_train(
+        inside, "agg-2", "aggregates", "oidc:hal", fewer, count_manifest
+    )
+    assert outcome(state) == ("Held", "CohortUnverified")
+    view = (await outside.get(steward_url(second), headers=bearer(STEWARD))).json()
+    assert view["findings"][-1] == "Differencing (cohort size near aggregates/agg-1): Held"
 
 
 async def test_no_patient_iri_is_kept_in_state_logged_or_chained(

@@ -16,6 +16,10 @@ admission-recorded requester, and a new result is compared with every entry shar
 Results that were released *and* results held for a steward are entries: a held result may be
 released later, and the steward deciding on the second of two near-identical results must see
 the rule. A result a steward blocks leaves the ledger (it never reaches a reader).
+
+Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
+gate holds such a result as ``CohortUnverified``), the ledger falls back to the declared
+cohort sizes, so the steward deciding on it still sees the ``Differencing`` finding.
 """
 
 import threading
@@ -44,6 +48,8 @@ class LedgerEntry:
     train: str
     scopes: frozenset[str]
     patients: frozenset[str]
+    #: The cohort sizes the result declared (and the audited one): the fallback comparison.
+    cohorts: frozenset[int] = frozenset()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +57,7 @@ class LedgerEntry:
             "train": self.train,
             "scopes": sorted(self.scopes),
             "patients": sorted(self.patients),
+            "cohorts": sorted(self.cohorts),
         }
 
     @classmethod
@@ -60,15 +67,30 @@ class LedgerEntry:
             train=str(value["train"]),
             scopes=frozenset(str(s) for s in value["scopes"]),
             patients=frozenset(str(p) for p in value["patients"]),
+            cohorts=frozenset(int(c) for c in value.get("cohorts", ())),
+        )
+
+    @classmethod
+    def legacy(cls, key: str, sizes: Iterable[int]) -> "LedgerEntry":
+        """Cohort sizes released before patient sets were kept, keyed ``organisation/requester``."""
+        requester = key.partition("/")[2] or key
+        return cls(
+            uid=f"legacy/{key}",
+            train="a result released before patient sets were kept",
+            scopes=frozenset({REQUESTER_SCOPE + requester}),
+            patients=frozenset(),
+            cohorts=frozenset(int(s) for s in sizes),
         )
 
 
 @dataclass(frozen=True)
 class Overlap:
-    """An earlier result whose patient set is too close to the new one's."""
+    """An earlier result too close to the new one."""
 
     earlier: LedgerEntry
     difference: int
+    #: ``patient set``, or ``cohort size`` where a side had no patient set.
+    compared: str = "patient set"
 
 
 def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int) -> int | None:
@@ -83,6 +105,17 @@ def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int)
     return difference if 0 < difference < threshold else None
 
 
+def _compare(
+    entry: LedgerEntry, patients: frozenset[str], sizes: frozenset[int], threshold: int
+) -> Overlap | None:
+    if patients and entry.patients:
+        difference = too_close(patients, entry.patients, threshold)
+        return None if difference is None else Overlap(entry, difference)
+    gaps = [abs(new - old) for new in sizes for old in entry.cohorts]
+    close = [gap for gap in gaps if 0 < gap < threshold]
+    return Overlap(entry, min(close), "cohort size") if close else None
+
+
 class DifferencingLedger:
     """Patient-set fingerprints per result, filed by reader scope (in memory; the result store
     keeps each entry in a file of its own, so a new entry never rewrites the others)."""
@@ -92,21 +125,27 @@ class DifferencingLedger:
         self._entries: dict[str, LedgerEntry] = {e.uid: e for e in entries}
 
     def closest(
-        self, uid: str, scopes: Iterable[str], patients: frozenset[str], threshold: int
+        self,
+        uid: str,
+        scopes: Iterable[str],
+        patients: frozenset[str],
+        threshold: int,
+        cohorts: Iterable[int] = (),
     ) -> Overlap | None:
         """The nearest earlier result sharing a reader scope and within the threshold."""
         wanted = frozenset(scopes)
+        sizes = frozenset(cohorts)
         found: Overlap | None = None
         with self._lock:
             candidates = [e for e in self._entries.values() if e.uid != uid and e.scopes & wanted]
         for entry in candidates:
-            difference = too_close(patients, entry.patients, threshold)
-            if difference is not None and (found is None or difference < found.difference):
-                found = Overlap(entry, difference)
+            overlap = _compare(entry, patients, sizes, threshold)
+            if overlap is not None and (found is None or overlap.difference < found.difference):
+                found = overlap
         return found
 
     def record(self, entry: LedgerEntry) -> None:
-        if not entry.patients:
+        if not entry.patients and not entry.cohorts:
             return
         with self._lock:
             self._entries[entry.uid] = entry
@@ -128,7 +167,8 @@ def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> Ga
     """
     if overlap is None or decision.outcome == Outcome.BLOCKED:
         return decision
-    finding = Finding(Rule.DIFFERENCING, Outcome.HELD, f"patient set near {overlap.earlier.train}")
+    where = f"{overlap.compared} near {overlap.earlier.train}"
+    finding = Finding(Rule.DIFFERENCING, Outcome.HELD, where)
     return decide(
         [*decision.findings, finding],
         decision.released,
@@ -140,8 +180,8 @@ def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> Ga
 def differs_too_little(cohorts: Iterable[int], earlier: Iterable[int], threshold: int) -> bool:
     """True when some cohort *size* is within (0, threshold) of an earlier one.
 
-    Kept for callers of the gate that pass released cohort sizes; the result store no longer
-    does (sizes miss a swapped patient and flag unrelated cohorts), it compares patient sets.
+    For callers of the gate that pass released cohort sizes; the result store does not (sizes
+    miss a swapped patient), it asks :meth:`DifferencingLedger.closest`.
     """
     previous = list(earlier)
     return any(0 < abs(new - old) < threshold for new in cohorts for old in previous)

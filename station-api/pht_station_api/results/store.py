@@ -58,8 +58,9 @@ STEWARD_BLOCKED = "StewardBlocked"
 OUTGOING = "outgoing.json"
 STATE = "state.json"
 #: One file per ledger entry; ``_`` cannot begin a result folder's name (see ``train_folder``).
-#: The ``ledger.json`` of cohort sizes kept before patient sets is no longer read.
 LEDGER_DIR = "_ledger"
+#: Cohort sizes per ``organisation/requester``, as kept before patient sets; read, never written.
+LEGACY_LEDGER = "ledger.json"
 PURGE_INTERVAL_SECONDS = 600.0
 #: Uploads one train may make: the contract allows at most 5 retries, so 6 pod attempts, each
 #: may upload once; a train that checkpoints more often should upload only its final result.
@@ -110,10 +111,14 @@ class ResultStore:
         for state_file in sorted(self._root.glob(f"*/{STATE}")):
             record = ResultRecord.from_json(read_json(state_file))
             self._records[record.uid] = record
-        self._ledger = DifferencingLedger(
+        entries = [
             LedgerEntry.from_json(read_json(path))
             for path in sorted((self._root / LEDGER_DIR).glob("*.json"))
-        )
+        ]
+        legacy = self._root / LEGACY_LEDGER
+        if legacy.exists():
+            entries += [LedgerEntry.legacy(k, v) for k, v in read_json(legacy).items()]
+        self._ledger = DifferencingLedger(entries)
 
     @classmethod
     def open(cls, settings: Settings) -> "ResultStore":
@@ -254,18 +259,22 @@ class ResultStore:
             record.ledger_scopes,
             train.patients,
             record.policy().differencing_threshold,
+            decision.cohorts,
         )
         return hold_for_differencing(decision, overlap)
 
     def _enter_ledger(self, record: ResultRecord, train: TrainContext) -> None:
         """Released and held results are what readers have or may get; blocked ones are not."""
-        if not train.patients or record.release not in (ReleaseState.RELEASED, ReleaseState.HELD):
+        if record.release not in (ReleaseState.RELEASED, ReleaseState.HELD):
+            return
+        if not train.patients and not record.cohorts:
             return
         entry = LedgerEntry(
             uid=record.uid,
             train=f"{record.namespace}/{record.name}",
             scopes=frozenset(record.ledger_scopes),
             patients=train.patients,
+            cohorts=frozenset(record.cohorts),
         )
         write_json(self._ledger_file(record.uid), entry.to_json())
         self._ledger.record(entry)

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -99,7 +100,7 @@ def test_the_ledger_compares_within_shared_scopes_only() -> None:
     assert again.closest("u2", ["namespace/ns-a"], base - {"b"}, 5) is None
 
 
-def test_entries_persist_one_file_each_and_a_size_ledger_is_ignored(
+def test_entries_persist_one_file_each_and_a_size_ledger_is_read_by_requester(
     tmp_path: Path, chain: ProvenanceChain
 ) -> None:
     root = tmp_path / "results"
@@ -161,3 +162,26 @@ def test_the_registry_forgets_the_set_once_the_result_is_decided(tmp_path: Path)
     registry.record_query(reg.uid, 3, IRIS[:3])
     registry.forget_patients(reg.uid)
     assert _patients(TrainRegistry(path), reg.uid) == set()
+
+
+def test_without_patient_sets_the_ledger_falls_back_to_cohort_sizes(
+    tmp_path: Path, chain: ProvenanceChain
+) -> None:
+    """Aggregate-only queries bind no patient IRIs: the sizes still warn the steward."""
+    root = tmp_path / "results"
+    root.mkdir()
+    (root / "ledger.json").write_text(json.dumps({"maastro/oidc:alice": [100]}))
+    store = ResultStore(root)
+    legacy = replace(train("old", name="old", patients=range(0)), requested_by="oidc:alice")
+    store.upload(legacy, result([50, 49]), chain)
+    record = store.complete(legacy, DONE, None, chain).record
+    assert (record.release, record.rule) == (ReleaseState.HELD, "CohortUnverified")
+    assert record.findings[-1] == (
+        "Differencing (cohort size near a result released before patient sets were kept): Held"
+    )
+    # A later result of the namespace with a known patient set is compared by size with it.
+    later = train("later", name="later", patients=range(98))
+    store.upload(later, result([49, 49]), chain)
+    record = store.complete(later, DONE, 98, chain).record
+    assert (record.release, record.rule) == (ReleaseState.HELD, "Differencing")
+    assert record.findings[-1] == "Differencing (cohort size near research/old): Held"
