@@ -1,4 +1,4 @@
-"""The differencing ledger: which patient sets the readers of a result have already been given.
+"""The differencing ledger: which patient sets the station's readers have already been given.
 
 Two releases whose patient sets differ by a few patients reveal those patients by subtraction
 (the classic differencing attack): a stage table over 172 patients and then over 171 tells the
@@ -7,19 +7,22 @@ swapped. So the ledger compares *patient sets* — the keyed fingerprints of eve
 train's audited queries bound (see :mod:`pht_station_api.patientsets`) — by their symmetric
 difference, never by cohort size.
 
-It compares a new result with the earlier ones *the same people can read*. A released result
-is readable by everyone RBAC allows ``get`` on ``trains/results`` in the Train's namespace (the
-station's researcher role is granted per namespace), and its requester keeps what they received
-wherever they move. So each entry is filed under two reader scopes, the namespace and the
-admission-recorded requester, and a new result is compared with every entry sharing either.
+Patient sets are compared *station-wide*: a released result is readable by everyone RBAC
+allows ``get`` on ``trains/results`` in the Train's namespace, the chart binds the same
+researchers in every station namespace, and a requester keeps what they received wherever they
+move — so any two results of the station may meet one reader. Sets are precise enough for that:
+two honest studies over the same cohort bind the same patients (difference 0) or differ by far
+more than a handful.
+
+Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
+gate holds such a result as ``CohortUnverified``; or sizes kept before patient sets), the
+ledger falls back to the declared cohort sizes, so the steward deciding on it still sees the
+``Differencing`` finding. Sizes of unrelated studies are often close, so that fallback looks
+only within the result's reader scopes: its namespace and its admission-recorded requester.
 
 Results that were released *and* results held for a steward are entries: a held result may be
 released later, and the steward deciding on the second of two near-identical results must see
 the rule. A result a steward blocks leaves the ledger (it never reaches a reader).
-
-Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
-gate holds such a result as ``CohortUnverified``), the ledger falls back to the declared
-cohort sizes, so the steward deciding on it still sees the ``Differencing`` finding.
 """
 
 import threading
@@ -34,7 +37,7 @@ REQUESTER_SCOPE: Final = "requester/"
 
 
 def reader_scopes(namespace: str, requester: str | None) -> tuple[str, ...]:
-    """Who can read a result of this Train: its namespace's readers and its requester."""
+    """Whose results the size fallback compares: the namespace's and the requester's."""
     scopes = [NAMESPACE_SCOPE + namespace]
     if requester:
         scopes.append(REQUESTER_SCOPE + requester)
@@ -101,24 +104,32 @@ def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int)
     """
     if not patients or not earlier:
         return None
+    if abs(len(patients) - len(earlier)) >= threshold:
+        return None  # the difference is at least this: skip the set operation
     difference = len(patients ^ earlier)
     return difference if 0 < difference < threshold else None
 
 
 def _compare(
-    entry: LedgerEntry, patients: frozenset[str], sizes: frozenset[int], threshold: int
+    entry: LedgerEntry,
+    patients: frozenset[str],
+    sizes: frozenset[int],
+    scopes: frozenset[str],
+    threshold: int,
 ) -> Overlap | None:
     if patients and entry.patients:
         difference = too_close(patients, entry.patients, threshold)
         return None if difference is None else Overlap(entry, difference)
+    if not entry.scopes & scopes:
+        return None
     gaps = [abs(new - old) for new in sizes for old in entry.cohorts]
     close = [gap for gap in gaps if 0 < gap < threshold]
     return Overlap(entry, min(close), "cohort size") if close else None
 
 
 class DifferencingLedger:
-    """Patient-set fingerprints per result, filed by reader scope (in memory; the result store
-    keeps each entry in a file of its own, so a new entry never rewrites the others)."""
+    """Patient-set fingerprints and cohort sizes per result (in memory; the result store keeps
+    each entry in a file of its own, so a new entry never rewrites the others)."""
 
     def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
         self._lock = threading.Lock()
@@ -132,14 +143,15 @@ class DifferencingLedger:
         threshold: int,
         cohorts: Iterable[int] = (),
     ) -> Overlap | None:
-        """The nearest earlier result sharing a reader scope and within the threshold."""
+        """The nearest earlier result within the threshold: any result of the station by
+        patient set, a result sharing a reader scope by cohort size (the fallback)."""
         wanted = frozenset(scopes)
         sizes = frozenset(cohorts)
         found: Overlap | None = None
         with self._lock:
-            candidates = [e for e in self._entries.values() if e.uid != uid and e.scopes & wanted]
+            candidates = [e for e in self._entries.values() if e.uid != uid]
         for entry in candidates:
-            overlap = _compare(entry, patients, sizes, threshold)
+            overlap = _compare(entry, patients, sizes, wanted, threshold)
             if overlap is not None and (found is None or overlap.difference < found.difference):
                 found = overlap
         return found

@@ -84,14 +84,19 @@ def test_symmetric_difference_not_size() -> None:
     assert too_close(frozenset(), base, 5) is None  # no audited patients: CohortUnverified
 
 
-def test_the_ledger_compares_within_shared_scopes_only() -> None:
+def test_patient_sets_are_compared_station_wide_sizes_within_scopes() -> None:
     ledger = DifferencingLedger()
     base = frozenset("abcdefghij")
     ledger.record(LedgerEntry("u1", "ns-a/one", frozenset({"namespace/ns-a"}), base))
-    assert ledger.closest("u2", ["namespace/ns-b"], base - {"a"}, 5) is None
-    found = ledger.closest("u2", ["namespace/ns-b", "namespace/ns-a"], base - {"a"}, 5)
+    found = ledger.closest("u2", ["namespace/ns-b"], base - {"a"}, 5)
     assert found is not None and (found.earlier.uid, found.difference) == ("u1", 1)
+    assert found.compared == "patient set"
     assert ledger.closest("u1", ["namespace/ns-a"], base - {"a"}, 5) is None  # not itself
+    sizes = LedgerEntry("u3", "ns-c/sizes", frozenset({"namespace/ns-c"}), frozenset(), {40})
+    ledger.record(sizes)
+    assert ledger.closest("u4", ["namespace/ns-b"], frozenset(), 5, [41]) is None
+    near = ledger.closest("u4", ["namespace/ns-c"], frozenset(), 5, [41])
+    assert near is not None and (near.earlier.uid, near.compared) == ("u3", "cohort size")
     again = DifferencingLedger(
         LedgerEntry.from_json(json.loads(json.dumps(e.to_json()))) for e in ledger.entries()
     )
