@@ -204,7 +204,10 @@ class TrainRegistry:
                 return
             train.queries_run += 1
             grown = not fingerprints <= train.patient_set
-            train.patient_set |= fingerprints
+            if grown:
+                # A new set, never an in-place update: the completion handler copies the set
+                # from another thread without this lock, and must not see it change under it.
+                train.patient_set = train.patient_set | fingerprints
             if distinct_patients > train.max_distinct_patients or grown:
                 train.max_distinct_patients = max(distinct_patients, train.max_distinct_patients)
                 self._save()

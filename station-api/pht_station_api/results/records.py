@@ -32,7 +32,7 @@ class TrainContext:
 
     @property
     def ledger_scopes(self) -> tuple[str, ...]:
-        """Who can read this train's result; the ledger compares within these."""
+        """Where the ledger's cohort-size fallback looks (patient sets: station-wide)."""
         return reader_scopes(self.namespace, self.requested_by)
 
 

@@ -6,8 +6,8 @@ other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a r
 neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
 operator reports the run's completion: then the gate runs on the *last* attempt, with the
 admitting policy's disclosure rules and the cohort the audited queries saw; the differencing
-ledger then compares the patient set the train's queries bound with the earlier results the
-same readers can have (see :mod:`pht_station_api.disclosure.ledgers`). Released and held
+ledger then compares the patient set the train's queries bound with every earlier released or
+held result of the station (see :mod:`pht_station_api.disclosure.ledgers`). Released and held
 results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
 and every decision (the gate's and a steward's) is a provenance record naming its rule.
 """
