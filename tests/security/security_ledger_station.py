@@ -149,11 +149,17 @@ async def patient_iris(inside: httpx.AsyncClient) -> list[str]:
 
 
 async def register_train(
-    inside: httpx.AsyncClient, name: str, namespace: str, requested_by: str, query: str
+    inside: httpx.AsyncClient,
+    name: str,
+    namespace: str,
+    requested_by: str | None,
+    query: str,
+    **spec: str,
 ) -> tuple[str, TrainRegistration]:
+    """``spec`` overrides what the researcher typed (``requester_name``, ``..._organisation``)."""
     token = secrets.token_urlsafe(24)
     reg = registration(token, [query]).model_copy(
-        update={"name": name, "namespace": namespace, "requested_by": requested_by}
+        update={"name": name, "namespace": namespace, "requested_by": requested_by, **spec}
     )
     response = await inside.put(
         TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
@@ -166,12 +172,13 @@ async def run_train(
     inside: httpx.AsyncClient,
     name: str,
     namespace: str,
-    requested_by: str,
+    requested_by: str | None,
     query: str,
     build: Callable[[dict[str, Any]], dict[str, Any]] = stage_manifest,
+    **spec: str,
 ) -> tuple[TrainRegistration, dict[str, Any]]:
     """Register, query, upload the stage table, complete; the operator's view of the state."""
-    token, reg = await register_train(inside, name, namespace, requested_by, query)
+    token, reg = await register_train(inside, name, namespace, requested_by, query, **spec)
     answer = await inside.get(
         SPARQL_PATH,
         params={"query": query},

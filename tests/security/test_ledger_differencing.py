@@ -163,6 +163,32 @@ async def test_a_researcher_of_another_namespace_is_compared_and_cannot_download
     assert (denied.status_code, denied.json()["reason"]) == (403, "Forbidden")
 
 
+async def test_a_new_name_or_organisation_in_the_spec_starts_no_fresh_ledger(
+    inside: httpx.AsyncClient, iris: list[str]
+) -> None:
+    """The old key was the typed organisation and name: varying them reset the ledger."""
+    _, state = await run_train(
+        inside,
+        "typed-1",
+        "typed",
+        "oidc:ivy",
+        block_query(iris, 8),
+        requester_name="Dr. I. Vy",
+        requester_organisation="maastro",
+    )
+    assert outcome(state) == RELEASED
+    _, state = await run_train(
+        inside,
+        "typed-2",
+        "typed",
+        None,
+        block_query(iris, 8, 45),
+        requester_name="Someone Else",
+        requester_organisation="radboudumc",
+    )
+    assert outcome(state) == HELD_BY_LEDGER
+
+
 async def test_the_same_patients_again_are_released(
     inside: httpx.AsyncClient, iris: list[str]
 ) -> None:
