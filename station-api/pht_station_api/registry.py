@@ -5,7 +5,8 @@ minted; a running train presents the token and is found by that hash only, so th
 never holds a usable token. Deregistration revokes at once and is final: a revoked uid cannot be
 registered again. Records survive a restart (a JSON file written atomically), because losing a
 registration would strand a running train, and losing ``max_distinct_patients`` would let the
-disclosure gate believe an algorithm's word about its cohort. Those are written at once;
+disclosure gate believe an algorithm's word about its cohort, and losing a train's patient set
+would let the differencing ledger compare against nothing. Those are written at once;
 counters and progress (frequent, and harmless to lose for a second) at most once per
 :data:`LAZY_SAVE_SECONDS`, so a chatty train cannot turn every request into a file write.
 
@@ -21,7 +22,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +31,11 @@ from typing import Any
 from pht_contract.trains import Progress, ProgressStage
 from pht_contract.wire import TrainRegistration
 from pht_station_api.errors import Conflict
+from pht_station_api.patientsets import PatientFingerprints, load_or_create_key
 
 LAZY_SAVE_SECONDS = 1.0
+#: The fingerprint key sits next to the registrations file, in the station's state directory.
+PATIENT_KEY_FILE = "patient-fingerprint.key"
 #: Visible progress percentages are multiples of this (0, 25, 50, 75, 100).
 PROGRESS_PERCENT_STEP = 25
 #: Visible progress changes only at multiples of this many seconds of the wall clock.
@@ -97,6 +101,9 @@ class RegisteredTrain:
     #: Most distinct ``ncit:C16960`` patients any audited query result of this train bound.
     max_distinct_patients: int = 0
     queries_run: int = 0
+    #: Keyed fingerprints of every patient any answered query of this train bound (the union):
+    #: what the differencing ledger compares between releases. Never raw IRIs.
+    patient_set: set[str] = field(default_factory=set)
     clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
 
     @property
@@ -127,6 +134,7 @@ class RegisteredTrain:
             "progressOffer": self.progress_offer.to_json() if self.progress_offer else None,
             "maxDistinctPatients": self.max_distinct_patients,
             "queriesRun": self.queries_run,
+            "patientSet": sorted(self.patient_set),
         }
 
     @classmethod
@@ -142,6 +150,7 @@ class RegisteredTrain:
             progress_offer=ProgressOffer.from_json(offer) if offer else None,
             max_distinct_patients=int(data.get("maxDistinctPatients", 0)),
             queries_run=int(data.get("queriesRun", 0)),
+            patient_set={str(f) for f in data.get("patientSet") or ()},
         )
 
 
@@ -159,6 +168,9 @@ class TrainRegistry:
         self._tick = progress_tick_seconds
         self._clock = clock
         self._path = path
+        self._fingerprints = PatientFingerprints(
+            load_or_create_key(path.with_name(PATIENT_KEY_FILE) if path is not None else None)
+        )
         self._lock = threading.Lock()
         self._trains: dict[str, RegisteredTrain] = {}
         self._by_token: dict[str, str] = {}
@@ -244,17 +256,43 @@ class TrainRegistry:
     def __iter__(self) -> Iterator[RegisteredTrain]:
         return iter(list(self._trains.values()))
 
-    def record_query(self, uid: str, distinct_patients: int) -> None:
+    def record_query(
+        self, uid: str, distinct_patients: int, patients: Iterable[bytes] = ()
+    ) -> None:
+        """Count an answered query; ``patients`` are the patient IRIs its answer bound.
+
+        The IRIs are fingerprinted at once and dropped; a grown patient set is written at once,
+        because the ledger's decision at completion must not rest on a set lost in a restart.
+        """
+        fingerprints = self._fingerprints.of(patients)
         with self._lock:
             train = self._trains.get(uid)
             if train is None:
                 return
             train.queries_run += 1
-            if distinct_patients > train.max_distinct_patients:
-                train.max_distinct_patients = distinct_patients
+            grown = not fingerprints <= train.patient_set
+            if grown:
+                # A new set, never an in-place update: the completion handler copies the set
+                # from another thread without this lock, and must not see it change under it.
+                train.patient_set = train.patient_set | fingerprints
+            if distinct_patients > train.max_distinct_patients or grown:
+                train.max_distinct_patients = max(distinct_patients, train.max_distinct_patients)
                 self._save()
             else:
                 self._save_lazily()
+
+    def forget_patients(self, uid: str) -> None:
+        """Drop a train's patient set once its result is decided.
+
+        The result store's ledger has taken what it needs (released and held results); the
+        rest need no fingerprints at all, and this file stays small however many trains ran.
+        """
+        with self._lock:
+            train = self._trains.get(uid)
+            if train is None or not train.patient_set:
+                return
+            train.patient_set = set()
+            self._save()
 
     def offer_progress(self, uid: str, percent: int, stage: ProgressStage) -> bool:
         """Offer a run's report for the next tick; ``True`` when it was kept as the offer.

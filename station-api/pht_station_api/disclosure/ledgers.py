@@ -1,37 +1,199 @@
-"""The per-requester differencing ledger.
+"""The differencing ledger: which patient sets the station's readers have already been given.
 
-Two releases over cohorts that differ by one patient reveal that patient by subtraction (the
-classic differencing attack). The ledger remembers the cohort sizes each requester has already
-received; a new result whose cohort differs from one of them by more than zero but fewer than
-``differencingThreshold`` patients is held for a steward. Keyed by requester, so a researcher
-cannot step around it by submitting a new train.
+Two releases whose patient sets differ by a few patients reveal those patients by subtraction
+(the classic differencing attack): a stage table over 172 patients and then over 171 tells the
+reader the stage of the one left out; so does a table over the same number of patients with one
+swapped. So the ledger compares *patient sets* — the keyed fingerprints of every patient the
+train's audited queries bound (see :mod:`pht_station_api.patientsets`) — by their symmetric
+difference, never by cohort size.
+
+Patient sets are compared *station-wide*: a released result is readable by everyone RBAC
+allows ``get`` on ``trains/results`` in the Train's namespace, the chart binds the same
+researchers in every station namespace, and a requester keeps what they received wherever they
+move — so any two results of the station may meet one reader. Sets are precise enough for that:
+two honest studies over the same cohort bind the same patients (difference 0) or differ by far
+more than a handful.
+
+Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
+gate holds such a result as ``CohortUnverified``; or sizes kept before patient sets), the
+ledger falls back to the declared cohort sizes, so the steward deciding on it still sees the
+``Differencing`` finding. Sizes of unrelated studies are often close, so that fallback looks
+only within the result's reader scopes: its namespace and its admission-recorded requester.
+
+Results that were released *and* results held for a steward are entries: a held result may be
+released later, and the steward deciding on the second of two near-identical results must see
+the rule. A result a steward blocks leaves the ledger (it never reaches a reader).
 """
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
+
+NAMESPACE_SCOPE: Final = "namespace/"
+REQUESTER_SCOPE: Final = "requester/"
+
+
+def reader_scopes(namespace: str, requester: str | None) -> tuple[str, ...]:
+    """Whose results the size fallback compares: the namespace's and the requester's."""
+    scopes = [NAMESPACE_SCOPE + namespace]
+    if requester:
+        scopes.append(REQUESTER_SCOPE + requester)
+    return tuple(scopes)
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    uid: str
+    #: ``namespace/name`` of the Train, to name the earlier result to a steward.
+    train: str
+    scopes: frozenset[str]
+    patients: frozenset[str]
+    #: The cohort sizes the result declared (and the audited one): the fallback comparison.
+    cohorts: frozenset[int] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uid": self.uid,
+            "train": self.train,
+            "scopes": sorted(self.scopes),
+            "patients": sorted(self.patients),
+            "cohorts": sorted(self.cohorts),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> "LedgerEntry":
+        return cls(
+            uid=str(value["uid"]),
+            train=str(value["train"]),
+            scopes=frozenset(str(s) for s in value["scopes"]),
+            patients=frozenset(str(p) for p in value["patients"]),
+            cohorts=frozenset(int(c) for c in value.get("cohorts", ())),
+        )
+
+    @classmethod
+    def legacy(cls, key: str, sizes: Iterable[int]) -> "LedgerEntry":
+        """Cohort sizes released before patient sets were kept, keyed ``organisation/requester``."""
+        requester = key.partition("/")[2] or key
+        return cls(
+            uid=f"legacy/{key}",
+            train="a result released before patient sets were kept",
+            scopes=frozenset({REQUESTER_SCOPE + requester}),
+            patients=frozenset(),
+            cohorts=frozenset(int(s) for s in sizes),
+        )
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """An earlier result too close to the new one."""
+
+    earlier: LedgerEntry
+    difference: int
+    #: ``patient set``, or ``cohort size`` where a side had no patient set.
+    compared: str = "patient set"
+
+
+def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int) -> int | None:
+    """The symmetric difference when it is within (0, threshold); ``None`` otherwise.
+
+    Zero differences (the same patients) disclose nothing new; an empty set on either side
+    means the audit saw no patients there, and such a result is held as ``CohortUnverified``.
+    """
+    if not patients or not earlier:
+        return None
+    if abs(len(patients) - len(earlier)) >= threshold:
+        return None  # the difference is at least this: skip the set operation
+    difference = len(patients ^ earlier)
+    return difference if 0 < difference < threshold else None
+
+
+def _compare(
+    entry: LedgerEntry,
+    patients: frozenset[str],
+    sizes: frozenset[int],
+    scopes: frozenset[str],
+    threshold: int,
+) -> Overlap | None:
+    if patients and entry.patients:
+        difference = too_close(patients, entry.patients, threshold)
+        return None if difference is None else Overlap(entry, difference)
+    if not entry.scopes & scopes:
+        return None
+    gaps = [abs(new - old) for new in sizes for old in entry.cohorts]
+    close = [gap for gap in gaps if 0 < gap < threshold]
+    return Overlap(entry, min(close), "cohort size") if close else None
 
 
 class DifferencingLedger:
-    """Released cohort sizes per requester; serialisable so the result store can persist it."""
+    """Patient-set fingerprints and cohort sizes per result (in memory; the result store keeps
+    each entry in a file of its own, so a new entry never rewrites the others)."""
 
-    def __init__(self, entries: dict[str, list[int]] | None = None) -> None:
-        self._released: dict[str, set[int]] = {k: set(v) for k, v in (entries or {}).items()}
+    def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
         self._lock = threading.Lock()
+        self._entries: dict[str, LedgerEntry] = {e.uid: e for e in entries}
 
-    def released_cohorts(self, requester: str) -> frozenset[int]:
+    def closest(
+        self,
+        uid: str,
+        scopes: Iterable[str],
+        patients: frozenset[str],
+        threshold: int,
+        cohorts: Iterable[int] = (),
+    ) -> Overlap | None:
+        """The nearest earlier result within the threshold: any result of the station by
+        patient set, a result sharing a reader scope by cohort size (the fallback)."""
+        wanted = frozenset(scopes)
+        sizes = frozenset(cohorts)
+        found: Overlap | None = None
         with self._lock:
-            return frozenset(self._released.get(requester, set()))
+            candidates = [e for e in self._entries.values() if e.uid != uid]
+        for entry in candidates:
+            overlap = _compare(entry, patients, sizes, wanted, threshold)
+            if overlap is not None and (found is None or overlap.difference < found.difference):
+                found = overlap
+        return found
 
-    def record_release(self, requester: str, cohorts: Iterable[int]) -> None:
+    def record(self, entry: LedgerEntry) -> None:
+        if not entry.patients and not entry.cohorts:
+            return
         with self._lock:
-            self._released.setdefault(requester, set()).update(cohorts)
+            self._entries[entry.uid] = entry
 
-    def to_json(self) -> dict[str, list[int]]:
+    def forget(self, uid: str) -> bool:
         with self._lock:
-            return {k: sorted(v) for k, v in self._released.items()}
+            return self._entries.pop(uid, None) is not None
+
+    def entries(self) -> list[LedgerEntry]:
+        with self._lock:
+            return list(self._entries.values())
+
+
+def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> GateDecision:
+    """Add the ``Differencing`` hold to the gate's decision (blocks still win).
+
+    The finding names the rule and the earlier Train, never the patients nor how many differ:
+    stewards read findings, and the Train's status carries the rule.
+    """
+    if overlap is None or decision.outcome == Outcome.BLOCKED:
+        return decision
+    where = f"{overlap.compared} near {overlap.earlier.train}"
+    finding = Finding(Rule.DIFFERENCING, Outcome.HELD, where)
+    return decide(
+        [*decision.findings, finding],
+        decision.released,
+        decision.cohorts,
+        decision.suppressed_cells,
+    )
 
 
 def differs_too_little(cohorts: Iterable[int], earlier: Iterable[int], threshold: int) -> bool:
-    """True when some cohort is within (0, threshold) patients of an earlier released one."""
+    """True when some cohort *size* is within (0, threshold) of an earlier one.
+
+    For callers of the gate that pass released cohort sizes; the result store does not (sizes
+    miss a swapped patient), it asks :meth:`DifferencingLedger.closest`.
+    """
     previous = list(earlier)
     return any(0 < abs(new - old) < threshold for new in cohorts for old in previous)

@@ -115,7 +115,7 @@ async def run_query(state: StationState, train: RegisteredTrain, request: QueryR
         raise
     elapsed = time.perf_counter() - started
     state.metrics.query_answered(elapsed, outcome.rows)
-    state.registry.record_query(train.uid, outcome.distinct_patients)
+    state.registry.record_query(train.uid, outcome.distinct_patients, outcome.patients)
     await _audit(
         state,
         train,

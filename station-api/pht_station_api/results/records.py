@@ -9,6 +9,7 @@ from typing import Any
 
 from pht_contract.policies import DisclosurePolicy
 from pht_contract.trains import ReleaseState
+from pht_station_api.disclosure.ledgers import reader_scopes
 
 
 @dataclass(frozen=True)
@@ -18,14 +19,21 @@ class TrainContext:
     uid: str
     namespace: str
     name: str
+    #: Who asked, for people to read (the recorded identity, else the typed name).
     requester: str
     organisation: str
     disclosure: DisclosurePolicy
     retention_days: int
+    #: Keyed fingerprints of the patients the train's audited queries bound.
+    patients: frozenset[str] = field(default_factory=frozenset)
+    #: The admission-recorded identity alone: a typed name must not file a result under
+    #: somebody else's scope (it could hold back that person's later results).
+    requested_by: str | None = None
 
     @property
-    def ledger_key(self) -> str:
-        return f"{self.organisation}/{self.requester}"
+    def ledger_scopes(self) -> tuple[str, ...]:
+        """Where the ledger's cohort-size fallback looks (patient sets: station-wide)."""
+        return reader_scopes(self.namespace, self.requested_by)
 
 
 @dataclass
@@ -41,7 +49,7 @@ class ResultRecord:
     uid: str
     namespace: str
     name: str
-    ledger_key: str
+    ledger_scopes: list[str]
     retention_days: int
     disclosure: dict[str, Any]
     created_at: str
@@ -65,7 +73,7 @@ class ResultRecord:
             uid=train.uid,
             namespace=train.namespace,
             name=train.name,
-            ledger_key=train.ledger_key,
+            ledger_scopes=list(train.ledger_scopes),
             retention_days=train.retention_days,
             disclosure=train.disclosure.wire(),
             created_at=now,
@@ -82,6 +90,11 @@ class ResultRecord:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> "ResultRecord":
         data = dict(value)
+        # Records from before reader scopes named one ``organisation/requester`` key; the
+        # namespace is the scope every such result was readable in.
+        if "ledger_scopes" not in data:
+            data.pop("ledger_key", None)
+            data["ledger_scopes"] = list(reader_scopes(str(data["namespace"]), None))
         data["attempts"] = [Attempt(**a) for a in data.get("attempts", [])]
         data["release"] = ReleaseState(data.get("release", ReleaseState.PENDING.value))
         return cls(**data)

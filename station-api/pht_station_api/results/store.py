@@ -5,10 +5,11 @@ attempts in upload order, keeps only the latest attempt's bytes (the gate never 
 other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a running train can
 neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
 operator reports the run's completion: then the gate runs on the *last* attempt, with the
-admitting policy's disclosure rules, the cohort the audited queries saw and the requester's
-differencing ledger. Released and held results keep their outgoing manifest; blocked ones keep
-nothing that could leave. Every upload and every decision (the gate's and a steward's) is a
-provenance record naming its rule.
+admitting policy's disclosure rules and the cohort the audited queries saw; the differencing
+ledger then compares the patient set the train's queries bound with every earlier released or
+held result of the station (see :mod:`pht_station_api.disclosure.ledgers`). Released and held
+results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
+and every decision (the gate's and a steward's) is a provenance record naming its rule.
 """
 
 import hashlib
@@ -36,6 +37,7 @@ from pht_contract.wire import (
 )
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
 from pht_station_api.disclosure.gate import evaluate_bytes
+from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -55,7 +57,10 @@ GATE_ACTOR = "disclosure-gate"
 STEWARD_BLOCKED = "StewardBlocked"
 OUTGOING = "outgoing.json"
 STATE = "state.json"
-LEDGER = "ledger.json"
+#: One file per ledger entry; ``_`` cannot begin a result folder's name (see ``train_folder``).
+LEDGER_DIR = "_ledger"
+#: Cohort sizes per ``organisation/requester``, as kept before patient sets; read, never written.
+LEGACY_LEDGER = "ledger.json"
 PURGE_INTERVAL_SECONDS = 600.0
 #: Uploads one train may make: the contract allows at most 5 retries, so 6 pod attempts, each
 #: may upload once; a train that checkpoints more often should upload only its final result.
@@ -106,8 +111,14 @@ class ResultStore:
         for state_file in sorted(self._root.glob(f"*/{STATE}")):
             record = ResultRecord.from_json(read_json(state_file))
             self._records[record.uid] = record
-        ledger_file = self._root / LEDGER
-        self._ledger = DifferencingLedger(read_json(ledger_file) if ledger_file.exists() else {})
+        entries = [
+            LedgerEntry.from_json(read_json(path))
+            for path in sorted((self._root / LEDGER_DIR).glob("*.json"))
+        ]
+        legacy = self._root / LEGACY_LEDGER
+        if legacy.exists():
+            entries += [LedgerEntry.legacy(k, v) for k, v in read_json(legacy).items()]
+        self._ledger = DifferencingLedger(entries)
 
     @classmethod
     def open(cls, settings: Settings) -> "ResultStore":
@@ -124,8 +135,8 @@ class ResultStore:
         self._records[record.uid] = record
         write_json(self._folder(record.uid) / STATE, record.to_json())
 
-    def _save_ledger(self) -> None:
-        write_json(self._root / LEDGER, self._ledger.to_json())
+    def _ledger_file(self, uid: str) -> Path:
+        return train_folder(self._root / LEDGER_DIR, uid).with_suffix(".json")
 
     def _get(self, uid: str) -> ResultRecord:
         record = self._records.get(uid)
@@ -196,13 +207,10 @@ class ResultStore:
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
-                decision = evaluate_bytes(
-                    raw,
-                    record.policy(),
-                    audited_cohort=audited_cohort,
-                    released_cohorts=self._ledger.released_cohorts(record.ledger_key),
-                )
+                decision = evaluate_bytes(raw, record.policy(), audited_cohort=audited_cohort)
+                decision = self._check_ledger(record, train, decision)
                 self._apply(record, decision)
+                self._enter_ledger(record, train)
             self._save(record)
         details: dict[str, DetailValue] = {
             "decision": record.release.value,
@@ -240,8 +248,36 @@ class ResultStore:
         record.released_digest = "sha256:" + hashlib.sha256(outgoing).hexdigest()
         record.released_size = len(outgoing)
         record.released_at = now
-        self._ledger.record_release(record.ledger_key, record.cohorts)
-        self._save_ledger()
+
+    # --- the differencing ledger -----------------------------------------------------
+    def _check_ledger(
+        self, record: ResultRecord, train: TrainContext, decision: GateDecision
+    ) -> GateDecision:
+        """Hold when the patient set is within the policy's threshold of an earlier one."""
+        overlap = self._ledger.closest(
+            record.uid,
+            record.ledger_scopes,
+            train.patients,
+            record.policy().differencing_threshold,
+            decision.cohorts,
+        )
+        return hold_for_differencing(decision, overlap)
+
+    def _enter_ledger(self, record: ResultRecord, train: TrainContext) -> None:
+        """Released and held results are what readers have or may get; blocked ones are not."""
+        if record.release not in (ReleaseState.RELEASED, ReleaseState.HELD):
+            return
+        if not train.patients and not record.cohorts:
+            return
+        entry = LedgerEntry(
+            uid=record.uid,
+            train=f"{record.namespace}/{record.name}",
+            scopes=frozenset(record.ledger_scopes),
+            patients=train.patients,
+            cohorts=frozenset(record.cohorts),
+        )
+        write_json(self._ledger_file(record.uid), entry.to_json())
+        self._ledger.record(entry)
 
     def train_state(self, uid: str, registered: bool, progress: Progress | None) -> TrainState:
         """What the operator mirrors: the rule, but a result summary only after release."""
@@ -316,6 +352,9 @@ class ResultStore:
                 record.release = ReleaseState.BLOCKED
                 record.rule = STEWARD_BLOCKED
                 (self._folder(uid) / OUTGOING).unlink(missing_ok=True)
+                # A blocked result reaches no reader: it no longer holds others back.
+                self._ledger.forget(uid)
+                self._ledger_file(uid).unlink(missing_ok=True)
             self._save(record)
         chain.record(
             ProvenanceKind.RELEASE,

@@ -52,12 +52,14 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         uid=registration.uid,
         namespace=registration.namespace,
         name=registration.name,
-        # The admission-recorded identity when there is one: a name typed into the spec
-        # could be varied to start a fresh differencing ledger.
         requester=registration.requested_by or registration.requester_name,
         organisation=registration.requester_organisation,
         disclosure=registration.policy.disclosure,
         retention_days=registration.policy.result_retention_days,
+        patients=frozenset(train.patient_set),
+        # The ledger's requester scope: only the admission-recorded identity, since a name
+        # typed into the spec could be varied (a fresh scope) or borrowed (someone else's).
+        requested_by=registration.requested_by,
     )
 
 
@@ -123,6 +125,8 @@ def complete_run(
     metrics = result_metrics(state.metrics)
     if done.decided_now:
         metrics.decided(done.record.release.value, done.record.rule)
+        # Decided once: the ledger holds the fingerprints it needs from here on.
+        state.registry.forget_patients(uid)
     metrics.set_held(len(store.held()))
     store.purge_if_due()
     return store.train_state(uid, train.active(), train.progress).wire()

@@ -1,10 +1,11 @@
 """What the gateway sends a query worker and what comes back (picklable, no patient data kept).
 
-Only the serialised answer, its row count and the number of distinct patients leave a worker;
-the gateway audits the counts and hands the bytes to the train, never to a log.
+Only the serialised answer, its row count and the distinct patients it bound leave a worker;
+the gateway audits the counts, hands the bytes to the train and the bound patients' IRIs to the
+registry (which keeps keyed fingerprints only), never to a log.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 ResultFormat = Literal["json", "xml", "csv", "tsv", "turtle", "ntriples", "rdfxml"]
@@ -31,6 +32,9 @@ class QueryOutcome:
     distinct_patients: int = 0
     #: CamelCase reason and message when the worker refused or failed the query.
     error: tuple[str, str] | None = None
+    #: The IRIs of those distinct patients, for the differencing ledger's fingerprint; kept
+    #: out of ``repr`` so an outcome that reaches a log or a traceback carries none.
+    patients: frozenset[bytes] = field(default=frozenset(), repr=False)
 
 
 @dataclass(frozen=True)

@@ -123,19 +123,19 @@ def answer(engine: _Engine, job: QueryJob) -> QueryOutcome:
             fmt_rdf = _RDF_FORMATS.get(job.result_format, ox.RdfFormat.TURTLE)
             body = ox.serialize(triples, format=fmt_rdf) or b""
             nt = ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES) or b""
-            patients = len(set(_NT_IRI.findall(nt)) & engine.patients(allowed))
-            return QueryOutcome("graph", body, len(triples), patients)
+            bound = frozenset(_NT_IRI.findall(nt)) & engine.patients(allowed)
+            return QueryOutcome("graph", body, len(triples), len(bound), patients=bound)
         tsv = result.serialize(format=ox.QueryResultsFormat.TSV) or b""
         rows = tsv.count(b"\n") - 1
         _over_cap(rows, job.row_cap)
-        patients = len(set(_IRI_FIELD.findall(tsv, tsv.find(b"\n") + 1)) & engine.patients(allowed))
+        bound = frozenset(_IRI_FIELD.findall(tsv, tsv.find(b"\n") + 1)) & engine.patients(allowed)
         if job.result_format == "tsv":
             body = tsv
         else:
             fmt = _RESULT_FORMATS.get(job.result_format, ox.QueryResultsFormat.JSON)
             parsed = ox.parse_query_results(tsv, format=ox.QueryResultsFormat.TSV)
             body = parsed.serialize(format=fmt) or b""
-        return QueryOutcome("solutions", body, rows, patients)
+        return QueryOutcome("solutions", body, rows, len(bound), patients=bound)
     except _Refusal as refusal:
         return QueryOutcome(error=(refusal.reason, refusal.message))
     except SyntaxError as exc:

@@ -1,4 +1,4 @@
-"""The differencing ledger is kept per admission-recorded identity, not per typed name."""
+"""The ledger's reader scopes: the namespace and the admission-recorded identity."""
 
 from pht_contract.policies import DataAccessPolicy, StationPolicySpec
 from pht_contract.wire import TrainRegistration
@@ -31,8 +31,17 @@ def _registered(name: str, requested_by: str | None) -> RegisteredTrain:
 def test_renaming_yourself_in_the_spec_does_not_start_a_new_ledger() -> None:
     first = train_context(_registered("Dr. A. Researcher", "oidc:alice"))
     second = train_context(_registered("A Researcher (again)", "oidc:alice"))
-    assert first.ledger_key == second.ledger_key == "maastro/oidc:alice"
+    assert first.ledger_scopes == second.ledger_scopes
+    assert first.ledger_scopes == ("namespace/pht-requests", "requester/oidc:alice")
 
 
-def test_without_a_recorded_identity_the_spec_name_is_used() -> None:
-    assert train_context(_registered("Dr. B", None)).ledger_key == "maastro/Dr. B"
+def test_without_a_recorded_identity_only_the_namespace_is_a_scope() -> None:
+    """A typed name could be somebody else's: it must not file results under their scope."""
+    scopes = train_context(_registered("oidc:alice", None)).ledger_scopes
+    assert scopes == ("namespace/pht-requests",)
+
+
+def test_the_patient_set_the_gateway_recorded_reaches_the_ledger() -> None:
+    registered = _registered("Dr. A", "oidc:alice")
+    registered.patient_set = {"f1", "f2"}
+    assert train_context(registered).patients == frozenset({"f1", "f2"})

@@ -28,7 +28,9 @@ from pht_station_api.results.store import MAX_UPLOADS
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
 
-def train(uid: str = "uid-1", name: str = "km", **policy: Any) -> TrainContext:
+def train(
+    uid: str = "uid-1", name: str = "km", patients: range = range(100), **policy: Any
+) -> TrainContext:
     return TrainContext(
         uid=uid,
         namespace="research",
@@ -37,6 +39,7 @@ def train(uid: str = "uid-1", name: str = "km", **policy: Any) -> TrainContext:
         organisation="maastro",
         disclosure=DisclosurePolicy(**policy),
         retention_days=7,
+        patients=frozenset(f"p{i}" for i in patients),
     )
 
 
@@ -198,9 +201,12 @@ def test_differencing_ledger_spans_trains_and_restarts(
     assert store.complete(train("one"), DONE, 100, chain).record.release == ReleaseState.RELEASED
     reopened = ResultStore(tmp_path / "results")
     assert reopened.get("one").release == ReleaseState.RELEASED
-    reopened.upload(train("two", name="km-2"), result([49, 49]), chain)
-    record = reopened.complete(train("two", name="km-2"), DONE, 98, chain).record
+    # Two patients fewer: the same readers would learn both by subtraction.
+    two = train("two", name="km-2", patients=range(98))
+    reopened.upload(two, result([49, 49]), chain)
+    record = reopened.complete(two, DONE, 98, chain).record
     assert (record.release, record.rule) == (ReleaseState.HELD, "Differencing")
+    assert record.findings == ["Differencing (patient set near research/km): Held"]
     assert reopened.find("research", "km-2").uid == "two"
     assert chain.verify().ok
 
