@@ -22,6 +22,8 @@ class TrainContext:
     organisation: str
     disclosure: DisclosurePolicy
     retention_days: int
+    #: The image as admitted (pinned by digest): decides whether a result may skip a steward.
+    image: str | None = None
 
     @property
     def ledger_key(self) -> str:
@@ -58,6 +60,7 @@ class ResultRecord:
     released_size: int | None = None
     released_at: str | None = None
     purged_at: str | None = None
+    image: str | None = None
 
     @classmethod
     def new(cls, train: TrainContext, now: str) -> "ResultRecord":
@@ -69,6 +72,7 @@ class ResultRecord:
             retention_days=train.retention_days,
             disclosure=train.disclosure.wire(),
             created_at=now,
+            image=train.image,
         )
 
     def policy(self) -> DisclosurePolicy:

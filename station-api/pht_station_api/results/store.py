@@ -201,6 +201,9 @@ class ResultStore:
                     record.policy(),
                     audited_cohort=audited_cohort,
                     released_cohorts=self._ledger.released_cohorts(record.ledger_key),
+                    # Only an image the policy reviewed for automatic release may skip a
+                    # steward; every other result is held with the gate's findings.
+                    image=record.image,
                 )
                 self._apply(record, decision)
             self._save(record)

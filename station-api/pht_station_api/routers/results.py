@@ -58,6 +58,7 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         organisation=registration.requester_organisation,
         disclosure=registration.policy.disclosure,
         retention_days=registration.policy.result_retention_days,
+        image=registration.image,
     )
 
 

@@ -28,15 +28,27 @@ from pht_station_api.results.store import MAX_UPLOADS
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
 
-def train(uid: str = "uid-1", name: str = "km", **policy: Any) -> TrainContext:
+REVIEWED_DIGEST = "sha256:" + "e" * 64
+#: The stores' tests judge what the gate's checks decide: the image is reviewed for automatic
+#: release and the sample labels are releasable (the default hold has its own test).
+REVIEWED = {
+    "auto_release_image_digests": [REVIEWED_DIGEST],
+    "releasable_variables": [{"name": "stage", "values": [f"stage {i}" for i in range(100)]}],
+}
+
+
+def train(
+    uid: str = "uid-1", name: str = "km", image: str = "km@" + REVIEWED_DIGEST, **policy: Any
+) -> TrainContext:
     return TrainContext(
         uid=uid,
         namespace="research",
         name=name,
         requester="alice",
         organisation="maastro",
-        disclosure=DisclosurePolicy(**policy),
+        disclosure=DisclosurePolicy.model_validate({**REVIEWED, **policy}),
         retention_days=7,
+        image=image,
     )
 
 
