@@ -9,6 +9,10 @@ admitting policy's disclosure rules, the cohort the audited queries saw and the 
 differencing ledger. Released and held results keep their outgoing manifest; blocked ones keep
 nothing that could leave. Every upload and every decision (the gate's and a steward's) is a
 provenance record naming its rule.
+
+A result that passes every check is released only when the train's image digest is one the
+admitting policy reviewed for automatic release; any other is held for a steward with the
+gate's findings (see :mod:`pht_station_api.disclosure.trust`).
 """
 
 import hashlib
