@@ -6,10 +6,11 @@ vantage6's minimum of 5 records motivate a minimum cell count of 5 and a minimum
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from pht_contract.base import ApiModel, Iri, LabelKey, LabelValue, Quantity, ShortText
 from pht_contract.constants import STATION_POLICY_NAME
+from pht_contract.manifests import IDENTIFIER, Category
 
 ModelFormat = Literal["safetensors", "onnx", "npy", "json"]
 SAFE_MODEL_FORMATS: tuple[ModelFormat, ...] = ("safetensors", "onnx", "npy", "json")
@@ -109,6 +110,35 @@ class DataAccessPolicy(ApiModel):
     min_distinct_patients: int | None = Field(default=None, ge=1, le=100_000)
 
 
+#: An image digest as the operator pins it (``image@sha256:…``).
+ImageDigest = Annotated[str, Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)]
+
+
+class ReleasableVariable(ApiModel):
+    """A variable whose values may appear as table labels, and the values it may take.
+
+    Labels are how row-level data would leave a station (a patient identifier as a group
+    label), so only variables a steward listed, with their value domain, may label a row.
+    """
+
+    name: str = Field(pattern=IDENTIFIER, max_length=63)
+    """The Group column name the variable appears under in a result table."""
+    values: list[Category] = Field(default_factory=list, max_length=256)
+    """The labels it may take (categories: a stage, a histology, ``missing``, ``All``)."""
+    minimum: float | None = Field(default=None, allow_inf_nan=False)
+    """With ``maximum``: numeric labels in this closed range are allowed (time points)."""
+    maximum: float | None = Field(default=None, allow_inf_nan=False)
+    """With ``minimum``: numeric labels in this closed range are allowed (time points)."""
+
+    @model_validator(mode="after")
+    def _range_is_closed(self) -> "ReleasableVariable":
+        if (self.minimum is None) != (self.maximum is None):
+            raise ValueError("a numeric range needs both minimum and maximum")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum must not exceed maximum")
+        return self
+
+
 class DisclosurePolicy(ApiModel):
     min_cohort: int = Field(default=10, ge=1, le=100_000)
     """Fewest patients behind any released table or statistic."""
@@ -124,11 +154,22 @@ class DisclosurePolicy(ApiModel):
     manual_release_for_models: bool = True
     """Hold model files for a steward's manual release."""
     manual_release_for_all: bool = False
-    """Hold every result for a steward's manual release."""
+    """Hold every result for a steward, even of images reviewed for automatic release."""
     max_result_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     """Largest result upload."""
     #: A release whose cohort differs from an earlier release by fewer patients is held.
     differencing_threshold: int = Field(default=5, ge=0, le=100_000)
+    auto_release_image_digests: list[ImageDigest] = Field(default_factory=list, max_length=64)
+    """Digests of train images a steward reviewed and trusts: their results that pass every
+    check are released without a steward. Every other result is held for a steward."""
+    releasable_variables: list[ReleasableVariable] = Field(default_factory=list, max_length=64)
+    """The only variables (and values) that may label table rows; other labels block."""
+    significant_digits: int = Field(default=6, ge=1, le=17)
+    """Derived numbers (statistics) are released rounded to this many significant digits."""
+    max_cells_per_result: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Most non-empty table cells plus statistics in one result, all tables together."""
+    max_labelled_rows_per_result: int = Field(default=1_000, ge=1, le=100_000)
+    """Most labelled table rows in one result, all tables together."""
 
 
 class StationPolicySpec(ApiModel):

@@ -4,7 +4,9 @@ What runs (all on 127.0.0.1): an **emulated** Kubernetes API, the real operator,
 station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and the local job runner,
 which runs bundled example trains as **local processes that are not isolated the way pods are**.
 The demo applies the example StationPolicy and the Kaplan–Meier Train, approves it as a data
-steward, shows the Train's conditions and progress live, prints the released result, and saves
+steward, shows the Train's conditions and progress live, shows the steward reviewing and
+releasing the held result (the gate holds every result of an image not reviewed for automatic
+release), prints the released result, and saves
 it (JSON, CSV) with a plot of the survival curves. Then it leaves the station running for
 ``kubectl`` until Ctrl-C, unless ``--once``.
 """
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +34,9 @@ REPO: Final = Path(__file__).resolve().parents[2]
 POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
 TRAIN_FILE: Final = REPO / "examples" / "trains" / "kaplan-meier.yaml"
 TRAIN_TIMEOUT: Final = 120.0
+RELEASE_REASON: Final = (
+    "reviewed: survival curves by stage, counts of at least 5, no row-level data"
+)
 
 BANNER: Final = """\
 PHT station in a box — for evaluation and development only.
@@ -133,7 +140,53 @@ async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print)
     if awaiting_approval(train):
         say(f"$ pht approve {name} --approver {station_steward()}   # a data steward approves")
         say("  " + await station.approve(train))
+    train = await station.wait_for(name, held_for_steward, TRAIN_TIMEOUT, show)
+    if held_for_steward(train):
+        # The gate releases nothing an algorithm computed on its own unless a steward reviewed
+        # the image for automatic release; here the steward looks at the result and releases it.
+        namespace = train["metadata"]["namespace"]
+        say("$ pht held   # the result waits for a data steward (gate findings attached)")
+        say(indent(await steward_cli(station, "held")))
+        say(f"$ pht release {namespace}/{name} --reason {RELEASE_REASON!r}")
+        say(
+            indent(
+                await steward_cli(
+                    station, "release", f"{namespace}/{name}", "--reason", RELEASE_REASON
+                )
+            )
+        )
     return await station.wait_for(name, lambda _t: False, TRAIN_TIMEOUT, show)
+
+
+def held_for_steward(train: Obj) -> bool:
+    return any(
+        c["type"] == "ResultReleased" and c["reason"] == "AwaitingRelease"
+        for c in (train.get("status") or {}).get("conditions", [])
+    )
+
+
+def indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+async def steward_cli(station: LocalStation, *args: str) -> str:
+    """Run a real ``pht`` results command as the station's data steward."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pht_cli.main",
+        *args,
+        "--url",
+        station.urls.external,
+        env={**os.environ, "PHT_TOKEN": station.steward_token},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    text = output.decode(errors="replace").strip()
+    if process.returncode != 0:
+        raise RuntimeError(f"pht {args[0]} failed: {text}")
+    return text
 
 
 def station_steward() -> str:

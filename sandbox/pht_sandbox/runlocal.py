@@ -65,6 +65,7 @@ from pht_operator.names import run_names
 from pht_operator.runs import RunRequest, build_job, build_secret
 from pht_operator.settings import OperatorSettings
 from pht_sandbox.localrunner import BundledTrain, bundled_trains, pod_environment
+from pht_station_api.disclosure.trust import image_digest
 
 Obj = dict[str, Any]
 Say = Callable[[str], None]
@@ -404,6 +405,24 @@ def local_station(root: Path, policy_file: Path) -> Iterator[LocalStation]:
 # -- the run, as the operator would drive it --------------------------------------------------
 
 
+def reviewed_locally(policy: StationPolicySpec, image: str) -> StationPolicySpec:
+    """The policy with this image's digest reviewed for automatic release.
+
+    A local run skips the steward's review of the image as it skips approval, so the gate's
+    checks alone decide what the author sees. At a station the result of an image whose digest
+    the steward has not listed in ``autoReleaseImageDigests`` waits for a steward.
+    """
+    digest = image_digest(image)
+    if digest is None:
+        return policy
+    disclosure = policy.disclosure.model_copy(
+        update={
+            "auto_release_image_digests": [*policy.disclosure.auto_release_image_digests, digest]
+        }
+    )
+    return policy.model_copy(update={"disclosure": disclosure})
+
+
 def register(
     station: LocalStation, train: AdmittedTrain, policy: StationPolicySpec
 ) -> tuple[RunRequest, str]:
@@ -411,6 +430,7 @@ def register(
     uid = str(uuid.uuid4())
     token = secrets.token_urlsafe(32)
     spec, decision = train.spec, train.decision
+    policy = reviewed_locally(policy, spec.image)
     request = RunRequest(
         uid=uid,
         namespace=train.namespace,
@@ -662,6 +682,10 @@ def run_local(options: LocalRunOptions, say: Say) -> LocalRunOutcome:
         " (approval by a steward skipped: local run)" if train.decision.requires_approval else ""
     )
     say(f"policy  {policy_file}: admitted, {hashes} approved query hash(es){approval}")
+    say(
+        "review  the gate's checks decide alone here; at a station the result waits for a "
+        "steward unless the policy lists this image's digest for automatic release"
+    )
     clear_previous(out)
     with tempfile.TemporaryDirectory(prefix="pht-run-local-") as work:
         root = Path(work)

@@ -45,6 +45,9 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     text = result.stdout
     assert "EMULATED" in text and "LOCAL PROCESSES" in text
     assert "AwaitingApproval" in text and "pht approve km-survival-by-stage" in text
+    # the result is held for the steward, who reviews and releases it
+    assert "ResultReleased=False(AwaitingRelease)" in text
+    assert "StewardReviewRequired" in text and "$ pht release pht-requests/km-survival" in text
     assert "Succeeded=True(ResultReleased)" in text
     released = json.loads((out / "result.json").read_text())
     (table,) = released["tables"]
@@ -75,6 +78,8 @@ def test_federated_demo_agrees_with_the_pooled_fit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "AGREE" in result.stdout and "round 1:" in result.stdout
+    # the steward's review of the image for automatic release is a visible step
+    assert "spec.disclosure.autoReleaseImageDigests: [sha256:" in result.stdout
     fit = json.loads((out / "federated-coefficients.json").read_text())
     assert len(fit["federated"]) == len(fit["pooled"]) == len(fit["features"]) >= 3
     for federated, pooled in zip(fit["federated"], fit["pooled"], strict=True):

@@ -153,8 +153,8 @@ def test_a_small_cell_is_blocked_when_the_policy_blocks(
             rows = train.query("survival").rows
             manifest = ResultManifest()
             manifest.add_table(
-                "rare", [group("kind"), count("patients")],
-                [["all", len(rows)], ["rare", 2]], cohort_size=len(rows),
+                "rare", [group("stage"), count("patients")],
+                [["All", len(rows)], ["I", 2]], cohort_size=len(rows),
             )
             train.upload(manifest)
 
@@ -197,8 +197,8 @@ def test_a_result_without_audited_queries_is_held(
         def algorithm(train):
             manifest = ResultManifest()
             manifest.add_table(
-                "claimed", [group("kind"), count("patients")],
-                [["a", 40], ["b", 60]], cohort_size=100,
+                "claimed", [group("stage"), count("patients")],
+                [["I", 40], ["II", 60]], cohort_size=100,
             )
             train.upload(manifest)
 

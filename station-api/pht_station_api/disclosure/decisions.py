@@ -36,6 +36,14 @@ class Rule(StrEnum):
     DIFFERENCING = "Differencing"
     FREE_TEXT_HELD = "FreeTextHeld"
     INVALID_MANIFEST = "InvalidManifest"
+    LABEL_NOT_RELEASABLE = "LabelNotReleasable"
+    DUPLICATE_GROUP_ROW = "DuplicateGroupRow"
+    INVALID_NUMBER = "InvalidNumber"
+    TOO_MANY_CELLS = "TooManyCells"
+    TOO_MANY_LABELLED_ROWS = "TooManyLabelledRows"
+    VALUES_EXCEED_COHORT = "ValuesExceedCohort"
+    UNREADABLE_MODEL = "UnreadableModel"
+    STEWARD_REVIEW_REQUIRED = "StewardReviewRequired"
 
 
 #: Findings that only modify the result (suppressed cells) do not stop a release.
@@ -78,8 +86,10 @@ def decide(
     for outcome in (Outcome.BLOCKED, Outcome.HELD):
         deciding = next((f for f in findings if f.effect == outcome), None)
         if deciding is not None:
+            # A blocked result keeps nothing that could leave, not even in memory.
+            kept = ResultManifest() if outcome == Outcome.BLOCKED else released
             return GateDecision(
-                outcome, deciding.rule, tuple(findings), released, cohorts, suppressed_cells
+                outcome, deciding.rule, tuple(findings), kept, cohorts, suppressed_cells
             )
     return GateDecision(
         Outcome.RELEASED, None, tuple(findings), released, cohorts, suppressed_cells

@@ -1,10 +1,11 @@
-"""Content sniffing for model files: what the bytes *are*, whatever the manifest declares.
+"""Model files by full parse: what the bytes *are*, whatever the manifest declares.
 
 Only formats that carry data and no code are accepted. Pickle (and archives that wrap pickle,
 like PyTorch's ``.pt`` zip) can execute code when loaded by whoever receives the result, so pickle
 bytes are recognised by walking their opcodes (``pickletools.genops`` parses, never executes)
-and refused under any declared format. Each sniffer answers *does this parse completely as the
-format*, never trusting a file extension or a magic number alone.
+and refused under any declared format. Each reader answers *does the format's own parser read
+the whole file, with nothing left over*, never trusting a file extension or a magic number: a
+valid file with a pickle or a zip appended is not a valid file.
 """
 
 import io
@@ -14,47 +15,50 @@ import pickletools
 import struct
 import zipfile
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import onnx
 from numpy.lib import format as npformat
 
-SAFETENSORS_DTYPES: Final = frozenset(
-    {
-        "BOOL",
-        "U8",
-        "I8",
-        "F8_E5M2",
-        "F8_E4M3",
-        "I16",
-        "U16",
-        "F16",
-        "BF16",
-        "I32",
-        "U32",
-        "F32",
-        "F64",
-        "I64",
-        "U64",
-    }
-)
+#: safetensors dtypes and their sizes in bytes.
+SAFETENSORS_DTYPES: Final = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "F64": 8,
+    "I64": 8,
+    "U64": 8,
+}
 MAX_SAFETENSORS_HEADER: Final = 100 * 1024 * 1024
 NPY_MAGIC: Final = b"\x93NUMPY"
 ZIP_MAGIC: Final = b"PK\x03\x04"
-#: Top-level fields of ONNX's ``ModelProto`` with their protobuf wire types (0 varint, 2 bytes).
-ONNX_FIELDS: Final = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
 
 
 def is_pickle(data: bytes) -> bool:
-    """True when the bytes are a complete pickle stream (any protocol) or wrap one in a zip."""
+    """True when the bytes begin with a complete pickle stream (any protocol) or wrap one in a zip.
+
+    ``pickle.loads`` stops at the STOP opcode and ignores whatever follows, so what matters is
+    whether a valid opcode stream reaches STOP from the first byte; ``genops`` stops there too.
+    """
     if data.startswith(ZIP_MAGIC):
         return _zip_holds_pickle(data)
-    if not data or data[-1:] != b".":
+    if not data:
         return False
     try:
         for _opcode, _arg, _pos in pickletools.genops(io.BytesIO(data)):
             pass
     except Exception:
+        # Any failure to walk the opcodes to STOP means pickle.loads would not load it either.
         return False
     return True
 
@@ -72,19 +76,56 @@ def _zip_holds_pickle(data: bytes) -> bool:
     return False
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key")
+    return dict(pairs)
+
+
+def _tensor_span(entry: object) -> tuple[int, int] | None:
+    """A tensor's ``(begin, end)`` when its entry is well formed and its size fits its shape."""
+    if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        return None
+    dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPES or not isinstance(shape, list):
+        return None
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        return None
+    if not (isinstance(offsets, list) and len(offsets) == 2):
+        return None
+    begin, end = offsets
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (begin, end)):
+        return None
+    if not 0 <= begin <= end or end - begin != math.prod(shape) * SAFETENSORS_DTYPES[dtype]:
+        return None
+    return begin, end
+
+
 def is_safetensors(data: bytes) -> bool:
+    """The safetensors layout read in full: the tensors tile the payload exactly.
+
+    As the reference parser does: the header is a JSON object of tensors (plus a string-valued
+    ``__metadata__``), each tensor's byte span matches its dtype and shape, and the spans, in
+    order, start at 0, touch without gap or overlap and end at the file's last byte. Bytes
+    appended after the tensors (a zip, a pickle) or hidden between them make the file unreadable.
+    """
     if len(data) < 8:
         return False
-    (header_size,) = struct.unpack("<Q", data[:8])
+    header_size = int(struct.unpack("<Q", data[:8])[0])
     if header_size < 2 or header_size > min(MAX_SAFETENSORS_HEADER, len(data) - 8):
         return False
+    if data[8:9] != b"{":
+        return False
     try:
-        header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
+        header = json.loads(
+            data[8 : 8 + header_size].decode("utf-8"), object_pairs_hook=_unique_keys
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     if not isinstance(header, dict):
         return False
-    payload = len(data) - 8 - header_size
+    spans: list[tuple[int, int]] = []
     for name, entry in header.items():
         if name == "__metadata__":
             if not isinstance(entry, dict) or not all(
@@ -92,56 +133,37 @@ def is_safetensors(data: bytes) -> bool:
             ):
                 return False
             continue
-        if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
+        span = _tensor_span(entry)
+        if span is None:
             return False
-        shape, offsets = entry["shape"], entry["data_offsets"]
-        if entry["dtype"] not in SAFETENSORS_DTYPES or not isinstance(shape, list):
+        spans.append(span)
+    position = 0
+    for begin, end in sorted(spans):
+        if begin != position:
             return False
-        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            return False
-        if not (isinstance(offsets, list) and len(offsets) == 2):
-            return False
-        begin, end = offsets
-        if not all(isinstance(x, int) and not isinstance(x, bool) for x in (begin, end)):
-            return False
-        if not 0 <= begin <= end <= payload:
-            return False
-    return True
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
+        position = end
+    return position == len(data) - 8 - header_size
 
 
 def is_onnx(data: bytes) -> bool:
-    """Parses as an ONNX ``ModelProto``: known top-level fields to the last byte, with a graph."""
-    pos, seen = 0, set()
+    """An ONNX ``ModelProto`` as the ``onnx`` package reads it: the whole buffer, then checked.
+
+    Protobuf parses to the last byte (bytes after the model that are not its fields fail to
+    parse); fields this ONNX version does not know are refused rather than carried along
+    unread; and the ONNX checker must accept the model (a graph, operator sets, types).
+    """
     try:
-        while pos < len(data):
-            key, pos = _varint(data, pos)
-            number, wire = key >> 3, key & 7
-            if ONNX_FIELDS.get(number) != wire:
-                return False
-            if wire == 0:
-                _, pos = _varint(data, pos)
-            else:
-                length, pos = _varint(data, pos)
-                if pos + length > len(data):
-                    return False
-                pos += length
-            seen.add(number)
-    except ValueError:
+        model = onnx.ModelProto.FromString(data)
+        known = onnx.ModelProto()
+        known.CopyFrom(model)
+        known.DiscardUnknownFields()
+        if known.ByteSize() != model.ByteSize() or not model.HasField("graph"):
+            return False
+        onnx.checker.check_model(model)
+    except Exception:
+        # Any parser or checker failure means the file is not a readable ONNX model.
         return False
-    return {1, 7} <= seen
+    return True
 
 
 def is_npy(data: bytes) -> bool:

@@ -8,6 +8,11 @@ property-based tests can drive it with arbitrary manifests.
 The cohort the audit saw is the most distinct patients any of the train's query results bound.
 When no query bound patient IRIs (aggregate-only queries), the audit cannot confirm the
 algorithm's claims, so such a result is held (``CohortUnverified``) rather than trusted.
+
+Every check runs on every result, but passing them releases a result only when the train's
+image digest was reviewed for automatic release (:mod:`.trust`); any other result is held for
+a steward with the findings attached (``StewardReviewRequired``, named only when no more
+specific rule holds or blocks it).
 """
 
 from collections.abc import Iterable
@@ -16,10 +21,12 @@ from pydantic import ValidationError
 
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import DisclosurePolicy
+from pht_station_api.disclosure.caps import review_caps
 from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
 from pht_station_api.disclosure.ledgers import differs_too_little
 from pht_station_api.disclosure.models import review_models
 from pht_station_api.disclosure.tables import review_tables
+from pht_station_api.disclosure.trust import reviewed_for_auto_release
 
 
 def declared_cohorts(manifest: ResultManifest, audited: int | None) -> tuple[int, ...]:
@@ -37,6 +44,7 @@ def evaluate(
     audited_cohort: int | None,
     released_cohorts: Iterable[int] = (),
     result_bytes: int = 0,
+    image: str | None = None,
 ) -> GateDecision:
     if result_bytes > policy.max_result_bytes:
         return decide([Finding(Rule.RESULT_TOO_LARGE, Outcome.BLOCKED)], ResultManifest(), (), 0)
@@ -47,6 +55,7 @@ def evaluate(
         findings.append(Finding(Rule.MIN_COHORT, Outcome.BLOCKED))
     review = review_tables(manifest.tables, manifest.statistics, policy, audited_cohort)
     findings += review.findings
+    findings += review_caps(manifest, review.tables, review.statistics, policy, audited_cohort)
     findings += review_models(manifest.models, policy)
     if manifest.messages:
         findings.append(Finding(Rule.FREE_TEXT_HELD, Outcome.HELD))
@@ -55,6 +64,9 @@ def evaluate(
     cohorts = declared_cohorts(manifest, audited_cohort)
     if differs_too_little(cohorts, released_cohorts, policy.differencing_threshold):
         findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD))
+    if not reviewed_for_auto_release(policy, image):
+        # Last, so that a more specific hold names the decision.
+        findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD))
     released = manifest.model_copy(
         update={"tables": review.tables, "statistics": review.statistics}
     )
@@ -67,6 +79,7 @@ def evaluate_bytes(
     *,
     audited_cohort: int | None,
     released_cohorts: Iterable[int] = (),
+    image: str | None = None,
 ) -> GateDecision:
     """The gate on bytes as uploaded: anything that is not a valid manifest is blocked."""
     if len(raw) > policy.max_result_bytes:
@@ -81,4 +94,5 @@ def evaluate_bytes(
         audited_cohort=audited_cohort,
         released_cohorts=released_cohorts,
         result_bytes=len(raw),
+        image=image,
     )

@@ -2,8 +2,9 @@
 
 A trained model can memorise its training data, so by default every model waits for a steward
 (``manualReleaseForModels``). Before that: the declared size and sha256 must match the bytes,
-pickle is refused whatever the declaration says, and the bytes must parse as the declared,
-allowed format.
+pickle is refused whatever the declaration says (``PickleRefused``), a format the policy does
+not allow is refused (``ModelFormatRefused``), and the declared format's own parser must read
+the whole file with nothing left over (``UnreadableModel``, see :mod:`.formats`).
 """
 
 import base64
@@ -33,9 +34,11 @@ def review_model(model: ModelFile, policy: DisclosurePolicy) -> list[Finding]:
         return [Finding(Rule.MODEL_INTEGRITY, Outcome.BLOCKED, model.name)]
     if model.format == "pickle" or is_pickle(data):
         return [Finding(Rule.PICKLE_REFUSED, Outcome.BLOCKED, model.name)]
-    sniff = SNIFFERS.get(model.format)
-    if model.format not in policy.allowed_model_formats or sniff is None or not sniff(data):
+    read = SNIFFERS.get(model.format)
+    if model.format not in policy.allowed_model_formats or read is None:
         return [Finding(Rule.MODEL_FORMAT_REFUSED, Outcome.BLOCKED, model.name)]
+    if not read(data):
+        return [Finding(Rule.UNREADABLE_MODEL, Outcome.BLOCKED, model.name)]
     if policy.manual_release_for_models:
         return [Finding(Rule.MANUAL_RELEASE_REQUIRED, Outcome.HELD, model.name)]
     return []

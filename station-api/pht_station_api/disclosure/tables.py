@@ -18,6 +18,11 @@
 * A statistic whose ``n`` is below ``minCellCount`` (zero included: a "statistic over nobody"
   is an arbitrary number the algorithm chose) is a small cell too.
 * Row-level tables are blocked when the policy forbids them and otherwise held for a steward.
+* Group labels come only from the policy's releasable variables and their value domains
+  (``LabelNotReleasable``, see :mod:`.labels`), and an aggregate table has one row per group
+  (``DuplicateGroupRow``): repeated labels would let statistic cells carry one row per patient.
+* Statistic cells and statistic values must be finite doubles (``InvalidNumber``) and leave
+  rounded to the policy's significant digits (see :mod:`.numbers`).
 
 Suppression here is primary only: a margin total elsewhere in the result can still let a reader
 recompute a suppressed cell, which is one reason a steward can hold and review any result.
@@ -29,6 +34,8 @@ from dataclasses import dataclass, field
 from pht_contract.manifests import ResultTable, Statistic
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure.decisions import SUPPRESSED, Finding, Outcome, Rule
+from pht_station_api.disclosure.labels import labels_releasable
+from pht_station_api.disclosure.numbers import as_double, round_significant
 
 
 @dataclass
@@ -40,10 +47,12 @@ class TableReview:
 
 
 def _number(cell: object) -> float | None:
+    """A count cell as a float; a number that is no double (a huge integer) becomes NaN."""
     if isinstance(cell, bool):
         return float(cell)
     if isinstance(cell, int | float):
-        return float(cell)
+        double = as_double(cell)
+        return math.nan if double is None else double
     return None
 
 
@@ -73,12 +82,41 @@ class _RowTally:
     small: int = 0
     empty: int = 0
     released: int = 0
+    invalid_numbers: int = 0
+    duplicate_groups: int = 0
     rows: list[list[int | float | str | None]] = field(default_factory=list)
+
+
+def _group_key(label: object) -> tuple[str, object]:
+    """A label as compared for duplicates: 365 and 365.0 are the same time point."""
+    number = as_double(label)
+    return ("number", number) if number is not None else ("label", label)
+
+
+def _rounded_statistics(
+    row: list[int | float | str | None], statistics: list[int], digits: int, tally: _RowTally
+) -> list[int | float | str | None]:
+    """The row with its statistic cells rounded; a cell that is no double is counted invalid."""
+    out = list(row)
+    for index in statistics:
+        cell = row[index]
+        if cell is None:
+            continue
+        double = as_double(cell)
+        if double is None:
+            tally.invalid_numbers += 1
+            out[index] = None
+        else:
+            out[index] = round_significant(double, digits)
+    return out
 
 
 def _review_rows(table: ResultTable, policy: DisclosurePolicy, review: TableReview) -> _RowTally:
     tally = _RowTally()
     counts = table.count_columns()
+    statistics = [i for i, c in enumerate(table.columns) if c.role == "Statistic"]
+    groups = [i for i, c in enumerate(table.columns) if c.role == "Group"]
+    seen: set[tuple[object, ...]] = set()
     suppress = policy.small_cell_action == "Suppress"
     for row in table.rows:
         values = [_number(row[i]) for i in counts]
@@ -98,7 +136,10 @@ def _review_rows(table: ResultTable, policy: DisclosurePolicy, review: TableRevi
                 continue
         else:
             tally.released += 1
-        tally.rows.append(list(row))
+            key = tuple(_group_key(row[i]) for i in groups)
+            tally.duplicate_groups += key in seen
+            seen.add(key)
+        tally.rows.append(_rounded_statistics(row, statistics, policy.significant_digits, tally))
     return tally
 
 
@@ -111,10 +152,16 @@ def review_table(
         review.findings.append(Finding(rule, effect, table.name))
     elif not table.count_columns():
         review.findings.append(Finding(Rule.COUNT_COLUMN_REQUIRED, Outcome.BLOCKED, table.name))
+    elif not labels_releasable(table, policy):
+        review.findings.append(Finding(Rule.LABEL_NOT_RELEASABLE, Outcome.BLOCKED, table.name))
     _check_cohort(table.name, table.cohort_size, policy, audited, review)
     tally = _review_rows(table, policy, review)
     if tally.invalid:
         review.findings.append(Finding(Rule.INVALID_COUNT, Outcome.BLOCKED, table.name))
+    if tally.invalid_numbers:
+        review.findings.append(Finding(Rule.INVALID_NUMBER, Outcome.BLOCKED, table.name))
+    if tally.duplicate_groups and table.kind == "Aggregate":
+        review.findings.append(Finding(Rule.DUPLICATE_GROUP_ROW, Outcome.BLOCKED, table.name))
     if tally.too_large:
         review.findings.append(Finding(Rule.COHORT_SIZE_MISMATCH, Outcome.BLOCKED, table.name))
     if tally.released * policy.min_cell_count > table.cohort_size:
@@ -136,7 +183,12 @@ def review_statistic(
         if policy.small_cell_action == "Suppress":
             review.suppressed_cells += 1
         return
-    review.statistics.append(statistic)
+    value = as_double(statistic.value)
+    if value is None:
+        review.findings.append(Finding(Rule.INVALID_NUMBER, Outcome.BLOCKED, statistic.name))
+        return
+    rounded = round_significant(value, policy.significant_digits)
+    review.statistics.append(statistic.model_copy(update={"value": rounded}))
 
 
 def review_tables(

@@ -29,6 +29,8 @@ class TrainContext:
     #: The admission-recorded identity alone: a typed name must not file a result under
     #: somebody else's scope (it could hold back that person's later results).
     requested_by: str | None = None
+    #: The image as admitted (pinned by digest): decides whether a result may skip a steward.
+    image: str | None = None
 
     @property
     def ledger_scopes(self) -> tuple[str, ...]:
@@ -66,6 +68,7 @@ class ResultRecord:
     released_size: int | None = None
     released_at: str | None = None
     purged_at: str | None = None
+    image: str | None = None
 
     @classmethod
     def new(cls, train: TrainContext, now: str) -> "ResultRecord":
@@ -77,6 +80,7 @@ class ResultRecord:
             retention_days=train.retention_days,
             disclosure=train.disclosure.wire(),
             created_at=now,
+            image=train.image,
         )
 
     def policy(self) -> DisclosurePolicy:

@@ -10,6 +10,10 @@ ledger then compares the patient set the train's queries bound with every earlie
 held result of the station (see :mod:`pht_station_api.disclosure.ledgers`). Released and held
 results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
 and every decision (the gate's and a steward's) is a provenance record naming its rule.
+
+A result that passes every check is released only when the train's image digest is one the
+admitting policy reviewed for automatic release; any other is held for a steward with the
+gate's findings (see :mod:`pht_station_api.disclosure.trust`).
 """
 
 import hashlib
@@ -207,7 +211,14 @@ class ResultStore:
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
-                decision = evaluate_bytes(raw, record.policy(), audited_cohort=audited_cohort)
+                decision = evaluate_bytes(
+                    raw,
+                    record.policy(),
+                    audited_cohort=audited_cohort,
+                    # Only an image the policy reviewed for automatic release may skip a
+                    # steward; every other result is held with the gate's findings.
+                    image=record.image,
+                )
                 decision = self._check_ledger(record, train, decision)
                 self._apply(record, decision)
                 self._enter_ledger(record, train)

@@ -60,6 +60,7 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         # The ledger's requester scope: only the admission-recorded identity, since a name
         # typed into the spec could be varied (a fresh scope) or borrowed (someone else's).
         requested_by=registration.requested_by,
+        image=registration.image,
     )
 
 

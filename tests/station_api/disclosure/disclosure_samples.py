@@ -111,3 +111,27 @@ def torch_like_zip() -> bytes:
         archive.writestr("archive/data.pkl", pickle_bytes())
         archive.writestr("archive/version", "3\n")
     return out.getvalue()
+
+
+#: An image a steward reviewed for automatic release (the policies below list its digest).
+TRUSTED_DIGEST = "sha256:" + "a" * 64
+TRUSTED_IMAGE = "registry.example.org/pht/trains/km@" + TRUSTED_DIGEST
+#: Patient-like labels: what an attacker would put in a Group column.
+PATIENT_LABELS = [f"LUNG1-{i:03d} male T3N2 died 2011-03-{i % 28 + 1:02d}" for i in range(1, 30)]
+RELEASABLE: list[dict[str, Any]] = [
+    {"name": "stage", "values": [f"stage {i}" for i in range(10)] + ["I", "II", "IIIa", "IIIb"]},
+    {"name": "group", "minimum": 0, "maximum": 1000},
+    {"name": "days", "minimum": 0, "maximum": 36525},
+    # Releasable here only so that the suppression tests can show such labels still vanish.
+    {"name": "who", "values": [*PATIENT_LABELS, "All"]},
+]
+
+
+def gate_policy(trusted: bool = True, **fields: Any) -> Any:
+    """A policy whose labels cover the samples and that trusts ``TRUSTED_IMAGE`` by default."""
+    from pht_contract.policies import DisclosurePolicy
+
+    base: dict[str, Any] = {"releasable_variables": RELEASABLE}
+    if trusted:
+        base["auto_release_image_digests"] = [TRUSTED_DIGEST]
+    return DisclosurePolicy.model_validate({**base, **fields})

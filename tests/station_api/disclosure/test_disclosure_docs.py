@@ -6,9 +6,27 @@ from pathlib import Path
 
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import DisclosurePolicy
-from pht_station_api.disclosure import Outcome, Rule, evaluate
+from pht_station_api.disclosure import GateDecision, Outcome, Rule, gate
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "disclosure.md"
+
+
+IMAGE = "registry.example.org/pht/km@sha256:" + "b" * 64
+
+
+def _policy(**fields: object) -> DisclosurePolicy:
+    """The page's policy: ``stage`` releasable, the train's image reviewed for auto-release."""
+    return DisclosurePolicy.model_validate(
+        {
+            "releasableVariables": [{"name": "stage", "values": ["I", "II", "IIIa", "IIIb"]}],
+            "autoReleaseImageDigests": [IMAGE.split("@")[1]],
+            **fields,
+        }
+    )
+
+
+def evaluate(manifest: ResultManifest, policy: DisclosurePolicy, **kw: object) -> GateDecision:
+    return gate.evaluate(manifest, policy, audited_cohort=60, image=IMAGE)
 
 
 def _example() -> ResultManifest:
@@ -17,19 +35,39 @@ def _example() -> ResultManifest:
 
 
 def test_documented_example_is_released_with_a_suppressed_row() -> None:
-    decision = evaluate(_example(), DisclosurePolicy(), audited_cohort=60)
+    decision = evaluate(_example(), _policy(), audited_cohort=60)
     assert decision.outcome == Outcome.RELEASED
     assert decision.released.tables[0].rows[1] == [None, None, None]
     assert decision.released.tables[0].rows[0] == ["I", 16, 905.0]
 
 
 def test_documented_variants() -> None:
-    blocking = DisclosurePolicy(small_cell_action="Block")
+    blocking = _policy(smallCellAction="Block")
     blocked = evaluate(_example(), blocking, audited_cohort=60)
     assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
     chatty = _example().model_copy(update={"messages": ["converged"]})
-    held = evaluate(chatty, DisclosurePolicy(), audited_cohort=60)
+    held = evaluate(chatty, _policy(), audited_cohort=60)
     assert (held.outcome, held.rule) == (Outcome.HELD, Rule.FREE_TEXT_HELD)
+
+
+def test_documented_defaults_hold_for_a_steward() -> None:
+    unreviewed = gate.evaluate(
+        _example(),
+        DisclosurePolicy(releasable_variables=_policy().releasable_variables),
+        audited_cohort=60,
+        image=IMAGE,
+    )
+    assert (unreviewed.outcome, unreviewed.rule) == (Outcome.HELD, Rule.STEWARD_REVIEW_REQUIRED)
+    no_variables = gate.evaluate(
+        _example(),
+        DisclosurePolicy(auto_release_image_digests=[IMAGE.split("@")[1]]),
+        audited_cohort=60,
+        image=IMAGE,
+    )
+    assert (no_variables.outcome, no_variables.rule) == (
+        Outcome.BLOCKED,
+        Rule.LABEL_NOT_RELEASABLE,
+    )
 
 
 def test_every_rule_is_documented() -> None:

@@ -3,10 +3,14 @@
 import json
 import math
 import pickle
+from typing import Any
 
 import numpy as np
 import pytest
 from disclosure_samples import (
+    PATIENT_LABELS,
+    TRUSTED_IMAGE,
+    gate_policy,
     manifest,
     model_file,
     npy_bytes,
@@ -19,10 +23,19 @@ from disclosure_samples import (
 )
 
 from pht_contract.manifests import ResultManifest, ResultTable, Statistic
-from pht_contract.policies import DisclosurePolicy
-from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
+from pht_station_api.disclosure import GateDecision, Outcome, Rule, gate
 
-POLICY = DisclosurePolicy()  # minCohort 10, minCellCount 5, Suppress, row-level forbidden
+# minCohort 10, minCellCount 5, Suppress, row-level forbidden; the sample labels releasable and
+# the sample image reviewed for automatic release, so each test sees what the checks decide.
+POLICY = gate_policy()
+
+
+def evaluate(*args: Any, **kwargs: Any) -> GateDecision:
+    return gate.evaluate(*args, **{"image": TRUSTED_IMAGE, **kwargs})
+
+
+def evaluate_bytes(*args: Any, **kwargs: Any) -> GateDecision:
+    return gate.evaluate_bytes(*args, **{"image": TRUSTED_IMAGE, **kwargs})
 
 
 def test_clean_aggregate_is_released() -> None:
@@ -43,7 +56,7 @@ def test_small_cell_is_suppressed_with_its_row_statistics() -> None:
 
 
 def test_small_cell_blocks_naming_rule_and_table_not_cell() -> None:
-    policy = DisclosurePolicy(small_cell_action="Block")
+    policy = gate_policy(small_cell_action="Block")
     decision = evaluate(manifest(tables=[stage_table([40, 3, 57])]), policy, audited_cohort=100)
     assert decision.outcome == Outcome.BLOCKED
     assert decision.rule == Rule.MIN_CELL_COUNT
@@ -71,7 +84,7 @@ def test_a_zero_count_beside_a_large_one_is_not_small() -> None:
     assert decision.released.tables[0].rows == table.rows
 
 
-LABELS = [f"LUNG1-{i:03d} male T3N2 died 2011-03-{i % 28 + 1:02d}" for i in range(1, 30)]
+LABELS = PATIENT_LABELS
 
 
 def test_a_table_without_counts_is_blocked() -> None:
@@ -104,6 +117,22 @@ def _labelled(counts: list[int], cohort: int = 422) -> ResultTable:
     )
 
 
+def _numbered(counts: list[int], cohort: int = 422) -> ResultTable:
+    """One row per numbered group (a releasable numeric variable), each with a statistic."""
+    return ResultTable.model_validate(
+        {
+            "name": "groups",
+            "columns": [
+                {"name": "group", "role": "Group"},
+                {"name": "n", "role": "Count"},
+                {"name": "age", "role": "Statistic"},
+            ],
+            "rows": [[i, c, 71.0] for i, c in enumerate(counts)],
+            "cohortSize": cohort,
+        }
+    )
+
+
 def test_zero_count_rows_are_emptied_labels_included_or_blocked() -> None:
     result = manifest(tables=[_labelled([0] * 20 + [200])])
     decision = evaluate(result, POLICY, audited_cohort=422)
@@ -115,7 +144,7 @@ def test_zero_count_rows_are_emptied_labels_included_or_blocked() -> None:
     assert decision.suppressed_cells == 60  # label, zero count and statistic of each row
     released = decision.released.model_dump_json()
     assert all(label not in released for label in LABELS[:20])
-    blocking = DisclosurePolicy(small_cell_action="Block")
+    blocking = gate_policy(small_cell_action="Block")
     blocked = evaluate(result, blocking, audited_cohort=422)
     assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.ZERO_COUNT_ROW)
 
@@ -136,17 +165,17 @@ def test_rows_with_empty_counts_carry_nothing_either() -> None:
 
 def test_no_more_rows_than_the_cohort_can_fill_with_k_patients_each() -> None:
     # 84 rows of 5 fit a cohort of 422 (420 patients); 85 do not
-    fits = evaluate(manifest(tables=[_labelled([5] * 84)]), POLICY, audited_cohort=422)
+    fits = evaluate(manifest(tables=[_numbered([5] * 84)]), POLICY, audited_cohort=422)
     assert fits.outcome == Outcome.RELEASED
-    over = evaluate(manifest(tables=[_labelled([5] * 85)]), POLICY, audited_cohort=422)
+    over = evaluate(manifest(tables=[_numbered([5] * 85)]), POLICY, audited_cohort=422)
     assert (over.outcome, over.rule) == (Outcome.BLOCKED, Rule.COUNTS_EXCEED_COHORT)
     # suppressed rows are empty and do not count towards the bound
-    mixed = evaluate(manifest(tables=[_labelled([5] * 84 + [1] * 300)]), POLICY, audited_cohort=422)
+    mixed = evaluate(manifest(tables=[_numbered([5] * 84 + [1] * 300)]), POLICY, audited_cohort=422)
     assert mixed.outcome == Outcome.RELEASED
     assert all(row == [None, None, None] for row in mixed.released.tables[0].rows[84:])
     # with Block, the small row is what blocks, and is named as such
-    blocking = DisclosurePolicy(small_cell_action="Block")
-    small = evaluate(manifest(tables=[_labelled([5] * 84 + [1])]), blocking, audited_cohort=422)
+    blocking = gate_policy(small_cell_action="Block")
+    small = evaluate(manifest(tables=[_numbered([5] * 84 + [1])]), blocking, audited_cohort=422)
     assert (small.outcome, small.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
 
 
@@ -184,7 +213,7 @@ def test_row_level_tables() -> None:
     result = manifest(tables=[stage_table([40, 60], kind="RowLevel")])
     blocked = evaluate(result, POLICY, audited_cohort=100)
     assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.ROW_LEVEL_FORBIDDEN)
-    allowed = evaluate(result, DisclosurePolicy(forbid_row_level=False), audited_cohort=100)
+    allowed = evaluate(result, gate_policy(forbid_row_level=False), audited_cohort=100)
     assert (allowed.outcome, allowed.rule) == (Outcome.HELD, Rule.ROW_LEVEL_REVIEW)
 
 
@@ -202,7 +231,7 @@ def test_small_statistics_are_dropped_or_blocked() -> None:
     dropped = evaluate(over_nobody, POLICY, audited_cohort=100)
     assert dropped.outcome == Outcome.RELEASED and dropped.released.statistics == []
     assert [f.rule for f in dropped.findings] == [Rule.MIN_CELL_COUNT]
-    blocked = evaluate(result, DisclosurePolicy(small_cell_action="Block"), audited_cohort=100)
+    blocked = evaluate(result, gate_policy(small_cell_action="Block"), audited_cohort=100)
     assert (blocked.outcome, blocked.rule) == (Outcome.BLOCKED, Rule.MIN_CELL_COUNT)
 
 
@@ -219,7 +248,7 @@ def test_safe_models_are_held_for_manual_release(data: bytes, fmt: str) -> None:
     result = manifest(models=[model_file(data, fmt)])
     held = evaluate(result, POLICY, audited_cohort=100)
     assert (held.outcome, held.rule) == (Outcome.HELD, Rule.MANUAL_RELEASE_REQUIRED)
-    automatic = DisclosurePolicy(manual_release_for_models=False)
+    automatic = gate_policy(manual_release_for_models=False)
     assert evaluate(result, automatic, audited_cohort=100).outcome == Outcome.RELEASED
 
 
@@ -234,12 +263,12 @@ def test_safe_models_are_held_for_manual_release(data: bytes, fmt: str) -> None:
         (
             npy_bytes(np.array([{"a": 1}], dtype=object)),
             "npy",
-            Rule.MODEL_FORMAT_REFUSED,
+            Rule.UNREADABLE_MODEL,
         ),  # object dtype
-        (b"\x00" * 64, "onnx", Rule.MODEL_FORMAT_REFUSED),
-        (safetensors_bytes()[:-4], "safetensors", Rule.MODEL_FORMAT_REFUSED),
-        (b"[1, NaN]", "json", Rule.MODEL_FORMAT_REFUSED),
-        (safetensors_bytes(), "json", Rule.MODEL_FORMAT_REFUSED),  # content is not the format
+        (b"\x00" * 64, "onnx", Rule.UNREADABLE_MODEL),
+        (safetensors_bytes()[:-4], "safetensors", Rule.UNREADABLE_MODEL),
+        (b"[1, NaN]", "json", Rule.UNREADABLE_MODEL),
+        (safetensors_bytes(), "json", Rule.UNREADABLE_MODEL),  # content is not the format
     ],
 )
 def test_unsafe_models_are_blocked(data: bytes, fmt: str, rule: Rule) -> None:
@@ -248,7 +277,7 @@ def test_unsafe_models_are_blocked(data: bytes, fmt: str, rule: Rule) -> None:
 
 
 def test_format_outside_policy_is_refused() -> None:
-    policy = DisclosurePolicy(allowed_model_formats=["safetensors"])
+    policy = gate_policy(allowed_model_formats=["safetensors"])
     decision = evaluate(
         manifest(models=[model_file(onnx_bytes(), "onnx")]), policy, audited_cohort=100
     )
@@ -273,7 +302,7 @@ def test_free_text_is_held() -> None:
 
 
 def test_manual_release_for_all() -> None:
-    policy = DisclosurePolicy(manual_release_for_all=True)
+    policy = gate_policy(manual_release_for_all=True)
     decision = evaluate(manifest(tables=[stage_table([50, 50])]), policy, audited_cohort=100)
     assert (decision.outcome, decision.rule) == (Outcome.HELD, Rule.MANUAL_RELEASE_REQUIRED)
 
@@ -303,7 +332,7 @@ def test_blocks_win_over_holds() -> None:
 
 
 def test_too_large_and_invalid_bytes() -> None:
-    small = DisclosurePolicy(max_result_bytes=1024)
+    small = gate_policy(max_result_bytes=1024)
     big = manifest(tables=[stage_table([10] * 40)]).model_dump_json(by_alias=True).encode()
     assert evaluate_bytes(big, small, audited_cohort=400).rule == Rule.RESULT_TOO_LARGE
     assert evaluate_bytes(b"{not json", POLICY, audited_cohort=100).rule == Rule.INVALID_MANIFEST

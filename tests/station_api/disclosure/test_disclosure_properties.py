@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 from disclosure_samples import (
+    TRUSTED_DIGEST,
+    TRUSTED_IMAGE,
     model_file,
     npy_bytes,
     onnx_bytes,
@@ -27,6 +29,7 @@ from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
 from pht_station_api.disclosure.formats import SNIFFERS, is_pickle
 from pht_station_api.disclosure.ledgers import differs_too_little
 from pht_station_api.disclosure.models import decode_model, review_model
+from pht_station_api.disclosure.numbers import round_significant
 
 MODEL_BLOBS = [
     (safetensors_bytes(), "safetensors"),
@@ -124,8 +127,15 @@ def scenarios(draw: st.DrawFn) -> tuple[ResultManifest, int | None]:
     return draw(manifests(400 if audited is None else audited)), audited
 
 
+#: The labels the generated tables may use; the patient-like one is never releasable.
+GROUP_VALUES = ["a", "b", "stage IIIb"] + [f"g{i}" for i in range(8)]
+RELEASABLE = [{"name": "grp", "values": GROUP_VALUES}]
+
 policies = st.builds(
     DisclosurePolicy,
+    releasable_variables=st.just(RELEASABLE),
+    auto_release_image_digests=st.sampled_from([[TRUSTED_DIGEST], [TRUSTED_DIGEST], []]),
+    significant_digits=st.integers(min_value=1, max_value=17),
     min_cohort=st.integers(min_value=1, max_value=30),
     min_cell_count=st.integers(min_value=1, max_value=20),
     small_cell_action=st.sampled_from(["Suppress", "Block"]),
@@ -147,6 +157,9 @@ def assert_tables_and_statistics_safe(
     out: ResultManifest, policy: DisclosurePolicy, audited: int
 ) -> None:
     """What "violating" means for tables and statistics, checked on what would leave."""
+    k = policy.min_cell_count
+    digits = policy.significant_digits
+    labelled = derived = 0
     for table in out.tables:
         assert table.kind == "Aggregate"
         assert policy.min_cohort <= table.cohort_size <= audited
@@ -163,8 +176,26 @@ def assert_tables_and_statistics_safe(
                 assert cell == 0 or policy.min_cell_count <= cell <= table.cohort_size
         # each shown row stands for at least k patients: no more rows than the cohort can fill
         assert len(shown) * policy.min_cell_count <= table.cohort_size
+        # labels only from the releasable values; one row per group
+        groups = [i for i, c in enumerate(table.columns) if c.role == "Group"]
+        assert all(row[i] is None or row[i] in GROUP_VALUES for row in shown for i in groups)
+        assert len({tuple(row[i] for i in groups) for row in shown}) == len(shown)
+        # derived numbers are doubles with no more than the allowed significant digits
+        statistics = [i for i, c in enumerate(table.columns) if c.role == "Statistic"]
+        for row in shown:
+            for i in statistics:
+                cell = row[i]
+                assert cell is None or (
+                    isinstance(cell, float) and cell == round_significant(cell, digits)
+                )
+                derived += cell is not None
+        labelled += len(shown)
     for statistic in out.statistics:
         assert policy.min_cell_count <= statistic.n <= audited
+        assert statistic.value == round_significant(statistic.value, digits)
+    # per result, not per table: rows and derived numbers the cohort can support
+    assert labelled * k <= audited and labelled <= policy.max_labelled_rows_per_result
+    assert (derived + len(out.statistics)) * k <= audited
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -172,16 +203,24 @@ def assert_tables_and_statistics_safe(
     scenario=scenarios(),
     policy=policies,
     earlier=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
+    image=st.sampled_from([TRUSTED_IMAGE, TRUSTED_IMAGE, None, "registry.example.org/km:1.0"]),
 )
 def test_no_violating_manifest_is_released(
-    scenario: tuple[ResultManifest, int | None], policy: DisclosurePolicy, earlier: list[int]
+    scenario: tuple[ResultManifest, int | None],
+    policy: DisclosurePolicy,
+    earlier: list[int],
+    image: str | None,
 ) -> None:
     manifest, audited = scenario
-    decision = evaluate(manifest, policy, audited_cohort=audited, released_cohorts=earlier)
+    decision = evaluate(
+        manifest, policy, audited_cohort=audited, released_cohorts=earlier, image=image
+    )
     if decision.outcome != Outcome.RELEASED:
         assert decision.rule is not None
         return
     out = decision.released
+    # only a reviewed image's result is released without a steward
+    assert image == TRUSTED_IMAGE and TRUSTED_DIGEST in policy.auto_release_image_digests
     # the cohort is audited and large enough
     assert audited is not None and audited >= policy.min_cohort
     # nothing a human must see first
@@ -215,9 +254,14 @@ def test_no_violating_table_is_released(
 ) -> None:
     manifest, audited = scenario
     policy = DisclosurePolicy(
-        min_cohort=10, min_cell_count=min_cell, small_cell_action=action, differencing_threshold=0
+        min_cohort=10,
+        min_cell_count=min_cell,
+        small_cell_action=action,
+        differencing_threshold=0,
+        releasable_variables=RELEASABLE,
+        auto_release_image_digests=[TRUSTED_DIGEST],
     )
-    decision = evaluate(manifest, policy, audited_cohort=audited)
+    decision = evaluate(manifest, policy, audited_cohort=audited, image=TRUSTED_IMAGE)
     if decision.outcome == Outcome.RELEASED:
         assert_tables_and_statistics_safe(decision.released, policy, audited)
     else:
@@ -336,8 +380,15 @@ def test_suppression_removes_every_small_cell_and_nothing_else(
             "cohortSize": cohort,
         }
     )
-    policy = DisclosurePolicy(min_cell_count=min_cell, differencing_threshold=0)
-    decision = evaluate(ResultManifest(tables=[table]), policy, audited_cohort=audited)
+    policy = DisclosurePolicy(
+        min_cell_count=min_cell,
+        differencing_threshold=0,
+        releasable_variables=RELEASABLE,
+        auto_release_image_digests=[TRUSTED_DIGEST],
+    )
+    decision = evaluate(
+        ResultManifest(tables=[table]), policy, audited_cohort=audited, image=TRUSTED_IMAGE
+    )
     shown = sum(1 for n, _ in rows if n >= min_cell)
     if shown * min_cell > cohort:
         assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.COUNTS_EXCEED_COHORT)
@@ -346,4 +397,7 @@ def test_suppression_removes_every_small_cell_and_nothing_else(
     for before, after in zip(table.rows, decision.released.tables[0].rows, strict=True):
         small = before[1] < min_cell  # type: ignore[operator]
         # a small or zero row is emptied throughout, its group label too
-        assert after == ([None, None, None] if small else before)
+        label, n, mean = before
+        assert after == (
+            [None, None, None] if small else [label, n, round_significant(float(mean), 6)]  # type: ignore[arg-type]
+        )

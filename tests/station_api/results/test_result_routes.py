@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import pickle
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from stationkit import (
     example_query,
     operator_headers,
     register,
+    registration,
     started_station,
     station_settings,
 )
@@ -35,6 +37,7 @@ from pht_contract.wire import (
     RESULT_PATH,
     SPARQL_PATH,
     TRAIN_COMPLETION_PATH,
+    TRAIN_REGISTRATION_PATH,
     TRAIN_STATE_PATH,
     TrainRegistration,
 )
@@ -47,6 +50,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 KM = example_query("kaplan-meier")
 STEWARD, REQUESTER, OUTSIDER = "steward-token", "requester-token", "outsider-token"
 DONE = {"jobSucceeded": True, "reason": "RunCompleted"}
+#: Stage labels the example policy lists as releasable.
+STAGES = ["I", "II", "IIIa", "IIIb"]
+REVIEWED_IMAGE = "ghcr.io/pht-station/trains/kaplan-meier:0.1.0@sha256:" + "a" * 64
 
 
 def _identities(directory: Path) -> Path:
@@ -106,7 +112,7 @@ def manifest(counts: list[int], **extra: Any) -> dict[str, Any]:
             {
                 "name": "stages",
                 "columns": [{"name": "stage", "role": "Group"}, {"name": "n", "role": "Count"}],
-                "rows": [[f"stage {i}", c] for i, c in enumerate(counts)],
+                "rows": [[STAGES[i], c] for i, c in enumerate(counts)],
                 "cohortSize": sum(counts),
             }
         ],
@@ -127,8 +133,12 @@ def model(data: bytes, fmt: str) -> dict[str, Any]:
 async def run_train(
     inside: httpx.AsyncClient, body: dict[str, Any] | None, query: bool = True
 ) -> tuple[str, TrainRegistration]:
-    """Register, query once (the audit sees the cohort), upload, report completion."""
-    token, reg = await register(inside, [KM])
+    """Register, query once (the audit sees the cohort), upload, report completion.
+
+    The train's image is one the policy reviewed for automatic release, so these tests see
+    what the gate's checks decide; the default hold is tested in tests/security.
+    """
+    token, reg = await register_reviewed(inside, [KM])
     if query:
         answer = await inside.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))
         assert answer.status_code == 200, answer.text
@@ -140,6 +150,23 @@ async def run_train(
         TRAIN_COMPLETION_PATH.format(uid=reg.uid), json=DONE, headers=operator_headers()
     )
     assert done.status_code == 200, done.text
+    return token, reg
+
+
+async def register_reviewed(
+    inside: httpx.AsyncClient, queries: list[str]
+) -> tuple[str, TrainRegistration]:
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, queries)
+    disclosure = reg.policy.disclosure.model_copy(
+        update={"auto_release_image_digests": [REVIEWED_IMAGE.split("@")[1]]}
+    )
+    policy = reg.policy.model_copy(update={"disclosure": disclosure})
+    reg = reg.model_copy(update={"image": REVIEWED_IMAGE, "policy": policy})
+    response = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert response.status_code == 201, response.text
     return token, reg
 
 
@@ -167,7 +194,7 @@ async def test_small_cell_suppressed_and_released_as_json_and_csv(
     table = await outside.get(result_url(reg) + "/tables/stages", headers=bearer(REQUESTER))
     assert table.headers["content-type"].startswith("text/csv")
     parsed = list(csv.reader(io.StringIO(table.text)))
-    assert parsed == [["stage", "n"], ["stage 0", "47"], ["", ""], ["stage 2", "10"]]
+    assert parsed == [["stage", "n"], ["I", "47"], ["", ""], ["IIIa", "10"]]
     denied = await outside.get(result_url(reg), headers=bearer(OUTSIDER))
     assert denied.status_code == 403
     story = results_station.chain.story(reg.uid)

@@ -28,8 +28,21 @@ from pht_station_api.results.store import MAX_UPLOADS
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
 
+REVIEWED_DIGEST = "sha256:" + "e" * 64
+#: The stores' tests judge what the gate's checks decide: the image is reviewed for automatic
+#: release and the sample labels are releasable (the default hold has its own test).
+REVIEWED = {
+    "auto_release_image_digests": [REVIEWED_DIGEST],
+    "releasable_variables": [{"name": "stage", "values": [f"stage {i}" for i in range(100)]}],
+}
+
+
 def train(
-    uid: str = "uid-1", name: str = "km", patients: range = range(100), **policy: Any
+    uid: str = "uid-1",
+    name: str = "km",
+    image: str = "km@" + REVIEWED_DIGEST,
+    patients: range = range(100),
+    **policy: Any,
 ) -> TrainContext:
     return TrainContext(
         uid=uid,
@@ -37,9 +50,10 @@ def train(
         name=name,
         requester="alice",
         organisation="maastro",
-        disclosure=DisclosurePolicy(**policy),
+        disclosure=DisclosurePolicy.model_validate({**REVIEWED, **policy}),
         retention_days=7,
         patients=frozenset(f"p{i}" for i in patients),
+        image=image,
     )
 
 
