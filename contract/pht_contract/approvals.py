@@ -16,6 +16,8 @@ from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
 class TrainRef(ApiModel):
     name: Annotated[str, Field(min_length=1, max_length=253)]
     spec_hash: Sha256Hex
+    uid: str | None = Field(default=None, min_length=1, max_length=64)
+    """The Train's uid (`pht approve` sets it): never counts for a later Train of that name."""
 
 
 ParameterType = Literal["string", "integer", "number", "boolean", "array", "object"]

@@ -186,6 +186,7 @@ class AdmissionSteps(PassBase):
             requester=approval_rules.requester_identities(self.spec, annotations),
             requester_known=approval_rules.requested_by(annotations) is not None,
             creator=approval_rules.requested_by(annotations),
+            train_created=parse_time(self.body["metadata"].get("creationTimestamp")),
             approvals=list(self.ctx.store.approvals.get(self.namespace, {}).values()),
             standing_limits=policy.approval.standing,
         )

@@ -126,6 +126,20 @@ def scope_mismatch(
     return None
 
 
+def _for_an_earlier_train(
+    approval: TrainApproval,
+    approved_uid: str | None,
+    train_uid: str,
+    train_created: datetime.datetime | None,
+) -> bool:
+    if approved_uid is not None:
+        return approved_uid != train_uid
+    # No uid (written by hand): the API server's timestamps still tell an approval of an
+    # earlier Train of the same name (second resolution: the same second counts as after).
+    made = parse_time(str(approval.metadata.get("creationTimestamp") or ""))
+    return made is not None and train_created is not None and made < train_created
+
+
 def _parse(objects: list[Obj]) -> list[tuple[str, TrainApproval]]:
     parsed = []
     for obj in objects:
@@ -155,12 +169,16 @@ def decide(
     standing_limits: StandingApprovalLimits | None = None,
     requester_known: bool = True,
     creator: str | None = None,
+    train_created: datetime.datetime | None = None,
 ) -> ApprovalVerdict:
     """Whether the Train may run; a standing approval is capped by the policy's limits
     (``approval.standing``: at most ``maxRuns`` runs and ``maxDays`` from its creation),
     whatever larger figures the approval itself names. Without a known requester
     (``requester_known``: the requested-by annotation) no approval counts at all;
-    ``creator`` is that annotation's username, which a standing approval must name."""
+    ``creator`` is that annotation's username, which a standing approval must name. A
+    per-Train approval made for an earlier Train of the same name (another ``uid``, or
+    created before ``train_created``) does not count: deleting and re-creating a Train
+    never replays its approval."""
     if not requester_known:
         return ApprovalVerdict(Reason.AWAITING_APPROVAL, NO_REQUESTER_MESSAGE)
     now = now or datetime.datetime.now(datetime.UTC)
@@ -173,6 +191,9 @@ def decide(
         who = spec_.approver.strip()
         if spec_.train is not None:
             if spec_.train.name != train_name or spec_.train.spec_hash != spec_hash:
+                continue
+            if _for_an_earlier_train(approval, spec_.train.uid, train_uid, train_created):
+                ignored.append(f"{name}: made for an earlier Train of this name")
                 continue
             if who.lower() in requester:
                 ignored.append(f"{name}: the requester cannot approve their own Train")

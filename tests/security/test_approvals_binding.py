@@ -205,3 +205,60 @@ def test_a_job_never_carries_a_zero_limit_even_if_one_slipped_past_admission() -
     expected = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}
     assert resources["limits"] == expected
     assert resources["requests"] == expected
+
+
+async def test_a_recreated_train_does_not_replay_the_approval_of_its_namesake(
+    harness: Harness,
+) -> None:
+    await harness.apply_policy(approval={"mode": "OneSteward"})
+    await harness.create_train("km")
+    await harness.wait_summary("km", "AwaitingApproval")
+    await harness.approve("km", "steward@maastro.example")  # by hand: no uid, a timestamp
+    await harness.wait_summary("km", "Queued")
+    await harness.cluster.delete_object(TRAINS, STATION_NS, "km")
+    await harness.wait_for(lambda: harness.summary("km") is None, what="the Train to be gone")
+    await asyncio.sleep(1.1)  # the API server's timestamps have a resolution of one second
+    await harness.create_train("km")  # the very same spec, so the very same spec hash
+    body = await harness.wait_summary("km", "AwaitingApproval")
+    assert "made for an earlier Train of this name" in condition(body, "Approved")["message"]
+    await asyncio.sleep(0.5)
+    body = harness.train("km")
+    assert body["status"]["summary"] == "AwaitingApproval"
+    assert "run" not in body["status"]
+    assert body["metadata"]["uid"] not in harness.station.registrations
+
+
+def test_an_approval_bound_to_another_uid_does_not_count() -> None:
+    import datetime
+
+    from operator_harness import train_body
+
+    from pht_operator import approvals
+
+    spec = TrainSpec.model_validate(train_body("km")["spec"])
+
+    def verdict(uid: str | None, created: str) -> approvals.ApprovalVerdict:
+        ref = {"name": "km", "specHash": spec_hash(spec), **({"uid": uid} if uid else {})}
+        return approvals.decide(
+            train_name="km",
+            train_uid="new-uid",
+            spec=spec,
+            spec_hash=spec_hash(spec),
+            query_hashes=(),
+            required=1,
+            requester=approvals.requester_identities(spec, {}),
+            approvals=[
+                {
+                    "apiVersion": "pht.health-ai.nl/v1alpha1",
+                    "kind": "TrainApproval",
+                    "metadata": {"name": "a", "creationTimestamp": created},
+                    "spec": {"train": ref, "approver": "steward@maastro.example"},
+                }
+            ],
+            train_created=datetime.datetime(2026, 11, 29, 12, 0, tzinfo=datetime.UTC),
+        )
+
+    assert verdict("new-uid", "2026-11-29T11:00:00Z").approved  # the uid decides
+    assert not verdict("old-uid", "2026-11-29T13:00:00Z").approved
+    assert not verdict(None, "2026-11-29T11:59:59Z").approved  # before this Train existed
+    assert verdict(None, "2026-11-29T12:00:00Z").approved

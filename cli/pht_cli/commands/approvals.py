@@ -99,7 +99,12 @@ async def _decide(args: argparse.Namespace, decision: str) -> int:
             "kind": constants.APPROVAL_KIND,
             "metadata": {"name": name, "namespace": namespace},
             "spec": {
-                "train": {"name": args.train, "specHash": spec_hash},
+                "train": {
+                    "name": args.train,
+                    "specHash": spec_hash,
+                    # Never counts for a later Train re-created under the same name.
+                    "uid": train["metadata"]["uid"],
+                },
                 "decision": decision,
                 "approver": approver,
             },
