@@ -10,7 +10,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
+from pht_contract.base import ApiModel, DnsLabel, Iri, Sha256Hex, Timestamp
 
 
 class TrainRef(ApiModel):
@@ -94,6 +94,10 @@ class StandingScope(ApiModel):
         default_factory=list, max_length=64, json_schema_extra={"x-list-map-keys": ["name"]}
     )
     """Every parameter a covered Train may set, with its bounds; unset: no parameters."""
+    graphs: list[Iri] | None = Field(default=None, max_length=32)
+    """The exact `graphs` a covered Train reads; unset: the Train may not name any."""
+    input_artifacts: list[Sha256Hex] = Field(default_factory=list, max_length=64)
+    """Hashes of the input artifacts a covered Train may bring; unset: none."""
     requesters: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         min_length=1, max_length=64
     )

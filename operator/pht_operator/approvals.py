@@ -4,7 +4,8 @@ Pure: the reconciler passes the TrainApproval objects of the Train's namespace. 
 (ARCHITECTURE.md): an approval counts only for the exact spec hash; approvers must differ from
 each other and from the requester; any matching rejection is final. A standing approval covers
 a Train only if it names the Train's requester (the requested-by annotation) and the Train has
-exactly its image digest, ``command`` and ``args``, names queries that are all among its query
+exactly its image digest, ``command``, ``args`` and ``graphs``, brings no input artifact it
+does not list, names queries that are all among its query
 hashes, and keeps every parameter inside its declared bounds; it must have runs left and not be
 expired (a Train that already consumed a run of it stays covered, so a restart never counts
 twice). A standing approval counts as *one* approver: under a two-steward policy a second,
@@ -116,6 +117,11 @@ def scope_mismatch(
         return str(Reason.AWAITING_APPROVAL), "covers another command"
     if not _same_list(scope.args, spec.args):
         return str(Reason.AWAITING_APPROVAL), "covers other args"
+    if set(scope.graphs or []) != set(spec.graphs or []):
+        return str(Reason.AWAITING_APPROVAL), "covers other graphs"
+    # The approved image may read its settings from an artifact as well as from parameters.
+    if spec.input_artifact is not None and spec.input_artifact.sha256 not in scope.input_artifacts:
+        return str(Reason.AWAITING_APPROVAL), "does not cover this Train's input artifact"
     # A Train without queries may send any read-only query: never covered by a standing one.
     if not query_hashes or not set(query_hashes) <= set(scope.query_hashes):
         return str(Reason.AWAITING_APPROVAL), "does not cover every query of this Train"

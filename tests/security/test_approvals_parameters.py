@@ -135,6 +135,8 @@ def test_the_covered_train_is_approved_and_each_change_of_scope_is_not() -> None
         ({**spec, "args": ["--dump-rows"]}, REQUESTED_BY),
         ({**spec, "image": spec["image"].split("@")[0] + "@sha256:" + "1" * 64}, REQUESTED_BY),
         (graphs_only, REQUESTED_BY),
+        ({**spec, "graphs": ["urn:pht:graph:lung1"]}, REQUESTED_BY),
+        ({**spec, "inputArtifact": {"sha256": "e" * 64}}, REQUESTED_BY),
     ):
         verdict = _decide(changed, standing, creator)
         assert not verdict.approved, changed
@@ -143,3 +145,13 @@ def test_the_covered_train_is_approved_and_each_change_of_scope_is_not() -> None
     verdict = _decide(outside, standing, REQUESTED_BY)
     assert verdict.reason == Reason.PARAMETERS_OUTSIDE_APPROVAL
     assert "groupBy" in verdict.message
+
+
+def test_a_listed_input_artifact_and_the_exact_graphs_stay_covered() -> None:
+    spec = {
+        **train_body("t")["spec"],
+        "inputArtifact": {"sha256": "e" * 64},
+        "graphs": ["urn:pht:graph:lung1"],
+    }
+    standing = km_standing(inputArtifacts=["e" * 64], graphs=["urn:pht:graph:lung1"])
+    assert _decide(spec, standing, REQUESTED_BY).reason == Reason.STANDING_APPROVAL
