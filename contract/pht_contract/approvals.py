@@ -1,5 +1,6 @@
 """TrainApproval: a steward's decision on one Train (bound to its spec hash) or a standing
-approval (image digest + query hashes, a number of runs, an expiry) for federated rounds.
+approval for federated rounds: the exact image digest, ``command`` and ``args``, the query
+hashes, bounds on every parameter, the requesters it covers, a number of runs and an expiry.
 
 Who the approver is gets bound to ``request.userInfo`` by a ValidatingAdmissionPolicy in the
 chart; the operator still refuses self-approval and duplicate approvers.
@@ -9,19 +10,108 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
+from pht_contract.base import ApiModel, DnsLabel, Iri, Sha256Hex, Timestamp
 
 
 class TrainRef(ApiModel):
     name: Annotated[str, Field(min_length=1, max_length=253)]
     spec_hash: Sha256Hex
+    uid: str | None = Field(default=None, min_length=1, max_length=64)
+    """The Train's uid (`pht approve` sets it): never counts for a later Train of that name."""
+
+
+ParameterType = Literal["string", "integer", "number", "boolean", "array", "object"]
+ItemType = Literal["string", "integer", "number", "boolean"]
+PARAMETER_NAME = r"^[A-Za-z_][A-Za-z0-9_.-]*$"
+
+
+class ParameterBound(ApiModel):
+    """One parameter a standing approval allows and the bounds its value must keep (a subset
+    of JSON Schema). A parameter the approval does not name is refused."""
+
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            "(self.type == 'array' || self.type == 'object') == has(self.items)",
+            "items (the element type) is required for array and object parameters, and only "
+            "for them",
+        ),
+    )
+
+    name: Annotated[str, Field(pattern=PARAMETER_NAME, min_length=1, max_length=128)]
+    """The parameter's key in the Train's `parameters` object."""
+    type: ParameterType
+    """JSON type of the value; an `object` is a map of scalar values (`items`)."""
+    required: bool = False
+    """The Train must set it."""
+    items: ItemType | None = None
+    """Type of each element (array) or each value (object)."""
+    minimum: float | None = None
+    """Smallest number allowed (for numbers, or for each numeric element or value)."""
+    maximum: float | None = None
+    """Largest number allowed (for numbers, or for each numeric element or value)."""
+    enum: list[Annotated[str, Field(max_length=256)]] | None = Field(default=None, max_length=64)
+    """The only values allowed (numbers written as strings, e.g. "70")."""
+    max_items: int | None = Field(default=None, ge=0, le=4096)
+    """Most elements (array) or entries (object)."""
+    max_length: int | None = Field(default=None, ge=0, le=16384)
+    """Longest string (for strings, or each string element or value)."""
+    keys: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None, max_length=256
+    )
+    """For an object: the only keys it may hold."""
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "ParameterBound":
+        if (self.type in ("array", "object")) != (self.items is not None):
+            raise ValueError(
+                "items (the element type) is required for array and object parameters, and only "
+                "for them"
+            )
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError("minimum is larger than maximum")
+        scalar = self.items if self.type in ("array", "object") else self.type
+        if self.enum is not None and scalar in ("integer", "number"):
+            for entry in self.enum:
+                try:
+                    float(entry)
+                except ValueError:
+                    raise ValueError(f"enum entry {entry!r} is not a number") from None
+        return self
 
 
 class StandingScope(ApiModel):
     image_digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)
-    query_hashes: list[Sha256Hex] = Field(default_factory=list, max_length=32)
+    """The exact image (by digest) the approval covers."""
+    query_hashes: list[Sha256Hex] = Field(min_length=1, max_length=32)
+    """Normalised hashes of the queries covered; a Train must name queries, all among them."""
+    command: list[Annotated[str, Field(max_length=1024)]] | None = Field(
+        default=None, max_length=16
+    )
+    """The exact `command` a covered Train has; unset: the Train may not override it."""
+    args: list[Annotated[str, Field(max_length=1024)]] | None = Field(default=None, max_length=16)
+    """The exact `args` a covered Train has; unset: the Train may not set any."""
+    parameters: list[ParameterBound] = Field(
+        default_factory=list, max_length=64, json_schema_extra={"x-list-map-keys": ["name"]}
+    )
+    """Every parameter a covered Train may set, with its bounds; unset: no parameters."""
+    graphs: list[Iri] | None = Field(default=None, max_length=32)
+    """The exact `graphs` a covered Train reads; unset: the Train may not name any."""
+    input_artifacts: list[Sha256Hex] = Field(default_factory=list, max_length=64)
+    """Hashes of the input artifacts a covered Train may bring; unset: none."""
+    requesters: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        min_length=1, max_length=64
+    )
+    """Kubernetes usernames (the Train's requested-by annotation) whose Trains it covers."""
     max_runs: int = Field(ge=1, le=1000)
     expires_at: Timestamp
+
+    @model_validator(mode="after")
+    def _unique_parameters(self) -> "StandingScope":
+        names = [p.name for p in self.parameters]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"parameter names must be unique; repeated: {', '.join(repeated)}")
+        return self
 
 
 class TrainApprovalSpec(ApiModel):
@@ -59,4 +149,11 @@ class TrainApproval(ApiModel):
     status: TrainApprovalStatus | None = None
 
 
-__all__ = ["DnsLabel", "StandingScope", "TrainApproval", "TrainApprovalSpec", "TrainRef"]
+__all__ = [
+    "DnsLabel",
+    "ParameterBound",
+    "StandingScope",
+    "TrainApproval",
+    "TrainApprovalSpec",
+    "TrainRef",
+]

@@ -29,6 +29,7 @@ class Reason(StrEnum):
     EXCEEDS_MEMORY_LIMIT = "ExceedsMemoryLimit"
     EXCEEDS_EPHEMERAL_STORAGE_LIMIT = "ExceedsEphemeralStorageLimit"
     EXCEEDS_GPU_LIMIT = "ExceedsGpuLimit"
+    INVALID_RESOURCES = "InvalidResources"
     GPU_MODEL_NOT_ALLOWED = "GpuModelNotAllowed"
     TIMEOUT_TOO_LONG = "TimeoutTooLong"
     UNKNOWN_ORGANISATION = "UnknownOrganisation"
@@ -45,6 +46,8 @@ class Reason(StrEnum):
     APPROVED = "Approved"
     STANDING_APPROVAL = "StandingApproval"
     REJECTED = "Rejected"
+    PARAMETERS_OUTSIDE_APPROVAL = "ParametersOutsideApproval"
+    SPEC_CHANGED_AFTER_ADMISSION = "SpecChangedAfterAdmission"
     PENDING_TIMEOUT = "PendingTimeout"
     # run
     JOB_CREATED = "JobCreated"

@@ -108,7 +108,18 @@ def _check_resources(spec: TrainSpec, policy: StationPolicySpec) -> list[Violati
     )
     for name, value, limit, reason, limit_name in checks:
         try:
-            if _exceeds(value, limit):
+            if parse_quantity(value) <= 0:
+                # Kubernetes reads a zero limit as "no limit": never let one through.
+                found.append(
+                    Violation(
+                        Reason.INVALID_RESOURCES,
+                        f"spec.resources.{name}",
+                        f"{value} is not a positive amount; a zero limit would mean no limit. "
+                        f"Ask for what the run needs, at most the station's {limit_name} of "
+                        f"{limit}, or leave the field out for the default",
+                    )
+                )
+            elif _exceeds(value, limit):
                 found.append(
                     Violation(
                         reason,

@@ -1,15 +1,22 @@
 """Offline validation of manifests: schema, CEL and policy, every problem with its field path.
 
-Used by ``pht validate`` and the tests; the operator uses the same models and
-:func:`pht_contract.evaluation.evaluate`, so a manifest that passes here is judged the same way
-in the cluster.
+Used by ``pht validate``, the station in a box and the tests; the operator uses the same models
+and :func:`pht_contract.evaluation.evaluate`. Types are judged by the generated CRD's
+openAPIV3Schema with a JSON-schema validator, as the API server judges them (the pydantic
+models alone would coerce ``"2"`` into an integer or ``"true"`` into a boolean, which the server
+refuses); the models then add what the schema cannot say. As on the server, fields set to
+``null`` are dropped first.
 """
 
+import datetime
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import yaml
 from pydantic import ValidationError
 
@@ -45,6 +52,69 @@ def _crd_schema(kind: str) -> dict[str, Any]:
             schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
             return schema
     raise KeyError(kind)
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+_FORMATS = jsonschema.FormatChecker(formats=())
+
+
+def _is_date_time(value: object) -> bool:
+    # The API server accepts RFC 3339 date-times only (not every ISO 8601 spelling).
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    datetime.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    return True
+
+
+_FORMATS.checks("date-time", raises=ValueError)(_is_date_time)
+
+
+def _integer(checker: object, value: object) -> bool:
+    # The API server decodes JSON numbers and accepts 2.0 where an integer is wanted (a whole
+    # number); booleans are never numbers.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator,
+    type_checker=jsonschema.Draft4Validator.TYPE_CHECKER.redefine("integer", _integer),
+)
+
+
+@functools.cache
+def _schema_validator(kind: str) -> Any:
+    return _Validator(_crd_schema(kind), format_checker=_FORMATS)
+
+
+def without_nulls(value: Any) -> Any:
+    """The object as the API server validates it: fields set to null are pruned first."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+_REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
+
+
+def schema_problems(kind: str, obj: dict[str, Any]) -> list[Problem]:
+    """What the CRD's openAPIV3Schema refuses, with field paths, as the API server would."""
+    problems = []
+    for error in _schema_validator(kind).iter_errors(obj):
+        path = list(error.absolute_path)
+        message = error.message
+        missing = _REQUIRED.match(message) if error.validator == "required" else None
+        if missing:
+            # Reported at the missing field itself, as the server and the models do.
+            path.append(missing.group("name"))
+            message = "required field is missing"
+        problems.append(Problem(_loc_path(path), message, "Schema"))
+    return sorted(problems, key=lambda p: p.path)
 
 
 def _loc_path(loc: Iterable[int | str]) -> str:
@@ -86,12 +156,18 @@ def validate_object(
         return [Problem("kind", f"unknown kind {kind!r}; expected one of {', '.join(_MODELS)}")]
     if obj.get("apiVersion") != GROUP_VERSION:
         return [Problem("apiVersion", f"expected {GROUP_VERSION!r}, got {obj.get('apiVersion')!r}")]
+    obj = without_nulls(obj)
+    old = without_nulls(old) if old is not None else None
     problems: list[Problem] = []
     try:
         model = _MODELS[kind].model_validate(obj)
     except ValidationError as exc:
         problems.extend(pydantic_problems(exc))
         model = None
+    # The schema judges types as the server does (the models coerce "2" to 2); a field the
+    # models already refused is not reported twice.
+    refused = {p.path for p in problems}
+    problems.extend(p for p in schema_problems(kind, obj) if p.path not in refused)
     for failure in check_cel(_crd_schema(kind), obj, old):
         problems.append(Problem(failure.path, failure.message, "CEL"))
     if isinstance(model, Train) and policy is not None:

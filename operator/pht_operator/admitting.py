@@ -1,8 +1,10 @@
 """Admission and approval steps of a pass.
 
 Admission evaluates the Train against its namespace's StationPolicy (pure evaluation from the
-contract package) and decides capacity; approval counts TrainApprovals bound to the spec hash
-(:mod:`pht_operator.approvals` decides) and consumes a standing approval's run once.
+contract package) and decides capacity; approval first re-judges the current spec against the
+current policy (an edited or now-refused Train ends, no approval counts), then counts
+TrainApprovals bound to the admitted spec hash (:mod:`pht_operator.approvals` decides) and
+consumes a standing approval's run once.
 """
 
 from __future__ import annotations
@@ -128,8 +130,39 @@ class AdmissionSteps(PassBase):
         self.mark_summary(Summary.WAITING)
         return False
 
+    async def refuse_current_spec(self) -> bool:
+        """Re-judge the spec as it is now against the policy as it is now; False (and the
+        Train ends) if it was edited since admission or the policy refuses it. An approval
+        of a refused spec is never recorded, whatever hash a steward approved."""
+        assert self.spec is not None
+        policy = await self.ensure_policy()
+        admitted = self.status.get("specHash")
+        current = spec_hash(self.spec)
+        if admitted and admitted != current:
+            await self.fail(
+                Reason.SPEC_CHANGED_AFTER_ADMISSION,
+                f"the spec changed after admission (admitted spec hash {admitted}, current spec "
+                f"hash {current}); nothing was approved or run: submit a new Train instead",
+                delete_job=False,
+            )
+            return True
+        decision = evaluate(self.spec, policy)
+        self.decision = decision
+        if decision.admitted:
+            return False
+        await self.provenance(
+            wire.ProvenanceKind.APPROVAL, "decision", outcome="Rejected", reason=decision.reason
+        )
+        message = f"the station policy refuses the Train as it is now: {decision.message}"
+        self.draft.set_condition(ConditionType.APPROVED, "False", decision.reason, message)
+        await self.finish(Summary.REJECTED, decision.reason, message)
+        self.ctx.metrics.admission("Rejected", str(decision.reason))
+        return True
+
     async def approve(self) -> bool:
         assert self.spec is not None
+        if await self.refuse_current_spec():
+            return False
         policy = await self.ensure_policy()
         assert self.decision is not None
         required = required_approvers(policy)
@@ -152,6 +185,8 @@ class AdmissionSteps(PassBase):
             required=required,
             requester=approval_rules.requester_identities(self.spec, annotations),
             requester_known=approval_rules.requested_by(annotations) is not None,
+            creator=approval_rules.requested_by(annotations),
+            train_created=parse_time(self.body["metadata"].get("creationTimestamp")),
             approvals=list(self.ctx.store.approvals.get(self.namespace, {}).values()),
             standing_limits=policy.approval.standing,
         )
@@ -166,11 +201,11 @@ class AdmissionSteps(PassBase):
         if not verdict.approved:
             if (
                 self.draft.set_condition(
-                    ConditionType.APPROVED, "False", Reason.AWAITING_APPROVAL, verdict.message
+                    ConditionType.APPROVED, "False", verdict.reason, verdict.message
                 )
-                and reason_of(self.draft.original, ConditionType.APPROVED) is None
+                and reason_of(self.draft.original, ConditionType.APPROVED) != verdict.reason
             ):
-                self.event("Normal", Reason.AWAITING_APPROVAL, verdict.message)
+                self.event("Normal", verdict.reason, verdict.message)
             self.mark_summary(Summary.AWAITING_APPROVAL)
             return False
         if verdict.standing is not None:
@@ -184,8 +219,6 @@ class AdmissionSteps(PassBase):
             specHash=current_hash,
         )
         self.draft.set_condition(ConditionType.APPROVED, "True", verdict.reason, verdict.message)
-        # The hash the approval was granted for: a run starts only for exactly this spec.
-        self.draft.set("specHash", current_hash)
         if verdict.approvers:
             self.draft.set("approvedBy", list(verdict.approvers))
         admitted = condition(self.status, ConditionType.ADMITTED)

@@ -2,9 +2,14 @@
 
 Pure: the reconciler passes the TrainApproval objects of the Train's namespace. Rules
 (ARCHITECTURE.md): an approval counts only for the exact spec hash; approvers must differ from
-each other and from the requester; any matching rejection is final; a standing approval covers
-the image digest and every query hash of the Train and must have runs left and not be expired
-(a Train that already consumed a run of it stays covered, so a restart never counts twice).
+each other and from the requester; any matching rejection is final. A standing approval covers
+a Train only if it names the Train's requester (the requested-by annotation) and the Train has
+exactly its image digest, ``command``, ``args`` and ``graphs``, brings no input artifact it
+does not list, names queries that are all among its query
+hashes, and keeps every parameter inside its declared bounds; it must have runs left and not be
+expired (a Train that already consumed a run of it stays covered, so a restart never counts
+twice). A standing approval counts as *one* approver: under a two-steward policy a second,
+different steward must still approve the Train itself.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from pht_contract import constants
-from pht_contract.approvals import TrainApproval
+from pht_contract.approvals import StandingScope, TrainApproval
 from pht_contract.conditions import Reason
+from pht_contract.parameters import ParameterRefusal, check_parameters
 from pht_contract.policies import StandingApprovalLimits
 from pht_contract.trains import TrainSpec
 from pht_operator.statuses import parse_time
@@ -88,6 +94,58 @@ def standing_caps(
     return max_runs, expires
 
 
+def _same_list(approved: list[str] | None, given: list[str] | None) -> bool:
+    # Unset and empty both mean "no override" in the Job, so they are the same here.
+    return list(approved or []) == list(given or [])
+
+
+def scope_mismatch(
+    scope: StandingScope,
+    spec: TrainSpec,
+    query_hashes: tuple[str, ...],
+    creator: str | None,
+) -> tuple[str, str] | None:
+    """Why a standing approval does not cover this Train (reason, message), or None.
+
+    Only a parameter outside the bounds gets its own reason
+    (:attr:`Reason.PARAMETERS_OUTSIDE_APPROVAL`): everything else is simply another Train."""
+    if scope.image_digest != spec.image_digest:
+        return str(Reason.AWAITING_APPROVAL), "covers another image digest"
+    if creator is None or creator not in scope.requesters:
+        return str(Reason.AWAITING_APPROVAL), "does not name this Train's requester"
+    if not _same_list(scope.command, spec.command):
+        return str(Reason.AWAITING_APPROVAL), "covers another command"
+    if not _same_list(scope.args, spec.args):
+        return str(Reason.AWAITING_APPROVAL), "covers other args"
+    if set(scope.graphs or []) != set(spec.graphs or []):
+        return str(Reason.AWAITING_APPROVAL), "covers other graphs"
+    # The approved image may read its settings from an artifact as well as from parameters.
+    if spec.input_artifact is not None and spec.input_artifact.sha256 not in scope.input_artifacts:
+        return str(Reason.AWAITING_APPROVAL), "does not cover this Train's input artifact"
+    # A Train without queries may send any read-only query: never covered by a standing one.
+    if not query_hashes or not set(query_hashes) <= set(scope.query_hashes):
+        return str(Reason.AWAITING_APPROVAL), "does not cover every query of this Train"
+    try:
+        check_parameters(spec.parameters, scope.parameters)
+    except ParameterRefusal as exc:
+        return str(Reason.PARAMETERS_OUTSIDE_APPROVAL), f"parameters outside its bounds: {exc}"
+    return None
+
+
+def _for_an_earlier_train(
+    approval: TrainApproval,
+    approved_uid: str | None,
+    train_uid: str,
+    train_created: datetime.datetime | None,
+) -> bool:
+    if approved_uid is not None:
+        return approved_uid != train_uid
+    # No uid (written by hand): the API server's timestamps still tell an approval of an
+    # earlier Train of the same name (second resolution: the same second counts as after).
+    made = parse_time(str(approval.metadata.get("creationTimestamp") or ""))
+    return made is not None and train_created is not None and made < train_created
+
+
 def _parse(objects: list[Obj]) -> list[tuple[str, TrainApproval]]:
     parsed = []
     for obj in objects:
@@ -116,22 +174,32 @@ def decide(
     now: datetime.datetime | None = None,
     standing_limits: StandingApprovalLimits | None = None,
     requester_known: bool = True,
+    creator: str | None = None,
+    train_created: datetime.datetime | None = None,
 ) -> ApprovalVerdict:
     """Whether the Train may run; a standing approval is capped by the policy's limits
     (``approval.standing``: at most ``maxRuns`` runs and ``maxDays`` from its creation),
     whatever larger figures the approval itself names. Without a known requester
-    (``requester_known``: the requested-by annotation) no approval counts at all."""
+    (``requester_known``: the requested-by annotation) no approval counts at all;
+    ``creator`` is that annotation's username, which a standing approval must name. A
+    per-Train approval made for an earlier Train of the same name (another ``uid``, or
+    created before ``train_created``) does not count: deleting and re-creating a Train
+    never replays its approval."""
     if not requester_known:
         return ApprovalVerdict(Reason.AWAITING_APPROVAL, NO_REQUESTER_MESSAGE)
     now = now or datetime.datetime.now(datetime.UTC)
     approvers: list[str] = []
     ignored: list[str] = []
-    standing_match: str | None = None
+    outside: list[str] = []
+    standing_match: tuple[str, str] | None = None
     for name, approval in sorted(_parse(approvals), key=lambda pair: pair[0]):
         spec_ = approval.spec
         who = spec_.approver.strip()
         if spec_.train is not None:
             if spec_.train.name != train_name or spec_.train.spec_hash != spec_hash:
+                continue
+            if _for_an_earlier_train(approval, spec_.train.uid, train_uid, train_created):
+                ignored.append(f"{name}: made for an earlier Train of this name")
                 continue
             if who.lower() in requester:
                 ignored.append(f"{name}: the requester cannot approve their own Train")
@@ -156,9 +224,11 @@ def decide(
                 approval.metadata.get("creationTimestamp"),
                 standing_limits,
             )
-            if scope.image_digest != spec.image_digest:
-                continue
-            if not set(query_hashes) <= set(scope.query_hashes):
+            mismatch = scope_mismatch(scope, spec, query_hashes, creator)
+            if mismatch is not None:
+                why, message = mismatch
+                if why == Reason.PARAMETERS_OUTSIDE_APPROVAL:
+                    outside.append(f"standing approval {name}: {message}")
                 continue
             if who.lower() in requester:
                 ignored.append(f"{name}: the requester cannot approve their own Train")
@@ -170,30 +240,56 @@ def decide(
                 ignored.append(f"{name}: standing approval has no runs left")
                 continue
             if standing_match is None or consumed:
-                standing_match = name
-    if standing_match is not None:
-        return ApprovalVerdict(
-            Reason.STANDING_APPROVAL,
-            f"covered by standing approval {standing_match}",
-            standing=standing_match,
-            ignored=tuple(ignored),
-        )
+                standing_match = (name, who)
     if len(approvers) >= required:
+        # Approvals of this exact spec suffice: no standing run is spent.
         return ApprovalVerdict(
             Reason.APPROVED,
             f"approved by {', '.join(approvers)}",
             approvers=tuple(approvers),
             ignored=tuple(ignored),
         )
+    if standing_match is not None:
+        # One standing approval is one steward's decision: it never counts twice, and a
+        # per-Train approval by the same steward adds nothing.
+        name, who = standing_match
+        others = [a for a in approvers if a.lower() != who.lower()]
+        counted = [who, *others]
+        if len(counted) >= required:
+            return ApprovalVerdict(
+                Reason.STANDING_APPROVAL,
+                f"covered by standing approval {name}"
+                + (f" and approved by {', '.join(others)}" if others else ""),
+                approvers=tuple(others),
+                standing=name,
+                ignored=tuple(ignored),
+            )
+        approvers = counted
     needed = required - len(approvers)
     message = (
         f"waiting for {needed} more approval(s) of spec hash {spec_hash} by a steward "
         "other than the requester"
     )
-    if approvers:
+    if standing_match is not None:
+        message += (
+            f"; standing approval {standing_match[0]} counts as one approver "
+            f"({standing_match[1]}) and the policy requires {required}"
+        )
+    elif approvers:
         message += f"; approved so far by {', '.join(approvers)}"
     if ignored:
         message += "; not counted: " + "; ".join(ignored)
+    if outside and standing_match is None:
+        message = "; ".join(outside) + "; " + message
+        return ApprovalVerdict(
+            Reason.PARAMETERS_OUTSIDE_APPROVAL,
+            message,
+            approvers=tuple(approvers),
+            ignored=tuple(ignored),
+        )
     return ApprovalVerdict(
-        Reason.AWAITING_APPROVAL, message, approvers=tuple(approvers), ignored=tuple(ignored)
+        Reason.AWAITING_APPROVAL,
+        message,
+        approvers=tuple(approvers),
+        ignored=tuple(ignored),
     )

@@ -13,6 +13,7 @@ import time
 
 from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
+from pht_contract.evaluation import evaluate
 from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import ReleaseState
@@ -85,11 +86,29 @@ class RunSteps(PassBase):
         )
         return False
 
+    async def policy_still_allows(self, policy: StationPolicySpec) -> bool:
+        """The run starts only if the current policy still admits the spec: a policy
+        tightened after approval (or a resumed Train) never runs what it now refuses."""
+        assert self.spec is not None
+        decision = evaluate(self.spec, policy)
+        self.decision = decision
+        if decision.admitted:
+            return True
+        await self.fail(
+            decision.reason,
+            f"the station policy refuses the Train as it is now, so no run was started: "
+            f"{decision.message}",
+            delete_job=False,
+        )
+        return False
+
     async def start_run(self) -> None:
         assert self.spec is not None
         if not await self.spec_unchanged():
             return
         policy = await self.ensure_policy()
+        if not await self.policy_still_allows(policy):
+            return
         assert self.decision is not None
         request = self.run_request(policy)
         settings = self.ctx.settings

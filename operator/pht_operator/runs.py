@@ -21,7 +21,8 @@ from typing import Any, Final
 
 from pht_contract import constants
 from pht_contract.policies import StationPolicySpec
-from pht_contract.trains import TrainSpec
+from pht_contract.quantities import QuantityError, parse_quantity
+from pht_contract.trains import TrainResources, TrainSpec
 from pht_operator.names import RunNames, run_labels
 from pht_operator.settings import OperatorSettings
 
@@ -154,9 +155,27 @@ def _env(run: RunRequest, settings: OperatorSettings) -> list[Obj]:
     return [{"name": key, "value": value} for key, value in env.items()]
 
 
-def _resources(spec: TrainSpec) -> Obj:
-    res = spec.resources
-    amounts = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": res.ephemeral_storage}
+def _positive(value: str, default: str, ceiling: str) -> str:
+    """``value`` if it is a positive quantity, else the smaller of the default and the
+    policy's ceiling: a zero limit on a Job means *no limit*, so one is never written.
+    Admission refuses such Trains already (InvalidResources); this is the last line."""
+    try:
+        if parse_quantity(value) > 0:
+            return value
+    except QuantityError:
+        pass
+    return default if parse_quantity(default) <= parse_quantity(ceiling) else ceiling
+
+
+def _resources(spec: TrainSpec, policy: StationPolicySpec) -> Obj:
+    res, lim, defaults = spec.resources, policy.limits, TrainResources()
+    amounts = {
+        "cpu": _positive(res.cpu, defaults.cpu, lim.max_cpu),
+        "memory": _positive(res.memory, defaults.memory, lim.max_memory),
+        "ephemeral-storage": _positive(
+            res.ephemeral_storage, defaults.ephemeral_storage, lim.max_ephemeral_storage
+        ),
+    }
     limits: Obj = dict(amounts)
     if res.gpu:
         limits[GPU_RESOURCE] = str(res.gpu)
@@ -216,7 +235,7 @@ def build_job(run: RunRequest, settings: OperatorSettings) -> Obj:
         "image": run.spec.image,
         "imagePullPolicy": "IfNotPresent",
         "env": _env(run, settings),
-        "resources": _resources(run.spec),
+        "resources": _resources(run.spec, run.policy),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,

@@ -32,7 +32,13 @@ from numpy.typing import NDArray
 
 from pht_contract import constants
 from pht_contract.sparql import query_hash
-from pht_sandbox.stations import GRAPH, LocalStation, StationConfig, fresh_work_dir
+from pht_sandbox.stations import (
+    GRAPH,
+    RESEARCHER,
+    LocalStation,
+    StationConfig,
+    fresh_work_dir,
+)
 
 Obj = dict[str, Any]
 
@@ -47,6 +53,8 @@ STEP_TOLERANCE: Final = 1e-8
 #: Federated and pooled coefficients must agree to this (absolute) tolerance.
 AGREEMENT_TOLERANCE: Final = 1e-6
 ROUND_TIMEOUT: Final = 120.0
+#: Largest coefficient (in absolute value) the standing approval lets a round carry.
+COEFFICIENT_BOUND: Final = 20.0
 
 
 def _load(path: Path) -> Obj:
@@ -73,10 +81,29 @@ def reviewed_policy(policy: Obj, digest: str) -> Obj:
     return {**policy, "spec": {**policy["spec"], "disclosure": disclosure}}
 
 
-def standing_approval(template: Obj, runs: int) -> Obj:
+def standing_approval(template: Obj, runs: int, features: list[str]) -> Obj:
+    """What the stewards approve once for all rounds: this image and query, for the demo's
+    researcher only, with the scaling pinned and every coefficient bounded (a coordinator
+    free to pick the age centre and scale could make one round's Hessian single out a
+    patient)."""
     image = template["spec"]["image"]
     digest = image.split("@", 1)[1]
     expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
+    parameters = json.loads(template["spec"]["parameters"])
+    pinned = [
+        {"name": key, "type": "number", "required": True, "enum": [str(parameters[key])]}
+        for key in ("ageCentre", "ageScale", "horizonDays")
+    ]
+    coefficients = {
+        "name": "coefficients",
+        "type": "object",
+        "required": True,
+        "items": "number",
+        "keys": features,
+        "maxItems": len(features),
+        "minimum": -COEFFICIENT_BOUND,
+        "maximum": COEFFICIENT_BOUND,
+    }
     return {
         "apiVersion": constants.GROUP_VERSION,
         "kind": constants.APPROVAL_KIND,
@@ -85,6 +112,8 @@ def standing_approval(template: Obj, runs: int) -> Obj:
             "standing": {
                 "imageDigest": digest,
                 "queryHashes": [query_hash(q["sparql"]) for q in template["spec"]["queries"]],
+                "requesters": [RESEARCHER],
+                "parameters": [coefficients, *pinned],
                 "maxRuns": runs,
                 "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
             },
@@ -197,7 +226,9 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
         policy = reviewed_policy(_load(POLICY_FILE), digest)
         for station in stations:
             await station.apply(policy, constants.POLICY_PLURAL)
-            await station.apply(standing_approval(template, MAX_ROUNDS), constants.APPROVAL_PLURAL)
+            await station.apply(
+                standing_approval(template, MAX_ROUNDS, features), constants.APPROVAL_PLURAL
+            )
         print(
             f"3 stations up in {time.monotonic() - started:.1f}s, each with a standing "
             f"approval for {MAX_ROUNDS} runs of {template['spec']['image'].split('@')[0]}"

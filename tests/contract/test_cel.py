@@ -31,7 +31,7 @@ def test_every_rule_is_exercised_here() -> None:
         for kind in ("Train", "StationPolicy", "TrainApproval")
         for rule in _rules(_schema(kind))
     ]
-    assert len(rules) == 5, rules
+    assert len(rules) == 6, rules
 
 
 def test_train_needs_queries_or_graphs(km_train: dict[str, Any]) -> None:
@@ -99,6 +99,41 @@ def test_approval_scope_and_immutability() -> None:
     changed["spec"]["approver"] = "someone-else"
     assert [f.path for f in check(schema, changed, obj)] == ["spec"]
     assert check(schema, obj, obj) == []
+
+
+@pytest.mark.parametrize(
+    ("bound", "allowed"),
+    [
+        ({"name": "age", "type": "number", "minimum": 40}, True),
+        ({"name": "xs", "type": "array", "items": "number"}, True),
+        ({"name": "coefs", "type": "object", "items": "number"}, True),
+        ({"name": "xs", "type": "array"}, False),
+        ({"name": "age", "type": "number", "items": "number"}, False),
+    ],
+)
+def test_a_parameter_bound_names_an_element_type_exactly_for_arrays_and_objects(
+    bound: dict[str, Any], allowed: bool
+) -> None:
+    obj = {
+        "apiVersion": "pht.health-ai.nl/v1alpha1",
+        "kind": "TrainApproval",
+        "metadata": {"name": "a"},
+        "spec": {
+            "standing": {
+                "imageDigest": "sha256:" + "b" * 64,
+                "queryHashes": ["c" * 64],
+                "requesters": ["oidc:alice"],
+                "parameters": [bound],
+                "maxRuns": 1,
+                "expiresAt": "2027-01-01T00:00:00Z",
+            },
+            "approver": "s",
+        },
+    }
+    failures = check(_schema("TrainApproval"), obj)
+    assert (failures == []) is allowed, failures
+    if not allowed:
+        assert [f.path for f in failures] == ["spec.standing.parameters[0]"]
 
 
 def test_rule_evaluation_is_real() -> None:

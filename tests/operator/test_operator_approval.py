@@ -107,6 +107,11 @@ async def test_a_standing_approval_covers_a_limited_number_of_runs(harness: Harn
                 "standing": {
                     "imageDigest": DIGEST,
                     "queryHashes": [query_hash(sparql)],
+                    "requesters": [REQUESTED_BY],
+                    "parameters": [
+                        {"name": "timePoints", "type": "array", "items": "integer"},
+                        {"name": "groupBy", "type": "string", "enum": ["overallStage"]},
+                    ],
                     "maxRuns": 1,
                     "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },

@@ -36,7 +36,11 @@ async def test_pending_then_approve_starts_the_run(harness: Harness) -> None:
     )
     assert code == 0, out
     (approval,) = harness.cluster.list_objects(APPROVALS, STATION_NS)
-    assert approval["spec"]["train"] == {"name": "km", "specHash": body["status"]["specHash"]}
+    assert approval["spec"]["train"] == {
+        "name": "km",
+        "specHash": body["status"]["specHash"],
+        "uid": body["metadata"]["uid"],
+    }
     body = await harness.wait_summary("km", "Queued")
     assert body["status"]["approvedBy"] == ["steward@x.nl"]
     code, out = await pht("pending", "--kubeconfig", kubeconfig, "-n", STATION_NS)

@@ -6,7 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
-from operator_harness import DIGEST, train_body
+from operator_harness import DIGEST, REQUESTED_BY, train_body
 
 from pht_contract.trains import TrainSpec
 from pht_operator import approvals, jobstates
@@ -76,7 +76,19 @@ def decide(objects: list[dict[str, Any]], required: int = 1) -> approvals.Approv
         requester=approvals.requester_identities(spec, {}),
         approvals=objects,
         now=NOW,
+        creator=REQUESTED_BY,
     )
+
+
+#: What a standing approval must bind besides digest and queries: the example Train's
+#: requester (its requested-by username) and bounds for each of its parameters.
+KM_BOUNDS: dict[str, Any] = {
+    "requesters": [REQUESTED_BY],
+    "parameters": [
+        {"name": "timePoints", "type": "array", "items": "integer", "maxItems": 10},
+        {"name": "groupBy", "type": "string", "enum": ["overallStage", "sex"]},
+    ],
+}
 
 
 def approval(name: str, approver: str, **spec: Any) -> dict[str, Any]:
@@ -115,6 +127,7 @@ def test_expired_or_exhausted_standing_approvals_do_not_cover() -> None:
                 "queryHashes": ["c" * 64],
                 "maxRuns": 2,
                 "expiresAt": expires,
+                **KM_BOUNDS,
             },
         )
         del body["spec"]["train"]
@@ -140,6 +153,7 @@ def test_policy_caps_a_standing_approval_runs_and_lifetime() -> None:
             "queryHashes": ["c" * 64],
             "maxRuns": 100,
             "expiresAt": "2030-01-01T00:00:00Z",
+            **KM_BOUNDS,
         },
     )
     del body["spec"]["train"]
@@ -158,6 +172,7 @@ def test_policy_caps_a_standing_approval_runs_and_lifetime() -> None:
             requester=approvals.requester_identities(spec, {}),
             approvals=[body],
             now=NOW,
+            creator=REQUESTED_BY,
             standing_limits=StandingApprovalLimits(max_runs=max_runs, max_days=max_days),
         ).approved
 

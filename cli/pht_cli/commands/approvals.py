@@ -1,9 +1,13 @@
 """``pht approve`` / ``pht reject`` / ``pht pending``: a steward's approval workflow.
 
-An approval is a ``TrainApproval`` object bound to the Train's *current spec hash* (read from its
-status, where the operator recorded it at admission), so approving a Train and then changing it
-approves nothing. The approver named in the object is checked against the caller's Kubernetes
-identity by the chart's ValidatingAdmissionPolicy; ``--approver`` only fills the field.
+An approval is a ``TrainApproval`` object bound to the Train's spec hash as admitted (read from
+its status, where the operator recorded it at admission), so approving a Train and then changing
+it approves nothing. Before writing an approval, the CLI judges the Train *as it is now* against
+the namespace's StationPolicy *as it is now*, and refuses (nothing recorded) when the spec was
+edited since admission or the policy refuses it; the operator repeats both checks, so this only
+spares the steward a decision that could never count. The approver named in the object is
+checked against the caller's Kubernetes identity by the chart's ValidatingAdmissionPolicy;
+``--approver`` only fills the field.
 """
 
 from __future__ import annotations
@@ -15,7 +19,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from pht_contract import constants
+from pht_contract.evaluation import evaluate
+from pht_contract.hashing import spec_hash as hash_of
+from pht_contract.policies import StationPolicySpec
+from pht_contract.trains import TrainSpec
 from pht_operator import kubeapi
 from pht_operator.kubeapi import ApiError, KubeApi
 
@@ -31,6 +41,31 @@ def _context(kubeconfig: Path | None) -> tuple[KubeApi, str, str]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:40] or "steward"
+
+
+async def _refusal(kube: KubeApi, namespace: str, train: dict[str, Any], admitted: str) -> str:
+    """Why an approval of this Train could never count (empty when it could)."""
+    try:
+        spec = TrainSpec.model_validate(train.get("spec") or {})
+    except ValidationError as exc:
+        return f"its spec is invalid ({exc.error_count()} problem(s)); it cannot run"
+    current = hash_of(spec)
+    if current != admitted:
+        return (
+            f"its spec changed after admission (admitted spec hash {admitted}, current {current}); "
+            "it will not run: ask for a new Train"
+        )
+    body = await kube.get_or_none(kubeapi.POLICIES, namespace, constants.STATION_POLICY_NAME)
+    if body is None:
+        return f"namespace {namespace} has no StationPolicy {constants.STATION_POLICY_NAME!r}"
+    try:
+        policy = StationPolicySpec.model_validate(body.get("spec") or {})
+    except ValidationError:
+        return f"the StationPolicy in {namespace} is invalid"
+    decision = evaluate(spec, policy)
+    if not decision.admitted:
+        return f"the station policy refuses it as it is now [{decision.reason}]: {decision.message}"
+    return ""
 
 
 async def _decide(args: argparse.Namespace, decision: str) -> int:
@@ -50,13 +85,26 @@ async def _decide(args: argparse.Namespace, decision: str) -> int:
                 file=sys.stderr,
             )
             return 1
+        if decision == "Approve":
+            why = await _refusal(kube, namespace, train, str(spec_hash))
+            if why:
+                print(
+                    f"error: not approving {args.train}: {why}; no approval was recorded",
+                    file=sys.stderr,
+                )
+                return 1
         name = f"{_slug(args.train)[:180]}-{_slug(approver)}-{spec_hash[:8]}"
         body: dict[str, Any] = {
             "apiVersion": constants.GROUP_VERSION,
             "kind": constants.APPROVAL_KIND,
             "metadata": {"name": name, "namespace": namespace},
             "spec": {
-                "train": {"name": args.train, "specHash": spec_hash},
+                "train": {
+                    "name": args.train,
+                    "specHash": spec_hash,
+                    # Never counts for a later Train re-created under the same name.
+                    "uid": train["metadata"]["uid"],
+                },
                 "decision": decision,
                 "approver": approver,
             },
