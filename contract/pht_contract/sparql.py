@@ -23,7 +23,8 @@ _TOKEN: Final = re.compile(
   | (?P<string>\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
       |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<iri><[^<>"{}|^`\\\s]*>)
-  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:[\w:%-](?:[\w.:%-]*[\w:%-])?)?)
+  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-])
+        (?:(?:[\w.:%-]|\\[_~.!$&'()*+,;=/?\#@%-])*(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-]))?)?)
   | (?P<var>[?$][\w]+)
   | (?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
@@ -33,6 +34,9 @@ _TOKEN: Final = re.compile(
     """,
     re.VERBOSE,
 )
+
+#: One escaped character in a prefixed name's local part (``ex:a\#b`` names ``...a#b``).
+_LOCAL_ESCAPE: Final = re.compile(r"\\([_~.!$&'()*+,;=/?#@%-])")
 
 KEYWORDS: Final = frozenset(
     [
@@ -187,7 +191,10 @@ def normalise_query(text: str) -> str:
         elif kind == "pname":
             prefix, _, local = value.partition(":")
             if prefix in prefixes:
-                tokens.append(f"<{prefixes[prefix]}{local}>")
+                # ``\#`` and friends are escapes inside a local name (SPARQL's PN_LOCAL_ESC), not
+                # comments: the term is the IRI with the escaped character itself.
+                unescaped = _LOCAL_ESCAPE.sub(r"\1", local)
+                tokens.append(f"<{prefixes[prefix]}{unescaped}>")
             else:
                 tokens.append(value)
         else:
@@ -301,8 +308,10 @@ def _resolve(term: Any, prologue: dict[str, str]) -> str | None:
     if isinstance(term, URIRef):
         return str(term)
     if isinstance(term, CompValue) and term.name == "pname":
-        prefix = str(term["prefix"]) if term.get("prefix") else ""
-        local = str(term["localname"]) if term.get("localname") else ""
+        # ``CompValue.get`` answers the key itself for a missing key, so test membership:
+        # ``g:`` (an empty local name) has no ``localname`` at all.
+        prefix = str(term["prefix"]) if "prefix" in term else ""
+        local = _LOCAL_ESCAPE.sub(r"\1", str(term["localname"])) if "localname" in term else ""
         if prefix in prologue:
             return prologue[prefix] + local
         return f"{prefix}:{local}"
@@ -318,10 +327,13 @@ def inspect_query(text: str) -> QueryFacts:
     elif len(parsed) == 2 and isinstance(parsed[1], CompValue) and parsed[1].name in _FORMS:
         for decl in parsed[0]:
             if isinstance(decl, CompValue) and decl.name == "PrefixDecl":
-                prefix = str(decl["prefix"]) if decl.get("prefix") else ""
+                prefix = str(decl["prefix"]) if "prefix" in decl else ""
                 prologue[prefix] = str(decl["iri"])
         facts = QueryFacts(form=_FORMS[parsed[1].name])
     else:
         facts = QueryFacts(form="UPDATE")
-    _walk(parsed, facts, prologue)
+    try:
+        _walk(parsed, facts, prologue)
+    except Exception as exc:  # a parse tree shape the walk does not know: refuse, never crash
+        raise QuerySyntaxError(f"the query could not be analysed ({type(exc).__name__})") from None
     return facts
