@@ -8,6 +8,7 @@ SPARQL 1.1 grammar and walks the parse tree; it never executes anything.
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -16,24 +17,31 @@ from rdflib.plugins.sparql import parser as sparql_parser
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import URIRef, Variable
 
-_TOKEN: Final = re.compile(
-    r"""
+#: A prefixed name (``ex:local``), its local part with SPARQL's escapes (PN_LOCAL_ESC).
+_PNAME: Final = r"""
+  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-])
+        (?:(?:[\w.:%-]|\\[_~.!$&'()*+,;=/?\#@%-])*(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-]))?)?)
+"""
+_LEXICON: Final = r"""
     (?P<ws>\s+)
   | (?P<comment>\#[^\r\n]*)
   | (?P<string>\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
       |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<iri><[^<>"{}|^`\\\s]*>)
-  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-])
-        (?:(?:[\w.:%-]|\\[_~.!$&'()*+,;=/?\#@%-])*(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-]))?)?)
+  %PNAME%
   | (?P<var>[?$][\w]+)
   | (?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
   | (?P<word>[A-Za-z_][\w-]*)
   | (?P<operator>\^\^|>=|<=|!=|&&|\|\|)
   | (?P<other>[^\s])
-    """,
-    re.VERBOSE,
-)
+    """
+_TOKEN: Final = re.compile(_LEXICON.replace("%PNAME%", _PNAME), re.VERBOSE)
+#: The same tokens where no prefixed name can start (see :func:`_tokens`).
+_TOKEN_NO_PNAME: Final = re.compile(_LEXICON.replace("%PNAME%", ""), re.VERBOSE)
+
+#: A run that could be a prefixed name's prefix; a prefixed name needs a ``:`` right after it.
+_PREFIX_RUN: Final = re.compile(r"[A-Za-z][\w.-]*")
 
 #: One escaped character in a prefixed name's local part (``ex:a\#b`` names ``...a#b``).
 _LOCAL_ESCAPE: Final = re.compile(r"\\([_~.!$&'()*+,;=/?#@%-])")
@@ -164,15 +172,35 @@ class QuerySyntaxError(ValueError):
         self.column = column
 
 
+def _tokens(text: str) -> Iterator[tuple[str | None, str]]:
+    """The lexical tokens of ``text`` in linear time.
+
+    A prefixed name's prefix is a run like ``a.b-c`` that must be followed by ``:``. Tried at
+    every position, the run would be rescanned from each of its dots (``a.a.a.…`` costs
+    quadratic time); once a run is known not to end in ``:``, no prefixed name starts inside
+    it, so its positions are tokenised without that alternative. The tokens are the same.
+    """
+    position = 0
+    plain_until = 0
+    while position < len(text):
+        if position >= plain_until:
+            run = _PREFIX_RUN.match(text, position)
+            if run is not None and not text.startswith(":", run.end()):
+                plain_until = run.end()
+        pattern = _TOKEN_NO_PNAME if position < plain_until else _TOKEN
+        match = pattern.match(text, position)
+        assert match is not None  # ``other`` matches any character that is not space
+        yield match.lastgroup, match.group()
+        position = match.end()
+
+
 def normalise_query(text: str) -> str:
     """Strip comments, collapse whitespace, expand prefixes, upper-case keywords."""
     prefixes: dict[str, str] = {}
     tokens: list[str] = []
     pending_prefix: str | None = None
     expecting_prefix_name = False
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        value = match.group()
+    for kind, value in _tokens(text):
         if kind in ("ws", "comment"):
             continue
         if expecting_prefix_name and kind == "pname":

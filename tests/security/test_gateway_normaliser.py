@@ -11,6 +11,7 @@ texts that once did.
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from rdflib.plugins.sparql.algebra import translateQuery
 from rdflib.term import URIRef, Variable
 
+from pht_contract import sparql
 from pht_contract.sparql import inspect_query, normalise_query, parse_query, query_hash
 
 REPO = Path(__file__).resolve().parents[2]
@@ -110,3 +112,29 @@ def test_pht_validate_reports_a_graph_query_it_once_crashed_on(tmp_path: Path) -
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert "GraphNotAllowed" in result.stdout and "urn:pht:graph:secret" in result.stdout
+
+
+def _reference_tokens(text: str) -> list[tuple[str | None, str]]:
+    """The straightforward tokenisation: every alternative tried at every position."""
+    return [(m.lastgroup, m.group()) for m in sparql._TOKEN.finditer(text)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(max_size=120),
+        st.lists(
+            st.sampled_from(["a", "ex", ".", "-", ":", "_", "1", " ", "\\#", "#", "?x", "<u>"]),
+            max_size=40,
+        ).map("".join),
+    )
+)
+def test_the_linear_tokeniser_finds_the_same_tokens(text: str) -> None:
+    assert list(sparql._tokens(text)) == _reference_tokens(text)
+
+
+def test_hashing_a_dotted_run_takes_linear_time() -> None:
+    """``a.a.a.…`` once cost quadratic time in the operator, ``pht validate`` and here."""
+    started = time.perf_counter()
+    query_hash("a." * 32_000)
+    assert time.perf_counter() - started < 1.0
