@@ -348,7 +348,11 @@ def _resolve(term: Any, prologue: dict[str, str]) -> str | None:
 
 def inspect_query(text: str) -> QueryFacts:
     """Parse and report the query form, SERVICE use and every graph it names."""
-    parsed = parse_query(text)
+    return facts_of(parse_query(text))
+
+
+def facts_of(parsed: Any) -> QueryFacts:
+    """The facts of a parse tree from :func:`parse_query` (for callers that keep the tree)."""
     prologue: dict[str, str] = {}
     if isinstance(parsed, CompValue):  # an update request
         facts = QueryFacts(form="UPDATE")

@@ -11,18 +11,23 @@ resolved, one space between tokens) — a lexical, not structural, re-serialisat
 ``docs/station-api.md`` says.
 """
 
+from typing import Any
+
 from rdflib.plugins.sparql.algebra import translateAlgebra, translateQuery
 
 from pht_contract.sparql import QuerySyntaxError, inspect_query, normalise_query, parse_query
 from pht_station_api.errors import QueryNotAllowed
 
 
-def reserialise(text: str, form: str) -> str:
-    """Uncached on purpose: analyses are cached per train by the gateway, never across trains."""
+def reserialise(text: str, form: str, parsed: Any = None) -> str:
+    """The text the store runs; ``parsed`` is ``text``'s parse tree when the caller has it.
+
+    Uncached on purpose: analyses are cached per train by the gateway, never across trains.
+    """
     if form not in ("SELECT", "ASK"):
         return normalise_query(text)
     try:
-        query = translateQuery(parse_query(text))
+        query = translateQuery(parsed if parsed is not None else parse_query(text))
         if form == "ASK":
             query.algebra.name = "SelectQuery"
             selected = str(translateAlgebra(query))
@@ -32,8 +37,8 @@ def reserialise(text: str, form: str) -> str:
         facts = inspect_query(rebuilt)
     except (QuerySyntaxError, Exception):
         raise QueryNotAllowed(
-            "the query cannot be re-serialised safely for the remote endpoint"
+            "the query cannot be re-serialised safely for the data store"
         ) from None
     if facts.form != form or facts.uses_service:
-        raise QueryNotAllowed("the query cannot be re-serialised safely for the remote endpoint")
+        raise QueryNotAllowed("the query cannot be re-serialised safely for the data store")
     return rebuilt

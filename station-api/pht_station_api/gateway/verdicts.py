@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 from pht_contract.evaluation import check_query_facts
 from pht_contract.policies import DataAccessPolicy
-from pht_contract.sparql import QueryFacts, QuerySyntaxError, inspect_query, normalise_query
+from pht_contract.sparql import (
+    QueryFacts,
+    QuerySyntaxError,
+    facts_of,
+    normalise_query,
+    parse_query,
+)
 from pht_station_api.errors import StationApiError
 from pht_station_api.gateway.reserialisations import reserialise
 
@@ -54,8 +60,10 @@ def verdict_of(job: ParseJob) -> Verdict:
 
 def _verdict(job: ParseJob) -> Verdict:
     text = job.text
+    # Parsed once: the facts, the policy verdict and the re-serialisation share the tree.
     try:
-        facts = inspect_query(text)
+        parsed = parse_query(text)
+        facts = facts_of(parsed)
     except QuerySyntaxError as exc:
         return Verdict(None, (str(exc), exc.line, exc.column), (), None, False, None, None)
     # Built without validation: the graphs come from a validated registration, and an empty
@@ -63,7 +71,7 @@ def _verdict(job: ParseJob) -> Verdict:
     data = DataAccessPolicy.model_construct(
         allowed_graphs=list(job.allowed_graphs), allow_construct_describe=job.construct
     )
-    violations, digest = check_query_facts(text, data, "query")
+    violations, digest = check_query_facts(text, data, "query", facts)
     # Belt and braces: a SERVICE keyword anywhere outside strings and IRIs is refused even if a
     # parser difference hid it from the parse tree.
     lexical = "SERVICE" in normalise_query(text).split()
@@ -71,7 +79,7 @@ def _verdict(job: ParseJob) -> Verdict:
     unexecutable: str | None = None
     if facts.form != "UPDATE" and not violations and not lexical and not facts.uses_service:
         try:
-            executed = reserialise(text, facts.form)
+            executed = reserialise(text, facts.form, parsed)
         except StationApiError as refusal:
             unexecutable = refusal.message
     return Verdict(
