@@ -39,7 +39,7 @@ from pht_station_api.gateway.checks import (
 )
 from pht_station_api.gateway.formats import MEDIA_TYPE_OF, negotiate
 from pht_station_api.gateway.parsing import POOL
-from pht_station_api.gateway.verdicts import Verdict
+from pht_station_api.gateway.verdicts import ParseJob, Verdict
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.state import StationState
 from pht_station_api.stores.jobs import QueryJob
@@ -106,11 +106,27 @@ async def _analyse(train: RegisteredTrain, selection: Selection) -> Verdict:
         return cached
     _admit(train.uid)
     try:
-        verdict = await asyncio.get_running_loop().run_in_executor(_threads, POOL.analyse, job)
-    finally:
+        future = asyncio.get_running_loop().run_in_executor(
+            _threads, _analyse_then_release, train.uid, job
+        )
+    except BaseException:
         _release(train.uid)
+        raise
+    verdict = await future
     _cache.put(train.uid, job, verdict)
     return verdict
+
+
+def _analyse_then_release(uid: str, job: ParseJob) -> Verdict:
+    """Runs in a checker thread; the train's slot frees when the analysis really ends.
+
+    Releasing it when the request ends instead would let a train that abandons requests
+    start more analyses than its cap while earlier ones still occupy checkers.
+    """
+    try:
+        return POOL.analyse(job)
+    finally:
+        _release(uid)
 
 
 async def _checked(
