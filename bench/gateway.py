@@ -34,7 +34,12 @@ import rdflib
 from pht_contract.hashing import canonical_json, sha256_hex, token_hash
 from pht_contract.policies import DataAccessPolicy, StationPolicySpec
 from pht_contract.sparql import query_hash
-from pht_contract.wire import SPARQL_PATH, TRAIN_REGISTRATION_PATH, TrainRegistration
+from pht_contract.wire import (
+    SPARQL_PATH,
+    TRAIN_REGISTRATION_PATH,
+    ApprovedQuery,
+    TrainRegistration,
+)
 from pht_station_api.cohorts import cohort_bytes
 from pht_station_api.stores.loading import load_rdf
 
@@ -151,6 +156,10 @@ def register(base: str, token: str) -> None:
         image="bench/train:1",
         token_hash=token_hash(token),
         approved_query_hashes=[query_hash(AGGREGATE), query_hash(ROWS_10K)],
+        approved_queries=[
+            ApprovedQuery(name=name, sparql=text, hash=query_hash(text))
+            for name, text in (("aggregate", AGGREGATE), ("rows", ROWS_10K))
+        ],
         allowed_graphs=[GRAPH],
         policy=policy,
         policy_hash=sha256_hex(canonical_json(policy.wire())),

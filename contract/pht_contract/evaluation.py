@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pht_contract.conditions import Reason
 from pht_contract.policies import DataAccessPolicy, StationPolicySpec
 from pht_contract.quantities import QuantityError, parse_quantity
-from pht_contract.sparql import QuerySyntaxError, inspect_query, query_hash
+from pht_contract.sparql import QueryFacts, QuerySyntaxError, inspect_query, query_hash
 from pht_contract.trains import TrainSpec
 
 
@@ -157,13 +157,17 @@ def _check_resources(spec: TrainSpec, policy: StationPolicySpec) -> list[Violati
 
 
 def check_query_facts(
-    text: str, data: DataAccessPolicy, field_path: str
+    text: str, data: DataAccessPolicy, field_path: str, facts: QueryFacts | None = None
 ) -> tuple[list[Violation], str | None]:
-    """Refusals for one query text under a data-access policy, and its hash when parseable."""
-    try:
-        facts = inspect_query(text)
-    except QuerySyntaxError as exc:
-        return [Violation(Reason.INVALID_QUERY, field_path, str(exc))], None
+    """Refusals for one query text under a data-access policy, and its hash when parseable.
+
+    ``facts`` may be given when the caller already parsed ``text`` (parsing is the cost).
+    """
+    if facts is None:
+        try:
+            facts = inspect_query(text)
+        except QuerySyntaxError as exc:
+            return [Violation(Reason.INVALID_QUERY, field_path, str(exc))], None
     found: list[Violation] = []
     allowed_forms = {"SELECT", "ASK"} | (
         {"CONSTRUCT", "DESCRIBE"} if data.allow_construct_describe else set()

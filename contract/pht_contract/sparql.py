@@ -8,6 +8,7 @@ SPARQL 1.1 grammar and walks the parse tree; it never executes anything.
 
 import hashlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -16,23 +17,34 @@ from rdflib.plugins.sparql import parser as sparql_parser
 from rdflib.plugins.sparql.parserutils import CompValue
 from rdflib.term import URIRef, Variable
 
-_TOKEN: Final = re.compile(
-    r"""
+#: A prefixed name (``ex:local``), its local part with SPARQL's escapes (PN_LOCAL_ESC).
+_PNAME: Final = r"""
+  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-])
+        (?:(?:[\w.:%-]|\\[_~.!$&'()*+,;=/?\#@%-])*(?:[\w:%-]|\\[_~.!$&'()*+,;=/?\#@%-]))?)?)
+"""
+_LEXICON: Final = r"""
     (?P<ws>\s+)
   | (?P<comment>\#[^\r\n]*)
   | (?P<string>\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\"|'''(?:[^'\\]|\\.|'(?!''))*'''
       |"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<iri><[^<>"{}|^`\\\s]*>)
-  | (?P<pname>(?:[A-Za-z][\w.-]*)?:(?:[\w:%-](?:[\w.:%-]*[\w:%-])?)?)
+  %PNAME%
   | (?P<var>[?$][\w]+)
   | (?P<number>[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<langtag>@[A-Za-z]+(?:-[A-Za-z0-9]+)*)
   | (?P<word>[A-Za-z_][\w-]*)
   | (?P<operator>\^\^|>=|<=|!=|&&|\|\|)
   | (?P<other>[^\s])
-    """,
-    re.VERBOSE,
-)
+    """
+_TOKEN: Final = re.compile(_LEXICON.replace("%PNAME%", _PNAME), re.VERBOSE)
+#: The same tokens where no prefixed name can start (see :func:`_tokens`).
+_TOKEN_NO_PNAME: Final = re.compile(_LEXICON.replace("%PNAME%", ""), re.VERBOSE)
+
+#: A run that could be a prefixed name's prefix; a prefixed name needs a ``:`` right after it.
+_PREFIX_RUN: Final = re.compile(r"[A-Za-z][\w.-]*")
+
+#: One escaped character in a prefixed name's local part (``ex:a\#b`` names ``...a#b``).
+_LOCAL_ESCAPE: Final = re.compile(r"\\([_~.!$&'()*+,;=/?#@%-])")
 
 KEYWORDS: Final = frozenset(
     [
@@ -160,15 +172,35 @@ class QuerySyntaxError(ValueError):
         self.column = column
 
 
+def _tokens(text: str) -> Iterator[tuple[str | None, str]]:
+    """The lexical tokens of ``text`` in linear time.
+
+    A prefixed name's prefix is a run like ``a.b-c`` that must be followed by ``:``. Tried at
+    every position, the run would be rescanned from each of its dots (``a.a.a.…`` costs
+    quadratic time); once a run is known not to end in ``:``, no prefixed name starts inside
+    it, so its positions are tokenised without that alternative. The tokens are the same.
+    """
+    position = 0
+    plain_until = 0
+    while position < len(text):
+        if position >= plain_until:
+            run = _PREFIX_RUN.match(text, position)
+            if run is not None and not text.startswith(":", run.end()):
+                plain_until = run.end()
+        pattern = _TOKEN_NO_PNAME if position < plain_until else _TOKEN
+        match = pattern.match(text, position)
+        assert match is not None  # ``other`` matches any character that is not space
+        yield match.lastgroup, match.group()
+        position = match.end()
+
+
 def normalise_query(text: str) -> str:
     """Strip comments, collapse whitespace, expand prefixes, upper-case keywords."""
     prefixes: dict[str, str] = {}
     tokens: list[str] = []
     pending_prefix: str | None = None
     expecting_prefix_name = False
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        value = match.group()
+    for kind, value in _tokens(text):
         if kind in ("ws", "comment"):
             continue
         if expecting_prefix_name and kind == "pname":
@@ -187,7 +219,10 @@ def normalise_query(text: str) -> str:
         elif kind == "pname":
             prefix, _, local = value.partition(":")
             if prefix in prefixes:
-                tokens.append(f"<{prefixes[prefix]}{local}>")
+                # ``\#`` and friends are escapes inside a local name (SPARQL's PN_LOCAL_ESC), not
+                # comments: the term is the IRI with the escaped character itself.
+                unescaped = _LOCAL_ESCAPE.sub(r"\1", local)
+                tokens.append(f"<{prefixes[prefix]}{unescaped}>")
             else:
                 tokens.append(value)
         else:
@@ -301,8 +336,10 @@ def _resolve(term: Any, prologue: dict[str, str]) -> str | None:
     if isinstance(term, URIRef):
         return str(term)
     if isinstance(term, CompValue) and term.name == "pname":
-        prefix = str(term["prefix"]) if term.get("prefix") else ""
-        local = str(term["localname"]) if term.get("localname") else ""
+        # ``CompValue.get`` answers the key itself for a missing key, so test membership:
+        # ``g:`` (an empty local name) has no ``localname`` at all.
+        prefix = str(term["prefix"]) if "prefix" in term else ""
+        local = _LOCAL_ESCAPE.sub(r"\1", str(term["localname"])) if "localname" in term else ""
         if prefix in prologue:
             return prologue[prefix] + local
         return f"{prefix}:{local}"
@@ -311,17 +348,24 @@ def _resolve(term: Any, prologue: dict[str, str]) -> str | None:
 
 def inspect_query(text: str) -> QueryFacts:
     """Parse and report the query form, SERVICE use and every graph it names."""
-    parsed = parse_query(text)
+    return facts_of(parse_query(text))
+
+
+def facts_of(parsed: Any) -> QueryFacts:
+    """The facts of a parse tree from :func:`parse_query` (for callers that keep the tree)."""
     prologue: dict[str, str] = {}
     if isinstance(parsed, CompValue):  # an update request
         facts = QueryFacts(form="UPDATE")
     elif len(parsed) == 2 and isinstance(parsed[1], CompValue) and parsed[1].name in _FORMS:
         for decl in parsed[0]:
             if isinstance(decl, CompValue) and decl.name == "PrefixDecl":
-                prefix = str(decl["prefix"]) if decl.get("prefix") else ""
+                prefix = str(decl["prefix"]) if "prefix" in decl else ""
                 prologue[prefix] = str(decl["iri"])
         facts = QueryFacts(form=_FORMS[parsed[1].name])
     else:
         facts = QueryFacts(form="UPDATE")
-    _walk(parsed, facts, prologue)
+    try:
+        _walk(parsed, facts, prologue)
+    except Exception as exc:  # a parse tree shape the walk does not know: refuse, never crash
+        raise QuerySyntaxError(f"the query could not be analysed ({type(exc).__name__})") from None
     return facts

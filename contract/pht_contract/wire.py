@@ -37,6 +37,14 @@ READY_PATH: Final = "/readyz"
 METRICS_PATH: Final = "/metrics"
 
 
+class ApprovedQuery(ApiModel):
+    """A query text as approved: the gateway executes this text, never the train's copy."""
+
+    name: DnsLabel
+    sparql: str = Field(min_length=1, max_length=16384)
+    hash: Sha256Hex
+
+
 class TrainRegistration(ApiModel):
     """What the operator tells the station API about an admitted, approved train."""
 
@@ -47,6 +55,9 @@ class TrainRegistration(ApiModel):
     image: Annotated[str, Field(max_length=512)]
     token_hash: Sha256Hex
     approved_query_hashes: list[Sha256Hex] = Field(default_factory=list, max_length=32)
+    approved_queries: list[ApprovedQuery] = Field(default_factory=list, max_length=32)
+    """The Train's named queries with the texts the steward approved; a train names one and
+    the gateway runs the stored text."""
     allowed_graphs: list[Annotated[str, Field(max_length=512)]] = Field(max_length=64)
     policy: StationPolicySpec
     policy_hash: Sha256Hex

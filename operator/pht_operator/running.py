@@ -20,7 +20,7 @@ from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, kubeapi, runs
 from pht_operator.kubeapi import ApiError
 from pht_operator.passes import Obj, PassBase, TransientError, deadline_in, utcnow
-from pht_operator.stationapi import StationApiError
+from pht_operator.stationapi import StationApiError, approved_queries
 from pht_operator.statuses import (
     parse_time,
     reason_of,
@@ -121,6 +121,7 @@ class RunSteps(PassBase):
             image=self.spec.image,
             token_hash=token_hash(token),
             approved_query_hashes=list(self.decision.approved_query_hashes),
+            approved_queries=approved_queries(self.spec, self.decision.approved_query_hashes),
             allowed_graphs=list(self.spec.graphs or policy.data_access.allowed_graphs),
             policy=policy,
             policy_hash=sha256_hex(canonical_json(policy.wire())),

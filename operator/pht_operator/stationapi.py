@@ -7,13 +7,30 @@ reconciler treats them as transient (retry on the next pass), never as a Train o
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import httpx
 
 from pht_contract import wire
 from pht_contract.base import ApiModel
+from pht_contract.sparql import query_hash
+from pht_contract.trains import TrainSpec
 from pht_operator.settings import OperatorSettings
+
+
+def approved_queries(spec: TrainSpec, hashes: Collection[str]) -> list[wire.ApprovedQuery]:
+    """The Train's named queries whose hashes were approved, with their texts.
+
+    The gateway executes these stored texts when a run names a query, so what the steward
+    read and approved is what runs, whatever the train sends.
+    """
+    approved = set(hashes)
+    found: list[wire.ApprovedQuery] = []
+    for query in spec.queries or []:
+        digest = query_hash(query.sparql)
+        if digest in approved:
+            found.append(wire.ApprovedQuery(name=query.name, sparql=query.sparql, hash=digest))
+    return found
 
 
 class StationApiError(Exception):

@@ -64,6 +64,7 @@ from pht_contract.wire import (
 from pht_operator.names import run_names
 from pht_operator.runs import RunRequest, build_job, build_secret
 from pht_operator.settings import OperatorSettings
+from pht_operator.stationapi import approved_queries
 from pht_sandbox.localrunner import BundledTrain, bundled_trains, pod_environment
 from pht_station_api.disclosure.trust import image_digest
 
@@ -452,6 +453,7 @@ def register(
         image=spec.image,
         token_hash=token_hash(token),
         approved_query_hashes=list(decision.approved_query_hashes),
+        approved_queries=approved_queries(spec, decision.approved_query_hashes),
         allowed_graphs=list(spec.graphs or policy.data_access.allowed_graphs),
         policy=policy,
         policy_hash=sha256_hex(canonical_json(policy.wire())),

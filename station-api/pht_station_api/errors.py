@@ -125,6 +125,19 @@ class RateLimited(StationApiError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class QueryTooComplex(StationApiError):
+    """Checking the query took longer than the gateway allows; it never reached the store."""
+
+    status = 422
+    reason = "QueryTooComplex"
+
+
+class QueryCheckBusy(RateLimited):
+    """The train already has a query being checked, or every checker is busy: retry shortly."""
+
+    reason = "QueryCheckBusy"
+
+
 class NotAcceptable(StationApiError):
     status = 406
     reason = "NotAcceptable"

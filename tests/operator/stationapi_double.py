@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp.web
 
 from pht_contract import wire
+from pht_contract.sparql import query_hash
 from pht_contract.trains import Progress, ProgressStage, ReleaseState, ResultSummary
 
 OPERATOR_TOKEN = "operator-test-credential"
@@ -61,6 +62,12 @@ class StationApiDouble:
         registration = wire.TrainRegistration.model_validate(await request.json())
         uid = request.match_info["uid"]
         assert registration.uid == uid
+        # As the real station does: a stored query text must be the one its hash approves.
+        for query in registration.approved_queries:
+            if query.hash != query_hash(query.sparql) or (
+                query.hash not in registration.approved_query_hashes
+            ):
+                return aiohttp.web.json_response({"reason": "InvalidRegistration"}, status=422)
         self.registration_puts += 1
         created = uid not in self.registrations
         self.registrations[uid] = registration

@@ -9,6 +9,7 @@ from operator_harness import RUN_NS, Harness, condition
 
 from pht_contract import constants
 from pht_contract.hashing import token_hash
+from pht_contract.sparql import query_hash
 from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS
 
 
@@ -39,6 +40,15 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     assert registration.token_hash == token_hash(base64.b64decode(secret["data"]["token"]).decode())
     # The admission-recorded creator travels with the registration (the differencing ledger's key).
     assert registration.requested_by == "oidc:alice"
+    # The approved texts travel too: the gateway runs these, never a train's own copy.
+    declared = body["spec"]["queries"]
+    assert declared
+    assert [(q.name, q.sparql, q.hash) for q in registration.approved_queries] == [
+        (q["name"], q["sparql"], query_hash(q["sparql"])) for q in declared
+    ]
+    assert {q.hash for q in registration.approved_queries} == set(
+        registration.approved_query_hashes
+    )
 
     await harness.jobs.schedule(RUN_NS, run["jobName"])
     await harness.jobs.run(RUN_NS, run["jobName"])

@@ -16,7 +16,7 @@ import yaml
 from pht_contract.hashing import canonical_json, token_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.sparql import query_hash
-from pht_contract.wire import TRAIN_REGISTRATION_PATH, TrainRegistration
+from pht_contract.wire import TRAIN_REGISTRATION_PATH, ApprovedQuery, TrainRegistration
 from pht_station_api.cohorts import cohort_bytes
 from pht_station_api.settings import Settings
 from pht_station_api.state import StationState, build_state
@@ -127,6 +127,10 @@ def registration(
         image="ghcr.io/pht-station/trains/kaplan-meier:0.1.0",
         token_hash=token_hash(token),
         approved_query_hashes=[query_hash(q) for q in (queries or [])],
+        approved_queries=[
+            ApprovedQuery(name=f"q{index}", sparql=q, hash=query_hash(q))
+            for index, q in enumerate(queries or [])
+        ],
         allowed_graphs=allowed_graphs or [GRAPH],
         policy=policy,
         policy_hash=hashlib.sha256(canonical_json(policy.wire())).hexdigest(),

@@ -49,7 +49,8 @@ async def test_health_and_readiness(
 async def test_query_metrics_by_outcome_and_reason(
     internal: httpx.AsyncClient, station: StationState
 ) -> None:
-    token, _ = await register(internal, [KM])
+    # Open mode: approved-queries mode refuses an update unparsed, as QueryNotApproved.
+    token, _ = await register(internal, [KM], query_mode="AnyReadOnlyQuery")
     await internal.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))
     await internal.get(SPARQL_PATH, params={"query": "DROP ALL"}, headers=bearer(token))
     async with client_for(create_metrics_app(station), "http://metrics.test") as scraper:

@@ -59,7 +59,7 @@ def session(run_environment: dict[str, str], sleeps: Sleeps) -> TrainSession:
     return train
 
 
-def test_a_named_query_is_posted_as_sparql_with_the_token(
+def test_a_named_query_is_posted_by_name_with_the_token(
     session: TrainSession, gateway: GatewayDouble
 ) -> None:
     gateway.always(SPARQL_PATH, json_answer(200, SELECT))
@@ -67,9 +67,18 @@ def test_a_named_query_is_posted_as_sparql_with_the_token(
     assert result.rows == ({"stage": "IIIa", "days": 512},)
     (sent,) = gateway.to(SPARQL_PATH)
     assert sent.method == "POST"
-    assert sent.headers["Content-Type"] == "application/sparql-query"
+    assert sent.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert sent.headers["Accept"] == "application/sparql-results+json"
     assert sent.headers["Authorization"] == "Bearer s3cret-token"
+    # Only the name travels: the station runs the text approved under it.
+    assert sent.body.decode() == "query-name=survival"
+
+
+def test_run_sparql_still_posts_a_text(session: TrainSession, gateway: GatewayDouble) -> None:
+    gateway.always(SPARQL_PATH, json_answer(200, SELECT))
+    session.run_sparql("SELECT ?stage ?days WHERE { ?s ?p ?o }")
+    (sent,) = gateway.to(SPARQL_PATH)
+    assert sent.headers["Content-Type"] == "application/sparql-query"
     assert sent.body.decode().startswith("SELECT ?stage ?days")
 
 

@@ -35,6 +35,7 @@ from pht_contract.wire import (
     TRAIN_COMPLETION_PATH,
     TRAIN_REGISTRATION_PATH,
     TRAIN_STATE_PATH,
+    ApprovedQuery,
     TrainRegistration,
 )
 from pht_station_api.cohorts import cohort_bytes
@@ -122,6 +123,10 @@ def register(station: Station, train: dict[str, Any], token: str) -> str:
         image=spec["image"],
         token_hash=token_hash(token),
         approved_query_hashes=[query_hash(q["sparql"]) for q in spec["queries"]],
+        approved_queries=[
+            ApprovedQuery(name=q["name"], sparql=q["sparql"], hash=query_hash(q["sparql"]))
+            for q in spec["queries"]
+        ],
         allowed_graphs=[GRAPH],
         policy=policy,
         policy_hash=hashlib.sha256(canonical_json(policy.wire())).hexdigest(),

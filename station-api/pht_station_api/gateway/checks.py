@@ -1,19 +1,29 @@
-"""Is this query allowed for this train, and on which dataset does it run?
+"""Is this query allowed for this train, and what exactly does the store run?
 
 Policy logic lives in the contract (:func:`pht_contract.evaluation.check_query_facts`): the
-same function decides at admission time and here, so a query admitted with the Train is the
-query the gateway accepts. This module only maps its verdicts to specific HTTP refusals, adds
-the protocol-level checks (dataset parameters, size, approved hashes) and builds the explicit
+same function decides at admission time and here. This module picks the text to check, maps
+the analysis (:mod:`.verdicts`, computed in a worker process) to specific HTTP refusals, adds
+the protocol-level checks (dataset parameters, approved queries) and builds the explicit
 dataset the store receives: the train's allowed graphs, or the subset the query names.
+
+What is hashed is what runs. When a train names an approved query (by name or hash), the
+station runs the text stored with its registration — the text the steward approved — and the
+train's own text is never parsed. At a station that runs approved queries only, a train that
+sends text gets it run only if it is byte for byte a stored approved text. In open mode the
+store executes rdflib's re-serialisation of the parse it checked, never the train's bytes.
+
+Analyses are cached per train, never across trains: a shared cache would tell one train,
+by its answer time, which queries another train ran.
 """
 
-import functools
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Final
 
 from pht_contract.conditions import Reason
-from pht_contract.evaluation import check_query_facts
-from pht_contract.policies import DataAccessPolicy
-from pht_contract.sparql import QueryFacts, QuerySyntaxError, inspect_query, normalise_query
+from pht_contract.sparql import QueryFacts
+from pht_contract.wire import ApprovedQuery
 from pht_station_api.errors import (
     GraphNotAllowed,
     MalformedQuery,
@@ -23,18 +33,27 @@ from pht_station_api.errors import (
     ServiceRefused,
     UpdateRefused,
 )
-from pht_station_api.gateway.reserialisations import reserialise
+from pht_station_api.gateway.verdicts import ParseJob, Verdict
 from pht_station_api.registry import RegisteredTrain
 
-PARSE_CACHE_SIZE = 512
-#: Only queries up to this size are cached, so the cache stays small whatever trains send
-#: (approved queries are at most 16 KiB, the Train CRD's limit).
-CACHED_QUERY_CHARS = 16384
+#: Analyses kept per train, and trains with a cache: bounded whatever trains send.
+CACHE_PER_TRAIN: Final = 64
+CACHED_TRAINS: Final = 256
+#: Only texts up to this size are cached (approved queries are at most 16 KiB).
+CACHED_QUERY_CHARS: Final = 16384
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The text to analyse, and whether it is a stored approved text (not the train's)."""
+
+    text: str
+    approved: ApprovedQuery | None
 
 
 @dataclass(frozen=True)
 class CheckedQuery:
-    #: The text the store executes (re-serialised from the parse for a remote endpoint).
+    #: The text the store executes: a re-serialisation of what was checked.
     text: str
     form: str
     query_hash: str
@@ -42,69 +61,96 @@ class CheckedQuery:
     named_graphs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class _Verdict:
-    facts: QueryFacts | None
-    syntax_error: QuerySyntaxError | None
-    violations: tuple[tuple[Reason, str], ...]
-    query_hash: str | None
-    lexical_service: bool
+def select_text(
+    train: RegisteredTrain, text: str | None, name: str | None, digest: str | None
+) -> Selection:
+    """The text to check: a stored approved query when named, else the train's own text."""
+    registration = train.registration
+    data = registration.policy.data_access
+    stored = registration.approved_queries
+    if name is not None or digest is not None:
+        for query in stored:
+            if (name is None or query.name == name) and (digest is None or query.hash == digest):
+                return Selection(query.sparql, query)
+        names = ", ".join(sorted(q.name for q in stored)) or "none"
+        raise QueryNotApproved(
+            f"this train has no approved query with that name or hash (approved: {names})"
+        )
+    if text is None:
+        raise MalformedQuery("send 'query', or name an approved query with 'query-name'")
+    if len(text.encode()) > data.max_query_bytes:
+        raise RequestTooLarge(f"the query exceeds the policy's {data.max_query_bytes} bytes")
+    if data.query_mode == "ApprovedQueriesOnly":
+        # Never parsed: only an exact copy of a stored approved text is accepted, and then the
+        # stored text is what runs.
+        for query in stored:
+            if query.sparql == text:
+                return Selection(query.sparql, query)
+        names = ", ".join(sorted(q.name for q in stored)) or "none"
+        raise QueryNotApproved(
+            "this station runs approved queries only: name one with 'query-name' "
+            f"(approved: {names})"
+        )
+    return Selection(text, None)
 
 
-def _verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) -> _Verdict:
-    """Parse once per distinct (query, policy) pair: rdflib's parser costs milliseconds."""
-    if len(text) <= CACHED_QUERY_CHARS:
-        return _cached_verdict(text, allowed_graphs, construct)
-    return _parse_verdict(text, allowed_graphs, construct)
-
-
-def _parse_verdict(text: str, allowed_graphs: tuple[str, ...], construct: bool) -> _Verdict:
-    try:
-        facts = inspect_query(text)
-    except QuerySyntaxError as exc:
-        return _Verdict(None, exc, (), None, False)
-    # Built without validation: the graphs come from a validated registration, and an empty
-    # list must mean "no graph allowed", not a crash.
-    data = DataAccessPolicy.model_construct(
-        allowed_graphs=list(allowed_graphs), allow_construct_describe=construct
+def job_for(selection: Selection, train: RegisteredTrain) -> ParseJob:
+    registration = train.registration
+    return ParseJob(
+        selection.text,
+        tuple(registration.allowed_graphs),
+        registration.policy.data_access.allow_construct_describe,
     )
-    violations, digest = check_query_facts(text, data, "query")
-    # Belt and braces: a SERVICE keyword anywhere outside strings and IRIs is refused even if a
-    # parser difference hid it from the parse tree.
-    lexical = "SERVICE" in normalise_query(text).split()
-    return _Verdict(facts, None, tuple((v.reason, v.message) for v in violations), digest, lexical)
 
 
-_cached_verdict = functools.lru_cache(maxsize=PARSE_CACHE_SIZE)(_parse_verdict)
+class VerdictCache:
+    """Per-train LRU of analyses; a train's cache goes when it is evicted or re-registered."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._trains: OrderedDict[str, OrderedDict[ParseJob, Verdict]] = OrderedDict()
 
-def query_hash_of(text: str, train: RegisteredTrain) -> str | None:
-    """The hash of a query if it parses (for the audit of refused queries)."""
-    data = train.registration.policy.data_access
-    verdict = _verdict(
-        text, tuple(train.registration.allowed_graphs), data.allow_construct_describe
-    )
-    return verdict.query_hash
+    def get(self, uid: str, job: ParseJob) -> Verdict | None:
+        with self._lock:
+            entries = self._trains.get(uid)
+            if entries is None or job not in entries:
+                return None
+            self._trains.move_to_end(uid)
+            entries.move_to_end(job)
+            return entries[job]
+
+    def put(self, uid: str, job: ParseJob, verdict: Verdict) -> None:
+        if len(job.text) > CACHED_QUERY_CHARS:
+            return
+        with self._lock:
+            entries = self._trains.setdefault(uid, OrderedDict())
+            self._trains.move_to_end(uid)
+            entries[job] = verdict
+            while len(entries) > CACHE_PER_TRAIN:
+                entries.popitem(last=False)
+            while len(self._trains) > CACHED_TRAINS:
+                self._trains.popitem(last=False)
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._trains.pop(uid, None)
 
 
 def check_query(
-    text: str,
+    selection: Selection,
+    verdict: Verdict,
     train: RegisteredTrain,
     default_graph_uris: list[str],
     named_graph_uris: list[str],
-    remote: bool,
 ) -> CheckedQuery:
     registration = train.registration
     data = registration.policy.data_access
-    if len(text.encode()) > data.max_query_bytes:
-        raise RequestTooLarge(f"the query exceeds the policy's {data.max_query_bytes} bytes")
-    allowed = tuple(registration.allowed_graphs)
-    verdict = _verdict(text, allowed, data.allow_construct_describe)
     if verdict.syntax_error is not None:
-        error = verdict.syntax_error
-        raise MalformedQuery(str(error), line=error.line, column=error.column)
+        message, line, column = verdict.syntax_error
+        raise MalformedQuery(message, line=line, column=column)
     facts = verdict.facts
-    assert facts is not None and verdict.query_hash is not None
+    if facts is None or verdict.query_hash is None:
+        raise MalformedQuery("the query could not be analysed")
     if facts.form == "UPDATE":
         raise UpdateRefused("SPARQL updates are refused: the data store is read-only")
     if facts.uses_service or verdict.lexical_service:
@@ -113,22 +159,28 @@ def check_query(
         if reason == Reason.GRAPH_NOT_ALLOWED:
             raise GraphNotAllowed(f"the query {message}")
     for reason, message in verdict.violations:
-        if reason == Reason.QUERY_NOT_ALLOWED:
+        if reason in (Reason.QUERY_NOT_ALLOWED, Reason.INVALID_QUERY):
             raise QueryNotAllowed(message)
+    if verdict.violations:
+        raise QueryNotAllowed(verdict.violations[0][1])
+    allowed = tuple(registration.allowed_graphs)
     outside = sorted(set(default_graph_uris + named_graph_uris) - set(allowed))
     if outside:
         raise GraphNotAllowed(
             f"the dataset parameters name graphs outside the policy: {', '.join(outside)}"
         )
     if data.query_mode == "ApprovedQueriesOnly" and (
-        verdict.query_hash not in registration.approved_query_hashes
+        selection.approved is None or verdict.query_hash not in registration.approved_query_hashes
     ):
         raise QueryNotApproved(
             f"query {verdict.query_hash} is not one of this train's approved queries"
         )
+    if verdict.executed is None:
+        raise QueryNotAllowed(
+            verdict.unexecutable or "the query cannot be re-serialised for execution"
+        )
     default, named = _dataset(facts, allowed, default_graph_uris, named_graph_uris)
-    executed = reserialise(text, facts.form) if remote else text
-    return CheckedQuery(executed, facts.form, verdict.query_hash, default, named)
+    return CheckedQuery(verdict.executed, facts.form, verdict.query_hash, default, named)
 
 
 def _dataset(

@@ -10,6 +10,7 @@ from typing import Annotated, Final
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from pht_contract.sparql import query_hash
 from pht_contract.wire import (
     INTERNAL_PREFIX,
     TRAIN_REGISTRATION_PATH,
@@ -25,6 +26,7 @@ from pht_station_api.errors import (
     RequestTooLarge,
     UnsupportedMediaType,
 )
+from pht_station_api.gateway.executions import forget_train
 from pht_station_api.registry import parse_timestamp
 from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
 
@@ -60,7 +62,9 @@ def register_train(
     )
     if outside:
         raise Conflict(f"allowed graphs outside the policy snapshot: {', '.join(outside)}")
+    _check_approved_queries(registration)
     train, created = state.registry.register(registration)
+    forget_train(uid)
     state.chain.record(
         ProvenanceKind.REGISTRATION,
         train_uid=uid,
@@ -80,6 +84,24 @@ def register_train(
     return JSONResponse(receipt.wire(), status_code=201 if created else 200)
 
 
+def _check_approved_queries(registration: TrainRegistration) -> None:
+    """Each stored query text must be one the approval covers, under its own hash and name.
+
+    The gateway runs these texts when a train names them, so a text whose hash is not an
+    approved hash (or that is stored under another query's hash) is refused here.
+    """
+    names: set[str] = set()
+    approved = set(registration.approved_query_hashes)
+    for query in registration.approved_queries:
+        if query.name in names:
+            raise InvalidRegistration(f"approved query {query.name!r} is listed twice")
+        names.add(query.name)
+        if query_hash(query.sparql) != query.hash:
+            raise InvalidRegistration(f"approved query {query.name!r} does not match its hash")
+        if query.hash not in approved:
+            raise InvalidRegistration(f"approved query {query.name!r} is not an approved hash")
+
+
 @router.delete(
     TRAIN_REGISTRATION_PATH, status_code=204, responses={401: {"description": "Unauthenticated"}}
 )
@@ -90,6 +112,7 @@ def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
     state.registry.deregister(uid)
     if was_active:
         state.rate_limits.forget(uid)
+        forget_train(uid)
         state.chain.record(
             ProvenanceKind.DEREGISTRATION, train_uid=uid, actor="operator", details={}
         )

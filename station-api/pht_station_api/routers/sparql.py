@@ -3,9 +3,14 @@
 GET with ``query``; POST form-encoded with ``query``; POST ``application/sparql-query`` with the
 query as body. ``update`` (form) and ``application/sparql-update`` are refused as updates.
 Dataset parameters (``default-graph-uri``, ``named-graph-uri``) are honoured only within the
-train's allowed graphs.
+train's allowed graphs. Instead of ``query``, a train names one of its approved queries with
+``query-name`` (or ``query-hash``), and the station runs the text stored at registration.
+
+The rate limit is checked first; every request past it is audited, whatever its outcome.
 """
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -17,10 +22,12 @@ from pht_station_api.deps import RunDep, StateDep
 from pht_station_api.errors import (
     MalformedQuery,
     RequestTooLarge,
+    StationApiError,
     UnsupportedMediaType,
     UpdateRefused,
 )
-from pht_station_api.gateway.executions import QueryRequest, run_query
+from pht_station_api.gateway.executions import QueryRequest, record_refusal, run_query
+from pht_station_api.registry import RegisteredTrain
 
 router = APIRouter(tags=["sparql"])
 
@@ -53,6 +60,12 @@ def _one(values: list[str], name: str) -> str:
     return values[0]
 
 
+def _at_most_one(values: list[str] | None, name: str) -> str | None:
+    if not values:
+        return None
+    return _one(values, name)
+
+
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -74,20 +87,39 @@ def _decode(data: bytes) -> str:
         raise MalformedQuery("the query is not UTF-8") from None
 
 
-async def _answer(
-    state: StateDep, train: RunDep, request: Request, text: str, params: dict[str, list[str]]
-) -> Response:
-    state.rate_limits.check(train.uid, train.registration.policy.data_access.queries_per_minute)
-    answer = await run_query(
-        state,
-        train,
-        QueryRequest(
-            text=text,
-            accept=request.headers.get("accept"),
-            default_graph_uris=params.get("default-graph-uri", []),
-            named_graph_uris=params.get("named-graph-uri", []),
-        ),
+def _query_request(
+    request: Request, text: str | None, params: dict[str, list[str]]
+) -> QueryRequest:
+    name = _at_most_one(params.get("query-name"), "query-name")
+    digest = _at_most_one(params.get("query-hash"), "query-hash")
+    if text is None and name is None and digest is None:
+        raise MalformedQuery("send 'query', or name an approved query with 'query-name'")
+    if text is not None and (name is not None or digest is not None):
+        raise MalformedQuery("send either 'query' or 'query-name'/'query-hash', not both")
+    return QueryRequest(
+        text=text,
+        accept=request.headers.get("accept"),
+        default_graph_uris=params.get("default-graph-uri", []),
+        named_graph_uris=params.get("named-graph-uri", []),
+        name=name,
+        digest=digest,
     )
+
+
+async def _answer(
+    state: StateDep,
+    train: RegisteredTrain,
+    read: Callable[[], Awaitable[QueryRequest]],
+) -> Response:
+    """Rate limit, then read the request and run it; every refusal past the limit is audited."""
+    started = time.perf_counter()
+    state.rate_limits.check(train.uid, train.registration.policy.data_access.queries_per_minute)
+    try:
+        query = await read()
+    except StationApiError as refusal:
+        await record_refusal(state, train, refusal, started)
+        raise
+    answer = await run_query(state, train, query, started)
     return Response(content=answer.body, media_type=answer.media_type)
 
 
@@ -100,11 +132,17 @@ async def sparql_get(
     query: Annotated[str | None, Query(max_length=1_048_576)] = None,
     default_graph_uri: Annotated[list[str] | None, Query(alias="default-graph-uri")] = None,
     named_graph_uri: Annotated[list[str] | None, Query(alias="named-graph-uri")] = None,
+    query_name: Annotated[str | None, Query(alias="query-name", max_length=63)] = None,
+    query_hash: Annotated[str | None, Query(alias="query-hash", max_length=64)] = None,
 ) -> Response:
     """Run a read-only SPARQL query given in the URL."""
-    params = parse_qs(request.url.query, keep_blank_values=True)
-    text = _one(params.get("query", []), "query")
-    return await _answer(state, train, request, text, params)
+
+    async def read() -> QueryRequest:
+        params = parse_qs(request.url.query, keep_blank_values=True)
+        text = _at_most_one(params.get("query"), "query")
+        return _query_request(request, text, params)
+
+    return await _answer(state, train, read)
 
 
 @router.post(
@@ -121,10 +159,11 @@ async def sparql_get(
                         "type": "object",
                         "properties": {
                             "query": {"type": "string"},
+                            "query-name": {"type": "string"},
+                            "query-hash": {"type": "string"},
                             "default-graph-uri": {"type": "array", "items": {"type": "string"}},
                             "named-graph-uri": {"type": "array", "items": {"type": "string"}},
                         },
-                        "required": ["query"],
                     }
                 },
             },
@@ -133,17 +172,24 @@ async def sparql_get(
 )
 async def sparql_post(request: Request, state: StateDep, train: RunDep) -> Response:
     """Run a read-only SPARQL query sent as a form or as ``application/sparql-query``."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _body(request, state.settings.MAX_REQUEST_BYTES)
-    url_params = parse_qs(request.url.query, keep_blank_values=True)
-    if content_type == "application/sparql-update":
-        raise UpdateRefused("SPARQL updates are refused: the data store is read-only")
-    if content_type == "application/sparql-query":
-        return await _answer(state, train, request, _decode(body), url_params)
-    if content_type == "application/x-www-form-urlencoded":
-        form = parse_qs(_decode(body), keep_blank_values=True)
-        if "update" in form:
+
+    async def read() -> QueryRequest:
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        body = await _body(request, state.settings.MAX_REQUEST_BYTES)
+        url_params = parse_qs(request.url.query, keep_blank_values=True)
+        if content_type == "application/sparql-update":
             raise UpdateRefused("SPARQL updates are refused: the data store is read-only")
-        params = {**url_params, **{k: v for k, v in form.items() if k != "query"}}
-        return await _answer(state, train, request, _one(form.get("query", []), "query"), params)
-    raise UnsupportedMediaType("send application/sparql-query or application/x-www-form-urlencoded")
+        if content_type == "application/sparql-query":
+            return _query_request(request, _decode(body), url_params)
+        if content_type == "application/x-www-form-urlencoded":
+            form = parse_qs(_decode(body), keep_blank_values=True)
+            if "update" in form:
+                raise UpdateRefused("SPARQL updates are refused: the data store is read-only")
+            params = {**url_params, **{k: v for k, v in form.items() if k != "query"}}
+            text = _at_most_one(form.get("query"), "query")
+            return _query_request(request, text, params)
+        raise UnsupportedMediaType(
+            "send application/sparql-query or application/x-www-form-urlencoded"
+        )
+
+    return await _answer(state, train, read)

@@ -14,6 +14,7 @@ from typing import IO
 import pyoxigraph as ox
 
 from pht_station_api.errors import LoadFailed, QueryTimeout, StoreUnavailable
+from pht_station_api.gateway.parsing import POOL as PARSE_POOL
 from pht_station_api.stores.jobs import Backend, EmbeddedBackend, QueryJob, QueryOutcome
 from pht_station_api.stores.loading import load_rdf
 from pht_station_api.stores.pools import WorkerPool
@@ -46,6 +47,9 @@ class DataStore:
         if isinstance(self.backend, EmbeddedBackend):
             await asyncio.to_thread(ensure_store, Path(self.backend.path))
         await self.pool.start()
+        # The gateway's query checkers are worker processes too; started with the store, a
+        # train's first query does not wait for one to boot.
+        await asyncio.to_thread(PARSE_POOL.start)
 
     async def close(self) -> None:
         await self.pool.close()

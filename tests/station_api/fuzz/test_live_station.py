@@ -66,13 +66,22 @@ def test_registered_train_gets_json_and_csv_and_refusals(live: LiveStation) -> N
     as_csv = httpx.post(url, data={"query": KM}, headers={**bearer(token), "Accept": "text/csv"})
     rows = list(csv.reader(io.StringIO(as_csv.text)))
     assert rows[0] == ["patient", "stage", "days", "dead"] and len(rows) == PATIENTS + 1
+    # Approved-queries mode never parses a train's own text: anything else is not approved.
+    unapproved = httpx.post(url, data={"query": "CLEAR ALL"}, headers=bearer(token))
+    assert unapproved.status_code == 403 and unapproved.json()["reason"] == "QueryNotApproved"
+    open_token = "live-e2e-open-token"
+    open_reg = registration(open_token, [KM], query_mode="AnyReadOnlyQuery")
+    httpx.put(
+        live.internal + TRAIN_REGISTRATION_PATH.format(uid=open_reg.uid),
+        json=open_reg.wire(),
+        headers=operator_headers(),
+    ).raise_for_status()
     for query, reason in (
-        ("SELECT * WHERE { ?s ?p ?o }", "QueryNotApproved"),
         ("CLEAR ALL", "UpdateRefused"),
         ("SELECT * WHERE { SERVICE <http://x/> { ?s ?p ?o } }", "ServiceRefused"),
         ("SELECT * FROM <urn:pht:graph:secret> WHERE { ?s ?p ?o }", "GraphNotAllowed"),
     ):
-        refused = httpx.post(url, data={"query": query}, headers=bearer(token))
+        refused = httpx.post(url, data={"query": query}, headers=bearer(open_token))
         assert refused.status_code == 403 and refused.json()["reason"] == reason
     metrics = httpx.get(live.metrics + "/metrics", headers=bearer(METRICS_TOKEN)).text
     assert 'pht_gateway_queries_total{outcome="refused",reason="ServiceRefused"' in metrics

@@ -65,17 +65,36 @@ async def test_csv_and_tsv_and_xml_by_accept(internal: httpx.AsyncClient) -> Non
     assert xml.status_code == 200 and "<sparql" in xml.text
 
 
-async def test_formatting_and_prefixes_do_not_change_approval(internal: httpx.AsyncClient) -> None:
+async def test_approved_query_runs_by_name_or_hash(internal: httpx.AsyncClient) -> None:
+    token, reg = await register(internal, [KM])
+    by_name = await internal.post(
+        SPARQL_PATH, data={"query-name": "q0"}, headers={**bearer(token), **JSON}
+    )
+    assert by_name.status_code == 200, by_name.text
+    assert len(by_name.json()["results"]["bindings"]) == COHORT_PATIENTS
+    by_hash = await internal.get(
+        SPARQL_PATH,
+        params={"query-hash": reg.approved_query_hashes[0]},
+        headers={**bearer(token), **JSON},
+    )
+    assert by_hash.status_code == 200, by_hash.text
+
+
+async def test_reformatted_approved_text_is_not_parsed_but_refused(
+    internal: httpx.AsyncClient,
+) -> None:
+    """Approved-queries mode never parses a train's text: only an exact copy or a name runs."""
     token, _ = await register(internal, [KM])
     reformatted = "# a comment\n" + KM.replace("\n", "\n   ").replace("SELECT", "select")
     response = await internal.get(SPARQL_PATH, params={"query": reformatted}, headers=bearer(token))
-    assert response.status_code == 200, response.text
+    assert response.status_code == 403, response.text
+    assert response.json()["reason"] == "QueryNotApproved"
+    assert "query-name" in response.json()["message"]
 
 
 @pytest.mark.parametrize(
     ("query", "reason", "status"),
     [
-        ("SELECT * WHERE { ?s ?p ?o }", "QueryNotApproved", 403),
         ("INSERT DATA { <urn:a> <urn:b> <urn:c> }", "UpdateRefused", 403),
         ("DROP ALL", "UpdateRefused", 403),
         (
@@ -111,14 +130,19 @@ async def test_formatting_and_prefixes_do_not_change_approval(internal: httpx.As
 async def test_refusals_are_specific(
     internal: httpx.AsyncClient, query: str, reason: str, status: int
 ) -> None:
-    token, _ = await register(internal, [KM])
+    """In open mode each bad text gets its own reason; approved mode refuses them unparsed."""
+    token, _ = await register(internal, [KM], query_mode="AnyReadOnlyQuery")
     response = await internal.post(SPARQL_PATH, data={"query": query}, headers=bearer(token))
     assert response.status_code == status, response.text
     assert response.json()["reason"] == reason
+    approved_only, _ = await register(internal, [KM])
+    refused = await internal.post(SPARQL_PATH, data={"query": query}, headers=bearer(approved_only))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["reason"] == "QueryNotApproved"
 
 
 async def test_malformed_query_reports_line_and_column(internal: httpx.AsyncClient) -> None:
-    token, _ = await register(internal, [KM])
+    token, _ = await register(internal, [KM], query_mode="AnyReadOnlyQuery")
     response = await internal.get(
         SPARQL_PATH, params={"query": "SELECT ?x\nWHERE { ?x ?y }"}, headers=bearer(token)
     )

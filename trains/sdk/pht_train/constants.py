@@ -28,6 +28,9 @@ PROGRESS_PATH: Final = "/internal/v1/progress"
 RESULT_PATH: Final = "/internal/v1/result"
 
 SPARQL_QUERY_MEDIA_TYPE: Final = "application/sparql-query"
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+#: Names one of the Train's approved queries; the station runs the text it stored for it.
+QUERY_NAME_PARAMETER: Final = "query-name"
 SPARQL_RESULTS_MEDIA_TYPE: Final = "application/sparql-results+json"
 
 
