@@ -46,7 +46,11 @@ VALUES: Obj = {
         "stewards": [{"kind": "Group", "name": "pht:stewards"}],
         "researchers": [{"kind": "Group", "name": "pht:researchers"}],
     },
-    "stationApi": {"persistence": {"store": NO_CLASS, "audit": NO_CLASS, "state": NO_CLASS}},
+    "stationApi": {
+        "persistence": {"store": NO_CLASS, "audit": NO_CLASS, "state": NO_CLASS},
+        # The chart tests' station holds the default address (10.96.0.81).
+        "service": {"internal": {"clusterIP": "10.96.0.181"}},
+    },
 }
 
 
@@ -69,6 +73,14 @@ def previous_chart(target: Path) -> Path:
 
 def created(answer: httpx.Response) -> Obj:
     assert answer.status_code == 201, answer.text
+    body: Obj = answer.json()
+    return body
+
+
+def found(admin: httpx.Client, plural: str, name: str) -> Obj | None:
+    answer = admin.get(f"{BASE}/{plural}/{name}")
+    if answer.status_code != 200:
+        return None
     body: Obj = answer.json()
     return body
 
@@ -110,10 +122,7 @@ def upgrade(
         assert installed.returncode == 0, installed.stderr
         with control_plane.client() as admin:
             state.before["policy"] = wait_for(
-                lambda: (
-                    (r := admin.get(f"{BASE}/stationpolicies/station-policy")).status_code == 200
-                    and r.json()
-                )
+                lambda: found(admin, "stationpolicies", "station-policy")
             )
         train = example("trains", "kaplan-meier")
         train["metadata"] = {
