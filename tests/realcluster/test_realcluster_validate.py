@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from realcluster_kube import CHART, run, wait_for
+from realcluster_kube import CHART, REPO, run, wait_for
 from realcluster_sched_support import example, make_namespace, write_manifest
 
 from pht_cli.main import main as pht
@@ -149,6 +149,15 @@ CORPUS: list[tuple[str, Callable[[], Obj], Change | None, bool]] = [
         put("spec.standing.parameters", [{"name": "n", "type": "number", "items": "number"}]),
         False,
     ),
+    # Metadata, judged by the server for every object before the CRD's schema.
+    ("train-name-with-capitals", km, put("metadata.name", "KM_Survival"), False),
+    ("train-name-too-long", km, put("metadata.name", "k" * 254), False),
+    ("train-dotted-name", km, put("metadata.name", "km.survival.v2"), True),
+    ("approval-no-name", single, drop("metadata.name"), False),
+    ("train-bad-label-value", km, put("metadata.labels", {"study": "lung cancer"}), False),
+    ("train-bad-annotation-key", km, put("metadata.annotations", {"-bad": "x"}), False),
+    ("train-label-as-number", km, put("metadata.labels", {"round": 1}), False),
+    ("train-good-labels", km, put("metadata.labels", {"pht.health-ai.nl/study": "lung1"}), True),
     # Unknown fields and duplicate list-map keys.
     ("train-unknown-field", km, put("spec.gpus", 2), False),
     ("approval-unknown-field", single, put("spec.expires", "tomorrow"), False),
@@ -186,6 +195,31 @@ STRICTER_OFFLINE: list[tuple[str, Callable[[], Obj], Change]] = [
         policy,
         put("spec.disclosure.releasableVariables", [{"name": "days", "minimum": 0}]),
     ),
+]
+
+
+STANDING_YAML = (REPO / "examples" / "approvals" / "standing-federated.yaml").read_text()
+KM_YAML = (REPO / "examples" / "trains" / "kaplan-meier.yaml").read_text()
+
+
+def swap(text: str, old: str, new: str) -> str:
+    assert old in text, old
+    return text.replace(old, new)
+
+
+#: Manifests as people write them, with YAML's implicit types: (id, text, valid?). Judged by
+#: `kubectl apply --dry-run=server`, which reads YAML its own way.
+YAML_CORPUS: list[tuple[str, str, bool]] = [
+    (
+        "unquoted-date-time",
+        swap(STANDING_YAML, '"2027-03-01T00:00:00Z"', "2027-03-01T00:00:00Z"),
+        True,
+    ),
+    ("unquoted-date", swap(STANDING_YAML, '"2027-03-01T00:00:00Z"', "2027-03-01"), False),
+    ("unquoted-cpu-number", swap(KM_YAML, 'cpu: "1"', "cpu: 1"), False),
+    ("cpu-millicores", swap(KM_YAML, 'cpu: "1"', "cpu: 500m"), True),
+    ("memory-quoted", swap(KM_YAML, "memory: 2Gi", 'memory: "2Gi"'), True),
+    ("timeout-quoted", swap(KM_YAML, "timeoutSeconds: 600", 'timeoutSeconds: "600"'), False),
 ]
 
 
@@ -273,6 +307,28 @@ def test_pht_validate_agrees_with_the_api_server(
     offline, why_offline = offline_verdict(tmp_path, obj, capsys)
     assert by_server == valid, f"server: {why_server}"
     assert offline == valid, f"pht validate: {why_offline}"
+
+
+@pytest.mark.parametrize(("text", "valid"), [pytest.param(t, v, id=i) for i, t, v in YAML_CORPUS])
+def test_pht_validate_reads_yaml_as_kubectl_does(
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    valid: bool,
+) -> None:
+    path = tmp_path / "manifest.yaml"
+    path.write_text(text.replace("namespace: pht-requests", f"namespace: {namespace}"))
+    applied = run(
+        "kubectl",
+        ["apply", "--dry-run=server", "-f", str(path)],
+        control_plane.kubeconfigs["admin"],
+    )
+    code = pht(["validate", str(path)])
+    out = capsys.readouterr().out
+    assert (applied.returncode == 0) == valid, applied.stdout + applied.stderr
+    assert (code == 0) == valid, out
 
 
 @pytest.mark.parametrize(
