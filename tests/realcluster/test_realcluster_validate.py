@@ -368,3 +368,53 @@ def test_the_crds_cel_rules_fit_the_servers_cost_budget(admin: httpx.Client, crd
             json=crd,
         )
         assert answer.status_code == 201, f"{path.name}: {answer.text}"
+
+
+#: Updates judged by the CRDs' transition rules (a Train's spec is immutable except suspend; an
+#: approval cannot change): (id, base, change, valid?), `pht validate --old` against a dry-run
+#: update of the stored object.
+UPDATES: list[tuple[str, Callable[[], Obj], Change, bool]] = [
+    ("train-suspend", km, put("spec.suspend", True), True),
+    ("train-new-label", km, put("metadata.labels", {"pht.health-ai.nl/study": "lung1"}), True),
+    ("train-new-image", km, put("spec.image", "ghcr.io/pht-station/trains/other:1"), False),
+    ("train-timeout-added", km, put("spec.timeoutSeconds", 60), False),
+    ("train-resources-changed", km, put("spec.resources.cpu", "2"), False),
+    ("approval-comment-changed", single, put("spec.comment", "changed my mind"), False),
+    ("approval-decision-changed", single, put("spec.decision", "Reject"), False),
+    ("approval-label-added", single, put("metadata.labels", {"reviewed": "yes"}), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "change", "valid"), [pytest.param(b, c, v, id=i) for i, b, c, v in UPDATES]
+)
+def test_pht_validate_old_agrees_on_updates(
+    admin: httpx.Client,
+    namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    base: Callable[[], Obj],
+    change: Change,
+    valid: bool,
+    request: pytest.FixtureRequest,
+) -> None:
+    old = manifest(base, drop("spec.timeoutSeconds") if base is km else None, namespace)
+    old["metadata"]["name"] = request.node.callspec.id
+    url = f"/apis/{GROUP}/v1alpha1/namespaces/{namespace}/{PLURALS[old['kind']]}"
+    stored = admin.post(url, json=old)
+    assert stored.status_code == 201, stored.text
+    new = copy.deepcopy(old)
+    change(new)
+    new["metadata"]["resourceVersion"] = stored.json()["metadata"]["resourceVersion"]
+    answer = admin.put(
+        f"{url}/{old['metadata']['name']}",
+        params={"dryRun": "All", "fieldValidation": "Strict"},
+        json=new,
+    )
+    assert answer.status_code in (200, 400, 422), answer.text
+    before = write_manifest(tmp_path / "old.yaml", old)
+    after = write_manifest(tmp_path / "new.yaml", new)
+    code = pht(["validate", "--old", str(before), str(after)])
+    out = capsys.readouterr().out
+    assert (answer.status_code == 200) == valid, answer.text
+    assert (code == 0) == valid, out
