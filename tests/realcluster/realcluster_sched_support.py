@@ -26,6 +26,8 @@ STATION_NS = "rcs-requests"
 RESTRICTED = {
     "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/enforce-version": "latest",
+    # Warnings too: Pod Security judges a Job's pod template when the Job is created.
+    "pod-security.kubernetes.io/warn": "restricted",
 }
 
 
@@ -90,6 +92,7 @@ def submit_run(admin: httpx.Client, request: runs.RunRequest, run_ns: str) -> Ob
         f"/apis/batch/v1/namespaces/{run_ns}/jobs", json=runs.build_job(request, settings)
     )
     assert made.status_code == 201, made.text
+    assert "warning" not in made.headers, made.headers["warning"]
     job: Obj = made.json()
     return job
 

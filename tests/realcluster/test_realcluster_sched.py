@@ -42,14 +42,14 @@ def policy() -> dict[str, Any]:
     return body
 
 
-def gpu_train(gpus: int = 1) -> dict[str, Any]:
+def gpu_train(gpus: int = 1, model: str = "NVIDIA-H100-80GB-HBM3") -> dict[str, Any]:
     body = example("trains", "gpu-training-step")
     # kwok's GPU nodes offer H100s; small requests so cpu/memory never decide placement.
     body["spec"]["resources"] = {
         "cpu": "1",
         "memory": "1Gi",
         "gpu": gpus,
-        "gpuModel": "NVIDIA-H100-80GB-HBM3",
+        "gpuModel": model,
     }
     return body
 
@@ -162,3 +162,35 @@ def test_a_train_asking_for_more_gpus_than_any_node_has_is_unschedulable(
     given_up = jobstates.classify(real_job, [pod], pending, late)
     assert (given_up.phase, given_up.reason) == (jobstates.Phase.FAILED, Reason.UNSCHEDULABLE)
     assert "Insufficient nvidia.com/gpu" in given_up.message
+
+
+def test_a_gpu_model_the_cluster_lacks_leaves_the_run_pending(
+    admin: httpx.Client, run_ns: str
+) -> None:
+    """The policy allows A100s, but this cluster has only H100s: no node matches the affinity."""
+    request = run_request(gpu_train(model="NVIDIA-A100-SXM4-80GB"), policy(), "no-a100")
+    job = submit_run(admin, request, run_ns)
+
+    def refused() -> dict[str, Any] | None:
+        for pod in job_pods(admin, run_ns, job["metadata"]["name"]):
+            cond = pod_scheduled_condition(pod)
+            if cond and cond.get("status") == "False":
+                return pod
+        return None
+
+    pod = wait_for(refused, timeout=60)
+    cond = pod_scheduled_condition(pod)
+    assert cond is not None and cond["reason"] == "Unschedulable"
+    assert cond["message"].startswith(
+        "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    ), cond["message"]
+    late = utc(cond["lastTransitionTime"]) + datetime.timedelta(
+        seconds=request.policy.timeouts.pending_seconds
+    )
+    given_up = jobstates.classify(
+        read_job(admin, run_ns, job["metadata"]["name"]),
+        [pod],
+        request.policy.timeouts.pending_seconds,
+        late,
+    )
+    assert given_up.reason == Reason.UNSCHEDULABLE
