@@ -178,8 +178,8 @@ CORPUS: list[tuple[str, Callable[[], Obj], Change | None, bool]] = [
 ]
 
 #: What `pht validate` refuses although the schema the server holds admits it: rules the CRD's
-#: OpenAPI schema and portable CEL cannot express. The operator refuses these Trains and
-#: approvals (a Train condition) when they reach it; `pht validate` says so before submission.
+#: OpenAPI schema and portable CEL cannot express. The operator reads objects with the same
+#: models, so it would not honour these either; `pht validate` says so before submission.
 STRICTER_OFFLINE: list[tuple[str, Callable[[], Obj], Change]] = [
     ("train-parameters-not-a-json-object", km, put("spec.parameters", "[1, 2]")),
     (
