@@ -248,6 +248,10 @@ def validate_object(
     refused = {p.path for p in problems}
     problems.extend(p for p in schema_problems(kind, obj) if p.path not in refused)
     for failure in check_cel(_crd_schema(kind), obj, old):
+        # A rule the models state as well (same place, same words) is reported once, as CEL.
+        problems = [
+            p for p in problems if not (p.path == failure.path and failure.message in p.message)
+        ]
         problems.append(Problem(failure.path, failure.message, "CEL"))
     if isinstance(model, Train) and policy is not None:
         decision = evaluate(model.spec, policy)

@@ -158,6 +158,36 @@ CORPUS: list[tuple[str, Callable[[], Obj], Change | None, bool]] = [
     ("train-bad-annotation-key", km, put("metadata.annotations", {"-bad": "x"}), False),
     ("train-label-as-number", km, put("metadata.labels", {"round": 1}), False),
     ("train-good-labels", km, put("metadata.labels", {"pht.health-ai.nl/study": "lung1"}), True),
+    (
+        "approval-minimum-above-maximum",
+        standing,
+        put(
+            "spec.standing.parameters",
+            [{"name": "n", "type": "number", "minimum": 5, "maximum": 1.5}],
+        ),
+        False,
+    ),
+    (
+        "approval-minimum-equals-maximum",
+        standing,
+        put(
+            "spec.standing.parameters",
+            [{"name": "n", "type": "number", "minimum": 2, "maximum": 2.0}],
+        ),
+        True,
+    ),
+    (
+        "policy-half-open-numeric-range",
+        policy,
+        put("spec.disclosure.releasableVariables", [{"name": "days", "minimum": 0}]),
+        False,
+    ),
+    (
+        "policy-inverted-numeric-range",
+        policy,
+        put("spec.disclosure.releasableVariables", [{"name": "days", "minimum": 10, "maximum": 1}]),
+        False,
+    ),
     # Unknown fields and duplicate list-map keys.
     ("train-unknown-field", km, put("spec.gpus", 2), False),
     ("approval-unknown-field", single, put("spec.expires", "tomorrow"), False),
@@ -182,19 +212,6 @@ CORPUS: list[tuple[str, Callable[[], Obj], Change | None, bool]] = [
 #: models, so it would not honour these either; `pht validate` says so before submission.
 STRICTER_OFFLINE: list[tuple[str, Callable[[], Obj], Change]] = [
     ("train-parameters-not-a-json-object", km, put("spec.parameters", "[1, 2]")),
-    (
-        "approval-minimum-above-maximum",
-        standing,
-        put(
-            "spec.standing.parameters",
-            [{"name": "n", "type": "number", "minimum": 5, "maximum": 1}],
-        ),
-    ),
-    (
-        "policy-half-open-numeric-range",
-        policy,
-        put("spec.disclosure.releasableVariables", [{"name": "days", "minimum": 0}]),
-    ),
 ]
 
 
