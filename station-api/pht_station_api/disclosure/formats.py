@@ -12,9 +12,12 @@ import io
 import json
 import math
 import pickletools
+import re
 import struct
 import zipfile
+import zlib
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Final
 
 import numpy as np
@@ -44,36 +47,138 @@ NPY_MAGIC: Final = b"\x93NUMPY"
 ZIP_MAGIC: Final = b"PK\x03\x04"
 
 
-def is_pickle(data: bytes) -> bool:
-    """True when the bytes begin with a complete pickle stream (any protocol) or wrap one in a zip.
+#: Most opcodes walked, over a whole file (all members of a zip together). A stream this long
+#: without its STOP opcode is refused rather than walked further: walking is pure Python.
+MAX_PICKLE_OPCODES: Final = 100_000
+#: Most entries a zip may list, and most bytes its entries may decompress to, all together.
+MAX_ZIP_ENTRIES: Final = 1_000
+MAX_ZIP_BYTES: Final = 64 * 1024 * 1024
+#: Most bytes of a safetensors ``__metadata__`` (keys and values, UTF-8) released without a look.
+MAX_SAFETENSORS_METADATA: Final = 256
+#: A JSON model is numbers only: keys are short identifiers, and few distinct ones.
+MAX_JSON_KEYS: Final = 256
+JSON_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
+CENTRAL_DIRECTORY: Final = b"PK\x01\x02"
+LOCAL_HEADER: Final = struct.Struct("<4s5H3L2H")
+
+
+class CodeCheck(StrEnum):
+    """What the search for pickle found; anything but ``NONE`` blocks the model."""
+
+    NONE = "none"
+    PICKLE = "pickle"
+    #: Reading on would exceed a bound (entries, decompressed bytes, opcodes).
+    TOO_LARGE = "too-large"
+    #: A zip whose entries repeat a name or share bytes (one member listed many times).
+    MALFORMED_ARCHIVE = "malformed-archive"
+
+
+class ReadBudget:
+    """What is left to decompress and walk: one budget for all model files of a result."""
+
+    def __init__(self) -> None:
+        self.opcodes = MAX_PICKLE_OPCODES
+        self.bytes = MAX_ZIP_BYTES
+
+
+def check_code(data: bytes, budget: ReadBudget | None = None) -> CodeCheck:
+    """Whether the bytes are, or wrap, a pickle, judged within fixed bounds of work.
 
     ``pickle.loads`` stops at the STOP opcode and ignores whatever follows, so what matters is
     whether a valid opcode stream reaches STOP from the first byte; ``genops`` stops there too.
+    A zip is read only within bounds (entries, decompressed bytes) whatever its headers claim.
     """
+    budget = ReadBudget() if budget is None else budget
     if data.startswith(ZIP_MAGIC):
-        return _zip_holds_pickle(data)
+        return _check_zip(data, budget)
+    return _walk_opcodes(data, budget)
+
+
+def is_pickle(data: bytes) -> bool:
+    """True when the bytes begin with a complete pickle stream or wrap one in a zip."""
+    return check_code(data) is CodeCheck.PICKLE
+
+
+def _walk_opcodes(data: bytes, budget: ReadBudget) -> CodeCheck:
     if not data:
-        return False
+        return CodeCheck.NONE
     try:
-        for _opcode, _arg, _pos in pickletools.genops(io.BytesIO(data)):
-            pass
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(data)):
+            if opcode.name == "STOP":
+                return CodeCheck.PICKLE
+            budget.opcodes -= 1
+            if budget.opcodes <= 0:
+                return CodeCheck.TOO_LARGE
     except Exception:
         # Any failure to walk the opcodes to STOP means pickle.loads would not load it either.
-        return False
-    return True
+        return CodeCheck.NONE
+    return CodeCheck.PICKLE
 
 
-def _zip_holds_pickle(data: bytes) -> bool:
+def _entries_overlap(data: bytes, infos: list[zipfile.ZipInfo]) -> bool:
+    """True when two entries' local headers and compressed bytes share any byte of the file."""
+    end = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        start = info.header_offset
+        if start < end or start + LOCAL_HEADER.size > len(data):
+            return True
+        header = LOCAL_HEADER.unpack_from(data, start)
+        if header[0] != ZIP_MAGIC:
+            return True
+        end = start + LOCAL_HEADER.size + header[9] + header[10] + info.compress_size
+        if end > len(data):
+            return True
+    return False
+
+
+def _read_bounded(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: ReadBudget
+) -> bytes | None:
+    """The member's bytes, or ``None`` once the archive's decompressed total passes the bound.
+
+    Reads in chunks and counts what came out; the sizes the headers declare are not trusted.
+    """
+    chunks: list[bytes] = []
+    if budget.bytes < 0:
+        return None
+    with archive.open(info) as member:
+        while True:
+            chunk = member.read(min(1024 * 1024, budget.bytes + 1))
+            if not chunk:
+                return b"".join(chunks)
+            budget.bytes -= len(chunk)
+            if budget.bytes < 0:
+                return None
+            chunks.append(chunk)
+
+
+def _check_zip(data: bytes, budget: ReadBudget) -> CodeCheck:
+    # Every central directory entry starts with its signature, so counting signatures bounds the
+    # entries before the zip module parses any (a false hit only makes the bound stricter).
+    if data.count(CENTRAL_DIRECTORY) > MAX_ZIP_ENTRIES:
+        return CodeCheck.TOO_LARGE
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                if info.filename.endswith((".pkl", ".pickle")):
-                    return True
-                if info.file_size <= 64 * 1024 * 1024 and is_pickle(archive.read(info)):
-                    return True
-    except (zipfile.BadZipFile, OSError, ValueError, RuntimeError, NotImplementedError):
-        return False
-    return False
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_ENTRIES:
+                return CodeCheck.TOO_LARGE
+            if len({info.filename for info in infos}) != len(infos):
+                return CodeCheck.MALFORMED_ARCHIVE
+            if _entries_overlap(data, infos):
+                return CodeCheck.MALFORMED_ARCHIVE
+            if any(info.filename.endswith((".pkl", ".pickle")) for info in infos):
+                return CodeCheck.PICKLE
+            for info in infos:
+                member = _read_bounded(archive, info, budget)
+                if member is None:
+                    return CodeCheck.TOO_LARGE
+                found = _walk_opcodes(member, budget)
+                if found is not CodeCheck.NONE:
+                    return found
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, RuntimeError, NotImplementedError):
+        # Unreadable as a zip: no format's parser reads it either, so it is UnreadableModel.
+        return CodeCheck.NONE
+    return CodeCheck.NONE
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -197,6 +302,65 @@ def is_json(data: bytes) -> bool:
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False
     return True
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, Any]:
+    header_size = int(struct.unpack("<Q", data[:8])[0])
+    header = json.loads(data[8 : 8 + header_size].decode("utf-8"))
+    metadata = header.get("__metadata__", {}) if isinstance(header, dict) else {}
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def safetensors_metadata_small(data: bytes) -> bool:
+    """A readable safetensors file whose ``__metadata__`` holds a few hundred bytes at most.
+
+    The reader already requires string values; free text beyond a label or two (``format: pt``)
+    is content riding along with the tensors, not part of the model.
+    """
+    metadata = _safetensors_metadata(data)
+    size = sum(len(k.encode()) + len(str(v).encode()) for k, v in metadata.items())
+    return size <= MAX_SAFETENSORS_METADATA
+
+
+def _is_number(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**53) <= value <= 2**53
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def json_numbers_only(data: bytes) -> bool:
+    """A readable JSON model of numbers only: nested arrays and objects of finite numbers.
+
+    Object keys must be short identifiers (a layer's name), at most ``MAX_JSON_KEYS`` distinct
+    ones in the file; strings, booleans, nulls and numbers beyond a double's exact range are
+    content, not weights.
+    """
+    keys: set[str] = set()
+    stack: list[object] = [json.loads(data.decode("utf-8"))]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not JSON_KEY.fullmatch(key):
+                    return False
+                keys.add(key)
+                stack.append(item)
+            if len(keys) > MAX_JSON_KEYS:
+                return False
+        elif not _is_number(value):
+            return False
+    return True
+
+
+#: Per format, whether a readable file carries only what a model needs (no free content).
+CONTENT_CHECKS: Final[dict[str, Callable[[bytes], bool]]] = {
+    "safetensors": safetensors_metadata_small,
+    "json": json_numbers_only,
+}
 
 
 SNIFFERS: Final[dict[str, Callable[[bytes], bool]]] = {
