@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import struct
+import time
 
 import numpy as np
 import pytest
@@ -58,6 +59,8 @@ RECORDS = [{"id": pid, "age": 40 + i % 47, "stage": "IIIb"} for i, pid in enumer
         {"LUNG1-001 age 71": [1.0]},  # a key that is no identifier
         {f"k{i}": 1.0 for i in range(300)},  # too many distinct keys
         [2**60],  # beyond a double's exact integers
+        [1.0, [2.0]],  # an array of numbers and arrays both
+        [[0.5]] * 100_001,  # more arrays than the walk visits
         b"[1e999]",  # valid JSON that Python reads as infinity
     ],
 )
@@ -66,6 +69,17 @@ def test_a_json_model_with_anything_but_numbers_is_held(content: object) -> None
     outcome, rule, described = _decide(data, "json")
     assert (outcome, rule) == (Outcome.HELD, Rule.MODEL_FREE_CONTENT)
     assert "LUNG1" not in described
+
+
+def test_the_numbers_check_costs_little_more_than_parsing() -> None:
+    tiny_arrays = b"[" + b",".join([b"[0]"] * 1_800_000) + b"]"
+    long_array = b"[" + b",".join([b"0"] * 3_700_000) + b"]"
+    started = time.monotonic()
+    # 1.8 million one-number arrays: refused at the container bound, not walked one by one
+    assert _decide(tiny_arrays, "json")[:2] == (Outcome.HELD, Rule.MODEL_FREE_CONTENT)
+    # 3.7 million numbers in one array: checked by C loops
+    assert _decide(long_array, "json")[:2] == (Outcome.RELEASED, None)
+    assert time.monotonic() - started < 20.0  # generous: shared CI cores; parsing dominates
 
 
 def test_long_safetensors_metadata_is_held() -> None:
@@ -82,6 +96,7 @@ def test_numbers_only_models_and_short_metadata_still_leave_automatically() -> N
     for data, fmt in (
         (json.dumps(honest_json).encode(), "json"),
         (b"[[1, 2.5], [3, 4e-3]]", "json"),
+        (json.dumps([[i / 7 for i in range(64)]] * 1000).encode(), "json"),
         (_safetensors({"format": "pt"}), "safetensors"),
         (_safetensors(None), "safetensors"),
     ):

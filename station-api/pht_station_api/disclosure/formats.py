@@ -57,6 +57,7 @@ MAX_ZIP_BYTES: Final = 64 * 1024 * 1024
 MAX_SAFETENSORS_METADATA: Final = 256
 #: A JSON model is numbers only: keys are short identifiers, and few distinct ones.
 MAX_JSON_KEYS: Final = 256
+MAX_JSON_CONTAINERS: Final = 100_000
 JSON_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,63}")
 CENTRAL_DIRECTORY: Final = b"PK\x01\x02"
 LOCAL_HEADER: Final = struct.Struct("<4s5H3L2H")
@@ -296,12 +297,22 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
-def is_json(data: bytes) -> bool:
+class _Unreadable:
+    """Stands for JSON that does not parse (``None`` is the JSON value ``null``)."""
+
+
+UNREADABLE_JSON: Final = _Unreadable()
+
+
+def _load_json(data: bytes) -> Any:
     try:
-        json.loads(data.decode("utf-8"), parse_constant=_no_constants)
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        return False
-    return True
+        return UNREADABLE_JSON
+
+
+def is_json(data: bytes) -> bool:
+    return _load_json(data) is not UNREADABLE_JSON
 
 
 def _safetensors_metadata(data: bytes) -> dict[str, Any]:
@@ -322,50 +333,93 @@ def safetensors_metadata_small(data: bytes) -> bool:
     return size <= MAX_SAFETENSORS_METADATA
 
 
-def _is_number(value: object) -> bool:
-    if isinstance(value, bool):
+#: The largest magnitude a JSON model's number may have: every integer up to it is a double.
+MAX_JSON_MAGNITUDE: Final = 2**53
+_NUMBER_TYPES: Final = frozenset({int, float})
+_CONTAINER_TYPES: Final = frozenset({list, dict})
+
+
+def _numbers_in_range(values: list[Any]) -> bool:
+    """``values`` are ints and floats (not booleans) of magnitude up to 2**53, checked in C."""
+    if not set(map(type, values)) <= _NUMBER_TYPES:
         return False
-    if isinstance(value, int):
-        return -(2**53) <= value <= 2**53
-    return isinstance(value, float) and math.isfinite(value)
+    return not values or (min(values) >= -MAX_JSON_MAGNITUDE and max(values) <= MAX_JSON_MAGNITUDE)
 
 
 def json_numbers_only(data: bytes) -> bool:
+    """True for readable JSON of numbers only (see :func:`numbers_only`)."""
+    value = _load_json(data)
+    return value is not UNREADABLE_JSON and numbers_only(value)
+
+
+def numbers_only(document: Any) -> bool:
     """A readable JSON model of numbers only: nested arrays and objects of finite numbers.
 
     Object keys must be short identifiers (a layer's name), at most ``MAX_JSON_KEYS`` distinct
-    ones in the file; strings, booleans, nulls and numbers beyond a double's exact range are
-    content, not weights.
+    ones in the file; an array holds numbers or arrays and objects, not both; numbers are ints
+    and floats of magnitude up to 2**53 (so no infinity). Strings, booleans and nulls are
+    content, not weights. At most ``MAX_JSON_CONTAINERS`` arrays and objects are visited, and
+    each array's numbers are checked by C loops, so the check costs little more than parsing.
     """
     keys: set[str] = set()
-    stack: list[object] = [json.loads(data.decode("utf-8"))]
+    stack: list[Any] = [document]
+    visited = 0
     while stack:
         value = stack.pop()
-        if isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if not JSON_KEY.fullmatch(key):
-                    return False
-                keys.add(key)
-                stack.append(item)
-            if len(keys) > MAX_JSON_KEYS:
+        visited += 1
+        if visited > MAX_JSON_CONTAINERS:
+            return False
+        if isinstance(value, dict):
+            keys.update(value)
+            if len(keys) > MAX_JSON_KEYS or not all(JSON_KEY.fullmatch(k) for k in value):
                 return False
-        elif not _is_number(value):
+            items = list(value.values())
+            numbers = [v for v in items if type(v) in _NUMBER_TYPES]
+            if not _numbers_in_range(numbers):
+                return False
+            nested = [v for v in items if type(v) not in _NUMBER_TYPES]
+            if not set(map(type, nested)) <= _CONTAINER_TYPES:
+                return False
+            stack.extend(nested)
+        elif isinstance(value, list):
+            kinds = set(map(type, value))
+            if kinds <= _CONTAINER_TYPES:
+                stack.extend(value)
+            elif not _numbers_in_range(value):
+                return False
+        elif not _numbers_in_range([value]):
             return False
     return True
 
 
 #: Per format, whether a readable file carries only what a model needs (no free content).
-CONTENT_CHECKS: Final[dict[str, Callable[[bytes], bool]]] = {
-    "safetensors": safetensors_metadata_small,
-    "json": json_numbers_only,
-}
-
-
 SNIFFERS: Final[dict[str, Callable[[bytes], bool]]] = {
     "safetensors": is_safetensors,
     "onnx": is_onnx,
     "npy": is_npy,
     "json": is_json,
 }
+
+
+class Reading(StrEnum):
+    """What a declared format's parser made of a file."""
+
+    UNREADABLE = "unreadable"
+    #: Readable, and carrying content beside what a model needs.
+    FREE_CONTENT = "free-content"
+    MODEL = "model"
+
+
+def read_model(fmt: str, data: bytes) -> Reading:
+    """The file read whole by its declared format's parser (once), then checked for content."""
+    if fmt == "json":
+        document = _load_json(data)
+        if document is UNREADABLE_JSON:
+            return Reading.UNREADABLE
+        return Reading.MODEL if numbers_only(document) else Reading.FREE_CONTENT
+    read = SNIFFERS.get(fmt)
+    if read is None or not read(data):
+        return Reading.UNREADABLE
+    if fmt == "safetensors" and not safetensors_metadata_small(data):
+        return Reading.FREE_CONTENT
+    return Reading.MODEL

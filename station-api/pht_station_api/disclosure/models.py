@@ -23,11 +23,12 @@ from pht_contract.manifests import ModelFile
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure.decisions import Finding, Outcome, Rule
 from pht_station_api.disclosure.formats import (
-    CONTENT_CHECKS,
     SNIFFERS,
     CodeCheck,
     ReadBudget,
+    Reading,
     check_code,
+    read_model,
 )
 
 #: What each kind of code found in a model file blocks it as.
@@ -60,13 +61,12 @@ def review_model(
     code = check_code(data, budget)
     if code is not CodeCheck.NONE:
         return [Finding(CODE_RULES[code], Outcome.BLOCKED, model.name)]
-    read = SNIFFERS.get(model.format)
-    if model.format not in policy.allowed_model_formats or read is None:
+    if model.format not in policy.allowed_model_formats or model.format not in SNIFFERS:
         return [Finding(Rule.MODEL_FORMAT_REFUSED, Outcome.BLOCKED, model.name)]
-    if not read(data):
+    reading = read_model(model.format, data)
+    if reading is Reading.UNREADABLE:
         return [Finding(Rule.UNREADABLE_MODEL, Outcome.BLOCKED, model.name)]
-    content = CONTENT_CHECKS.get(model.format)
-    if content is not None and not content(data):
+    if reading is Reading.FREE_CONTENT:
         return [Finding(Rule.MODEL_FREE_CONTENT, Outcome.HELD, model.name)]
     if policy.manual_release_for_models:
         return [Finding(Rule.MANUAL_RELEASE_REQUIRED, Outcome.HELD, model.name)]
