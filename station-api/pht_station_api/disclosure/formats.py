@@ -6,6 +6,11 @@ bytes are recognised by walking their opcodes (``pickletools.genops`` parses, ne
 and refused under any declared format. Each reader answers *does the format's own parser read
 the whole file, with nothing left over*, never trusting a file extension or a magic number: a
 valid file with a pickle or a zip appended is not a valid file.
+
+All of this is bounded work whatever a file claims (:class:`ReadBudget`): zip entries are counted
+before the archive is parsed, members are decompressed in counted chunks, and the opcode walk
+stops at a fixed length. A readable file is then checked for content beside its numbers
+(:func:`read_model`): a JSON model must be numbers only, a safetensors ``__metadata__`` short.
 """
 
 import io
@@ -47,8 +52,9 @@ NPY_MAGIC: Final = b"\x93NUMPY"
 ZIP_MAGIC: Final = b"PK\x03\x04"
 
 
-#: Most opcodes walked, over a whole file (all members of a zip together). A stream this long
-#: without its STOP opcode is refused rather than walked further: walking is pure Python.
+#: Most opcodes walked, over all model files of a result (a zip's members included). A stream
+#: this long without its STOP opcode is refused rather than walked further: walking is pure
+#: Python, and it runs while the result store records the completion.
 MAX_PICKLE_OPCODES: Final = 100_000
 #: Most entries a zip may list, and most bytes its entries may decompress to, all together.
 MAX_ZIP_ENTRIES: Final = 1_000
