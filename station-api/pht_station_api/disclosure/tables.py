@@ -93,11 +93,28 @@ def _group_key(label: object) -> tuple[str, object]:
     return ("number", number) if number is not None else ("label", label)
 
 
+def _whole_label(label: int | float | str | None) -> int | float | str | None:
+    """A numeric label as a whole number: ``365.0`` and ``-0.0`` leave as ``365`` and ``0``.
+
+    A label that is not whole blocks the table (``LabelNotReleasable``); spelling one number two
+    ways would still carry a bit per label.
+    """
+    number = as_double(label)
+    return int(number) if number is not None and number.is_integer() else label
+
+
 def _rounded_statistics(
-    row: list[int | float | str | None], statistics: list[int], digits: int, tally: _RowTally
+    row: list[int | float | str | None],
+    statistics: list[int],
+    groups: list[int],
+    digits: int,
+    tally: _RowTally,
 ) -> list[int | float | str | None]:
-    """The row with its statistic cells rounded; a cell that is no double is counted invalid."""
+    """The row with its statistic cells rounded (a cell that is no double is counted invalid)
+    and its numeric labels as whole numbers."""
     out = list(row)
+    for index in groups:
+        out[index] = _whole_label(row[index])
     for index in statistics:
         cell = row[index]
         if cell is None:
@@ -139,7 +156,9 @@ def _review_rows(table: ResultTable, policy: DisclosurePolicy, review: TableRevi
             key = tuple(_group_key(row[i]) for i in groups)
             tally.duplicate_groups += key in seen
             seen.add(key)
-        tally.rows.append(_rounded_statistics(row, statistics, policy.significant_digits, tally))
+        tally.rows.append(
+            _rounded_statistics(row, statistics, groups, policy.significant_digits, tally)
+        )
     return tally
 
 

@@ -44,7 +44,9 @@ def test_labels_come_from_the_domain() -> None:
     days = ReleasableVariable(name="days", minimum=0, maximum=3650)
     assert releasable(stage, "I") and releasable(stage, None)
     assert not releasable(stage, "LUNG1-001") and not releasable(stage, 1)
-    assert releasable(days, 365) and releasable(days, 365.5)
+    assert releasable(days, 365) and releasable(days, 365.0)
+    # numeric labels are whole numbers: fractional digits would leave unrounded
+    assert not releasable(days, 365.5) and not releasable(days, 1234.5678901234567)
     assert not releasable(days, 3651) and not releasable(days, "365") and not releasable(days, True)
     table = ResultTable.model_validate(
         {

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from pht_contract.manifests import Column, ResultManifest, ResultTable, Statistic
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure import Outcome, Rule, evaluate, evaluate_bytes
-from pht_station_api.disclosure.formats import SNIFFERS, is_pickle
+from pht_station_api.disclosure.formats import SNIFFERS, Reading, is_pickle, read_model
 from pht_station_api.disclosure.ledgers import differs_too_little
 from pht_station_api.disclosure.models import decode_model, review_model
 from pht_station_api.disclosure.numbers import round_significant
@@ -232,6 +232,7 @@ def test_no_violating_manifest_is_released(
         assert data is not None and not is_pickle(data)
         assert model.format in policy.allowed_model_formats
         assert SNIFFERS[model.format](data)
+        assert read_model(model.format, data) is Reading.MODEL  # no free content rides along
     assert not differs_too_little(decision.cohorts, earlier, policy.differencing_threshold)
 
 
