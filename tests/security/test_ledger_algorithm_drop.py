@@ -25,6 +25,7 @@ from security_ledger_station import (
     patient_iris,
     result_url,
     run_train,
+    stage_query,
     steward_url,
 )
 from stationkit import bearer, client_for, make_store, started_station, station_settings
@@ -91,6 +92,29 @@ def dropping(count: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
     return build
 
 
+def without(excluded: set[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The attacker's algorithm: a stage table over what it was given less ``excluded``."""
+
+    def build(answer: dict[str, Any]) -> dict[str, Any]:
+        rows = [r for r in answer["results"]["bindings"] if r["patient"]["value"] not in excluded]
+        counts = Counter(row["stage"]["value"] for row in rows)
+        return {
+            "tables": [
+                {
+                    "name": "stages",
+                    "columns": [
+                        {"name": "stage", "role": "Group"},
+                        {"name": "n", "role": "Count"},
+                    ],
+                    "rows": [[stage, n] for stage, n in sorted(counts.items())],
+                    "cohortSize": len({row["patient"]["value"] for row in rows}),
+                }
+            ]
+        }
+
+    return build
+
+
 def outcome(state: dict[str, object]) -> tuple[object, object]:
     return state["release"], state.get("rule")
 
@@ -150,3 +174,24 @@ async def test_a_rerun_over_the_same_patients_with_the_same_cohorts_is_released(
     assert outcome(state) == RELEASED
     _, state = await run_train(inside, "again-2", "reruns", "oidc:fay", query, dropping(0))
     assert outcome(state) == RELEASED
+
+
+async def test_a_wider_query_rebuilding_an_earlier_cohort_less_one_is_held(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient, iris: list[str]
+) -> None:
+    """Bind every patient (a superset of an earlier release, k or more apart, so the sets are
+    not near), then drop in code all but one of the patients the earlier release left out: the
+    table is the earlier one plus one patient. Nested sets have their declared sizes compared."""
+    left_out = [*iris[20:25], *iris[45:54]]
+    narrow, state = await run_train(
+        inside, "narrow", "oncology", USERS[ALICE], stage_query(*left_out)
+    )
+    assert outcome(state) == RELEASED
+    plus_one = without(set(left_out[:-1]))
+    wide, state = await run_train(inside, "wide", "oncology", USERS[ALICE], stage_query(), plus_one)
+    assert outcome(state) == HELD_BY_LEDGER
+    view = (await outside.get(steward_url(wide), headers=bearer(STEWARD))).json()
+    assert "Differencing (cohort size near oncology/narrow): Held" in view["findings"]
+    download = await outside.get(result_url(wide), headers=bearer(ALICE))
+    assert download.status_code == 404
+    assert (await outside.get(result_url(narrow), headers=bearer(ALICE))).status_code == 200
