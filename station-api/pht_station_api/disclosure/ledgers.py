@@ -5,7 +5,7 @@ Two releases whose patient sets differ by a few patients reveal those patients b
 reader the stage of the one left out; so does a table over the same number of patients with one
 swapped. So the ledger compares *patient sets* — the keyed fingerprints of every patient the
 train's audited queries bound (see :mod:`pht_station_api.patientsets`) — by their symmetric
-difference, never by cohort size.
+difference, not by cohort size alone.
 
 Patient sets are compared *station-wide*: a released result is readable by everyone RBAC
 allows ``get`` on ``trains/results`` in the Train's namespace, the chart binds the same
@@ -13,6 +13,13 @@ researchers in every station namespace, and a requester keeps what they received
 move — so any two results of the station may meet one reader. Sets are precise enough for that:
 two honest studies over the same cohort bind the same patients (difference 0) or differ by far
 more than a handful.
+
+The patient set is what the queries bound, not what the algorithm counted: code may drop a
+patient it was given (two runs of one approved query bind the same 60 patients, the second
+declares a table over 59). So over the same or nearly nested patient sets (one within the
+other but for fewer than k patients: code can only drop patients) the declared cohort sizes
+are compared as well, and a declared cohort just below the result's own audited cohort is held
+on its own (:func:`just_below`). Trackers over three or more results are not detected.
 
 Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
 gate holds such a result as ``CohortUnverified``; or sizes kept before patient sets), the
