@@ -133,9 +133,9 @@ def test_the_snapshot_moves_only_at_tick_boundaries() -> None:
     snapshot = Snapshot(metrics.registry, 60, lambda: now[0])
     first = snapshot.exposition()
     for step in range(1, 60):
-        metrics.query_refused("UpdateRefused")
+        metrics.query_refused()
         now[0] = 1000.0 + step * 0.333
         assert snapshot.exposition() == first
     now[0] = 1020.0
     assert snapshot.exposition() != first
-    assert b'reason="UpdateRefused"' in snapshot.exposition()
+    assert b'outcome="refused"' in snapshot.exposition()

@@ -5,7 +5,7 @@ Two releases whose patient sets differ by a few patients reveal those patients b
 reader the stage of the one left out; so does a table over the same number of patients with one
 swapped. So the ledger compares *patient sets* — the keyed fingerprints of every patient the
 train's audited queries bound (see :mod:`pht_station_api.patientsets`) — by their symmetric
-difference, never by cohort size.
+difference, not by cohort size alone.
 
 Patient sets are compared *station-wide*: a released result is readable by everyone RBAC
 allows ``get`` on ``trains/results`` in the Train's namespace, the chart binds the same
@@ -13,6 +13,13 @@ researchers in every station namespace, and a requester keeps what they received
 move — so any two results of the station may meet one reader. Sets are precise enough for that:
 two honest studies over the same cohort bind the same patients (difference 0) or differ by far
 more than a handful.
+
+The patient set is what the queries bound, not what the algorithm counted: code may drop a
+patient it was given (two runs of one approved query bind the same 60 patients, the second
+declares a table over 59). So over the same or nearly nested patient sets (one within the
+other but for fewer than k patients: code can only drop patients) the declared cohort sizes
+are compared as well, and a declared cohort just below the result's own audited cohort is held
+on its own (:func:`just_below`). Trackers over three or more results are not detected.
 
 Where a side has no patient set (its queries bound no patient IRIs, e.g. aggregates only: the
 gate holds such a result as ``CohortUnverified``; or sizes kept before patient sets), the
@@ -110,6 +117,29 @@ def too_close(patients: frozenset[str], earlier: frozenset[str], threshold: int)
     return difference if 0 < difference < threshold else None
 
 
+def nested(patients: frozenset[str], earlier: frozenset[str], threshold: int) -> bool:
+    """True when one patient set lies within the other but for fewer than ``threshold`` patients.
+
+    An algorithm may drop patients in code, so what a table declares covers an unknown subset
+    of what the train bound: two results whose sets are (nearly) nested may be over sets that
+    differ by one patient even where the bound sets differ by many or by none.
+    """
+    if not patients or not earlier:
+        return False
+    return min(len(patients - earlier), len(earlier - patients)) < threshold
+
+
+def sizes_near(sizes: frozenset[int], earlier: frozenset[int], threshold: int) -> int | None:
+    """The smallest gap in (0, threshold) between a size of this result and an earlier one;
+    ``None`` when there is none, or when both disclose exactly the same sizes (a rerun of the
+    same analysis over the same patients tells nothing new)."""
+    if sizes == earlier:
+        return None
+    gaps = [abs(new - old) for new in sizes for old in earlier]
+    close = [gap for gap in gaps if 0 < gap < threshold]
+    return min(close) if close else None
+
+
 def _compare(
     entry: LedgerEntry,
     patients: frozenset[str],
@@ -119,12 +149,29 @@ def _compare(
 ) -> Overlap | None:
     if patients and entry.patients:
         difference = too_close(patients, entry.patients, threshold)
-        return None if difference is None else Overlap(entry, difference)
+        if difference is not None:
+            return Overlap(entry, difference)
+        if not nested(patients, entry.patients, threshold):
+            return None
+        # The same (or nearly nested) patients: the declared sizes tell whether the algorithm
+        # itself dropped a few of them (n then n-1 over one bound set).
+        gap = sizes_near(sizes, entry.cohorts, threshold)
+        return None if gap is None else Overlap(entry, gap, "cohort size")
     if not entry.scopes & scopes:
         return None
     gaps = [abs(new - old) for new in sizes for old in entry.cohorts]
     close = [gap for gap in gaps if 0 < gap < threshold]
     return Overlap(entry, min(close), "cohort size") if close else None
+
+
+def just_below(sizes: Iterable[int], audited: int | None, threshold: int) -> bool:
+    """True when a declared cohort is smaller than the audited cohort by fewer than
+    ``threshold``: the algorithm dropped a few of the patients it was given, which is what one
+    half of a differencing pair looks like (the other half being any result over all of them).
+    """
+    if audited is None:
+        return False
+    return any(0 < audited - size < threshold for size in sizes)
 
 
 class DifferencingLedger:
@@ -171,18 +218,29 @@ class DifferencingLedger:
             return list(self._entries.values())
 
 
-def hold_for_differencing(decision: GateDecision, overlap: Overlap | None) -> GateDecision:
+#: Where the finding for a declared cohort just below the audited one points.
+BELOW_AUDITED: Final = "cohort size just below the audited cohort"
+
+
+def hold_for_differencing(
+    decision: GateDecision, overlap: Overlap | None, *, below_audited: bool = False
+) -> GateDecision:
     """Add the ``Differencing`` hold to the gate's decision (blocks still win).
 
-    The finding names the rule and the earlier Train, never the patients nor how many differ:
-    stewards read findings, and the Train's status carries the rule.
+    The finding names the rule and the earlier Train (or that a declared cohort is just below
+    the audited one), never the patients nor how many differ: stewards read findings, and the
+    Train's status carries the rule.
     """
-    if overlap is None or decision.outcome == Outcome.BLOCKED:
+    if decision.outcome == Outcome.BLOCKED or (overlap is None and not below_audited):
         return decision
-    where = f"{overlap.compared} near {overlap.earlier.train}"
-    finding = Finding(Rule.DIFFERENCING, Outcome.HELD, where)
+    findings = list(decision.findings)
+    if overlap is not None:
+        where = f"{overlap.compared} near {overlap.earlier.train}"
+        findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD, where))
+    if below_audited:
+        findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD, BELOW_AUDITED))
     return decide(
-        [*decision.findings, finding],
+        findings,
         decision.released,
         decision.cohorts,
         decision.suppressed_cells,

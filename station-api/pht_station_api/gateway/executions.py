@@ -182,11 +182,11 @@ async def record_refusal(
     elapsed = time.perf_counter() - started
     failed = refusal.status >= 500
     if failed:
-        state.metrics.query_failed(refusal.reason)
+        state.metrics.query_failed()
         if refusal.reason == "StoreUnavailable":
             state.metrics.store_up.labels(state.metrics.station).set(0)
     else:
-        state.metrics.query_refused(refusal.reason)
+        state.metrics.query_refused()
     await _audit(
         state,
         train,

@@ -41,7 +41,7 @@ from pht_contract.wire import (
 )
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
 from pht_station_api.disclosure.gate import evaluate_bytes
-from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing
+from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing, just_below
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -219,7 +219,7 @@ class ResultStore:
                     # steward; every other result is held with the gate's findings.
                     image=record.image,
                 )
-                decision = self._check_ledger(record, train, decision)
+                decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision)
                 self._enter_ledger(record, train)
             self._save(record)
@@ -262,17 +262,21 @@ class ResultStore:
 
     # --- the differencing ledger -----------------------------------------------------
     def _check_ledger(
-        self, record: ResultRecord, train: TrainContext, decision: GateDecision
+        self,
+        record: ResultRecord,
+        train: TrainContext,
+        decision: GateDecision,
+        audited_cohort: int | None,
     ) -> GateDecision:
-        """Hold when the patient set is within the policy's threshold of an earlier one."""
+        """Hold when the patient set, or a declared cohort over (nearly) the same patients, is
+        within the policy's threshold of an earlier result's, or when a declared cohort is just
+        below the audited one."""
+        threshold = record.policy().differencing_threshold
         overlap = self._ledger.closest(
-            record.uid,
-            record.ledger_scopes,
-            train.patients,
-            record.policy().differencing_threshold,
-            decision.cohorts,
+            record.uid, record.ledger_scopes, train.patients, threshold, decision.cohorts
         )
-        return hold_for_differencing(decision, overlap)
+        below = bool(train.patients) and just_below(decision.cohorts, audited_cohort, threshold)
+        return hold_for_differencing(decision, overlap, below_audited=below)
 
     def _enter_ledger(self, record: ResultRecord, train: TrainContext) -> None:
         """Released and held results are what readers have or may get; blocked ones are not."""

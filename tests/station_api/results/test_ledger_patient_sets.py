@@ -16,6 +16,7 @@ from pht_station_api.disclosure.ledgers import (
     DifferencingLedger,
     LedgerEntry,
     hold_for_differencing,
+    just_below,
     too_close,
 )
 from pht_station_api.provenance import ProvenanceChain
@@ -190,3 +191,34 @@ def test_without_patient_sets_the_ledger_falls_back_to_cohort_sizes(
     record = store.complete(later, DONE, 98, chain).record
     assert (record.release, record.rule) == (ReleaseState.HELD, "Differencing")
     assert record.findings[-1] == "Differencing (cohort size near research/old): Held"
+
+
+def test_declared_sizes_are_compared_over_nested_patient_sets() -> None:
+    """The algorithm may drop patients in code: over the same (or nearly nested) patient sets,
+    declared cohorts in (0, threshold) of each other are held; identical ones are not."""
+    base = frozenset("abcdefghij")
+    ledger = DifferencingLedger()
+    ledger.record(LedgerEntry("u1", "ns/one", frozenset({"namespace/ns"}), base, frozenset({10})))
+    near = ledger.closest("u2", ["namespace/other"], base, 5, [9, 10])
+    assert near is not None and (near.compared, near.difference) == ("cohort size", 1)
+    assert ledger.closest("u2", ["namespace/other"], base, 5, [10]) is None  # a rerun
+    assert ledger.closest("u2", ["namespace/other"], base, 5, [5, 10]) is None  # five apart
+    wider = base | frozenset("klmnopq")  # a superset by seven: nested, sizes compared
+    near = ledger.closest("u2", ["namespace/other"], wider, 5, [11, 17])
+    assert near is not None and near.compared == "cohort size"
+    apart = frozenset("klmnopqrst")  # disjoint: sizes of unrelated studies are not compared
+    assert ledger.closest("u2", ["namespace/other"], apart, 5, [9, 10]) is None
+    assert ledger.closest("u2", ["namespace/other"], base, 0, [9, 10]) is None  # rule off
+
+
+def test_a_declared_cohort_just_below_the_audited_one_is_held() -> None:
+    assert just_below([59, 60], 60, 5)
+    assert not just_below([55, 60], 60, 5)  # five below: the threshold is reached
+    assert not just_below([60], 60, 5)
+    assert not just_below([59], None, 5)  # no audited cohort: CohortUnverified holds it
+    assert not just_below([59, 60], 60, 0)
+    held = hold_for_differencing(GateDecision(Outcome.RELEASED, None), None, below_audited=True)
+    assert (held.outcome, held.rule) == (Outcome.HELD, Rule.DIFFERENCING)
+    assert [f.describe() for f in held.findings] == [
+        "Differencing (cohort size just below the audited cohort): Held"
+    ]
