@@ -2,7 +2,8 @@
 
 etcd, kube-apiserver, kube-controller-manager, kube-scheduler (v1.37) and kwok, built by
 ``make tools``, listening on 127.0.0.1 only, with one kubeconfig per identity (admin, two
-researchers, two stewards). It runs until Ctrl-C and removes its state when stopped.
+researchers, two stewards). It runs until Ctrl-C; no component outlives the command, and a
+temporary state folder it made is removed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ def cluster(args: argparse.Namespace) -> int:
     except ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    try:
+        return _report_and_wait(plane, args.once)
+    finally:
+        # Whatever ends this command (Ctrl-C, SIGTERM, a closed pipe), no component outlives it;
+        # a folder the user named is kept (it may hold more than the control plane's state).
+        if args.work_dir:
+            plane.stop()
+        else:
+            plane.remove()
+
+
+def _report_and_wait(plane: Any, once: bool) -> int:
     print(f"control plane ready in {plane.timings['total']:.1f} s at {plane.server}")
     for name, seconds in plane.timings.items():
         if name != "total":
@@ -38,9 +51,8 @@ def cluster(args: argparse.Namespace) -> int:
     for name, path in plane.kubeconfigs.items():
         if name in ("admin", "researcher", "researcher2", "steward", "steward2"):
             print(f"  {name:<12} {path}")
-    print(f"component logs: {plane.logs}")
-    if args.once:
-        plane.remove()
+    print(f"component logs: {plane.logs}", flush=True)
+    if once:
         return 0
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -49,11 +61,9 @@ def cluster(args: argparse.Namespace) -> int:
             dead = [c.name for c in plane.components if not c.running()]
             if dead:
                 print(f"error: {', '.join(dead)} stopped; logs in {plane.logs}", file=sys.stderr)
-                plane.stop()
                 return 1
     except KeyboardInterrupt:
         pass
-    plane.remove()
     return 0
 
 
