@@ -233,11 +233,14 @@ def run_objects(plane: ControlPlane, name: str) -> dict[str, list[str]]:
 def test_the_operator_acts_on_trains_within_seconds_under_the_charts_rbac(
     control_plane: ControlPlane, station: Station
 ) -> None:
-    assert station.first_action_seconds < 20, station.operator.output()[-4000:]
+    # Process start (Python imports included) to the first status written on a Train.
+    print(f"operator start to first Train status: {station.first_action_seconds:.1f} s")
+    assert station.first_action_seconds < 15, station.operator.output()[-4000:]
     assert summary("km-first", control_plane) == "AwaitingApproval"
     health = httpx.get(station.health_url, timeout=5)
     assert health.status_code == 200, health.text
     assert health.json()["alive"] is True
+    assert "missingPermissions" not in health.json()
     assert "Not enough permissions" not in station.operator.output()
     assert "403" not in station.operator.output(), station.operator.output()[-4000:]
 
@@ -291,7 +294,7 @@ def test_an_approved_train_runs_in_the_restricted_namespace_and_ends_without_out
 def constants_reason(name: str) -> str:
     from pht_contract.conditions import Reason
 
-    return str(Reason[name].value)
+    return Reason[name].value
 
 
 def test_a_run_whose_pod_fails_ends_with_the_backoff_reason(
