@@ -20,6 +20,7 @@ import pytest
 import yaml
 from realcluster_kube import (
     API_ACCOUNT,
+    FULLNAME,
     GROUP,
     OPERATOR_ACCOUNT,
     OPERATOR_CREDENTIAL,
@@ -64,6 +65,7 @@ class Station:
     operator: LocalProcess
     health_url: str
     operator_kubeconfig: Path
+    api_url: str
     #: Seconds from the operator's process start to its first status on a Train.
     first_action_seconds: float = 0.0
 
@@ -77,7 +79,7 @@ def chart_operator_env(plane: ControlPlane) -> dict[str, str]:
     return {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
 
-def start_station_api(plane: ControlPlane, work: Path) -> tuple[LocalProcess, str]:
+def start_station_api(plane: ControlPlane, work: Path) -> tuple[LocalProcess, str, str]:
     """`pht api` on 127.0.0.1 with a small synthetic cohort, the chart's operator credential and
     the chart's station-API ServiceAccount token for TokenReview/SubjectAccessReview."""
     cohort = str(work / "cohort.nq")
@@ -114,7 +116,7 @@ def start_station_api(plane: ControlPlane, work: Path) -> tuple[LocalProcess, st
         work / "station-api.log",
     ).start()
     wait_for(lambda: _ok(f"http://127.0.0.1:{external}/readyz", api), timeout=60)
-    return api, f"http://127.0.0.1:{internal}"
+    return api, f"http://127.0.0.1:{internal}", f"http://127.0.0.1:{external}"
 
 
 def _ok(url: str, process: LocalProcess) -> bool:
@@ -157,7 +159,7 @@ def station(
     control_plane: ControlPlane, chart: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Station]:
     work = tmp_path_factory.mktemp("station")
-    api, api_url = start_station_api(control_plane, work)
+    api, api_url, external_url = start_station_api(control_plane, work)
     kubeconfig = token_kubeconfig(
         control_plane,
         mint_token(control_plane, SYSTEM_NS, OPERATOR_ACCOUNT),
@@ -167,7 +169,7 @@ def station(
     operator, health_url = start_operator(
         control_plane, work, api_url, work / "operator-credential", kubeconfig
     )
-    station = Station(api, operator, health_url, kubeconfig)
+    station = Station(api, operator, health_url, kubeconfig, external_url)
     try:
         apply_train("km-first", "researcher", control_plane)
         wait_for(lambda: summary("km-first", control_plane), timeout=90)
@@ -435,3 +437,50 @@ def test_a_role_missing_one_verb_is_reported_by_the_health_check(
         assert "lacks 1 permission(s): create jobs.batch in pht-partial-runs" in operator.output()
     finally:
         operator.stop()
+
+
+def test_the_station_api_asks_the_real_server_who_a_caller_is_and_what_they_may_do(
+    control_plane: ControlPlane, station: Station
+) -> None:
+    """TokenReview and SubjectAccessReview with the chart's station-API ServiceAccount: a
+    steward's token passes RBAC (the Train has no result: 404), anyone else's is refused."""
+    steward_role = f"{FULLNAME}-{SYSTEM_NS}-steward"
+    with control_plane.client() as admin:
+        assert (
+            admin.get(f"/apis/rbac.authorization.k8s.io/v1/clusterroles/{steward_role}").status_code
+            == 200
+        )
+        for account in ("api-steward", "api-nobody"):
+            made = admin.post(
+                f"/api/v1/namespaces/{REQUESTS_NS}/serviceaccounts",
+                json={"metadata": {"name": account}},
+            )
+            assert made.status_code == 201, made.text
+        binding = {
+            "metadata": {"name": "api-steward"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": steward_role,
+            },
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "api-steward", "namespace": REQUESTS_NS}
+            ],
+        }
+        bound = admin.post(
+            f"/apis/rbac.authorization.k8s.io/v1/namespaces/{REQUESTS_NS}/rolebindings",
+            json=binding,
+        )
+        assert bound.status_code == 201, bound.text
+    url = f"{station.api_url}/stewards/results/{REQUESTS_NS}/km-first"
+
+    def ask(token: str) -> httpx.Response:
+        return httpx.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+    steward = ask(mint_token(control_plane, REQUESTS_NS, "api-steward"))
+    nobody = ask(mint_token(control_plane, REQUESTS_NS, "api-nobody"))
+    forged = ask("not-a-token")
+    assert steward.status_code == 404, steward.text
+    assert nobody.status_code == 403, nobody.text
+    assert "may not release train pht-requests/km-first" in nobody.text
+    assert forged.status_code == 401, forged.text
