@@ -38,6 +38,7 @@ from realcluster_kube import (
 )
 
 from pht_contract import constants
+from pht_contract.conditions import Reason
 from pht_sandbox.controlplane.cluster import ControlPlane
 from pht_sandbox.controlplane.kwokstages import FAILING_TRAIN_NAMES, LONG_RUNNING_TRAIN_NAMES
 from pht_sandbox.controlplane.processes import free_port
@@ -289,14 +290,8 @@ def test_an_approved_train_runs_in_the_restricted_namespace_and_ends_without_out
     assert pods[0]["spec"]["nodeName"] == "cpu-0"
     # Nothing was uploaded: the run ends failed, and says why.
     assert body["status"]["summary"] == "Failed", body["status"]
-    assert constants_reason("NO_OUTPUT") in reasons(body), body["status"]
+    assert Reason.NO_OUTPUT in reasons(body), body["status"]
     print(f"approval to terminal status: {ended_after:.1f} s")
-
-
-def constants_reason(name: str) -> str:
-    from pht_contract.conditions import Reason
-
-    return Reason[name].value
 
 
 def test_a_run_whose_pod_fails_ends_with_the_backoff_reason(
@@ -308,7 +303,16 @@ def test_a_run_whose_pod_fails_ends_with_the_backoff_reason(
     approve(name, control_plane)
     body = wait_for(lambda: finished(name, control_plane), timeout=90)
     assert body["status"]["summary"] == "Failed", body["status"]
-    assert constants_reason("BACKOFF_LIMIT_EXCEEDED") in reasons(body), body["status"]
+    assert Reason.BACKOFF_LIMIT_EXCEEDED in reasons(body), body["status"]
+    with control_plane.client() as admin:
+        pods = admin.get(
+            f"/api/v1/namespaces/{RUNS_NS}/pods",
+            params={"labelSelector": f"{GROUP}/train-name={name}"},
+        ).json()["items"]
+    # The real Job controller saw a pod fail (kwok: exit code 1), not a shortcut.
+    assert [p["status"]["phase"] for p in pods] == ["Failed"]
+    (state,) = [c["state"] for c in pods[0]["status"]["containerStatuses"]]
+    assert state["terminated"]["exitCode"] == 1
 
 
 def test_deleting_a_running_train_removes_every_run_object(
