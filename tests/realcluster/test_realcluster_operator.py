@@ -288,6 +288,17 @@ def test_an_approved_train_runs_in_the_restricted_namespace_and_ends_without_out
     assert [j["status"].get("succeeded") for j in jobs] == [1], jobs
     assert [p["status"]["phase"] for p in pods] == ["Succeeded"]
     assert pods[0]["spec"]["nodeName"] == "cpu-0"
+    # The real Job controller writes the Job's outcome a sync after the pod ends: the Train
+    # must not fall back from Running to "Job created" (queued) meanwhile.
+    with control_plane.client() as admin:
+        events = admin.get(
+            f"/api/v1/namespaces/{REQUESTS_NS}/events",
+            params={"fieldSelector": "involvedObject.name=km-run"},
+        ).json()["items"]
+    events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+    said = [e["reason"] for e in events]
+    if Reason.RUNNING in said:
+        assert Reason.JOB_CREATED not in said[said.index(Reason.RUNNING) :], said
     # Nothing was uploaded: the run ends failed, and says why.
     assert body["status"]["summary"] == "Failed", body["status"]
     assert Reason.NO_OUTPUT in reasons(body), body["status"]
@@ -429,6 +440,10 @@ def test_a_role_missing_one_verb_is_reported_by_the_health_check(
     try:
 
         def health() -> httpx.Response | None:
+            # Only once our operator serves its port (it logs it): never another process's.
+            if f"health on :{health_url.split(':')[2].split('/')[0]}" not in operator.output():
+                assert operator.alive(), operator.output()[-3000:]
+                return None
             try:
                 return httpx.get(health_url, timeout=2)
             except httpx.HTTPError:
