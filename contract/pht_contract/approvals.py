@@ -35,6 +35,11 @@ class ParameterBound(ApiModel):
             "items (the element type) is required for array and object parameters, and only "
             "for them",
         ),
+        (
+            "!has(self.minimum) || !has(self.maximum) || "
+            "double(self.minimum) <= double(self.maximum)",
+            "minimum is larger than maximum",
+        ),
     )
 
     name: Annotated[str, Field(pattern=PARAMETER_NAME, min_length=1, max_length=128)]

@@ -62,11 +62,13 @@ def _is_type(value: Any, kind: str) -> bool:
     if kind == "integer":
         return isinstance(value, int) and not isinstance(value, bool)
     if kind == "number":
-        return (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(float(value))
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        try:
+            # A JSON integer too large for a double is no number a train can compute with.
+            return math.isfinite(float(value))
+        except OverflowError:
+            return False
     if kind == "string":
         return isinstance(value, str)
     return False

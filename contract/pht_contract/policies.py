@@ -121,6 +121,18 @@ class ReleasableVariable(ApiModel):
     label), so only variables a steward listed, with their value domain, may label a row.
     """
 
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            "has(self.minimum) == has(self.maximum)",
+            "a numeric range needs both minimum and maximum",
+        ),
+        (
+            "!has(self.minimum) || !has(self.maximum) || "
+            "double(self.minimum) <= double(self.maximum)",
+            "minimum must not exceed maximum",
+        ),
+    )
+
     name: str = Field(pattern=IDENTIFIER, max_length=63)
     """The Group column name the variable appears under in a result table."""
     values: list[Category] = Field(default_factory=list, max_length=256)

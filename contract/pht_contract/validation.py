@@ -5,7 +5,9 @@ and :func:`pht_contract.evaluation.evaluate`. Types are judged by the generated 
 openAPIV3Schema with a JSON-schema validator, as the API server judges them (the pydantic
 models alone would coerce ``"2"`` into an integer or ``"true"`` into a boolean, which the server
 refuses); the models then add what the schema cannot say. As on the server, fields set to
-``null`` are dropped first.
+``null`` are dropped first. ``metadata`` is judged as the server judges every object's: a name
+that is a DNS subdomain, label and annotation keys that are qualified names. YAML is read as
+kubectl reads it: an unquoted date-time stays a string.
 """
 
 import datetime
@@ -99,6 +101,83 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_NAME_PART = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def _subdomain(text: str) -> bool:
+    return len(text) <= 253 and _DNS_SUBDOMAIN.match(text) is not None
+
+
+def _qualified_name(key: str) -> bool:
+    """``[prefix/]name`` as label and annotation keys must be: a DNS-subdomain prefix and a name
+    of at most 63 characters, alphanumeric at both ends."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and not _subdomain(prefix):
+        return False
+    return len(name) <= 63 and _NAME_PART.match(name) is not None
+
+
+def metadata_problems(obj: dict[str, Any]) -> list[Problem]:
+    """What the API server refuses in ``metadata`` of any object (before the CRD's schema)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return []
+    problems: list[Problem] = []
+    name = meta.get("name")
+    if name is None:
+        if not meta.get("generateName"):
+            problems.append(
+                Problem("metadata.name", "name or generateName is required", "Metadata")
+            )
+    elif not isinstance(name, str) or not _subdomain(name):
+        problems.append(
+            Problem(
+                "metadata.name",
+                f"{name!r} is not a valid name: lowercase letters, digits, '-' and '.', starting "
+                "and ending with a letter or digit, at most 253 characters",
+                "Metadata",
+            )
+        )
+    namespace = meta.get("namespace")
+    if namespace is not None and (
+        not isinstance(namespace, str)
+        or len(namespace) > 63
+        or not re.fullmatch(_DNS_LABEL, namespace)
+    ):
+        problems.append(
+            Problem("metadata.namespace", f"{namespace!r} is not a namespace name", "Metadata")
+        )
+    for field_name, value_ok in (
+        ("labels", lambda v: isinstance(v, str) and len(v) <= 63 and _LABEL_VALUE.match(v)),
+        ("annotations", lambda v: isinstance(v, str)),
+    ):
+        entries = meta.get(field_name)
+        if entries is None:
+            continue
+        if not isinstance(entries, dict):
+            problems.append(
+                Problem(f"metadata.{field_name}", "must be a map of strings", "Metadata")
+            )
+            continue
+        for key, value in entries.items():
+            if not _qualified_name(str(key)):
+                problems.append(
+                    Problem(f"metadata.{field_name}[{key}]", "is not a valid key", "Metadata")
+                )
+            elif not value_ok(value):
+                problems.append(
+                    Problem(
+                        f"metadata.{field_name}[{key}]",
+                        f"{value!r} is not a valid value",
+                        "Metadata",
+                    )
+                )
+    return problems
+
+
 _REQUIRED = re.compile(r"^'(?P<name>[^']+)' is a required property$")
 
 
@@ -158,7 +237,7 @@ def validate_object(
         return [Problem("apiVersion", f"expected {GROUP_VERSION!r}, got {obj.get('apiVersion')!r}")]
     obj = without_nulls(obj)
     old = without_nulls(old) if old is not None else None
-    problems: list[Problem] = []
+    problems: list[Problem] = metadata_problems(obj)
     try:
         model = _MODELS[kind].model_validate(obj)
     except ValidationError as exc:
@@ -169,6 +248,10 @@ def validate_object(
     refused = {p.path for p in problems}
     problems.extend(p for p in schema_problems(kind, obj) if p.path not in refused)
     for failure in check_cel(_crd_schema(kind), obj, old):
+        # A rule the models state as well (same place, same words) is reported once, as CEL.
+        problems = [
+            p for p in problems if not (p.path == failure.path and failure.message in p.message)
+        ]
         problems.append(Problem(failure.path, failure.message, "CEL"))
     if isinstance(model, Train) and policy is not None:
         decision = evaluate(model.spec, policy)
@@ -176,10 +259,21 @@ def validate_object(
     return problems
 
 
+class _KubectlLoader(yaml.SafeLoader):
+    """YAML as kubectl reads it: no implicit timestamps (an unquoted ``2027-03-01T00:00:00Z``
+    reaches the server as a string, so it must reach the schema as one too)."""
+
+
+_KubectlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_documents(path: Path) -> list[dict[str, Any]]:
     """YAML documents of a file (multi-document files allowed), empty ones skipped."""
     with path.open() as handle:
-        docs = [d for d in yaml.safe_load_all(handle) if d is not None]
+        docs = [d for d in yaml.load_all(handle, Loader=_KubectlLoader) if d is not None]
     for index, doc in enumerate(docs):
         if not isinstance(doc, dict):
             raise ValueError(f"{path}: document {index + 1} is not a mapping")

@@ -119,6 +119,9 @@ class RunSteps(PassBase):
             name=self.name,
             spec_hash=request.spec_hash,
             image=self.spec.image,
+            image_runs_as_built=(
+                not self.spec.command and not self.spec.args and self.spec.input_artifact is None
+            ),
             token_hash=token_hash(token),
             approved_query_hashes=list(self.decision.approved_query_hashes),
             approved_queries=approved_queries(self.spec, self.decision.approved_query_hashes),

@@ -35,6 +35,13 @@ Outcome = Literal[
 ]
 
 JOB_NAME_LABEL: Final = "batch.kubernetes.io/job-name"
+#: What kube-scheduler writes on a GPU run that no node fits, word for word, on a cluster of one
+#: CPU node and two GPU nodes without enough free GPUs (checked against the real scheduler).
+UNSCHEDULABLE_MESSAGE: Final = (
+    "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, "
+    "2 Insufficient nvidia.com/gpu. preemption: 0/3 nodes are available: "
+    "3 Preemption is not helpful for scheduling."
+)
 CONTROLLER_UID_LABEL: Final = "batch.kubernetes.io/controller-uid"
 
 
@@ -118,7 +125,7 @@ class JobController:
                         "PodScheduled",
                         "False",
                         "Unschedulable",
-                        "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                        UNSCHEDULABLE_MESSAGE,
                     )
                 ],
             },

@@ -451,6 +451,7 @@ def register(
         name=request.name,
         spec_hash=request.spec_hash,
         image=spec.image,
+        image_runs_as_built=(not spec.command and not spec.args and spec.input_artifact is None),
         token_hash=token_hash(token),
         approved_query_hashes=list(decision.approved_query_hashes),
         approved_queries=approved_queries(spec, decision.approved_query_hashes),

@@ -31,7 +31,7 @@ def test_every_rule_is_exercised_here() -> None:
         for kind in ("Train", "StationPolicy", "TrainApproval")
         for rule in _rules(_schema(kind))
     ]
-    assert len(rules) == 6, rules
+    assert len(rules) == 9, rules
 
 
 def test_train_needs_queries_or_graphs(km_train: dict[str, Any]) -> None:
@@ -109,6 +109,8 @@ def test_approval_scope_and_immutability() -> None:
         ({"name": "coefs", "type": "object", "items": "number"}, True),
         ({"name": "xs", "type": "array"}, False),
         ({"name": "age", "type": "number", "items": "number"}, False),
+        ({"name": "age", "type": "number", "minimum": 40, "maximum": 40.0}, True),
+        ({"name": "age", "type": "number", "minimum": 40, "maximum": 39.5}, False),
     ],
 )
 def test_a_parameter_bound_names_an_element_type_exactly_for_arrays_and_objects(
@@ -134,6 +136,28 @@ def test_a_parameter_bound_names_an_element_type_exactly_for_arrays_and_objects(
     assert (failures == []) is allowed, failures
     if not allowed:
         assert [f.path for f in failures] == ["spec.standing.parameters[0]"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "allowed"),
+    [
+        ({"name": "stage", "values": ["I", "II"]}, True),
+        ({"name": "days", "minimum": 0, "maximum": 36525}, True),
+        ({"name": "days", "minimum": 0.5, "maximum": 1}, True),
+        ({"name": "days", "minimum": 0}, False),
+        ({"name": "days", "maximum": 10}, False),
+        ({"name": "days", "minimum": 10, "maximum": 1}, False),
+    ],
+)
+def test_a_releasable_numeric_range_is_closed_and_ordered(
+    example_policy: dict[str, Any], variable: dict[str, Any], allowed: bool
+) -> None:
+    policy = copy.deepcopy(example_policy)
+    policy["spec"]["disclosure"]["releasableVariables"] = [variable]
+    failures = check(_schema("StationPolicy"), policy)
+    assert (failures == []) is allowed, failures
+    if not allowed:
+        assert [f.path for f in failures] == ["spec.disclosure.releasableVariables[0]"]
 
 
 def test_rule_evaluation_is_real() -> None:

@@ -49,6 +49,9 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     assert {q.hash for q in registration.approved_queries} == set(
         registration.approved_query_hashes
     )
+    # No command, args or input artifact override: a review of the image covers what runs.
+    assert "command" not in body["spec"] and "args" not in body["spec"]
+    assert registration.image_runs_as_built is True
 
     await harness.jobs.schedule(RUN_NS, run["jobName"])
     await harness.jobs.run(RUN_NS, run["jobName"])
@@ -80,3 +83,14 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     assert harness.cluster.get_object(NETWORK_POLICIES, RUN_NS, "pht-default-deny") is not None
     reasons = {e["reason"] for e in harness.events_for("km")}
     assert {"Admitted", "JobCreated", "Running", "RunCompleted", "ResultReleased"} <= reasons
+
+
+async def test_a_command_override_is_registered_as_not_the_image_as_built(
+    harness: Harness,
+) -> None:
+    """The station API must know the run is not the reviewed image's own code."""
+    await harness.apply_policy()
+    await harness.create_train("km-cmd", command=["python", "-c", "print(1)"])
+    body = await harness.wait_summary("km-cmd", "Queued")
+    registration = harness.station.registrations[body["metadata"]["uid"]]
+    assert registration.image_runs_as_built is False

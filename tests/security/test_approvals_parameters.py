@@ -155,3 +155,11 @@ def test_a_listed_input_artifact_and_the_exact_graphs_stay_covered() -> None:
     }
     standing = km_standing(inputArtifacts=["e" * 64], graphs=["urn:pht:graph:lung1"])
     assert _decide(spec, standing, REQUESTED_BY).reason == Reason.STANDING_APPROVAL
+
+
+@pytest.mark.parametrize("digits", [309, 400, 4000])
+def test_a_number_too_large_for_a_double_is_refused_not_a_crash(digits: int) -> None:
+    """A 400-digit integer once raised OverflowError out of the check (a reconcile crash)."""
+    with pytest.raises(ParameterRefusal) as refused:
+        check_parameters('{"ageCentre": 70, "ageScale": 1' + "0" * digits + "}", FEDERATED)
+    assert "ageScale" in str(refused.value)

@@ -103,13 +103,19 @@ async def outside(station: StationState) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _run(inside: httpx.AsyncClient, image: str, reviewed: list[str]) -> TrainRegistration:
+async def _run(
+    inside: httpx.AsyncClient, image: str, reviewed: list[str], as_built: bool = True
+) -> TrainRegistration:
     """Register with ``image`` under the example policy reviewing ``reviewed``; run; complete."""
     token = secrets.token_urlsafe(24)
     reg = registration(token, [KM])
     disclosure = reg.policy.disclosure.model_copy(update={"auto_release_image_digests": reviewed})
     reg = reg.model_copy(
-        update={"image": image, "policy": reg.policy.model_copy(update={"disclosure": disclosure})}
+        update={
+            "image": image,
+            "image_runs_as_built": as_built,
+            "policy": reg.policy.model_copy(update={"disclosure": disclosure}),
+        }
     )
     put = await inside.put(
         TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
@@ -181,3 +187,13 @@ async def test_the_reviewed_image_is_released_after_the_checks(
     assert await _state(inside, reg) == ("Released", None)
     download = await outside.get(f"/results/{reg.namespace}/{reg.name}", headers=bearer(REQUESTER))
     assert download.status_code == 200
+
+
+async def test_a_reviewed_image_with_its_command_overridden_waits_for_a_steward(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient
+) -> None:
+    """The steward reviewed the image's code; `command: [python, -c, ...]` runs other code."""
+    reg = await _run(inside, REVIEWED_IMAGE, reviewed=[REVIEWED_DIGEST], as_built=False)
+    assert await _state(inside, reg) == ("Held", "StewardReviewRequired")
+    early = await outside.get(f"/results/{reg.namespace}/{reg.name}", headers=bearer(REQUESTER))
+    assert early.status_code == 404

@@ -125,6 +125,7 @@ def registration(
         name=f"train-{uid[:8]}",
         spec_hash="a" * 64,
         image="ghcr.io/pht-station/trains/kaplan-meier:0.1.0",
+        image_runs_as_built=True,
         token_hash=token_hash(token),
         approved_query_hashes=[query_hash(q) for q in (queries or [])],
         approved_queries=[

@@ -121,6 +121,7 @@ def register(station: Station, train: dict[str, Any], token: str) -> str:
         name=train["metadata"]["name"],
         spec_hash=hashlib.sha256(canonical_json(spec)).hexdigest(),
         image=spec["image"],
+        image_runs_as_built=True,
         token_hash=token_hash(token),
         approved_query_hashes=[query_hash(q["sparql"]) for q in spec["queries"]],
         approved_queries=[

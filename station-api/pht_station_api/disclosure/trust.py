@@ -4,7 +4,9 @@ The train is untrusted code and the gate's checks are heuristics an author can s
 result that passes every check is still held for a steward (``StewardReviewRequired``) —
 unless the policy lists the train's image digest in ``autoReleaseImageDigests``, which is the
 steward saying "I reviewed this code and trust what it computes". Only a digest counts: a tag
-can be moved to other code after the review.
+can be moved to other code after the review. And only the image as built counts: a run whose
+Train overrides ``command`` or ``args``, or mounts an input artifact, is judged as an unreviewed
+image (the station API is told so at registration).
 """
 
 import re

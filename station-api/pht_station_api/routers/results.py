@@ -60,7 +60,9 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         # The ledger's requester scope: only the admission-recorded identity, since a name
         # typed into the spec could be varied (a fresh scope) or borrowed (someone else's).
         requested_by=registration.requested_by,
-        image=registration.image,
+        # A reviewed digest speaks for the image's own code only: a run that overrides its
+        # command or args, or mounts an input artifact, runs something nobody reviewed.
+        image=registration.image if registration.image_runs_as_built else None,
     )
 
 
