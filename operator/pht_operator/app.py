@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pht_operator import kubeapi, runs
+from pht_contract import constants
+from pht_operator import kubeapi, permissions, runs
 from pht_operator.events import EventPoster
 from pht_operator.kubeapi import ApiError, KubeApi
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
 from pht_operator.metrics import OperatorMetrics
+from pht_operator.names import RUN_COMPONENT
 from pht_operator.reconciler import Context, reconcile
+from pht_operator.runwatch import watch_objects
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi
 from pht_operator.statuses import is_terminal
@@ -28,6 +32,14 @@ from pht_operator.workqueues import WorkQueue
 
 Obj = dict[str, Any]
 logger = logging.getLogger("pht_operator")
+
+#: The labels of every Job and Pod the operator creates (the run's own, whatever Train).
+RUN_OBJECT_LABELS = {
+    constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
+    constants.LABEL_COMPONENT: RUN_COMPONENT,
+}
+#: How often a missing permission is asked about again (a fixed Role needs no restart).
+PERMISSION_RECHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -82,11 +94,29 @@ class OperatorApp:
         logger.warning("reconcile of Train %s failed, will retry: %s", uid, exc)
 
     async def start(self) -> None:
-        self.metrics_port = self.metrics.serve(self.settings.metrics_port)
-        await self.health.start(self.settings.health_port)
+        self.metrics_port = self.metrics.serve(
+            self.settings.metrics_port, self.settings.listen_host
+        )
+        await self.health.start(self.settings.health_port, self.settings.listen_host)
+        await self.check_permissions()
         await self.ensure_default_deny()
         self.queue.start()
         self._tasks.append(asyncio.create_task(self._resync()))
+        if self.health.missing_permissions:
+            self._tasks.append(asyncio.create_task(self._recheck_permissions()))
+        for resource in (kubeapi.JOBS, kubeapi.PODS):
+            self._tasks.append(
+                asyncio.create_task(
+                    watch_objects(
+                        self.kube,
+                        resource,
+                        self.settings.run_namespace,
+                        RUN_OBJECT_LABELS,
+                        functools.partial(self.run_object_event, resource.plural),
+                        self.settings.watch_timeout_seconds,
+                    )
+                )
+            )
         for namespace in self.settings.station_namespaces:
             self._tasks.append(
                 asyncio.create_task(
@@ -95,6 +125,36 @@ class OperatorApp:
                     )
                 )
             )
+
+    def run_object_event(self, kind: str, event_type: str, body: Obj) -> None:
+        """A Job or Pod of a run changed: record it and wake its Train."""
+        self.liveness.heard()
+        uid = self.store.put_run_object(
+            kind, event_type, body, run_namespace=self.settings.run_namespace
+        )
+        if uid and uid in self.store.trains:
+            self.queue.add(uid)
+
+    async def check_permissions(self) -> bool:
+        """Ask the API server whether every verb the operator uses is granted."""
+        refused = await permissions.missing(self.kube, permissions.required(self.settings))
+        self.health.missing_permissions = [str(p) for p in refused]
+        if refused:
+            logger.error(
+                "the operator's Kubernetes identity lacks %d permission(s): %s; Trains will "
+                "not be run until its Roles grant them (see the chart's operator-rbac.yaml)",
+                len(refused),
+                "; ".join(self.health.missing_permissions),
+            )
+        return not refused
+
+    async def _recheck_permissions(self) -> None:
+        while True:
+            await asyncio.sleep(PERMISSION_RECHECK_SECONDS)
+            with contextlib.suppress(ApiError):
+                if await self.check_permissions():
+                    logger.info("every permission the operator needs is now granted")
+                    return
 
     async def ensure_default_deny(self) -> None:
         """The run namespace denies all traffic before any run exists."""

@@ -79,8 +79,9 @@ class EndingSteps(PassBase):
         kube = self.ctx.kube
         if job:
             await kube.delete(kubeapi.JOBS, namespace, self.names.job, "Background")
-        await kube.delete(kubeapi.SECRETS, namespace, self.names.secret)
+        # The Secret last: once it is gone, so is everything else of the run.
         await kube.delete(kubeapi.NETWORK_POLICIES, namespace, self.names.network_policy)
+        await kube.delete(kubeapi.SECRETS, namespace, self.names.secret)
 
     async def unrecorded_job_exists(self) -> bool:
         """Whether this Train's Job exists although status records none: the watch cache, and

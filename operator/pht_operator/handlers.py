@@ -26,7 +26,6 @@ logger = logging.getLogger("pht_operator.handlers")
 
 GROUP = constants.API_GROUP
 VERSION = constants.API_VERSION
-RUN_LABELS = {constants.LABEL_MANAGED_BY: constants.MANAGED_BY}
 
 
 def _wake_namespace(app: OperatorApp, namespace: str, summaries: set[str]) -> None:
@@ -51,13 +50,17 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
             prefix=prefix, key="last-handled-configuration"
         )
         settings.persistence.finalizer = f"{prefix}/kopf"  # never ours: Kopf must not touch it
-        settings.watching.server_timeout = app.settings.watch_timeout_seconds
+        # The API server parses timeoutSeconds as an integer: "60.0" is a 400 Bad Request.
+        settings.watching.server_timeout = max(1, round(app.settings.watch_timeout_seconds))
         settings.watching.client_timeout = app.settings.watch_timeout_seconds + 10
         settings.posting.level = logging.INFO
         settings.networking.request_timeout = 30
         # Per-object workers only feed the queue; let idle ones go quickly (and stop fast).
         settings.queueing.idle_timeout = 1.0
         settings.queueing.exit_timeout = 1.0
+        # Watch exactly the station namespaces: no cluster-wide scan of namespaces or CRDs,
+        # which a namespaced operator may not list (403) and Kopf would retry for a minute.
+        settings.scanning.disabled = True
 
     @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
     def index_trains(body: Any, **_: Any) -> None:
@@ -105,21 +108,4 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
             app.store.approvals[namespace][name] = copy.deepcopy(body)
         _wake_namespace(app, namespace, {Summary.AWAITING_APPROVAL.value})
 
-    def run_object_event(kind: str) -> Any:
-        def handler(event: Any, **_: Any) -> None:
-            app.liveness.heard()
-            uid = app.store.put_run_object(
-                kind, event.get("type"), event["object"], run_namespace=app.settings.run_namespace
-            )
-            if uid and uid in app.store.trains:
-                app.queue.add(uid)
-
-        return handler
-
-    kopf.on.event("batch", "v1", "jobs", labels=RUN_LABELS, registry=registry, id="jobs")(
-        run_object_event("jobs")
-    )
-    kopf.on.event("", "v1", "pods", labels=RUN_LABELS, registry=registry, id="pods")(
-        run_object_event("pods")
-    )
     return registry

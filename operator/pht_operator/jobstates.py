@@ -156,6 +156,10 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
                 )
     if live:
         return RunPhase(Phase.PENDING, Reason.PENDING, "the run is starting", attempts, started)
+    if pods:
+        # A pod has ended but the Job controller has not yet written the Job's outcome (a real
+        # controller lags its pods by a sync): the run has not gone back to the queue.
+        return RunPhase(Phase.RUNNING, Reason.RUNNING, "the run is running", attempts, started)
     return RunPhase(
         Phase.QUEUED, Reason.JOB_CREATED, "the run's Job was created", attempts, started
     )

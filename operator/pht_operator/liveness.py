@@ -99,15 +99,20 @@ class HealthServer:
 
     def __init__(self, liveness: Liveness) -> None:
         self.liveness = liveness
+        #: Permissions the API server refuses (see :mod:`pht_operator.permissions`).
+        self.missing_permissions: list[str] = []
         self._runner: aiohttp.web.AppRunner | None = None
         self.port: int | None = None
 
     async def _healthz(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
-        body = {
-            "alive": self.liveness.alive,
+        healthy = self.liveness.alive and not self.missing_permissions
+        body: dict[str, object] = {
+            "alive": healthy,
             "silentForSeconds": round(self.liveness.silent_for, 1),
         }
-        return aiohttp.web.json_response(body, status=200 if self.liveness.alive else 503)
+        if self.missing_permissions:
+            body["missingPermissions"] = self.missing_permissions
+        return aiohttp.web.json_response(body, status=200 if healthy else 503)
 
     async def _readyz(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         return aiohttp.web.json_response({"ready": True})

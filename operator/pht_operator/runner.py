@@ -43,12 +43,16 @@ async def run_operator(
         app.health.port,
     )
     try:
+        kopf_settings = kopf.OperatorSettings()
+        # Exactly the station namespaces, no cluster-wide scan (see handlers.configure); the
+        # run namespace's Jobs and Pods are watched by the operator itself (runwatch).
+        kopf_settings.scanning.disabled = True
         await kopf.operator(
             registry=registry,
-            settings=kopf.OperatorSettings(),
+            settings=kopf_settings,
             standalone=True,
             clusterwide=False,
-            namespaces=[*settings.station_namespaces, settings.run_namespace],
+            namespaces=list(settings.station_namespaces),
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )

@@ -65,6 +65,8 @@ class OperatorSettings(BaseSettings):
     api_token_file: Path | None = None
     #: Constant ``station`` label on every metric.
     station_name: str = "station"
+    #: Address the health and metrics endpoints listen on (``127.0.0.1`` outside a pod).
+    listen_host: str = "0.0.0.0"
     health_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9090, ge=0, le=65535)
     #: Server-side timeout of watch requests; liveness fails after ``stall_factor`` of these

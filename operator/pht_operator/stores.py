@@ -66,8 +66,8 @@ class Store:
     ) -> str | None:
         """Record a Job or Pod of a run; returns its Train's uid (from the label).
 
-        Only the run namespace counts: the watches also cover the station namespaces, where
-        researchers may create Jobs and Pods carrying a Train's labels to fake its outcome.
+        Only the run namespace counts (the run-object watches cover nothing else, and a Job or
+        Pod elsewhere carrying a Train's labels must never fake its outcome).
         Only what following a run reads is kept (no pod template, no container specs): with a
         thousand runs the cache would otherwise dominate the operator's memory.
         """

@@ -746,6 +746,10 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         res = request.resource
         if res is None or res.plural is None or res.group is None or res.version is None:
             return await super()._handle(request)  # discovery, /version, DSL reactions
+        if (res.group, res.plural) == ("authorization.k8s.io", "selfsubjectaccessreviews"):
+            # No authorisation here: every identity may do everything, and says so.
+            review = dict(request.data) if isinstance(request.data, dict) else {}
+            return _json({**review, "status": {"allowed": True}}, 201)
         spec = self.spec_for(res.group, res.version, res.plural)
         if spec is None:
             return _json(
@@ -847,12 +851,12 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                     for revision, event in history
                     if revision > start and self._watch_matches(watcher, event["object"])
                 ]
+        timeout = _watch_timeout(params.get("timeoutSeconds"))
         response = aiohttp.web.StreamResponse(headers={"Content-Type": "application/json"})
         await response.prepare(raw_request)
         if self._closing:
             await response.write_eof()
             return response
-        timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
         if self.faults.hang_watches:
             timeout = None  # a wedged stream does not even end at its timeout
         bookmarks = params.get("allowWatchBookmarks") == "true"
@@ -985,3 +989,15 @@ def write_kubeconfig(path: Path, server_url: str, namespace: str = "default") ->
     }
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def _watch_timeout(value: str | None) -> float | None:
+    """``timeoutSeconds`` as the API server parses it: a whole number ("60.0" is refused)."""
+    if not value:
+        return None
+    try:
+        return float(int(value))
+    except ValueError:
+        raise ApiFailure(
+            400, "BadRequest", f'strconv.ParseInt: parsing "{value}": invalid syntax'
+        ) from None

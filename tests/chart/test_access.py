@@ -36,7 +36,8 @@ def test_operator_permissions_are_split_by_namespace(rendered: list[dict[str, An
     assert ("batch", "jobs", "create") in run and ("", "secrets", "create") in run
     assert ("networking.k8s.io", "networkpolicies", "create") in run
     assert not {r for r in run if r[0] == "pht.health-ai.nl"}
-    assert {r for r in run if r[1] == "pods"} == {("", "pods", "get"), ("", "pods", "list")}
+    # Read-only: the operator lists and watches its run pods for failure reasons.
+    assert {r for r in run if r[1] == "pods"} == {("", "pods", "list"), ("", "pods", "watch")}
     for rules in by_namespace.values():
         assert ("pht.health-ai.nl", "trains/status", "patch") in rules
         assert not {r for r in rules if r[1] in {"jobs", "secrets", "networkpolicies", "pods"}}
@@ -146,3 +147,25 @@ def test_restricted_external_port_still_admits_the_helm_test(render: Any) -> Non
     assert {"kubernetes.io/metadata.name": "ingress-nginx"} in namespaces
     tests = [p for p in external["from"] if "podSelector" in p]
     assert tests[0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "test"
+
+
+def test_the_operator_roles_grant_exactly_the_verbs_the_operator_checks_for(
+    rendered: list[dict[str, Any]],
+) -> None:
+    from pht_operator.permissions import required
+    from pht_operator.settings import OperatorSettings
+
+    roles = [r for r in find(rendered, "Role") if "operator" in r["metadata"]["name"]]
+    granted = {(r["metadata"]["namespace"], *rule) for r in roles for rule in _rules(r)}
+    (run_namespace,) = {
+        r["metadata"]["namespace"] for r in roles if r["metadata"]["name"].endswith("-runs")
+    }
+    station_namespaces = {r["metadata"]["namespace"] for r in roles} - {run_namespace}
+    settings = OperatorSettings(
+        station_namespaces=sorted(station_namespaces),
+        run_namespace=run_namespace,
+        station_api_namespace="pht-system",
+    )
+    needs = {(p.namespace, p.group, p.resource, p.verb) for p in required(settings)}
+    assert needs - granted == set()  # missing: the operator would report itself unhealthy
+    assert granted - needs == set()  # more than the operator uses

@@ -6,8 +6,11 @@ operator, the chart and the CRDs against a real API server.
 """
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
+from realcluster_kube import CHART, RELEASE, SYSTEM_NS, VALUES, VOLUME_SIZES, run, static_volume
 
 from pht_sandbox.controlplane.binaries import locate
 from pht_sandbox.controlplane.cluster import ControlPlane
@@ -23,6 +26,27 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
     plane.start()
     yield plane
     plane.stop()
+
+
+@pytest.fixture(scope="session")
+def chart(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart installed once per test run with the real helm, as a cluster admin would
+    (release `pht` in `pht-system`, VALUES); yields the values file used."""
+    work = tmp_path_factory.mktemp("chart")
+    values = work / "values.yaml"
+    values.write_text(yaml.safe_dump(VALUES))
+    with control_plane.client() as admin:
+        for i, size in enumerate(VOLUME_SIZES):
+            made = admin.post("/api/v1/persistentvolumes", json=static_volume(f"pht-pv-{i}", size))
+            assert made.status_code in (201, 409), made.text
+    installed = run(
+        "helm",
+        ["install", RELEASE, str(CHART), "-n", SYSTEM_NS, "--create-namespace", "-f", str(values)],
+        control_plane.kubeconfigs["admin"],
+        timeout=300,
+    )
+    assert installed.returncode == 0, installed.stderr
+    return values
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,15 +1,46 @@
 """Helpers for the real-cluster tests: the real kubectl and helm against a kubeconfig, waiting."""
 
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import yaml
+
+from pht_sandbox.controlplane.cluster import ControlPlane, kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools" / "bin"
 CHART = REPO / "charts" / "pht-station"
+
+#: The release the session's `chart` fixture installs, and its namespaces.
+RELEASE = "pht"
+SYSTEM_NS = "pht-system"
+REQUESTS_NS = "pht-requests"
+RUNS_NS = "pht-runs"
+GROUP = "pht.health-ai.nl"
+REQUESTED_BY = "pht.health-ai.nl/requested-by"
+#: The chart's names for this release (`pht.fullname` is "<release>-<chart>").
+FULLNAME = f"{RELEASE}-pht-station"
+OPERATOR_ACCOUNT = f"{FULLNAME}-operator"
+API_ACCOUNT = f"{FULLNAME}-api"
+OPERATOR_CREDENTIAL = f"{FULLNAME}-operator-credential"
+#: Static volumes for the station API's claims (no provisioner here): the real PV controller
+#: binds each claim to the smallest volume that fits.
+VOLUME_SIZES = ("20Gi", "10Gi", "5Gi")
+
+VALUES: dict[str, Any] = {
+    "station": {"createNamespaces": True, "namespaces": [REQUESTS_NS]},
+    "rbac": {
+        "stewards": [{"kind": "Group", "name": "pht:stewards"}],
+        "researchers": [{"kind": "Group", "name": "pht:researchers"}],
+    },
+}
 
 T = TypeVar("T")
 
@@ -48,3 +79,95 @@ def wait_for(check: Callable[[], T | None], timeout: float = 60.0, every: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(every)
+
+
+def static_volume(name: str, size: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Delete",
+            "hostPath": {"path": f"/nonexistent/{name}"},
+        },
+    }
+
+
+def mint_token(plane: ControlPlane, namespace: str, account: str, seconds: int = 3600) -> str:
+    """A ServiceAccount token from the real TokenRequest API, as the kubelet would mount it."""
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": seconds},
+    }
+    with plane.client("admin") as admin:
+        answer = admin.post(
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token", json=request
+        )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["status"]["token"])
+
+
+def token_kubeconfig(plane: ControlPlane, token: str, user: str, path: Path) -> Path:
+    """A kubeconfig that logs in with a bearer token only (no client certificate)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(kubeconfig(plane.server, plane.ca, user, {"token": token})))
+    path.chmod(0o600)
+    return path
+
+
+def pht(args: list[str], env: dict[str, str] | None = None, timeout: float = 120) -> str:
+    """The real `pht` CLI as a user runs it; fails the test with its stderr on a non-zero exit."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pht_cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert done.returncode == 0, f"pht {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@dataclass
+class LocalProcess:
+    """A `pht` command running as its own process (own session), its output in a log file."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+
+    def start(self) -> "LocalProcess":
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.started_at = time.monotonic()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "pht_cli.main", *self.args],
+                env={**os.environ, **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)

@@ -4,71 +4,27 @@ do — judged by the real server, not by rendering."""
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
-from realcluster_kube import CHART, REPO, run, wait_for
+from realcluster_kube import (
+    GROUP,
+    RELEASE,
+    REPO,
+    REQUESTED_BY,
+    REQUESTS_NS,
+    RUNS_NS,
+    SYSTEM_NS,
+    run,
+    wait_for,
+)
 
 from pht_sandbox.controlplane.cluster import ControlPlane
 
 pytestmark = pytest.mark.slow
-
-RELEASE = "pht"
-SYSTEM_NS = "pht-system"
-REQUESTS_NS = "pht-requests"
-RUNS_NS = "pht-runs"
-REQUESTED_BY = "pht.health-ai.nl/requested-by"
-GROUP = "pht.health-ai.nl"
-#: Static volumes for the station API's claims (no provisioner here): the real PV controller
-#: binds each claim to the smallest volume that fits.
-VOLUME_SIZES = ("20Gi", "10Gi", "5Gi")
-
-VALUES: dict[str, Any] = {
-    "station": {"createNamespaces": True, "namespaces": [REQUESTS_NS]},
-    "rbac": {
-        "stewards": [{"kind": "Group", "name": "pht:stewards"}],
-        "researchers": [{"kind": "Group", "name": "pht:researchers"}],
-    },
-}
-
-
-def static_volume(name: str, size: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name},
-        "spec": {
-            "capacity": {"storage": size},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Delete",
-            "hostPath": {"path": f"/nonexistent/{name}"},
-        },
-    }
-
-
-@pytest.fixture(scope="module")
-def chart(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The chart installed with the real helm; yields the values file used."""
-    work = tmp_path_factory.mktemp("chart")
-    values = work / "values.yaml"
-    values.write_text(yaml.safe_dump(VALUES))
-    admin_config = control_plane.kubeconfigs["admin"]
-    with control_plane.client() as admin:
-        for i, size in enumerate(VOLUME_SIZES):
-            made = admin.post("/api/v1/persistentvolumes", json=static_volume(f"pht-pv-{i}", size))
-            assert made.status_code in (201, 409), made.text
-    installed = run(
-        "helm",
-        ["install", RELEASE, str(CHART), "-n", SYSTEM_NS, "--create-namespace", "-f", str(values)],
-        admin_config,
-        timeout=300,
-    )
-    assert installed.returncode == 0, installed.stderr
-    yield values
 
 
 def train(name: str, requested_by: str | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
     ),
     "api_token_file": ("--api-token-file", Path, "file holding the operator's API credential"),
     "station_name": ("--station-name", str, "constant 'station' metric label"),
+    "listen_host": ("--listen-host", str, "address of the health and metrics endpoints"),
     "health_port": ("--health-port", int, "port of /healthz"),
     "metrics_port": ("--metrics-port", int, "port of /metrics"),
     "watch_timeout_seconds": ("--watch-timeout", float, "server-side watch timeout (seconds)"),
