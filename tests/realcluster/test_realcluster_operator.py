@@ -9,6 +9,7 @@ the run namespace), kwok plays the node, and the Train must end as a hospital us
 
 import base64
 import copy
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -503,3 +504,57 @@ def test_the_station_api_asks_the_real_server_who_a_caller_is_and_what_they_may_
     assert nobody.status_code == 403, nobody.text
     assert "may not release train pht-requests/km-first" in nobody.text
     assert forged.status_code == 401, forged.text
+
+
+POLICY = f"/apis/{GROUP}/v1alpha1/namespaces/{REQUESTS_NS}/stationpolicies/station-policy"
+
+
+def gpu_train(name: str, gpus: int) -> dict[str, Any]:
+    manifest = train_manifest(name, "alice")
+    manifest["spec"]["resources"] = {"cpu": "1", "memory": "2Gi", "gpu": gpus}
+    return manifest
+
+
+def patch_policy(plane: ControlPlane, patch: dict[str, Any]) -> None:
+    with plane.client() as admin:
+        answer = admin.patch(
+            POLICY,
+            content=json.dumps({"spec": patch}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+    assert answer.status_code == 200, answer.text
+
+
+def test_gpu_trains_are_placed_by_the_real_scheduler_or_end_unschedulable(
+    control_plane: ControlPlane, station: Station
+) -> None:
+    """Through the real operator: a 1-GPU Train runs on a GPU node; an 8-GPU Train (no node has
+    more than 4) ends Failed/Unschedulable with the scheduler's own words after the policy's
+    pending timeout."""
+    with control_plane.client() as admin:
+        before = admin.get(POLICY).json()["spec"]
+    patch_policy(control_plane, {"limits": {"maxGpus": 8}, "timeouts": {"pendingSeconds": 5}})
+    try:
+        for name, gpus in (("gpu-one", 1), ("gpu-eight", 8)):
+            applied = apply_train(name, "researcher", control_plane, gpu_train(name, gpus))
+            assert applied.returncode == 0, applied.stderr
+            wait_for(lambda n=name: summary(n, control_plane) == "AwaitingApproval", timeout=30)
+            approve(name, control_plane)
+        one = wait_for(lambda: finished("gpu-one", control_plane), timeout=90)
+        eight = wait_for(lambda: finished("gpu-eight", control_plane), timeout=120)
+        with control_plane.client() as admin:
+            pods = admin.get(
+                f"/api/v1/namespaces/{RUNS_NS}/pods",
+                params={"labelSelector": f"{GROUP}/train-name=gpu-one"},
+            ).json()["items"]
+    finally:
+        patch_policy(
+            control_plane,
+            {"limits": before.get("limits"), "timeouts": before.get("timeouts")},
+        )
+    assert [p["spec"]["nodeName"] for p in pods][:1] in (["gpu-0"], ["gpu-1"]), pods
+    assert Reason.NO_OUTPUT in reasons(one), one["status"]  # it ran; it uploaded nothing
+    assert eight["status"]["summary"] == "Failed", eight["status"]
+    running = condition(eight, "Running")
+    assert running.get("reason") == Reason.UNSCHEDULABLE, eight["status"]
+    assert "Insufficient nvidia.com/gpu" in running.get("message", ""), running
