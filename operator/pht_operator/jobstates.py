@@ -63,6 +63,12 @@ def _attempts(job: Obj) -> int:
     )
 
 
+def _counted_pods(status: Obj) -> bool:
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    counts = (status.get(key) or 0 for key in ("active", "succeeded", "failed"))
+    return any(counts) or bool(uncounted.get("succeeded") or uncounted.get("failed"))
+
+
 def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.datetime) -> RunPhase:
     status = job.get("status", {})
     attempts = _attempts(job)
@@ -156,9 +162,11 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
                 )
     if live:
         return RunPhase(Phase.PENDING, Reason.PENDING, "the run is starting", attempts, started)
-    if pods:
+    if pods or _counted_pods(status):
         # A pod has ended but the Job controller has not yet written the Job's outcome (a real
-        # controller lags its pods by a sync): the run has not gone back to the queue.
+        # controller lags its pods by a sync), or the Job controller counts a pod this process
+        # does not see right now (its pod watch re-listing): either way the run has started and
+        # has not gone back to the queue.
         return RunPhase(Phase.RUNNING, Reason.RUNNING, "the run is running", attempts, started)
     return RunPhase(
         Phase.QUEUED, Reason.JOB_CREATED, "the run's Job was created", attempts, started

@@ -34,8 +34,24 @@ def waiting(reason: str) -> dict[str, Any]:
     ],
 )
 def test_pod_states_map_to_reasons(pods: list[dict[str, Any]], reason: str) -> None:
-    phase = jobstates.classify({"status": {"active": 1}}, pods, 900, NOW)
+    phase = jobstates.classify({"status": {}}, pods, 900, NOW)
     assert phase.reason == reason
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"active": 1},
+        {"succeeded": 1},
+        {"uncountedTerminatedPods": {"succeeded": ["uid-1"]}},
+    ],
+)
+def test_a_pod_the_job_counts_but_the_watch_misses_keeps_the_run_running(
+    status: dict[str, Any],
+) -> None:
+    """A re-listing pod watch can briefly see no pod of a started Job: not back to the queue."""
+    phase = jobstates.classify({"status": status}, [], 900, NOW)
+    assert phase.reason == "Running"
 
 
 def test_unschedulable_counts_from_the_condition_transition() -> None:
