@@ -26,24 +26,30 @@ FAILING_TRAIN_NAMES = ("simulated-failure",)
 LONG_RUNNING_TRAIN_NAMES = ("simulated-long-run",)
 _TRAIN_NAME_KEY = f'.metadata.labels["{TRAIN_NAME_LABEL}"]'
 
-_FAILED_STATUS = """\
-{{ $now := Now }}
-containerStatuses:
-{{ range .spec.containers }}
-- name: {{ .name | Quote }}
-  image: {{ .image | Quote }}
-  ready: false
-  restartCount: 0
-  started: false
-  state:
-    terminated:
-      exitCode: 1
-      reason: Error
-      startedAt: {{ $now | Quote }}
-      finishedAt: {{ $now | Quote }}
-{{ end }}
-phase: Failed
-"""
+
+def _terminated_status(exit_code: int, reason: str, phase: str) -> str:
+    """kwok's status template for a pod whose containers all ended with ``exit_code``."""
+    return (
+        "{{ $now := Now }}\n"
+        "containerStatuses:\n"
+        "{{ range .spec.containers }}\n"
+        "- name: {{ .name | Quote }}\n"
+        "  image: {{ .image | Quote }}\n"
+        "  ready: false\n"
+        "  restartCount: 0\n"
+        "  started: false\n"
+        "  state:\n"
+        "    terminated:\n"
+        f"      exitCode: {exit_code}\n"
+        f"      reason: {reason}\n"
+        "      startedAt: {{ $now | Quote }}\n"
+        "      finishedAt: {{ $now | Quote }}\n"
+        "{{ end }}\n"
+        f"phase: {phase}\n"
+    )
+
+
+_FAILED_STATUS = _terminated_status(1, "Error", "Failed")
 
 
 def failure_stage(name: str = "pht-pod-failed", by_train_name: bool = False) -> dict[str, Any]:
@@ -72,24 +78,7 @@ def failure_stage(name: str = "pht-pod-failed", by_train_name: bool = False) -> 
     }
 
 
-_SUCCEEDED_STATUS = """\
-{{ $now := Now }}
-containerStatuses:
-{{ range .spec.containers }}
-- name: {{ .name | Quote }}
-  image: {{ .image | Quote }}
-  ready: false
-  restartCount: 0
-  started: false
-  state:
-    terminated:
-      exitCode: 0
-      reason: Completed
-      startedAt: {{ $now | Quote }}
-      finishedAt: {{ $now | Quote }}
-{{ end }}
-phase: Succeeded
-"""
+_SUCCEEDED_STATUS = _terminated_status(0, "Completed", "Succeeded")
 
 
 def helm_test_stage() -> dict[str, Any]:
