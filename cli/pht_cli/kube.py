@@ -95,22 +95,21 @@ def load_target(kubeconfig: Path | None, context: str | None = None) -> KubeTarg
     """Read the kubeconfig and select a context, or raise one-line :class:`CliError`."""
     path = _kubeconfig_file(kubeconfig)
     source = str(path) if path is not None else "the in-cluster service account"
-    try:
-        if path is None:
+    if path is None:
+        try:
             config = KubeConfig.from_service_account()
-        else:
-            if not path.expanduser().is_file():
-                raise CliError(f"kubeconfig {path} not found")
+        except (ConfigError, KeyError, OSError):
+            raise CliError(
+                "no kubeconfig: give --kubeconfig FILE or set KUBECONFIG (there is no "
+                "~/.kube/config, and this is not a pod)"
+            ) from None
+    elif not path.expanduser().is_file():
+        raise CliError(f"kubeconfig {path} not found")
+    try:
+        if path is not None:
             config = KubeConfig.from_file(path)
         single = config.get(context)
-    except CliError:
-        raise
     except ConfigError as exc:
-        if path is None:
-            raise CliError(
-                "no kubeconfig: give --kubeconfig FILE or set KUBECONFIG (no ~/.kube/config, "
-                "not in a pod)"
-            ) from None
         raise CliError(f"cannot use kubeconfig {source}: {one_line(exc)}") from None
     except KeyError as exc:
         raise CliError(f"cannot use kubeconfig {source}: it names {exc} but defines none") from None
