@@ -64,6 +64,9 @@ def test_the_bash_completion_script_is_valid_and_names_every_command(
     subprocess.run(["bash", "-n", str(path)], check=True)
     for command in _commands(build_parser()):
         assert command.split()[-1] in script, command
+    # options that take a file complete to file names
+    assert "_shtab_pht_pending___kubeconfig_COMPGEN=_shtab_compgen_files" in script
+    assert "_shtab_pht_crds___out_COMPGEN=_shtab_compgen_dirs" in script
     # the script works: completing "pht pen" offers "pending"
     probe = (
         f"source {path}; COMP_WORDS=(pht pen); COMP_CWORD=1; COMP_LINE='pht pen'; "

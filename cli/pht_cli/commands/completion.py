@@ -7,6 +7,8 @@ and options this version has.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final
 
 import shtab
@@ -19,10 +21,34 @@ INSTALL_HINTS: Final = {
 }
 
 
+#: Options whose value is a file or a folder, by metavar, complete to paths.
+FILE_METAVARS: Final = frozenset({"FILE", "PATH"})
+DIR_METAVARS: Final = frozenset({"DIR"})
+
+
+def _actions(parser: argparse.ArgumentParser) -> Iterator[argparse.Action]:
+    for action in parser._actions:
+        yield action
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _actions(sub)
+
+
+def mark_paths(parser: argparse.ArgumentParser) -> None:
+    """Tell shtab which options take a path, so the shell offers file or folder names."""
+    for action in _actions(parser):
+        if action.metavar in DIR_METAVARS:
+            action.complete = shtab.DIRECTORY  # type: ignore[attr-defined]
+        elif action.metavar in FILE_METAVARS or action.type is Path:
+            action.complete = shtab.FILE  # type: ignore[attr-defined]
+
+
 def completion_script(shell: str) -> str:
     from pht_cli.main import PROG, build_parser
 
-    return str(shtab.complete(build_parser(PROG), shell=shell))
+    parser = build_parser(PROG)
+    mark_paths(parser)
+    return str(shtab.complete(parser, shell=shell))
 
 
 def run(args: argparse.Namespace) -> int:
