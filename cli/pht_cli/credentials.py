@@ -4,12 +4,17 @@ In order: ``--token-file``, ``--token``, ``$PHT_TOKEN``, and else the credential
 kubeconfig's user (``--kubeconfig``/``--context`` as for kubectl): a static token, a token
 file, or an exec plugin such as ``kubectl oidc-login``, run through lightkube's own
 authentication classes. A steward thus logs in once, for kubectl and ``pht`` alike.
+
+That token opens the Kubernetes API too, so it is sent only over HTTPS, or plain HTTP to this
+machine (a station in a box or a port-forward); a token given explicitly is sent as asked.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Final
 
@@ -32,8 +37,23 @@ def add_token_options(parser: argparse.ArgumentParser) -> None:
     kube.add_kubeconfig_options(parser)
 
 
+def is_local_or_encrypted(url: str) -> bool:
+    """HTTPS, or a loopback address / ``localhost`` (nothing crosses the network)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https":
+        return True
+    host = parts.hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def bearer_token(args: argparse.Namespace) -> str:
-    """The token to present, or a one-line :class:`CliError` saying how to give one."""
+    """The token to present to ``args.url``, or a one-line :class:`CliError` saying how to
+    give one."""
     if args.token_file:
         try:
             token = Path(args.token_file).read_text(encoding="utf-8").strip()
@@ -45,6 +65,12 @@ def bearer_token(args: argparse.Namespace) -> str:
     given = args.token or os.environ.get(TOKEN_ENV)
     if given:
         return str(given)
+    if not is_local_or_encrypted(args.url):
+        raise CliError(
+            f"not sending your kubeconfig credential to {args.url} unencrypted: use an "
+            f"https:// URL, or give a token for this station: --token, --token-file or "
+            f"${TOKEN_ENV}"
+        )
     return kubeconfig_token(args.kubeconfig, args.context)
 
 

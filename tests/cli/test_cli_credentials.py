@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cli_kit import Recorder, write_kubeconfig
 
+from pht_cli.credentials import is_local_or_encrypted
 from pht_cli.main import main
 
 HELD = "/stewards/held"
@@ -162,3 +163,36 @@ def test_held_output_formats(
         assert header.split() == ["TRAIN", "RULE", "DECIDED", "FINDINGS"]
         assert row.split()[:3] == ["pht-requests/km", "ManualReleaseRequired", ITEM["decidedAt"]]
         assert row.endswith("small cell; free text")
+
+
+@pytest.mark.parametrize("url", ["http://station.example.org", "http://10.0.0.7:8080"])
+def test_the_kubeconfig_token_never_travels_unencrypted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    plugin = _exec_plugin(tmp_path, "oidc-token")
+    config = write_kubeconfig(tmp_path / "k.yaml", "https://x.invalid", user=_exec_user(plugin))
+    ran = tmp_path / "plugin-ran"
+    plugin.write_text(
+        plugin.read_text().replace("import sys\n", f"import sys; open({str(ran)!r}, 'w')\n")
+    )
+    assert main(["held", "--url", url, "--kubeconfig", str(config)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"not sending your kubeconfig credential to {url} unencrypted" in line
+    assert not ran.exists()  # the credential was not even obtained
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://station.example.org", True),
+        ("https://10.0.0.7:8443", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://[::1]:8080", True),
+        ("http://localhost:8080", True),
+        ("http://station.example.org", False),
+        ("http://127.0.0.1.example.org", False),
+        ("http://10.0.0.7:8080", False),
+    ],
+)
+def test_where_the_kubeconfig_token_may_go(url: str, allowed: bool) -> None:
+    assert is_local_or_encrypted(url) is allowed
