@@ -112,7 +112,7 @@ def load_target(kubeconfig: Path | None, context: str | None = None) -> KubeTarg
     except ConfigError as exc:
         raise CliError(f"cannot use kubeconfig {source}: {one_line(exc)}") from None
     except KeyError as exc:
-        raise CliError(f"cannot use kubeconfig {source}: it names {exc} but defines none") from None
+        raise CliError(f"cannot use kubeconfig {source}: missing or unknown entry {exc}") from None
     except (yaml.YAMLError, TypeError, ValueError, AttributeError) as exc:
         reason = one_line(exc)
         raise CliError(

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from pht_cli import credentials, output
-from pht_cli.errors import CliError
+from pht_cli.errors import CliError, one_line
 
 DEFAULT_URL = "http://localhost:8080"
 TIMEOUT_SECONDS = 30.0
@@ -45,11 +45,12 @@ def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) ->
         with httpx.Client(base_url=args.url, timeout=TIMEOUT_SECONDS) as client:
             response = client.request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
-        raise CommandError(f"cannot reach the station API at {args.url}: {exc}") from None
+        reason = one_line(exc) or type(exc).__name__
+        raise CommandError(f"cannot reach the station API at {args.url}: {reason}") from None
     if response.status_code >= 400:
         try:
             body = response.json()
-            detail = f"{body.get('reason')}: {body.get('message')}"
+            detail = f"{body.get('reason')}: {one_line(body.get('message'))}"
         except (ValueError, AttributeError):
             detail = f"HTTP {response.status_code}"
         raise CommandError(detail)
