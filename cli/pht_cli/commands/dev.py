@@ -16,8 +16,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pht_cli.sandbox import require_sandbox
+
 
 def cluster(args: argparse.Namespace) -> int:
+    require_sandbox()
     from pht_sandbox.controlplane.binaries import locate
     from pht_sandbox.controlplane.cluster import ControlPlane
     from pht_sandbox.controlplane.processes import ControlPlaneError

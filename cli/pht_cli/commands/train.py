@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from pht_cli.sandbox import require_sandbox
+
 EXIT_RELEASED: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
@@ -40,6 +42,7 @@ def print_table(table: dict[str, Any]) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    require_sandbox()
     from pht_sandbox import runlocal
 
     def say(line: str) -> None:
