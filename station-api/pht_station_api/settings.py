@@ -56,9 +56,13 @@ class Settings(BaseSettings):
 
     IDENTITY_MODE: Literal["kubernetes", "local"] = "kubernetes"
     LOCAL_IDENTITIES_FILE: Path | None = None
+    #: A kubeconfig file for the reviews; unset, the three settings below are used.
+    KUBECONFIG: Path | None = None
     KUBERNETES_API_URL: str = "https://kubernetes.default.svc"
     KUBERNETES_TOKEN_FILE: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     KUBERNETES_CA_FILE: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    #: How long a TokenReview or SubjectAccessReview answer is reused (0: ask every time).
+    IDENTITY_CACHE_SECONDS: float = Field(default=10.0, ge=0.0, le=300.0)
 
     STATION_NAME: str = Field(default="station", max_length=63)
     PUBLIC_BASE_URL: str = "http://localhost:8080"

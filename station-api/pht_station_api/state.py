@@ -11,7 +11,9 @@ from pathlib import Path
 import yaml
 
 from pht_contract.policies import StationPolicySpec
-from pht_station_api.identities import IdentityChecker, build_identity_checker
+from pht_station_api.identities import IdentityChecker, LocalIdentities
+from pht_station_api.identity_cache import CachedIdentities
+from pht_station_api.kubernetes_identities import KubernetesIdentities
 from pht_station_api.metrics import Metrics
 from pht_station_api.provenance.chain import ProvenanceChain
 from pht_station_api.ratelimits import RateLimiter
@@ -70,6 +72,15 @@ def backend_from(settings: Settings) -> Backend:
     return EmbeddedBackend(str(settings.STORE))
 
 
+def identities_from(settings: Settings) -> IdentityChecker:
+    """The local identity file (station in a box) or Kubernetes reviews, remembered briefly."""
+    if settings.IDENTITY_MODE == "local":
+        if settings.LOCAL_IDENTITIES_FILE is None:
+            raise ValueError("PHT_API_IDENTITY_MODE=local needs PHT_API_LOCAL_IDENTITIES_FILE")
+        return LocalIdentities.from_file(settings.LOCAL_IDENTITIES_FILE)
+    return CachedIdentities(KubernetesIdentities(settings), settings.IDENTITY_CACHE_SECONDS)
+
+
 def build_state(settings: Settings) -> StationState:
     settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
     metrics = Metrics(settings.STATION_NAME)
@@ -80,6 +91,6 @@ def build_state(settings: Settings) -> StationState:
         chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
         results=ResultStore.open(settings),
         metrics=metrics,
-        identities=build_identity_checker(settings),
+        identities=identities_from(settings),
         policy=load_policy(settings.POLICY_FILE),
     )
