@@ -75,9 +75,9 @@ class Settings(BaseSettings):
 
     #: Killable query workers (processes) kept ready; a timed-out query costs one respawn.
     QUERY_WORKERS: int = Field(default=2, ge=1, le=64)
-    #: Hard ceiling on any request body before the train's own policy is known.
+    #: Largest request body on any listener; a route may declare its own (see bodylimits.py).
     MAX_REQUEST_BYTES: int = Field(default=1_048_576, ge=1024)
-    #: Largest RDF upload accepted by the operator's load endpoint.
+    #: Largest RDF upload accepted by the operator's load endpoint (its own body limit).
     MAX_LOAD_BYTES: int = Field(default=1024**3, ge=1024)
 
     def operator_token(self) -> str | None:

@@ -18,12 +18,12 @@ from pht_contract.wire import (
     RegistrationReceipt,
     TrainRegistration,
 )
+from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, StateDep
 from pht_station_api.errors import (
     Conflict,
     InvalidRegistration,
     LoadFailed,
-    RequestTooLarge,
     UnsupportedMediaType,
 )
 from pht_station_api.gateway.executions import forget_train
@@ -147,15 +147,9 @@ async def load_graph(
     fmt = MEDIA_TYPES.get(media)
     if fmt is None:
         raise UnsupportedMediaType("send Turtle, N-Triples, N-Quads or TriG")
-    limit = state.settings.MAX_LOAD_BYTES
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"the upload exceeds {limit} bytes")
-        chunks.append(chunk)
-    if not chunks:
+    allow_body(request, state.settings.MAX_LOAD_BYTES)
+    body = await request.body()
+    if not body:
         raise LoadFailed("the request body is empty")
-    quads = await state.store.load(b"".join(chunks), fmt, graph)
+    quads = await state.store.load(body, fmt, graph)
     return {"graph": graph, "quads": quads}

@@ -20,6 +20,7 @@ from pht_contract.wire import (
     TrainState,
     UploadReceipt,
 )
+from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
 from pht_station_api.registry import RegisteredTrain
@@ -71,18 +72,8 @@ def audited_cohort(train: RegisteredTrain) -> int | None:
     return train.max_distinct_patients or None
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _result_too_large(limit: int) -> ResultTooLarge:
+    return ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
 
 
 @router.put(
@@ -100,7 +91,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 async def upload_result(request: Request, state: StateDep, train: RunDep) -> JSONResponse:
     """Store the running train's result manifest as its next attempt (decided later)."""
     store = result_store(state)
-    raw = await _read_capped(request, train.registration.policy.disclosure.max_result_bytes)
+    max_bytes = train.registration.policy.disclosure.max_result_bytes
+    allow_body(request, max_bytes, _result_too_large)
+    raw = await request.body()
     receipt = await run_in_threadpool(store.upload, train_context(train), raw, state.chain)
     result_metrics(state.metrics).uploaded()
     return JSONResponse(receipt.wire(), status_code=201)
