@@ -15,6 +15,7 @@ from pht_station_api import fairmetadata as fm
 from pht_station_api.deps import StateDep
 from pht_station_api.errors import NotAcceptable, NotFound
 from pht_station_api.gateway.formats import parse_accept
+from pht_station_api.responses import refusal
 from pht_station_api.state import StationState
 from pht_station_api.stores.loading import DEFAULT_GRAPH
 
@@ -27,8 +28,8 @@ RDF_TYPES: Final = {
 }
 _RESPONSES: Final[dict[int | str, dict[str, object]]] = {
     200: {"content": {media: {} for media in RDF_TYPES}, "description": "An FDP record"},
-    404: {"description": "NotFound"},
-    406: {"description": "NotAcceptable"},
+    404: refusal("NotFound"),
+    406: refusal("NotAcceptable"),
 }
 
 

@@ -28,6 +28,7 @@ from pht_station_api.errors import (
 )
 from pht_station_api.gateway.executions import forget_train
 from pht_station_api.registry import parse_timestamp
+from pht_station_api.responses import LoadReceipt, refusal
 from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
 
 #: Operator-authenticated bulk load into a named graph of the embedded store.
@@ -41,8 +42,8 @@ router = APIRouter(tags=["operator"])
     response_model=RegistrationReceipt,
     responses={
         201: {"model": RegistrationReceipt, "description": "Registered"},
-        401: {"description": "Unauthenticated"},
-        409: {"description": "Conflict (revoked uid or token hash in use)"},
+        401: refusal("Unauthenticated"),
+        409: refusal("Conflict (revoked uid or token hash in use)"),
     },
 )
 def register_train(
@@ -103,7 +104,9 @@ def _check_approved_queries(registration: TrainRegistration) -> None:
 
 
 @router.delete(
-    TRAIN_REGISTRATION_PATH, status_code=204, responses={401: {"description": "Unauthenticated"}}
+    TRAIN_REGISTRATION_PATH,
+    status_code=204,
+    responses={401: refusal("Unauthenticated")},
 )
 def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
     """Revoke a train's token at once; its records stay for the gate and the audit."""
@@ -121,11 +124,12 @@ def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
 
 @router.post(
     LOAD_PATH,
+    response_model=LoadReceipt,
     responses={
-        401: {"description": "Unauthenticated"},
-        400: {"description": "LoadFailed"},
-        413: {"description": "RequestTooLarge"},
-        415: {"description": "UnsupportedMediaType"},
+        401: refusal("Unauthenticated"),
+        400: refusal("LoadFailed"),
+        413: refusal("RequestTooLarge"),
+        415: refusal("UnsupportedMediaType"),
     },
     openapi_extra={
         "requestBody": {

@@ -24,6 +24,7 @@ from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
 from pht_station_api.registry import RegisteredTrain
+from pht_station_api.responses import refusal
 from pht_station_api.results.errors import ResultTooLarge
 from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.records import TrainContext
@@ -34,10 +35,10 @@ router = APIRouter(tags=["results"])
 
 _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": UploadReceipt, "description": "Stored as the next attempt"},
-    401: {"description": "Unauthenticated"},
-    409: {"description": "ResultClosed: the run's completion was already reported"},
-    413: {"description": "ResultTooLarge"},
-    422: {"description": "InvalidResult: not a valid result manifest"},
+    401: refusal("Unauthenticated"),
+    409: refusal("ResultClosed: the run's completion was already reported"),
+    413: refusal("ResultTooLarge"),
+    422: refusal("InvalidResult: not a valid result manifest"),
 }
 
 
@@ -109,7 +110,10 @@ def _known(state: StationState, uid: str) -> RegisteredTrain:
 @router.put(
     TRAIN_COMPLETION_PATH,
     response_model=TrainState,
-    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+    responses={
+        401: refusal("Unauthenticated"),
+        404: refusal("NotFound"),
+    },
 )
 def complete_run(
     uid: str, completion: RunCompletion, state: StateDep, _: OperatorDep
@@ -131,7 +135,10 @@ def complete_run(
 @router.get(
     TRAIN_STATE_PATH,
     response_model=TrainState,
-    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+    responses={
+        401: refusal("Unauthenticated"),
+        404: refusal("NotFound"),
+    },
 )
 def train_state(uid: str, state: StateDep, _: OperatorDep) -> dict[str, Any]:
     """Progress, uploads and the release state with its rule, for the operator to mirror."""

@@ -27,6 +27,7 @@ from pht_station_api.errors import (
 )
 from pht_station_api.gateway.executions import QueryRequest, record_refusal, run_query
 from pht_station_api.registry import RegisteredTrain
+from pht_station_api.responses import refusal
 
 router = APIRouter(tags=["sparql"])
 
@@ -41,15 +42,15 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "text/turtle": {},
         },
     },
-    400: {"description": "MalformedQuery (with line and column)"},
-    401: {"description": "Unauthenticated"},
-    403: {"description": "UpdateRefused, ServiceRefused, GraphNotAllowed, QueryNotApproved"},
-    406: {"description": "NotAcceptable"},
-    413: {"description": "RequestTooLarge"},
-    415: {"description": "UnsupportedMediaType"},
-    422: {"description": "RowCapExceeded, TooFewPatients"},
-    429: {"description": "RateLimited"},
-    504: {"description": "QueryTimeout"},
+    400: refusal("MalformedQuery (with line and column)"),
+    401: refusal("Unauthenticated"),
+    403: refusal("UpdateRefused, ServiceRefused, GraphNotAllowed, QueryNotApproved"),
+    406: refusal("NotAcceptable"),
+    413: refusal("RequestTooLarge"),
+    415: refusal("UnsupportedMediaType"),
+    422: refusal("RowCapExceeded, TooFewPatients"),
+    429: refusal("RateLimited"),
+    504: refusal("QueryTimeout"),
 }
 
 

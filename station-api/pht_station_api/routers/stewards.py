@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from pht_contract.manifests import IDENTIFIER
+from pht_contract.manifests import IDENTIFIER, ResultManifest
 from pht_contract.wire import ReleaseDecision
 from pht_station_api.deps import (
     RESULTS_SUBRESOURCE,
@@ -27,6 +27,13 @@ from pht_station_api.deps import (
 )
 from pht_station_api.disclosure import table_csv
 from pht_station_api.errors import NotFound
+from pht_station_api.responses import (
+    HeldResults,
+    ResultOverview,
+    ResultView,
+    TrainStory,
+    refusal,
+)
 from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.records import ResultRecord
 from pht_station_api.routers.results import result_store
@@ -43,9 +50,9 @@ Name = Annotated[str, Path(min_length=1, max_length=253)]
 TableName = Annotated[str, Path(pattern=IDENTIFIER, max_length=63)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Unauthenticated"},
-    403: {"description": "Forbidden (RBAC on the Train)"},
-    404: {"description": "UnknownResult or NotReleased"},
+    401: refusal("Unauthenticated"),
+    403: refusal("Forbidden (RBAC on the Train)"),
+    404: refusal("UnknownResult or NotReleased"),
 }
 
 router = APIRouter(tags=["stewards"], responses=_AUTH)
@@ -68,7 +75,7 @@ def summary(record: ResultRecord) -> dict[str, Any]:
     }
 
 
-@router.get(HELD_PATH)
+@router.get(HELD_PATH, response_model=HeldResults)
 async def list_held(state: StateDep, identity: HumanDep) -> dict[str, Any]:
     """Held results of the trains this steward may release."""
     store = result_store(state)
@@ -84,7 +91,7 @@ async def list_held(state: StateDep, identity: HumanDep) -> dict[str, Any]:
     return {"items": visible}
 
 
-@router.get(STEWARD_RESULT_PATH)
+@router.get(STEWARD_RESULT_PATH, response_model=ResultView)
 async def view_result(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
 ) -> dict[str, Any]:
@@ -99,7 +106,11 @@ async def view_result(
     }
 
 
-@router.post(DECISION_PATH, responses={409: {"description": "NotHeld"}})
+@router.post(
+    DECISION_PATH,
+    response_model=ResultOverview,
+    responses={409: refusal("NotHeld")},
+)
 async def decide_result(
     namespace: Namespace,
     name: Name,
@@ -120,7 +131,7 @@ async def decide_result(
     return summary(decided)
 
 
-@router.get(STORY_PATH)
+@router.get(STORY_PATH, response_model=TrainStory)
 async def train_story(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
 ) -> dict[str, Any]:
@@ -131,16 +142,15 @@ async def train_story(
     return {"uid": record.uid, "records": [r.canonical() for r in story]}
 
 
-@router.get(RESULT_JSON_PATH)
+@router.get(RESULT_JSON_PATH, response_model=ResultManifest, response_model_exclude_none=True)
 async def download_result(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
-) -> dict[str, Any]:
+) -> ResultManifest:
     """The released result manifest (requesters)."""
     await authorize(state, identity, VERB_GET, namespace, name, RESULTS_SUBRESOURCE)
     store = result_store(state)
     record = store.find(namespace, name)
-    manifest = await run_in_threadpool(store.released, record.uid)
-    return manifest.wire()
+    return await run_in_threadpool(store.released, record.uid)
 
 
 @router.get(
