@@ -284,7 +284,7 @@ class TrainRegistry:
     def forget_patients(self, uid: str) -> None:
         """Drop a train's patient set once its result is decided.
 
-        The result store's ledger has taken what it needs (released and held results); the
+        The result archive's ledger has taken what it needs (released and held results); the
         rest need no fingerprints at all, and this file stays small however many trains ran.
         """
         with self._lock:

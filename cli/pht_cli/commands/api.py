@@ -13,7 +13,7 @@ def run(args: argparse.Namespace) -> int:
     from pht_station_api.errors import StationApiError
     from pht_station_api.servers import serve
     from pht_station_api.settings import Settings
-    from pht_station_api.stores.loading import StoreLocked
+    from pht_station_api.triplestores.loading import StoreLocked
 
     overrides: dict[str, Any] = {}
     for name, value in (

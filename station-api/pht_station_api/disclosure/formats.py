@@ -54,7 +54,7 @@ ZIP_MAGIC: Final = b"PK\x03\x04"
 
 #: Most opcodes walked, over all model files of a result (a zip's members included). A stream
 #: this long without its STOP opcode is refused rather than walked further: walking is pure
-#: Python, and it runs while the result store records the completion.
+#: Python, and it runs while the result archive records the completion.
 MAX_PICKLE_OPCODES: Final = 100_000
 #: Most entries a zip may list, and most bytes its entries may decompress to, all together.
 MAX_ZIP_ENTRIES: Final = 1_000

@@ -17,7 +17,7 @@ from pht_station_api.errors import NotAcceptable, NotFound
 from pht_station_api.gateway.formats import parse_accept
 from pht_station_api.responses import refusal
 from pht_station_api.state import StationState
-from pht_station_api.stores.loading import DEFAULT_GRAPH
+from pht_station_api.triplestores.loading import DEFAULT_GRAPH
 
 router = APIRouter(tags=["fair-data-point"])
 

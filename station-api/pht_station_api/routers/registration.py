@@ -29,7 +29,7 @@ from pht_station_api.errors import (
 from pht_station_api.gateway.executions import forget_train
 from pht_station_api.registry import parse_timestamp
 from pht_station_api.responses import LoadReceipt, refusal
-from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
+from pht_station_api.triplestores.loading import DEFAULT_GRAPH, MEDIA_TYPES
 
 #: Operator-authenticated bulk load into a named graph of the embedded store.
 LOAD_PATH: Final = INTERNAL_PREFIX + "/graphs"

@@ -25,10 +25,10 @@ from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.responses import refusal
+from pht_station_api.results.archive import ResultArchive
 from pht_station_api.results.errors import ResultTooLarge
 from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.records import TrainContext
-from pht_station_api.results.store import ResultStore
 from pht_station_api.state import StationState
 
 router = APIRouter(tags=["results"])
@@ -42,10 +42,10 @@ _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def result_store(state: StationState) -> ResultStore:
-    store = state.results
-    assert isinstance(store, ResultStore), "the station was built without a result store"
-    return store
+def result_archive(state: StationState) -> ResultArchive:
+    archive = state.results
+    assert isinstance(archive, ResultArchive), "the station was built without a result archive"
+    return archive
 
 
 def train_context(train: RegisteredTrain) -> TrainContext:
@@ -91,11 +91,11 @@ def _result_too_large(limit: int) -> ResultTooLarge:
 )
 async def upload_result(request: Request, state: StateDep, train: RunDep) -> JSONResponse:
     """Store the running train's result manifest as its next attempt (decided later)."""
-    store = result_store(state)
+    archive = result_archive(state)
     max_bytes = train.registration.policy.disclosure.max_result_bytes
     allow_body(request, max_bytes, _result_too_large)
     raw = await request.body()
-    receipt = await run_in_threadpool(store.upload, train_context(train), raw, state.chain)
+    receipt = await run_in_threadpool(archive.upload, train_context(train), raw, state.chain)
     result_metrics(state.metrics).uploaded()
     return JSONResponse(receipt.wire(), status_code=201)
 
@@ -120,16 +120,16 @@ def complete_run(
 ) -> dict[str, Any]:
     """The run's Job finished: the gate decides on the final attempt (once)."""
     train = _known(state, uid)
-    store = result_store(state)
-    done = store.complete(train_context(train), completion, audited_cohort(train), state.chain)
+    archive = result_archive(state)
+    done = archive.complete(train_context(train), completion, audited_cohort(train), state.chain)
     metrics = result_metrics(state.metrics)
     if done.decided_now:
         metrics.decided(done.record.release.value, done.record.rule)
         # Decided once: the ledger holds the fingerprints it needs from here on.
         state.registry.forget_patients(uid)
-    metrics.set_held(len(store.held()))
-    store.purge_if_due()
-    return store.train_state(uid, train.active(), train.progress).wire()
+    metrics.set_held(len(archive.held()))
+    archive.purge_if_due()
+    return archive.train_state(uid, train.active(), train.progress).wire()
 
 
 @router.get(
@@ -143,6 +143,6 @@ def complete_run(
 def train_state(uid: str, state: StateDep, _: OperatorDep) -> dict[str, Any]:
     """Progress, uploads and the release state with its rule, for the operator to mirror."""
     train = _known(state, uid)
-    store = result_store(state)
-    result_metrics(state.metrics).set_held(len(store.held()))
-    return store.train_state(uid, train.active(), train.progress).wire()
+    archive = result_archive(state)
+    result_metrics(state.metrics).set_held(len(archive.held()))
+    return archive.train_state(uid, train.active(), train.progress).wire()

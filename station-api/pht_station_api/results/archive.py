@@ -1,6 +1,6 @@
 """Result uploads, the gate's decision on the final attempt, steward decisions and retention.
 
-A running train may upload several times (a retried pod, a checkpointed step); the store numbers
+A running train may upload several times (a retried pod, a checkpointed step); the archive numbers
 attempts in upload order, keeps only the latest attempt's bytes (the gate never looks at any
 other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a running train can
 neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
@@ -72,7 +72,7 @@ MAX_UPLOADS = 6
 
 
 class Chain(Protocol):
-    """The part of :class:`~pht_station_api.provenance.ProvenanceChain` the store uses."""
+    """The part of :class:`~pht_station_api.provenance.ProvenanceChain` the archive uses."""
 
     def record(
         self,
@@ -103,7 +103,7 @@ class Completion:
     decided_now: bool
 
 
-class ResultStore:
+class ResultArchive:
     """Thread-safe; one per station API process (the only writer of its directory)."""
 
     def __init__(self, directory: Path) -> None:
@@ -125,7 +125,7 @@ class ResultStore:
         self._ledger = DifferencingLedger(entries)
 
     @classmethod
-    def open(cls, settings: Settings) -> "ResultStore":
+    def open(cls, settings: Settings) -> "ResultArchive":
         return cls(settings.results_dir)
 
     # --- persistence -----------------------------------------------------------------
@@ -380,7 +380,7 @@ class ResultStore:
                 "rule": record.rule,
                 "heldBy": held_by,
                 "steward": True,
-                # The steward's words stay in the result store; the chain binds them by hash.
+                # The steward's words stay in the result archive; the chain binds them by hash.
                 "reasonSha256": sha256_hex(decision.reason.encode()),
             },
         )
