@@ -352,12 +352,6 @@ def _numbers_in_range(values: list[Any]) -> bool:
     return not values or (min(values) >= -MAX_JSON_MAGNITUDE and max(values) <= MAX_JSON_MAGNITUDE)
 
 
-def json_numbers_only(data: bytes) -> bool:
-    """True for readable JSON of numbers only (see :func:`numbers_only`)."""
-    value = _load_json(data)
-    return value is not UNREADABLE_JSON and numbers_only(value)
-
-
 def numbers_only(document: Any) -> bool:
     """A readable JSON model of numbers only: nested arrays and objects of finite numbers.
 

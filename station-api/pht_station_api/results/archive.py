@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
+from pht_contract.times import utc_iso, utc_now
 from pht_contract.trains import Progress, ReleaseState, ResultSummary
 from pht_contract.wire import (
     DetailValue,
@@ -84,14 +85,6 @@ class Chain(Protocol):
         event_id: str | None = None,
         at: str | None = None,
     ) -> str: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -164,14 +157,14 @@ class ResultArchive:
             ) from None
         digest = "sha256:" + sha256_hex(raw)
         with self._lock:
-            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
                 raise ResultClosed(f"train {train.uid} has completed; no more uploads")
             if len(record.attempts) >= MAX_UPLOADS:
                 raise TooManyUploads(
                     f"train {train.uid} has uploaded {MAX_UPLOADS} times, the most allowed"
                 )
-            attempt = Attempt(len(record.attempts) + 1, digest, len(raw), iso(utc_now()))
+            attempt = Attempt(len(record.attempts) + 1, digest, len(raw), utc_iso())
             write_atomic(self._attempt_file(train.uid, attempt.attempt), raw)
             record.attempts.append(attempt)
             self._save(record)
@@ -198,7 +191,7 @@ class ResultArchive:
     ) -> "Completion":
         """Decide once (idempotent): NoOutput, or the gate's decision on the final attempt."""
         with self._lock:
-            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
                 return Completion(record, None, decided_now=False)
             record.completed = True
@@ -206,7 +199,7 @@ class ResultArchive:
             decision: GateDecision | None = None
             if not completion.job_succeeded or not record.attempts:
                 record.release = ReleaseState.NO_OUTPUT
-                record.decided_at = iso(utc_now())
+                record.decided_at = utc_iso()
                 record.decided_by = GATE_ACTOR
             else:
                 final = record.attempts[-1]
@@ -239,7 +232,7 @@ class ResultArchive:
         return Completion(record, decision, decided_now=True)
 
     def _apply(self, record: ResultRecord, decision: GateDecision) -> None:
-        now = iso(utc_now())
+        now = utc_iso()
         record.rule = decision.rule.value if decision.rule else None
         record.findings = [f.describe() for f in decision.findings]
         record.cohorts = list(decision.cohorts)
@@ -359,7 +352,7 @@ class ResultArchive:
             if record.release != ReleaseState.HELD:
                 raise NotHeld(f"the result of train {uid} is {record.release.value}, not Held")
             held_by = record.rule
-            now = iso(utc_now())
+            now = utc_iso()
             record.decided_at, record.decided_by = now, actor
             if decision.decision == "Release":
                 self._release(record, (self._folder(uid) / OUTGOING).read_bytes(), now)
@@ -418,7 +411,7 @@ class ResultArchive:
                             shutil.rmtree(path)
                         else:
                             path.unlink()
-                record.purged_at = iso(moment)
+                record.purged_at = utc_iso(moment)
                 self._save(record)
                 purged.append(record.uid)
         if purged:

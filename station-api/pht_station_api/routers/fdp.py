@@ -11,6 +11,7 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 from rdflib import Graph, URIRef
 
+from pht_contract.times import utc_now
 from pht_station_api import fairmetadata as fm
 from pht_station_api.deps import StateDep
 from pht_station_api.errors import NotAcceptable, NotFound
@@ -39,7 +40,7 @@ def _issued(state: StationState) -> datetime:
     try:
         return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = utc_now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(now.isoformat(), encoding="utf-8")
         return now
