@@ -32,7 +32,7 @@ from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.kubectl import KubectlCluster
 from pht_sandbox.localrunner import LocalJobRunner
 from pht_station_api.cohorts import patient_lines
-from pht_station_api.stores.loading import load_rdf
+from pht_station_api.triplestores.loading import load_rdf
 
 Obj = dict[str, Any]
 

@@ -31,7 +31,7 @@ def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from pht_station_api.errors import StationApiError
     from pht_station_api.servers import serve
-    from pht_station_api.stores.loading import StoreLocked
+    from pht_station_api.triplestores.loading import StoreLocked
 
     try:
         settings = Settings(**settings_overrides(args))

@@ -44,7 +44,7 @@ def _through_api(args: argparse.Namespace, fmt: str, graph: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pht_station_api.stores.loading import StoreLocked, format_for, load_rdf, writer_lock
+    from pht_station_api.triplestores.loading import StoreLocked, format_for, load_rdf, writer_lock
 
     try:
         fmt = args.format or format_for(args.file)
