@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
-from pht_operator.kubeapi import ApiError, KubeApi, Resource
-from pht_operator.statuses import now_iso
+from lightkube.resources.core_v1 import Event
 
-Obj = dict[str, Any]
+from pht_contract.times import utc_iso
+from pht_operator.kube import ApiError, KubeClient, Obj
+
 logger = logging.getLogger("pht_operator.events")
 
-EVENTS = Resource("", "v1", "events")
+EVENTS = Event
 COMPONENT = "pht-station-operator"
 
 
 def build_event(body: Obj, kind: str, reason: str, message: str) -> Obj:
     meta = body["metadata"]
-    now = now_iso()
+    now = utc_iso()
     return {
         "apiVersion": "v1",
         "kind": "Event",
@@ -48,7 +48,7 @@ def build_event(body: Obj, kind: str, reason: str, message: str) -> Obj:
 
 
 class EventPoster:
-    def __init__(self, kube: KubeApi) -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
         self._tasks: set[asyncio.Task[None]] = set()
 

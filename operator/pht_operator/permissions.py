@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pht_contract import constants
-from pht_operator.kubeapi import ApiError, KubeApi
+from pht_operator.kube import ApiError, KubeClient
 from pht_operator.settings import OperatorSettings
-
-REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ def required(settings: OperatorSettings) -> list[Permission]:
     return needs
 
 
-async def missing(kube: KubeApi, needs: list[Permission]) -> list[Permission]:
+async def missing(kube: KubeClient, needs: list[Permission]) -> list[Permission]:
     """The permissions the API server refuses to the operator's own identity."""
     refused: list[Permission] = []
     for need in needs:
@@ -69,16 +67,10 @@ async def missing(kube: KubeApi, needs: list[Permission]) -> list[Permission]:
         }
         if sub:
             attributes["subresource"] = sub
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": attributes},
-        }
         try:
-            answer = await kube._call("POST", REVIEWS, body=review)
+            allowed = await kube.allowed(attributes)
         except ApiError:
-            refused.append(need)
-            continue
-        if not (answer.get("status") or {}).get("allowed"):
+            allowed = False
+        if not allowed:
             refused.append(need)
     return refused

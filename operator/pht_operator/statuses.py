@@ -10,25 +10,11 @@ Trains cost no writes.
 from __future__ import annotations
 
 import copy
-import datetime
 from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
-
-Obj = dict[str, Any]
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime.datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from pht_contract.times import utc_iso
+from pht_operator.kube import Obj
 
 
 def conditions_of(status: Obj) -> dict[str, Obj]:
@@ -60,7 +46,6 @@ class StatusDraft:
         self.original = copy.deepcopy(status or {})
         self.status = copy.deepcopy(status or {})
         self.generation = generation
-        self.transitions: list[tuple[ConditionType, str, str, str]] = []
 
     def set_condition(
         self, kind: ConditionType, value: str, reason: Reason | str, message: str
@@ -83,7 +68,7 @@ class StatusDraft:
             "lastTransitionTime": (
                 current["lastTransitionTime"]
                 if current is not None and current.get("status") == value
-                else now_iso()
+                else utc_iso()
             ),
         }
         if self.generation is not None:
@@ -93,7 +78,6 @@ class StatusDraft:
         else:
             conditions[conditions.index(current)] = entry
         self.status["conditions"] = conditions
-        self.transitions.append((kind, value, reason, message))
         return True
 
     def set(self, key: str, value: Any) -> None:
