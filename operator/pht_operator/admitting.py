@@ -21,6 +21,13 @@ from pht_operator.passes import Next, TrainPass, ensure_policy, event, load_poli
 from pht_operator.statuses import is_true, reason_of
 
 
+async def initialise(train: TrainPass) -> Next:
+    """A Train seen the first time: ``Admitted``, ``Approved`` and ``Succeeded`` start
+    ``Unknown`` (written with the first decision, in the same status write)."""
+    train.draft.initialise()
+    return Next.CONTINUE
+
+
 async def parse_spec(train: TrainPass) -> Next:
     """The spec as the contract models it; an invalid one ends ``Rejected``."""
     try:
@@ -99,7 +106,8 @@ async def admit(train: TrainPass) -> Next:
             train.draft.set_condition(
                 ConditionType.ADMITTED, "False", Reason.CONCURRENCY_LIMIT_REACHED, message
             )
-            and reason_of(train.draft.original, ConditionType.ADMITTED) is None
+            and reason_of(train.draft.original, ConditionType.ADMITTED)
+            != Reason.CONCURRENCY_LIMIT_REACHED
         ):
             ctx.metrics.admission("Waiting", Reason.CONCURRENCY_LIMIT_REACHED)
             event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message)

@@ -18,7 +18,6 @@ from pht_operator.statuses import reason_of
 async def succeed(train: TrainPass) -> None:
     """The result was released: ``Succeeded=True``."""
     message = "the result was released"
-    train.draft.set_condition(ConditionType.SUCCEEDED, "True", Reason.RESULT_RELEASED, message)
     await finish(train, Summary.SUCCEEDED, Reason.RESULT_RELEASED, message)
 
 
@@ -44,7 +43,7 @@ async def cancel(train: TrainPass, reason: Reason, message: str) -> None:
 
 async def finish(train: TrainPass, summary: Summary, reason: Reason | str, message: str) -> None:
     """Record the terminal condition, then clean up (token first, TTL last)."""
-    train.draft.set_summary(summary)
+    train.draft.set_outcome(summary, str(reason), message)
     train.draft.set("completionTime", utc_iso())
     await flush(train)
     ctx = train.ctx

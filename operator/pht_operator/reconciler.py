@@ -37,6 +37,7 @@ Step = Callable[[TrainPass], Awaitable[Next]]
 #: The steps of a live Train, in order; each decides for itself whether it has work to do.
 STEPS: tuple[Step, ...] = (
     finalizing.ensure_finalizer,
+    admitting.initialise,
     admitting.parse_spec,
     admitting.admit,
     approving.approve,

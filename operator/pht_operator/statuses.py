@@ -16,6 +16,19 @@ from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, S
 from pht_contract.times import utc_iso
 from pht_operator.kube import Obj
 
+#: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
+_LIVE_MESSAGES = {
+    Summary.PENDING: "admitted; the run is being prepared",
+    Summary.WAITING: "waiting for a free run slot of this namespace",
+    Summary.AWAITING_APPROVAL: "waiting for a data steward's approval",
+    Summary.SUSPENDED: "suspended before its run started",
+    Summary.QUEUED: "the run's Job waits to start",
+    Summary.RUNNING: "the run is running",
+    Summary.AWAITING_RELEASE: "the run finished; its result awaits release",
+}
+#: Conditions every Train carries from the first pass on (``Unknown`` until decided).
+INITIAL_CONDITIONS = (ConditionType.ADMITTED, ConditionType.APPROVED, ConditionType.SUCCEEDED)
+
 
 def conditions_of(status: Obj) -> dict[str, Obj]:
     return {c["type"]: c for c in status.get("conditions") or [] if isinstance(c, dict)}
@@ -86,8 +99,25 @@ class StatusDraft:
         else:
             self.status[key] = value
 
+    def initialise(self) -> None:
+        """Conditions a Train has not got yet start ``Unknown`` (a Train seen the first time)."""
+        for kind in INITIAL_CONDITIONS:
+            if condition(self.status, kind) is None:
+                self.set_condition(kind, "Unknown", Reason.PENDING, "not decided yet")
+
     def set_summary(self, summary: Summary) -> None:
+        """The one-word summary; while live, ``Succeeded`` is ``Unknown`` with it as reason."""
         self.status["summary"] = summary.value
+        if summary not in TERMINAL_SUMMARIES:
+            self.set_condition(
+                ConditionType.SUCCEEDED, "Unknown", summary.value, _LIVE_MESSAGES[summary]
+            )
+
+    def set_outcome(self, summary: Summary, reason: str, message: str) -> None:
+        """A terminal summary; ``Succeeded`` is ``True``, or ``False`` with the reason why not."""
+        self.status["summary"] = summary.value
+        value = "True" if summary == Summary.SUCCEEDED else "False"
+        self.set_condition(ConditionType.SUCCEEDED, value, reason, message)
 
     @property
     def changed(self) -> bool:

@@ -58,8 +58,12 @@ def test_train_printer_columns() -> None:
     columns = all_crds()["trains.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
     wide = [c["name"] for c in columns if c.get("priority")]
-    assert {"Summary", "GPUs", "Age", "Duration"} <= set(default)
-    assert {"Image", "Organisation"} <= set(wide)
+    assert {"Summary", "Reason", "GPUs", "Age", "Duration"} <= set(default)
+    assert {"Started", "Completed", "Image", "Organisation"} <= set(wide)
+    by_name = {c["name"]: c for c in columns}
+    # kubectl humanises date columns ("5m") like Age
+    assert by_name["Started"]["type"] == by_name["Completed"]["type"] == "date"
+    assert "Succeeded" in by_name["Reason"]["jsonPath"]
 
 
 def test_examples_validate_against_crd_openapi_schema() -> None:
