@@ -110,7 +110,7 @@ async def admit(train: TrainPass) -> Next:
             != Reason.CONCURRENCY_LIMIT_REACHED
         ):
             ctx.metrics.admission("Waiting", Reason.CONCURRENCY_LIMIT_REACHED)
-            event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message)
+            event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message, action="Admit")
         train.draft.set_summary(Summary.WAITING)
         return Next.DONE
     ctx.store.reserved[train.namespace].add(train.uid)
@@ -125,7 +125,7 @@ async def admit(train: TrainPass) -> Next:
         marks.admitted = time.monotonic()
         ctx.metrics.admission_latency.observe(marks.admitted - marks.first_seen)
     ctx.metrics.admission("Admitted", Reason.ADMITTED)
-    event(train, "Normal", Reason.ADMITTED, "admitted by the station policy")
+    event(train, "Normal", Reason.ADMITTED, "admitted by the station policy", action="Admit")
     return Next.CONTINUE
 
 
@@ -143,6 +143,6 @@ async def resume_within_capacity(train: TrainPass) -> Next:
         ConditionType.ADMITTED, "False", Reason.CONCURRENCY_LIMIT_REACHED, message
     )
     train.ctx.metrics.admission("Waiting", Reason.CONCURRENCY_LIMIT_REACHED)
-    event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message)
+    event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message, action="Admit")
     train.draft.set_summary(Summary.WAITING)
     return Next.DONE

@@ -102,7 +102,7 @@ async def approve(train: TrainPass) -> Next:
             )
             and reason_of(train.draft.original, ConditionType.APPROVED) != verdict.reason
         ):
-            event(train, "Normal", verdict.reason, verdict.message)
+            event(train, "Normal", verdict.reason, verdict.message, action="Approve")
         train.draft.set_summary(Summary.AWAITING_APPROVAL)
         return Next.DONE
     if verdict.standing is not None:
@@ -126,7 +126,7 @@ async def approve(train: TrainPass) -> Next:
     marks = ctx.store.marks.get(train.uid)
     if marks is not None:
         marks.approved = time.monotonic()
-    event(train, "Normal", str(verdict.reason), verdict.message)
+    event(train, "Normal", str(verdict.reason), verdict.message, action="Approve")
     return Next.CONTINUE
 
 

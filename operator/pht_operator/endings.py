@@ -52,7 +52,13 @@ async def finish(train: TrainPass, summary: Summary, reason: Reason | str, messa
         ctx.metrics.turnaround.observe(max(0.0, (utc_now() - created).total_seconds()))
     outcome = "Succeeded" if summary == Summary.SUCCEEDED else summary.value
     ctx.metrics.finish(outcome, str(reason))
-    event(train, "Normal" if summary == Summary.SUCCEEDED else "Warning", str(reason), message)
+    event(
+        train,
+        "Normal" if summary == Summary.SUCCEEDED else "Warning",
+        str(reason),
+        message,
+        action="Finish",
+    )
     ctx.store.release_slot(train.namespace, train.uid)
     await clean_up(train)
 

@@ -55,7 +55,13 @@ async def release_deleted(train: TrainPass) -> Next:
             await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "deleted")
     await delete_run_objects(train, job=True)
     if recorded and not is_terminal(train.status):
-        event(train, "Normal", Reason.CANCELLED, "the Train was deleted; its run was stopped")
+        event(
+            train,
+            "Normal",
+            Reason.CANCELLED,
+            "the Train was deleted; its run was stopped",
+            action="Delete",
+        )
     remaining = [f for f in finalizers if f != constants.FINALIZER]
     patch = {
         "metadata": {"finalizers": remaining or None, "resourceVersion": meta["resourceVersion"]}

@@ -53,7 +53,7 @@ class TransientError(Exception):
 class EventSink(Protocol):
     """Posts Kubernetes Events about a Train (the operator's EventPoster in production)."""
 
-    def __call__(self, body: Obj, kind: str, reason: str, message: str) -> None: ...
+    def __call__(self, body: Obj, kind: str, reason: str, message: str, action: str) -> None: ...
 
 
 @dataclass
@@ -115,11 +115,12 @@ class TrainPass:
         self.draft = StatusDraft(updated.get("status"), updated["metadata"].get("generation"))
 
 
-def event(train: TrainPass, kind: str, reason: str, message: str) -> None:
-    """A Kubernetes Event for humans, and the same line in the operator's log."""
+def event(train: TrainPass, kind: str, reason: str, message: str, *, action: str) -> None:
+    """A Kubernetes Event for humans (``action``: what the operator did, e.g. ``Admit``), and
+    the same line in the operator's log."""
     log = logger.warning if kind == "Warning" else logger.info
     log("Train %s/%s: %s: %s", train.namespace, train.name, reason, message)
-    train.ctx.events(train.body, kind, reason, message)
+    train.ctx.events(train.body, kind, reason, message, action)
 
 
 async def provenance(

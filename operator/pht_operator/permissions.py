@@ -44,13 +44,13 @@ def required(settings: OperatorSettings) -> list[Permission]:
         # The Train's finalizer, then its status; a standing approval's use count.
         statuses = (f"{constants.TRAIN_PLURAL}/status", f"{constants.APPROVAL_PLURAL}/status")
         needs += _grant(("patch",), group, (constants.TRAIN_PLURAL, *statuses), ns)
-        needs += _grant(("create",), "", ("events",), ns)
+        needs += _grant(("create",), "events.k8s.io", ("events",), ns)
     runs = settings.run_namespace
     needs += _grant(("create", "delete", "get", "list", "watch", "patch"), "batch", ("jobs",), runs)
     needs += _grant(("create", "delete", "get"), "", ("secrets",), runs)
     needs += _grant(("create", "delete", "get"), "networking.k8s.io", ("networkpolicies",), runs)
     needs += _grant(("list", "watch"), "", ("pods",), runs)
-    needs += _grant(("create",), "", ("events",), runs)
+    needs += _grant(("create",), "events.k8s.io", ("events",), runs)
     return needs
 
 

@@ -63,7 +63,13 @@ async def hold_while_suspended(train: TrainPass) -> Next:
         "suspended by the requester before the run started; set spec.suspend to false to start it",
     )
     if train.status.get("summary") != Summary.SUSPENDED:
-        event(train, "Normal", "Suspended", "the Train is suspended; no run is started")
+        event(
+            train,
+            "Normal",
+            "Suspended",
+            "the Train is suspended; no run is started",
+            action="Suspend",
+        )
     train.draft.set_summary(Summary.SUSPENDED)
     train.ctx.store.release_slot(train.namespace, train.uid)
     return Next.DONE
@@ -107,7 +113,7 @@ async def start_run(train: TrainPass) -> Next:
         if train.draft.set_condition(
             ConditionType.RUNNING, "False", Reason.REGISTRATION_FAILED, message
         ):
-            event(train, "Warning", Reason.REGISTRATION_FAILED, message)
+            event(train, "Warning", Reason.REGISTRATION_FAILED, message, action="Register")
         train.draft.set_summary(Summary.PENDING)
         await flush(train)
         raise TransientError(str(exc)) from exc
@@ -138,7 +144,13 @@ async def start_run(train: TrainPass) -> Next:
         start = marks.approved or marks.admitted
         if start is not None:
             train.ctx.metrics.run_start_latency.observe(time.monotonic() - start)
-    event(train, "Normal", Reason.JOB_CREATED, f"run created in {settings.run_namespace}")
+    event(
+        train,
+        "Normal",
+        Reason.JOB_CREATED,
+        f"run created in {settings.run_namespace}",
+        action="CreateRun",
+    )
     return Next.DONE
 
 
@@ -179,7 +191,7 @@ async def follow_run(train: TrainPass) -> Next:
             created = parse_utc(job["metadata"].get("creationTimestamp"))
             if created is not None:
                 ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
-            event(train, "Normal", Reason.RUNNING, "the run started")
+            event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
         train.draft.set_summary(Summary.RUNNING)
         await _mirror_progress(train)
     elif phase.phase in (jobstates.Phase.QUEUED, jobstates.Phase.PENDING):
@@ -189,7 +201,7 @@ async def follow_run(train: TrainPass) -> Next:
             phase.reason != Reason.PENDING
             or reason_of(train.draft.original, ConditionType.RUNNING) != Reason.PENDING
         ):
-            event(train, "Normal", phase.reason, phase.message)
+            event(train, "Normal", phase.reason, phase.message, action="FollowRun")
         train.draft.set_summary(Summary.QUEUED)
     elif phase.phase == jobstates.Phase.SUCCEEDED:
         await ctx.station.complete(
@@ -199,7 +211,13 @@ async def follow_run(train: TrainPass) -> Next:
         train.draft.set_condition(
             ConditionType.RUNNING, "False", Reason.RUN_COMPLETED, "the run finished"
         )
-        event(train, "Normal", Reason.RUN_COMPLETED, "the run finished; awaiting the result")
+        event(
+            train,
+            "Normal",
+            Reason.RUN_COMPLETED,
+            "the run finished; awaiting the result",
+            action="FollowRun",
+        )
         await mirror_release(train)
     else:
         await ctx.station.complete(
@@ -240,7 +258,7 @@ async def mirror_release(train: TrainPass) -> None:
         if draft.set_condition(
             ConditionType.RESULT_RELEASED, "False", Reason.AWAITING_RELEASE, message
         ):
-            event(train, "Normal", Reason.AWAITING_RELEASE, message)
+            event(train, "Normal", Reason.AWAITING_RELEASE, message, action="MirrorRelease")
         draft.set_summary(Summary.AWAITING_RELEASE)
         train.ctx.store.release_slot(train.namespace, train.uid)
     else:

@@ -156,13 +156,15 @@ class Harness:
         return self.train(name)
 
     def events_for(self, name: str) -> list[Obj]:
-        from pht_sandbox.cluster import EVENTS
+        """The operator's ``events.k8s.io/v1`` Events about this Train, oldest first."""
+        from pht_sandbox.cluster import NEW_EVENTS
 
-        return [
+        events = [
             e
-            for e in self.cluster.list_objects(EVENTS, STATION_NS)
-            if e.get("involvedObject", {}).get("name") == name
+            for e in self.cluster.list_objects(NEW_EVENTS, STATION_NS)
+            if e.get("regarding", {}).get("name") == name
         ]
+        return sorted(events, key=lambda e: str(e["eventTime"]))
 
 
 def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
