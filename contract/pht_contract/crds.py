@@ -148,9 +148,15 @@ def _crd(
     description: str = "",
 ) -> dict[str, Any]:
     properties: dict[str, Any] = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
-        "metadata": {"type": "object"},
+        "apiVersion": {
+            "type": "string",
+            "description": f"The API group and version: {API_GROUP}/{API_VERSION}.",
+        },
+        "kind": {"type": "string", "description": f"The kind of object: {kind}."},
+        "metadata": {
+            "type": "object",
+            "description": "Standard object metadata (name, namespace, labels, annotations).",
+        },
         "spec": _object_schema(spec_model),
     }
     if status_model is not None:
