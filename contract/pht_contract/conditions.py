@@ -48,7 +48,6 @@ class Reason(StrEnum):
     REJECTED = "Rejected"
     PARAMETERS_OUTSIDE_APPROVAL = "ParametersOutsideApproval"
     SPEC_CHANGED_AFTER_ADMISSION = "SpecChangedAfterAdmission"
-    PENDING_TIMEOUT = "PendingTimeout"
     # run
     JOB_CREATED = "JobCreated"
     PENDING = "Pending"
