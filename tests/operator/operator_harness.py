@@ -176,6 +176,7 @@ def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
         "station_api_namespace": "pht-station",
         "api_token": OPERATOR_TOKEN,
         "station_name": "test-station",
+        "listen_host": "127.0.0.1",
         "health_port": 0,
         "metrics_port": 0,
         "watch_timeout_seconds": 1,
