@@ -2,7 +2,7 @@
 
 Every read and write the operator makes itself (status patches, finalizers, Secrets, Jobs,
 NetworkPolicies, Events, access reviews, the run-object watches) goes through one
-:class:`KubeClient` per process, which counts its calls. Inside the operator objects stay plain
+:class:`KubeClient` per process. Inside the operator objects stay plain
 JSON dicts (as the API server writes them); the typed lightkube models are used only at this
 boundary. Writes are explicit: merge patches carrying the resourceVersion they were computed
 from, so a stale view is refused with 409 (:attr:`ApiError.conflict`) instead of overwriting.
@@ -114,8 +114,6 @@ class KubeClient:
     def __init__(self, client: lightkube.AsyncClient, http: httpx2.AsyncClient) -> None:
         self._client = client
         self._http = http
-        #: API calls made so far (watch connections count once each).
-        self.calls = 0
 
     @classmethod
     def from_config(cls, config: KubeConfig, timeout: float = 15.0) -> KubeClient:
@@ -125,7 +123,8 @@ class KubeClient:
         client = lightkube.AsyncClient(
             single, timeout=httpx2.Timeout(timeout), trust_env=False, field_manager=FIELD_MANAGER
         )
-        http = build_http_client(single, ConnectionParams(timeout=httpx2.Timeout(timeout)))
+        params = ConnectionParams(timeout=httpx2.Timeout(timeout), trust_env=False)
+        http = build_http_client(single, params)
         return cls(client, http)
 
     async def aclose(self) -> None:
@@ -133,7 +132,6 @@ class KubeClient:
         await self._http.aclose()
 
     async def get(self, res: Resource, namespace: str, name: str) -> Obj:
-        self.calls += 1
         try:
             return _to_dict(await self._client.get(res, name, namespace=namespace))
         except httpx2.HTTPError as exc:
@@ -151,7 +149,6 @@ class KubeClient:
         self, res: Resource, namespace: str, labels: dict[str, str] | None = None
     ) -> tuple[list[Obj], str]:
         """Every object (matching ``labels``), and the listing's resourceVersion."""
-        self.calls += 1
         listing = self._client.list(res, namespace=namespace, labels=_selector(labels))
         try:
             items = [_to_dict(item) async for item in listing]
@@ -164,7 +161,6 @@ class KubeClient:
         return items, str(version or "")
 
     async def create(self, res: Resource, namespace: str, obj: Obj) -> Obj:
-        self.calls += 1
         try:
             placed = {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
             model: Any = cast(Any, res).from_dict(placed)
@@ -177,7 +173,6 @@ class KubeClient:
         self, res: Resource, namespace: str, name: str, patch: Obj, *, status: bool = False
     ) -> Obj:
         """A JSON merge patch (of the ``/status`` subresource when ``status``)."""
-        self.calls += 1
         target: Any = res.Status if status else res  # type: ignore[attr-defined]
         try:
             updated = await self._client.patch(
@@ -189,7 +184,6 @@ class KubeClient:
 
     async def delete(self, res: Resource, namespace: str, name: str) -> bool:
         """Delete with background propagation (a Job's pods stop); ``False`` if already gone."""
-        self.calls += 1
         try:
             await self._client.delete(
                 res, name, namespace=namespace, cascade=CascadeType.BACKGROUND
@@ -212,7 +206,6 @@ class KubeClient:
     ) -> AsyncIterator[tuple[str, Obj]]:
         """``(type, object)`` events from ``resource_version`` on, until cancelled; a watch the
         server ends at its timeout is resumed, any failure raises :class:`ApiError`."""
-        self.calls += 1
         events = self._client.watch(
             res,
             namespace=namespace,
@@ -228,7 +221,6 @@ class KubeClient:
 
     async def allowed(self, attributes: dict[str, str]) -> bool:
         """Whether the operator's own identity may do this (a SelfSubjectAccessReview)."""
-        self.calls += 1
         review: Any = SelfSubjectAccessReview.from_dict(
             {
                 "apiVersion": "authorization.k8s.io/v1",
@@ -247,7 +239,6 @@ class KubeClient:
     ) -> AsyncIterator[tuple[str, str]]:
         """One watch of Trains with bookmarks: ``(type, resourceVersion)`` of every event
         received, then ``("END", "")`` when the server closes the watch at its timeout."""
-        self.calls += 1
         params = {
             "watch": "true",
             "allowWatchBookmarks": "true",
