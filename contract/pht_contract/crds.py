@@ -153,10 +153,8 @@ def _crd(
             "description": f"The API group and version: {API_GROUP}/{API_VERSION}.",
         },
         "kind": {"type": "string", "description": f"The kind of object: {kind}."},
-        "metadata": {
-            "type": "object",
-            "description": "Standard object metadata (name, namespace, labels, annotations).",
-        },
+        # The API server refuses anything but a type here (it documents ObjectMeta itself).
+        "metadata": {"type": "object"},
         "spec": _object_schema(spec_model),
     }
     if status_model is not None:
