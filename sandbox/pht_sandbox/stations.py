@@ -28,9 +28,9 @@ import yaml
 
 from pht_contract import constants
 from pht_contract.conditions import TERMINAL_SUMMARIES
-from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
-from pht_sandbox.kubectl import KubectlCluster
-from pht_sandbox.localrunner import LocalJobRunner
+from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.emulator.kubectl import KubectlCluster
+from pht_sandbox.processpods import ProcessKubelet
 from pht_station_api.cohorts import patient_lines
 from pht_station_api.stores.loading import load_rdf
 
@@ -103,7 +103,7 @@ class LocalStation:
     cluster: ClusterEmulator = field(default_factory=KubectlCluster)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
-    _runner: LocalJobRunner | None = None
+    _kubelet: ProcessKubelet | None = None
     _http: httpx.AsyncClient | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ class LocalStation:
         self.urls.kubeconfig = write_kubeconfig(
             work / "kubeconfig", self.urls.kubernetes, REQUEST_NAMESPACE
         )
-        self._runner = LocalJobRunner(self.cluster, RUN_NAMESPACE, work)
+        self._kubelet = ProcessKubelet(self.cluster, RUN_NAMESPACE, work)
         operator_token = secrets.token_urlsafe(32)
         (work / "operator-token").write_text(operator_token)
         (work / "operator-token").chmod(0o600)
@@ -265,9 +265,9 @@ class LocalStation:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
         self._processes.clear()
-        if self._runner is not None:
-            await self._runner.stop()
-            self._runner = None
+        if self._kubelet is not None:
+            await self._kubelet.stop()
+            self._kubelet = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -10,7 +10,7 @@ from operator_harness import RUN_NS, Harness, condition
 from pht_contract import constants
 from pht_contract.hashing import token_hash
 from pht_contract.sparql import query_hash
-from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, SECRETS
+from pht_sandbox.emulator import JOBS, NETWORK_POLICIES, SECRETS
 
 
 async def test_good_train_succeeds_through_every_condition(harness: Harness) -> None:
