@@ -8,8 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pht_cli import sandbox
+
 
 def run(args: argparse.Namespace) -> int:
+    if sandbox.missing():
+        return 2
     from pht_sandbox.stations import WorkDirInUse
 
     try:

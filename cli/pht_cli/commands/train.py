@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from pht_cli import sandbox
+
 EXIT_RELEASED: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
@@ -40,6 +42,8 @@ def print_table(table: dict[str, Any]) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
+    if sandbox.missing():
+        return EXIT_USAGE
     from pht_sandbox import rehearsal as runlocal
 
     def say(line: str) -> None:

@@ -1,0 +1,92 @@
+"""The station in a box is its own distribution: the station's wheel holds none of it, and the
+commands that need it say how to install it when it is missing."""
+
+import sys
+import tomllib
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hatchling.builders.wheel import WheelBuilder
+from packaging.requirements import Requirement
+
+from pht_cli.main import main
+
+REPO = Path(__file__).resolve().parents[2]
+#: Used by the station in a box only; the station's images must not carry them.
+SANDBOX_ONLY = {"matplotlib", "kmock"}
+
+
+def _project(path: Path) -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads(path.read_text())["project"]
+    return project
+
+
+def _requirements(project: dict[str, Any]) -> dict[str, Requirement]:
+    found = [Requirement(line) for line in project["dependencies"]]
+    return {r.name.lower(): r for r in found}
+
+
+@pytest.fixture(scope="module")
+def station_wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    (built,) = WheelBuilder(str(REPO)).build(directory=str(out), versions=["standard"])
+    return zipfile.ZipFile(built)
+
+
+def test_the_station_wheel_holds_no_station_in_a_box(station_wheel: zipfile.ZipFile) -> None:
+    packages = {name.split("/", 1)[0] for name in station_wheel.namelist()}
+    assert {"pht_contract", "pht_operator", "pht_station_api", "pht_cli"} <= packages
+    assert "pht_sandbox" not in packages
+
+
+def test_the_station_wheel_needs_nothing_only_the_station_in_a_box_uses(
+    station_wheel: zipfile.ZipFile,
+) -> None:
+    (metadata,) = [n for n in station_wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    headers = Parser().parsestr(station_wheel.read(metadata).decode())
+    core = [Requirement(line) for line in headers.get_all("Requires-Dist") or []]
+    core = [r for r in core if r.marker is None]  # extras (test) are not installed by images
+    assert core, "the wheel lists no dependency at all"
+    assert not {r.name.lower() for r in core} & SANDBOX_ONLY
+
+
+def test_the_station_in_a_box_project_depends_on_this_station_and_its_own_libraries() -> None:
+    station = _project(REPO / "pyproject.toml")
+    sandbox = _project(REPO / "sandbox" / "pyproject.toml")
+    assert sandbox["name"] == "pht-sandbox"
+    assert sandbox["version"] == station["version"]
+    needs = _requirements(sandbox)
+    assert str(needs["pht-station"].specifier) == f"=={station['version']}"
+    assert set(needs) >= SANDBOX_ONLY
+    assert not SANDBOX_ONLY & set(_requirements(station))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["demo", "--once"],
+        ["demo", "federated", "--once"],
+        ["dev", "cluster", "--once"],
+        ["train", "run-local", "trains/examples/kaplan-meier"],
+    ],
+)
+def test_commands_that_need_the_station_in_a_box_say_how_to_install_it(
+    command: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in [m for m in sys.modules if m == "pht_sandbox" or m.startswith("pht_sandbox.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pht_sandbox", None)  # as if it were not installed
+    assert main(command) == 2
+    printed = capsys.readouterr()
+    lines = printed.err.strip().splitlines()
+    assert len(lines) == 1, printed.err
+    assert lines[0].startswith("error: the station in a box is not installed: pip install")
+    assert "Traceback" not in printed.err + printed.out
+    assert list(tmp_path.iterdir()) == []  # nothing was started or written
