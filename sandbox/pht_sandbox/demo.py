@@ -27,6 +27,7 @@ import yaml
 from pht_contract import constants
 from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig, fresh_work_dir
 from pht_sandbox.tables import format_table
+from pht_sandbox.terminating import stops_on_sigterm
 
 Obj = dict[str, Any]
 
@@ -195,6 +196,7 @@ def station_steward() -> str:
     return STEWARD
 
 
+@stops_on_sigterm
 async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
     print(BANNER)
     started = time.monotonic()

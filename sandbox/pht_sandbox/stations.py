@@ -173,6 +173,7 @@ class LocalStation:
                 "PHT_OPERATOR_RUN_API_PORT": str(internal),
                 "PHT_OPERATOR_API_TOKEN_FILE": str(work / "operator-token"),
                 "PHT_OPERATOR_STATION_NAME": self.config.name,
+                "PHT_OPERATOR_LISTEN_HOST": "127.0.0.1",
                 "PHT_OPERATOR_HEALTH_PORT": str(health),
                 "PHT_OPERATOR_METRICS_PORT": str(metrics),
                 "PHT_OPERATOR_POLL_INTERVAL_SECONDS": "0.5",

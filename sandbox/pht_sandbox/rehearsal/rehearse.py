@@ -30,13 +30,22 @@ from pht_sandbox.rehearsal.outcome import (
 )
 from pht_sandbox.rehearsal.stationprocess import local_station
 from pht_sandbox.rehearsal.trainprocess import failure_reason, run_process
+from pht_sandbox.terminating import sigterm_as_ctrl_c
 
 Obj = dict[str, Any]
 Say = Callable[[str], None]
 
 
 def run_local(options: LocalRunOptions, say: Say) -> LocalRunOutcome:
-    """Admit, register, run, complete, read the decision; save what a requester would get."""
+    """Admit, register, run, complete, read the decision; save what a requester would get.
+
+    SIGTERM interrupts it as Ctrl-C does: the train and the local station API are stopped.
+    """
+    with sigterm_as_ctrl_c():
+        return _rehearse(options, say)
+
+
+def _rehearse(options: LocalRunOptions, say: Say) -> LocalRunOutcome:
     bundle = find_train(options.directory)
     manifest = options.manifest or default_manifest(bundle)
     policy_file = options.policy or default_policy()
