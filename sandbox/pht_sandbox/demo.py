@@ -1,8 +1,8 @@
 """``pht demo``: the whole station on a laptop, with one train from apply to released result.
 
 What runs (all on 127.0.0.1): an **emulated** Kubernetes API, the real operator, the real
-station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and the local job runner,
-which runs bundled example trains as **local processes that are not isolated the way pods are**.
+station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and a kubelet that
+runs bundled example trains as **local processes that are not isolated the way pods are**.
 The demo applies the example StationPolicy and the Kaplan–Meier Train, approves it as a data
 steward, shows the Train's conditions and progress live, shows the steward reviewing and
 releasing the held result (the gate holds every result of an image not reviewed for automatic

@@ -1,9 +1,10 @@
-"""One station in a box: emulated cluster, real operator, real station API, local job runner.
+"""One station in a box: emulated cluster, real operator, real station API, process kubelet.
 
-Started on 127.0.0.1 only. The emulated Kubernetes API and the local job runner run in this
-process; the station API (``pht api``) and the operator (``pht operator``) run as their own
-processes, exactly as they are started on a cluster, configured only through their documented
-environment variables. Everything lives under one work directory, which the station owns.
+Started on 127.0.0.1 only. The emulated Kubernetes API and the kubelet that runs Job pods as
+local processes (:mod:`pht_sandbox.processpods`) run in this process; the station API
+(``pht api``) and the operator (``pht operator``) run as their own processes, exactly as they
+are started on a cluster, configured only through their documented environment variables.
+Everything lives under one work directory, which the station owns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +28,7 @@ import yaml
 
 from pht_contract import constants
 from pht_contract.conditions import TERMINAL_SUMMARIES
+from pht_sandbox.controlplane.processes import free_port
 from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.emulator.kubectl import KubectlCluster
 from pht_sandbox.processpods import ProcessKubelet
@@ -65,12 +66,6 @@ def fresh_work_dir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / WORK_DIR_MARKER).write_text("created by pht demo; deleted on the next run\n")
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

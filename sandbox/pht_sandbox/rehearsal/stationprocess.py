@@ -12,7 +12,6 @@ import io
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from pht_contract.wire import (
     TrainState,
 )
 from pht_operator.stationapi import StationApi, StationApiError
+from pht_sandbox.controlplane.processes import free_port
 from pht_sandbox.rehearsal.inputs import StationUnavailable
 
 T = TypeVar("T")
@@ -77,12 +77,6 @@ class OperatorCalls:
         with contextlib.suppress(Exception):
             self._loop.run(self._api.aclose())
         self._loop.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def iso(moment: datetime) -> str:
