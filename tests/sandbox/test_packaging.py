@@ -29,11 +29,22 @@ def _requirements(project: dict[str, Any]) -> dict[str, Requirement]:
     return {r.name.lower(): r for r in found}
 
 
+def _wheel(project: Path, out: Path) -> zipfile.ZipFile:
+    (built,) = WheelBuilder(str(project)).build(directory=str(out), versions=["standard"])
+    return zipfile.ZipFile(built)
+
+
+def _core_requirements(wheel: zipfile.ZipFile) -> list[Requirement]:
+    """Requires-Dist without a marker: what ``pip install`` of the wheel pulls in."""
+    (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    headers = Parser().parsestr(wheel.read(metadata).decode())
+    found = [Requirement(line) for line in headers.get_all("Requires-Dist") or []]
+    return [r for r in found if r.marker is None]  # extras (test) are not installed by images
+
+
 @pytest.fixture(scope="module")
 def station_wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    out = tmp_path_factory.mktemp("wheel")
-    (built,) = WheelBuilder(str(REPO)).build(directory=str(out), versions=["standard"])
-    return zipfile.ZipFile(built)
+    return _wheel(REPO, tmp_path_factory.mktemp("wheel"))
 
 
 def test_the_station_wheel_holds_no_station_in_a_box(station_wheel: zipfile.ZipFile) -> None:
@@ -45,10 +56,7 @@ def test_the_station_wheel_holds_no_station_in_a_box(station_wheel: zipfile.ZipF
 def test_the_station_wheel_needs_nothing_only_the_station_in_a_box_uses(
     station_wheel: zipfile.ZipFile,
 ) -> None:
-    (metadata,) = [n for n in station_wheel.namelist() if n.endswith(".dist-info/METADATA")]
-    headers = Parser().parsestr(station_wheel.read(metadata).decode())
-    core = [Requirement(line) for line in headers.get_all("Requires-Dist") or []]
-    core = [r for r in core if r.marker is None]  # extras (test) are not installed by images
+    core = _core_requirements(station_wheel)
     assert core, "the wheel lists no dependency at all"
     assert not {r.name.lower() for r in core} & SANDBOX_ONLY
 
@@ -62,6 +70,19 @@ def test_the_station_in_a_box_project_depends_on_this_station_and_its_own_librar
     assert str(needs["pht-station"].specifier) == f"=={station['version']}"
     assert set(needs) >= SANDBOX_ONLY
     assert not SANDBOX_ONLY & set(_requirements(station))
+
+
+def test_the_station_in_a_box_wheel_holds_it_alone_and_needs_the_station(
+    tmp_path: Path,
+) -> None:
+    wheel = _wheel(REPO / "sandbox", tmp_path)
+    packages = {name.split("/", 1)[0] for name in wheel.namelist()}
+    assert {p for p in packages if not p.endswith(".dist-info")} == {"pht_sandbox"}
+    assert "pht_sandbox/emulator/server.py" in wheel.namelist()
+    version = _project(REPO / "pyproject.toml")["version"]
+    needs = {r.name.lower(): str(r.specifier) for r in _core_requirements(wheel)}
+    assert needs["pht-station"] == f"=={version}"
+    assert set(needs) >= SANDBOX_ONLY
 
 
 @pytest.mark.parametrize(
