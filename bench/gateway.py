@@ -41,7 +41,7 @@ from pht_contract.wire import (
     TrainRegistration,
 )
 from pht_station_api.cohorts import cohort_bytes
-from pht_station_api.stores.loading import load_rdf
+from pht_station_api.triplestores.loading import load_rdf
 
 GRAPH = "urn:pht:graph:lung1"
 PREFIXES = (

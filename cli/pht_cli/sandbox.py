@@ -1,22 +1,25 @@
-"""Whether the station in a box (the separate ``pht-sandbox`` project) is installed.
+"""The station in a box is a separate installable part; commands that need it say so."""
 
-``pht demo``, ``pht dev`` and ``pht train run-local`` need it; the station's images do not ship
-it, so there these commands say how to install it instead of failing with a traceback.
-"""
+from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from typing import Final
 
-MISSING: Final = (
-    "error: the station in a box is not installed: pip install -e sandbox "
-    "(in a checkout of the station's repository; make setup does it)"
+from pht_cli.errors import CliError
+
+SANDBOX_PACKAGE: Final = "pht_sandbox"
+NOT_INSTALLED: Final = (
+    "the station in a box is not installed: pip install pht-sandbox "
+    "(or, in a checkout, pip install -e sandbox)"
 )
 
 
-def missing() -> bool:
-    """True (after printing one line on stderr) when ``pht_sandbox`` cannot be imported."""
-    if importlib.util.find_spec("pht_sandbox") is not None:
-        return False
-    print(MISSING, file=sys.stderr)
-    return True
+def require_sandbox() -> None:
+    """Raise a one-line :class:`CliError` when :mod:`pht_sandbox` cannot be imported."""
+    try:
+        importlib.import_module(SANDBOX_PACKAGE)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing == SANDBOX_PACKAGE or missing.startswith(SANDBOX_PACKAGE + "."):
+            raise CliError(NOT_INSTALLED) from None
+        raise

@@ -1,16 +1,15 @@
 """Whether a Train is approved: per-Train approvals bound to its spec hash, or a standing one.
 
 Pure: the reconciler passes the TrainApproval objects of the Train's namespace. Rules
-(ARCHITECTURE.md): an approval counts only for the exact spec hash; approvers must differ from
-each other and from the requester; any matching rejection is final. A standing approval covers
-a Train only if it names the Train's requester (the requested-by annotation) and the Train has
-exactly its image digest, ``command``, ``args`` and ``graphs``, brings no input artifact it
-does not list, names queries that are all among its query
-hashes, and keeps every parameter inside its declared bounds; it must have runs left and not be
-expired (a Train that already consumed a run of it stays covered, so a restart never counts
-twice). A standing approval counts as *one* approver: under a two-steward policy a second,
-different steward must still approve the Train itself.
-"""
+(docs/adr/0001-approval-model.md): an approval counts only for the exact spec hash; approvers
+must differ from each other and from the requester; any matching rejection is final. A standing
+approval covers a Train only if it names the Train's requester (the requested-by annotation)
+and the Train has exactly its image digest, ``command``, ``args`` and ``graphs``, brings no
+input artifact it does not list, names queries that are all among its query hashes, and keeps
+every parameter inside its declared bounds; it must have runs left and not be expired (a Train
+that already consumed a run of it stays covered, so a restart never counts twice). A standing
+approval counts as *one* approver: under a two-steward policy a second, different steward must
+still approve the Train itself."""
 
 from __future__ import annotations
 

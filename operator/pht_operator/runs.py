@@ -3,7 +3,7 @@
 Pure functions from (Train, policy decision, settings) to manifests, so tests validate them
 against the upstream schema and read every security property without a cluster.
 
-Why each property (ARCHITECTURE.md, "The run pod"): the algorithm must not reach DNS, the
+Why each property (docs/architecture.md, "Trust boundaries"): the algorithm must not reach DNS, the
 network, the Kubernetes API or the store — hence ``dnsPolicy: None`` with a dead resolver, the
 station API by IP address, an egress NetworkPolicy to that one port, no service-account token;
 restricted pod security with numeric ids and a read-only root, with writable space only in a

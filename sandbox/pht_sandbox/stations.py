@@ -33,7 +33,7 @@ from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.emulator.kubectl import KubectlCluster
 from pht_sandbox.processpods import ProcessKubelet
 from pht_station_api.cohorts import patient_lines
-from pht_station_api.stores.loading import load_rdf
+from pht_station_api.triplestores.loading import load_rdf
 
 Obj = dict[str, Any]
 

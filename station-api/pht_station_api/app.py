@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
 
+from pht_station_api.bodylimits import RequestSizeLimit
 from pht_station_api.errors import install_error_handlers
 from pht_station_api.metrics import Snapshot
 from pht_station_api.routers import (
@@ -33,6 +34,7 @@ def _app(state: StationState, title: str, routers: list[APIRouter]) -> FastAPI:
     app = FastAPI(title=title, version="0.1.0")
     app.state.station = state
     install_error_handlers(app)
+    app.add_middleware(RequestSizeLimit, max_bytes=state.settings.MAX_REQUEST_BYTES)
     for router in routers:
         app.include_router(router)
     return app

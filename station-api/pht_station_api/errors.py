@@ -88,12 +88,6 @@ class GraphNotAllowed(QueryNotAllowed):
     reason = "GraphNotAllowed"
 
 
-class DatasetNotAllowed(QueryNotAllowed):
-    """Protocol dataset parameters (``default-graph-uri``/``named-graph-uri``) outside policy."""
-
-    reason = "DatasetNotAllowed"
-
-
 class QueryNotApproved(QueryNotAllowed):
     reason = "QueryNotApproved"
 

@@ -5,22 +5,20 @@ action with a SubjectAccessReview on the Train (group ``pht.health-ai.nl``, reso
 so RBAC stays the single source of truth for stewards and requesters. ``local`` mode reads a
 YAML file of tokens and rules; it exists for the station in a box only and the Helm chart
 cannot enable it. See ``docs/station-api.md`` for the verbs.
+
+The Kubernetes checker is :mod:`pht_station_api.kubernetes_identities`; answers are remembered
+for a few seconds by :mod:`pht_station_api.identity_cache`.
 """
 
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-import httpx
 import yaml
 
-from pht_contract.constants import API_GROUP, TRAIN_PLURAL
-from pht_station_api.errors import IdentityUnavailable, Unauthenticated
-from pht_station_api.settings import Settings
-
-REVIEW_TIMEOUT_SECONDS = 5.0
+from pht_station_api.errors import Unauthenticated
 
 
 @dataclass(frozen=True)
@@ -38,84 +36,6 @@ class IdentityChecker(Protocol):
     ) -> bool: ...
 
     async def close(self) -> None: ...
-
-
-class KubernetesIdentities:
-    """TokenReview + SubjectAccessReview with the API's own service-account token."""
-
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
-        self._settings = settings
-        verify: Any = True
-        if settings.KUBERNETES_CA_FILE is not None and settings.KUBERNETES_CA_FILE.exists():
-            verify = str(settings.KUBERNETES_CA_FILE)
-        self._client = httpx.AsyncClient(
-            base_url=settings.KUBERNETES_API_URL,
-            verify=verify,
-            timeout=REVIEW_TIMEOUT_SECONDS,
-            transport=transport,
-        )
-
-    def _headers(self) -> dict[str, str]:
-        try:
-            token = self._settings.KUBERNETES_TOKEN_FILE.read_text(encoding="utf-8").strip()
-        except OSError:
-            raise IdentityUnavailable("the station API has no service-account token") from None
-        return {"Authorization": f"Bearer {token}"}
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = await self._client.post(path, json=body, headers=self._headers())
-        except httpx.HTTPError:
-            raise IdentityUnavailable("the Kubernetes API could not be reached") from None
-        if response.status_code >= 300:
-            raise IdentityUnavailable(f"the Kubernetes API answered {response.status_code}")
-        result = response.json()
-        return result if isinstance(result, dict) else {}
-
-    async def authenticate(self, token: str) -> Identity:
-        review = await self._post(
-            "/apis/authentication.k8s.io/v1/tokenreviews",
-            {
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenReview",
-                "spec": {"token": token},
-            },
-        )
-        status = review.get("status") or {}
-        if not status.get("authenticated"):
-            raise Unauthenticated("the bearer token is not valid in this cluster")
-        user = status.get("user") or {}
-        return Identity(
-            str(user.get("username", "")), tuple(user.get("groups") or ()), user.get("uid")
-        )
-
-    async def allowed(
-        self, identity: Identity, verb: str, namespace: str, name: str, subresource: str | None
-    ) -> bool:
-        attributes: dict[str, str] = {
-            "group": API_GROUP,
-            "resource": TRAIN_PLURAL,
-            "verb": verb,
-            "namespace": namespace,
-            "name": name,
-        }
-        if subresource:
-            attributes["subresource"] = subresource
-        spec: dict[str, Any] = {
-            "user": identity.username,
-            "groups": list(identity.groups),
-            "resourceAttributes": attributes,
-        }
-        if identity.uid:
-            spec["uid"] = identity.uid
-        review = await self._post(
-            "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-            {"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": spec},
-        )
-        return bool((review.get("status") or {}).get("allowed"))
-
-    async def close(self) -> None:
-        await self._client.aclose()
 
 
 @dataclass(frozen=True)
@@ -180,11 +100,3 @@ class LocalIdentities:
 
     async def close(self) -> None:
         return None
-
-
-def build_identity_checker(settings: Settings) -> IdentityChecker:
-    if settings.IDENTITY_MODE == "local":
-        if settings.LOCAL_IDENTITIES_FILE is None:
-            raise ValueError("IDENTITY_MODE=local needs PHT_API_LOCAL_IDENTITIES_FILE")
-        return LocalIdentities.from_file(settings.LOCAL_IDENTITIES_FILE)
-    return KubernetesIdentities(settings)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pht_contract.times import utc_iso, utc_now
 from pht_contract.trains import Progress, ProgressStage
 from pht_contract.wire import TrainRegistration
 from pht_station_api.errors import Conflict
@@ -41,14 +42,6 @@ PROGRESS_PERCENT_STEP = 25
 #: Visible progress changes only at multiples of this many seconds of the wall clock.
 PROGRESS_TICK_SECONDS = 30
 _STAGE_ORDER = {stage: index for index, stage in enumerate(ProgressStage)}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timestamp(value: str) -> datetime:
@@ -66,7 +59,7 @@ class ProgressOffer:
 
     def as_progress(self) -> Progress:
         moment = datetime.fromtimestamp(self.visible_at, UTC)
-        return Progress(percent=self.percent, stage=self.stage, updated_at=iso(moment))
+        return Progress(percent=self.percent, stage=self.stage, updated_at=utc_iso(moment))
 
     def to_json(self) -> dict[str, Any]:
         return {"percent": self.percent, "stage": self.stage.value, "visibleAt": self.visible_at}
@@ -222,7 +215,7 @@ class TrainRegistry:
                 raise Conflict("this token hash is registered to another train")
             if existing is None:
                 train = RegisteredTrain(
-                    registration=registration, registered_at=iso(utc_now()), clock=self._clock
+                    registration=registration, registered_at=utc_iso(), clock=self._clock
                 )
                 created = True
             else:
@@ -241,7 +234,7 @@ class TrainRegistry:
                 return None
             if not train.revoked:
                 train.revoked = True
-                train.revoked_at = iso(utc_now())
+                train.revoked_at = utc_iso()
                 self._by_token.pop(train.registration.token_hash, None)
                 self._save(durable=True)
             return train
@@ -284,7 +277,7 @@ class TrainRegistry:
     def forget_patients(self, uid: str) -> None:
         """Drop a train's patient set once its result is decided.
 
-        The result store's ledger has taken what it needs (released and held results); the
+        The result archive's ledger has taken what it needs (released and held results); the
         rest need no fingerprints at all, and this file stays small however many trains ran.
         """
         with self._lock:

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pht_station_api.app import create_external_app, create_internal_app, create_metrics_app
 from pht_station_api.settings import Settings
 from pht_station_api.state import build_state
-from pht_station_api.stores.loading import writer_lock
+from pht_station_api.triplestores.loading import writer_lock
 
 log = logging.getLogger(__name__)
 

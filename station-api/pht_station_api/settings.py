@@ -56,9 +56,13 @@ class Settings(BaseSettings):
 
     IDENTITY_MODE: Literal["kubernetes", "local"] = "kubernetes"
     LOCAL_IDENTITIES_FILE: Path | None = None
+    #: A kubeconfig file for the reviews; unset, the three settings below are used.
+    KUBECONFIG: Path | None = None
     KUBERNETES_API_URL: str = "https://kubernetes.default.svc"
     KUBERNETES_TOKEN_FILE: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
     KUBERNETES_CA_FILE: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    #: How long a TokenReview or SubjectAccessReview answer is reused (0: ask every time).
+    IDENTITY_CACHE_SECONDS: float = Field(default=10.0, ge=0.0, le=300.0)
 
     STATION_NAME: str = Field(default="station", max_length=63)
     PUBLIC_BASE_URL: str = "http://localhost:8080"
@@ -71,9 +75,9 @@ class Settings(BaseSettings):
 
     #: Killable query workers (processes) kept ready; a timed-out query costs one respawn.
     QUERY_WORKERS: int = Field(default=2, ge=1, le=64)
-    #: Hard ceiling on any request body before the train's own policy is known.
+    #: Largest request body on any listener; a route may declare its own (see bodylimits.py).
     MAX_REQUEST_BYTES: int = Field(default=1_048_576, ge=1024)
-    #: Largest RDF upload accepted by the operator's load endpoint.
+    #: Largest RDF upload accepted by the operator's load endpoint (its own body limit).
     MAX_LOAD_BYTES: int = Field(default=1024**3, ge=1024)
 
     def operator_token(self) -> str | None:

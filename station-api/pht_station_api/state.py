@@ -2,7 +2,7 @@
 
 Held on ``app.state.station``; routers reach it through :data:`pht_station_api.deps.StateDep`.
 Everything that outlives a request lives here: settings, the data store and its workers, the
-train registry, the provenance chain, the result store, metrics and per-token rate limits.
+train registry, the provenance chain, the result archive, metrics and per-token rate limits.
 """
 
 from dataclasses import dataclass, field
@@ -11,16 +11,18 @@ from pathlib import Path
 import yaml
 
 from pht_contract.policies import StationPolicySpec
-from pht_station_api.identities import IdentityChecker, build_identity_checker
+from pht_station_api.identities import IdentityChecker, LocalIdentities
+from pht_station_api.identity_cache import CachedIdentities
+from pht_station_api.kubernetes_identities import KubernetesIdentities
 from pht_station_api.metrics import Metrics
 from pht_station_api.provenance.chain import ProvenanceChain
 from pht_station_api.ratelimits import RateLimiter
 from pht_station_api.registry import TrainRegistry
+from pht_station_api.results.archive import ResultArchive
 from pht_station_api.results.metrics import result_metrics
-from pht_station_api.results.store import ResultStore
 from pht_station_api.settings import Settings
-from pht_station_api.stores.datastores import DataStore
-from pht_station_api.stores.jobs import Backend, EmbeddedBackend, RemoteBackend
+from pht_station_api.triplestores.datastores import DataStore
+from pht_station_api.triplestores.jobs import Backend, EmbeddedBackend, RemoteBackend
 
 
 @dataclass
@@ -29,7 +31,7 @@ class StationState:
     store: DataStore
     registry: TrainRegistry
     chain: ProvenanceChain
-    results: ResultStore
+    results: ResultArchive
     metrics: Metrics
     identities: IdentityChecker
     #: Default policy for the FDP (graphs to describe) when no train is registered.
@@ -70,6 +72,15 @@ def backend_from(settings: Settings) -> Backend:
     return EmbeddedBackend(str(settings.STORE))
 
 
+def identities_from(settings: Settings) -> IdentityChecker:
+    """The local identity file (station in a box) or Kubernetes reviews, remembered briefly."""
+    if settings.IDENTITY_MODE == "local":
+        if settings.LOCAL_IDENTITIES_FILE is None:
+            raise ValueError("PHT_API_IDENTITY_MODE=local needs PHT_API_LOCAL_IDENTITIES_FILE")
+        return LocalIdentities.from_file(settings.LOCAL_IDENTITIES_FILE)
+    return CachedIdentities(KubernetesIdentities(settings), settings.IDENTITY_CACHE_SECONDS)
+
+
 def build_state(settings: Settings) -> StationState:
     settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
     metrics = Metrics(settings.STATION_NAME)
@@ -78,8 +89,8 @@ def build_state(settings: Settings) -> StationState:
         store=DataStore(backend_from(settings), settings.QUERY_WORKERS),
         registry=TrainRegistry(settings.registry_path, settings.PROGRESS_TICK_SECONDS),
         chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
-        results=ResultStore.open(settings),
+        results=ResultArchive.open(settings),
         metrics=metrics,
-        identities=build_identity_checker(settings),
+        identities=identities_from(settings),
         policy=load_policy(settings.POLICY_FILE),
     )

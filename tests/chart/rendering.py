@@ -40,13 +40,21 @@ def run(args: list[str | Path], timeout: float = 60) -> subprocess.CompletedProc
     )
 
 
+#: APIs a current cluster serves beyond those `helm template` assumes on its own (it knows no
+#: cluster): Kubernetes 1.37 serves MutatingAdmissionPolicy, so the chart renders it there.
+CURRENT_CLUSTER_APIS = ("admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",)
+
+
 def helm_template(
     values_files: Sequence[Path] = (),
     sets: dict[str, str] | None = None,
     namespace: str = NAMESPACE,
     release: str = RELEASE,
+    api_versions: Sequence[str] = CURRENT_CLUSTER_APIS,
 ) -> subprocess.CompletedProcess[str]:
     args: list[str | Path] = [tool("helm"), "template", release, CHART, "--namespace", namespace]
+    for api_version in api_versions:
+        args += ["--api-versions", api_version]
     for path in values_files:
         args += ["-f", path]
     for key, value in (sets or {}).items():

@@ -42,7 +42,7 @@ def test_every_alert_is_shown_firing_in_a_unit_test() -> None:
     assert {a["alert"] for a in _alerts()} == fired
 
 
-def test_the_issue_s_alerts_exist() -> None:
+def test_the_documented_alerts_exist() -> None:
     names = {a["alert"] for a in _alerts()}
     assert {
         "PHTOperatorDown",

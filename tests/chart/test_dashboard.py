@@ -60,7 +60,7 @@ def test_query_uses_exported_metrics_and_the_station_variable(title_expr: tuple[
     assert 'station=~"$station"' in expr
 
 
-def test_dashboard_covers_the_issue_s_views() -> None:
+def test_dashboard_covers_the_documented_views() -> None:
     used = set().union(*(referenced_metrics(expr) for _, expr in _targets()))
     # throughput, turnaround histograms, GPU-seconds by organisation, gateway latency and refusals
     assert {

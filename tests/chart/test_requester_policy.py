@@ -130,27 +130,92 @@ def test_policy_is_gated_like_the_approval_policy() -> None:
     assert not find(docs, "ValidatingAdmissionPolicyBinding")
 
 
+MUTATING_KINDS = ("MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding")
+
+
+def test_the_api_server_sets_the_annotation_on_creation_where_it_can() -> None:
+    """Where the cluster serves MutatingAdmissionPolicy the chart sets the annotation to the
+    creating user's username on CREATE, in the station namespaces only (the real API server's
+    behaviour is tested in tests/realcluster/test_realcluster_chart.py)."""
+    docs = documents(render_profile("gpu-kueue"))
+    mutating = one(docs, "MutatingAdmissionPolicy")
+    spec = mutating["spec"]
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["apiGroups"] == ["pht.health-ai.nl"] and rule["resources"] == ["trains"]
+    assert rule["operations"] == ["CREATE"]
+    assert spec["failurePolicy"] == "Fail"
+    (mutation,) = spec["mutations"]
+    assert mutation["patchType"] == "ApplyConfiguration"
+    expression = " ".join(mutation["applyConfiguration"]["expression"].split())
+    assert expression == (
+        "Object{metadata: Object.metadata{annotations: "
+        f"{{'{ANNOTATION}': request.userInfo.username}}}}}}"
+    )
+    binding = one(docs, "MutatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == mutating["metadata"]["name"]
+    (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
+    assert (selector["key"], selector["operator"]) == ("kubernetes.io/metadata.name", "In")
+    assert set(selector["values"]) == {"pht-requests", "pht-federated"}
+
+
+@pytest.mark.parametrize(
+    ("sets", "api_versions"),
+    [
+        ({}, ()),  # an API server without MutatingAdmissionPolicy
+        ({"admissionPolicy.setRequestedBy": "false"}, None),
+        ({"admissionPolicy.enabled": "false"}, None),
+    ],
+)
+def test_the_mutating_policy_is_left_out(
+    sets: dict[str, str], api_versions: tuple[str, ...] | None
+) -> None:
+    if api_versions is None:
+        result = helm_template(sets=sets)
+    else:
+        result = helm_template(sets=sets, api_versions=api_versions)
+    assert result.returncode == 0, result.stderr
+    docs = documents(result.stdout)
+    assert not [d for d in docs if d["kind"] in MUTATING_KINDS]
+    # The validating policy does not depend on the mutating one.
+    assert bool(find(docs, "ValidatingAdmissionPolicy")) == (
+        sets != {"admissionPolicy.enabled": "false"}
+    )
+
+
 def test_rendered_policy_is_strictly_valid_and_a_typo_is_caught() -> None:
     version = kubernetes_validate.latest_version()
     kubernetes_validate.validate(_policy(), version, strict=True)
+    for doc in documents(render_profile("default")):
+        if doc["kind"] in MUTATING_KINDS:
+            kubernetes_validate.validate(doc, version, strict=True)
     broken = copy.deepcopy(_policy())
     broken["spec"]["variable"] = broken["spec"].pop("variables")
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, version, strict=True)
 
 
-def _documented_trains() -> list[dict[str, Any]]:
+def _documented_yaml() -> list[Any]:
     blocks = re.findall(r"```yaml\n(.*?)```", INSTALL.read_text(), flags=re.S)
-    loaded = [yaml.safe_load(block) for block in blocks]
-    return [d for d in loaded if isinstance(d, dict) and d.get("kind") == "Train"]
+    return [yaml.safe_load(block) for block in blocks]
 
 
-def test_the_install_guides_train_passes_the_policy_and_the_crd() -> None:
-    """The example researchers copy is admitted for the user it names, and only for them."""
-    (train,) = _documented_trains()
-    username = train["metadata"]["annotations"][ANNOTATION]
-    assert _create(train, username) == []
-    assert _create(train, "someone-else@umcg.example") == [
+def test_the_install_guides_train_is_valid_and_leaves_the_annotation_to_the_cluster() -> None:
+    (train,) = [d for d in _documented_yaml() if isinstance(d, dict) and d.get("kind") == "Train"]
+    assert ANNOTATION not in train["metadata"].get("annotations", {})
+    assert validate_object(train) == [], [str(p) for p in validate_object(train)]
+    # Without the mutating policy, the validating one names the line to add.
+    assert _create(train, "epi@radboudumc.example") == [_missing_message("epi@radboudumc.example")]
+
+
+def test_the_guides_annotation_for_older_clusters_passes_for_its_user_only() -> None:
+    """The snippet for API servers without MutatingAdmissionPolicy, added to the guide's Train,
+    is admitted for the user it names, and only for them."""
+    (train,) = [d for d in _documented_yaml() if isinstance(d, dict) and d.get("kind") == "Train"]
+    (snippet,) = [d for d in _documented_yaml() if isinstance(d, dict) and set(d) == {"metadata"}]
+    annotated = copy.deepcopy(train)
+    annotated["metadata"]["annotations"] = snippet["metadata"]["annotations"]
+    username = annotated["metadata"]["annotations"][ANNOTATION]
+    assert _create(annotated, username) == []
+    assert _create(annotated, "someone-else@umcg.example") == [
         _missing_message("someone-else@umcg.example")
     ]
-    assert validate_object(train) == [], [str(p) for p in validate_object(train)]

@@ -1,7 +1,7 @@
-"""The station in a box is its own distribution: the station's wheel holds none of it, and the
-commands that need it say how to install it when it is missing."""
+"""The station in a box is its own distribution: the station's wheel holds none of it and needs
+nothing only it uses; its own wheel holds it alone and requires this station's version.
+(tests/cli checks that the commands needing it say how to install it when it is missing.)"""
 
-import sys
 import tomllib
 import zipfile
 from email.parser import Parser
@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from hatchling.builders.wheel import WheelBuilder
 from packaging.requirements import Requirement
-
-from pht_cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 #: Used by the station in a box only; the station's images must not carry them.
@@ -83,31 +81,3 @@ def test_the_station_in_a_box_wheel_holds_it_alone_and_needs_the_station(
     needs = {r.name.lower(): str(r.specifier) for r in _core_requirements(wheel)}
     assert needs["pht-station"] == f"=={version}"
     assert set(needs) >= SANDBOX_ONLY
-
-
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["demo", "--once"],
-        ["demo", "federated", "--once"],
-        ["dev", "cluster", "--once"],
-        ["train", "run-local", "trains/examples/kaplan-meier"],
-    ],
-)
-def test_commands_that_need_the_station_in_a_box_say_how_to_install_it(
-    command: list[str],
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in [m for m in sys.modules if m == "pht_sandbox" or m.startswith("pht_sandbox.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "pht_sandbox", None)  # as if it were not installed
-    assert main(command) == 2
-    printed = capsys.readouterr()
-    lines = printed.err.strip().splitlines()
-    assert len(lines) == 1, printed.err
-    assert lines[0].startswith("error: the station in a box is not installed: pip install")
-    assert "Traceback" not in printed.err + printed.out
-    assert list(tmp_path.iterdir()) == []  # nothing was started or written

@@ -1,6 +1,6 @@
 """The algorithm author against the gate's own cost: model files built to freeze the station.
 
-The search for pickle runs while the result store records a completion, under the lock every
+The search for pickle runs while the result archive records a completion, under the lock every
 other train's state poll waits on. A file that makes the gate decompress gigabytes or walk
 millions of opcodes in pure Python would stop result handling station-wide. Each test here builds
 such a file and asserts that it is blocked, by a named rule, well within a few seconds, while
@@ -27,7 +27,7 @@ from pht_contract.wire import RunCompletion
 from pht_station_api.disclosure import Outcome, Rule, evaluate
 from pht_station_api.disclosure.formats import MAX_PICKLE_OPCODES, MAX_ZIP_ENTRIES
 from pht_station_api.provenance import ProvenanceChain
-from pht_station_api.results import ResultStore, TrainContext
+from pht_station_api.results import ResultArchive, TrainContext
 
 POLICY = example_policy(reviewed=True)
 #: Generous: the bounded reads take well under a second; the unbounded ones took tens.
@@ -110,7 +110,7 @@ def test_one_member_listed_165000_times_is_blocked_within_seconds_by_the_store(
         patients=frozenset(f"p{i}" for i in range(COHORT)),
         image="evil@" + REVIEWED_DIGEST,
     )
-    store, chain = ResultStore(tmp_path / "results"), ProvenanceChain.open(None, None)
+    store, chain = ResultArchive(tmp_path / "results"), ProvenanceChain.open(None, None)
     store.upload(context, raw, chain)
     started = time.monotonic()
     completion = store.complete(

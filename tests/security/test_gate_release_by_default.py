@@ -1,6 +1,6 @@
 """The requester against release-by-default: a clean-looking result does not leave by itself.
 
-Through both listeners of a real station (embedded Oxigraph, the real gate and result store):
+Through both listeners of a real station (embedded Oxigraph, the real gate and result archive):
 a result that passes every check is still held for a steward unless the policy lists the
 train's image digest for automatic release; the requester gets ``404 NotReleased`` until a
 steward releases it. A tag, or another digest of the same repository, is not the reviewed code.

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 import pytest_asyncio
 from chart.rendering import documents, find, render_profile
@@ -20,7 +21,7 @@ from security_ledger_station import block_query, patient_iris, result_url, run_t
 from stationkit import bearer, client_for, make_store, started_station, station_settings
 
 from pht_station_api.app import create_external_app, create_internal_app
-from pht_station_api.identities import KubernetesIdentities
+from pht_station_api.kubernetes_identities import KubernetesIdentities
 from pht_station_api.state import StationState
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
@@ -69,18 +70,18 @@ class RenderedRbac:
                     return True
         return False
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
         body = json.loads(request.content)
         if request.url.path.endswith("/tokenreviews"):
             person = PEOPLE.get(body["spec"]["token"])
             status: dict[str, Any] = {"authenticated": person is not None}
             if person:
                 status["user"] = {"username": person[0], "groups": person[1]}
-            return httpx.Response(201, json={**body, "status": status})
+            return httpx2.Response(201, json={**body, "status": status})
         spec = body["spec"]
         self.reviews.append(spec["resourceAttributes"])
         verdict = self.allowed(spec["user"], spec["groups"], spec["resourceAttributes"])
-        return httpx.Response(201, json={**body, "status": {"allowed": verdict}})
+        return httpx2.Response(201, json={**body, "status": {"allowed": verdict}})
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ async def station(
         KUBERNETES_CA_FILE=None,
     )
     async with started_station(settings) as state:
-        state.identities = KubernetesIdentities(settings, transport=httpx.MockTransport(rbac))
+        state.identities = KubernetesIdentities(settings, transport=httpx2.MockTransport(rbac))
         yield state
 
 

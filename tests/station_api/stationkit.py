@@ -20,7 +20,7 @@ from pht_contract.wire import TRAIN_REGISTRATION_PATH, ApprovedQuery, TrainRegis
 from pht_station_api.cohorts import cohort_bytes
 from pht_station_api.settings import Settings
 from pht_station_api.state import StationState, build_state
-from pht_station_api.stores.loading import load_rdf
+from pht_station_api.triplestores.loading import load_rdf
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -88,7 +88,7 @@ def station_settings(store: Path | None, state_dir: Path, **overrides: Any) -> S
 
 @contextlib.asynccontextmanager
 async def started_station(settings: Settings) -> AsyncIterator[StationState]:
-    """A real station state (store workers, chain, result store), started and closed."""
+    """A real station state (store workers, chain, result archive), started and closed."""
     state = build_state(settings)
     await state.start()
     try:

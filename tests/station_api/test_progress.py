@@ -7,9 +7,10 @@ import httpx
 import pytest
 from stationkit import bearer, example_query, operator_headers, register, registration
 
+from pht_contract.times import utc_iso
 from pht_contract.trains import ProgressStage
 from pht_contract.wire import PROGRESS_PATH, TRAIN_STATE_PATH
-from pht_station_api.registry import TrainRegistry, iso
+from pht_station_api.registry import TrainRegistry
 from pht_station_api.state import StationState
 
 KM = example_query("kaplan-meier")
@@ -30,7 +31,7 @@ class Clock:
 
 
 def stamp(seconds: int) -> str:
-    return iso(datetime.fromtimestamp(T0 + seconds, UTC))
+    return utc_iso(datetime.fromtimestamp(T0 + seconds, UTC))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pht_contract.wire import SPARQL_PATH
 from pht_station_api.app import create_internal_app
 from pht_station_api.cohorts import cohort_bytes
 from pht_station_api.state import StationState, build_state
-from pht_station_api.stores.loading import StoreLocked, load_rdf, writer_lock
+from pht_station_api.triplestores.loading import StoreLocked, load_rdf, writer_lock
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

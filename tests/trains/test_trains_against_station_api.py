@@ -39,7 +39,7 @@ from pht_contract.wire import (
     TrainRegistration,
 )
 from pht_station_api.cohorts import cohort_bytes
-from pht_station_api.stores.loading import load_rdf
+from pht_station_api.triplestores.loading import load_rdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -1,40 +1,40 @@
-"""``pht api``: serve the station API (internal, external and metrics listeners) in one process."""
+"""``pht api``: serve the station API (internal, external and metrics listeners) in one process.
+
+Every setting flag is generated from a field of :class:`pht_station_api.settings.Settings` and
+mirrors its ``PHT_API_*`` environment variable; a flag wins over the environment.
+"""
 
 import argparse
 import asyncio
 import sys
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pydantic import ValidationError
+
+from pht_cli import settings_flags
+from pht_station_api.settings import Settings
+
+#: Earlier spellings of some flags; they keep working.
+FLAG_ALIASES: Final = {"POLICY_FILE": ("--policy",)}
+#: ``--host`` binds every listener; a listener's own ``--*-host`` flag wins over it.
+HOST_FIELDS: Final = ("INTERNAL_HOST", "EXTERNAL_HOST", "METRICS_HOST")
+
+
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    overrides = settings_flags.overrides(args, Settings)
+    if args.host is not None:
+        for field in HOST_FIELDS:
+            overrides.setdefault(field, args.host)
+    return overrides
 
 
 def run(args: argparse.Namespace) -> int:
     from pht_station_api.errors import StationApiError
     from pht_station_api.servers import serve
-    from pht_station_api.settings import Settings
-    from pht_station_api.stores.loading import StoreLocked
+    from pht_station_api.triplestores.loading import StoreLocked
 
-    overrides: dict[str, Any] = {}
-    for name, value in (
-        ("STORE", args.store),
-        ("SPARQL_ENDPOINT", args.sparql_endpoint),
-        ("STATE_DIR", args.state_dir),
-        ("INTERNAL_PORT", args.internal_port),
-        ("EXTERNAL_PORT", args.external_port),
-        ("INTERNAL_HOST", args.host),
-        ("EXTERNAL_HOST", args.host),
-        ("METRICS_HOST", args.host),
-        ("METRICS_PORT", args.metrics_port),
-        ("METRICS_TOKEN_FILE", args.metrics_token_file),
-        ("POLICY_FILE", args.policy),
-        ("OPERATOR_TOKEN_FILE", args.operator_token_file),
-        ("STATION_NAME", args.station_name),
-    ):
-        if value is not None:
-            overrides[name] = value
     try:
-        settings = Settings(**overrides)
+        settings = Settings(**settings_overrides(args))
         asyncio.run(serve(settings))
     except (ValidationError, ValueError, StoreLocked, OSError, StationApiError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -51,22 +51,10 @@ def register(subparsers: Any) -> None:
         description="Start the station API's internal listener (operator, trains: SPARQL "
         "gateway, progress, uploads) and external listener (FAIR Data Point, stewards, "
         "requesters). Every option can also be set as PHT_API_* environment variables "
-        "(docs/station-api.md). /metrics has its own listener (--metrics-port), which "
-        "answers only a scraper presenting the metrics token.",
+        "(docs/station-api.md); secrets only as variables or files. /metrics has its own "
+        "listener (--metrics-port), which answers only a scraper presenting the metrics token.",
     )
-    parser.add_argument("--store", type=Path, help="embedded Oxigraph data directory")
-    parser.add_argument("--sparql-endpoint", help="the hospital's SPARQL endpoint instead")
-    parser.add_argument("--state-dir", type=Path, help="registrations, audit store, results")
-    parser.add_argument("--policy", type=Path, help="StationPolicy YAML for the FDP's graphs")
-    parser.add_argument("--operator-token-file", type=Path, help="the operator's credential")
-    parser.add_argument("--station-name", help="the constant 'station' metric label")
     parser.add_argument("--host", help="bind every listener to this address")
-    parser.add_argument("--internal-port", type=int)
-    parser.add_argument("--external-port", type=int)
-    parser.add_argument(
-        "--metrics-port", type=int, help="serve /metrics on this port (needs a scrape token)"
-    )
-    parser.add_argument(
-        "--metrics-token-file", type=Path, help="the bearer token Prometheus presents"
-    )
+    settings = parser.add_argument_group("settings (PHT_API_* variables)")
+    settings_flags.add_settings_flags(settings, Settings, aliases=FLAG_ALIASES)
     parser.set_defaults(handler=run)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pyoxigraph import RdfFormat, Store
 
+from pht_cli import output
 from pht_station_api.provenance import ProvenanceChain, ProvenanceRecord
 from pht_station_api.settings import Settings
 
@@ -78,17 +79,18 @@ def show(args: argparse.Namespace) -> int:
     if not uids:
         print(f"no provenance records for train {args.train}", file=sys.stderr)
         return 1
+    structured = args.output in ("json", "yaml")
     stories: list[dict[str, Any]] = []
     for uid in sorted(uids):
         story = chain.story(uid)
-        if args.output == "json":
+        if structured:
             stories.append({"uid": uid, "records": [r.canonical() for r in story]})
             continue
         print(f"train uid {uid}: {len(story)} record(s)")
         for record in story:
             print(_line(record))
-    if args.output == "json":
-        print(json.dumps(stories, indent=1))
+    if structured:
+        print(output.render_document(stories, args.output), end="")
     return 0
 
 
@@ -122,6 +124,6 @@ def register(subparsers: Any) -> None:
     story = commands.add_parser("show", help="every provenance record of one train")
     story.add_argument("train", metavar="TRAIN", help="NAME, NAMESPACE/NAME or the Train's uid")
     story.add_argument("-n", "--namespace", help="the Train's namespace")
-    story.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    output.add_output_option(story)
     _source_options(story)
     story.set_defaults(handler=show)

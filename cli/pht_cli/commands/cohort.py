@@ -57,9 +57,16 @@ def register(subparsers: Any) -> None:
         "published Lung1 case mix, further hospitals get their own seeded mixes. With "
         "--hospitals K > 1, --out is a directory that receives one file per hospital.",
     )
-    gen.add_argument("--patients", type=int, default=DEFAULT_PATIENTS)
-    gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--hospitals", type=int, default=1)
+    gen.add_argument(
+        "--patients",
+        type=int,
+        default=DEFAULT_PATIENTS,
+        help=f"patients per hospital (default {DEFAULT_PATIENTS})",
+    )
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    gen.add_argument(
+        "--hospitals", type=int, default=1, help="hospitals, one file each when > 1 (default 1)"
+    )
     gen.add_argument("--graph", default=DEFAULT_GRAPH, help="named graph (N-Quads output)")
     gen.add_argument("--format", choices=sorted(EXTENSIONS), help="default: from --out's suffix")
     gen.add_argument("--out", required=True, metavar="FILE", help="output file (or directory)")

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pht_cli import sandbox
+from pht_cli.sandbox import require_sandbox
 
 
 def run(args: argparse.Namespace) -> int:
-    if sandbox.missing():
-        return 2
+    require_sandbox()
     from pht_sandbox.stations import WorkDirInUse
 
     try:

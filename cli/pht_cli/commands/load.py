@@ -44,7 +44,7 @@ def _through_api(args: argparse.Namespace, fmt: str, graph: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pht_station_api.stores.loading import StoreLocked, format_for, load_rdf, writer_lock
+    from pht_station_api.triplestores.loading import StoreLocked, format_for, load_rdf, writer_lock
 
     try:
         fmt = args.format or format_for(args.file)
@@ -80,13 +80,17 @@ def register(subparsers: Any) -> None:
         description="Load Turtle, N-Triples, N-Quads or TriG into a named graph: directly "
         "(--store, with the API stopped) or through the running API (--api, operator token).",
     )
-    parser.add_argument("file", metavar="FILE")
+    parser.add_argument("file", metavar="FILE", help="the RDF file to load")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--store", help="the Oxigraph data directory")
     target.add_argument("--api", help="internal URL of the running station API")
     parser.add_argument("--operator-token-file", help="with --api: the operator credential")
-    parser.add_argument("--graph", default="urn:pht:graph:lung1")
-    parser.add_argument("--format", choices=sorted(MEDIA))
+    parser.add_argument(
+        "--graph", default="urn:pht:graph:lung1", help="named graph (default urn:pht:graph:lung1)"
+    )
+    parser.add_argument(
+        "--format", choices=sorted(MEDIA), help="RDF syntax (default: from the file's suffix)"
+    )
     parser.add_argument(
         "--keep-graphs", action="store_true", help="N-Quads/TriG: keep the file's own graphs"
     )

@@ -5,9 +5,10 @@
 * ``pht result view NS/NAME`` — what would leave (stewards);
 * ``pht result get NS/NAME [--table T]`` — a released result as JSON, or one table as CSV.
 
-The caller is identified by a bearer token (``--token``/``--token-file`` or ``PHT_TOKEN``): a
-Kubernetes token in a cluster (``kubectl create token …``), a local identity token in the
-station in a box. The station API asks RBAC whether that identity may act on the Train.
+The caller is identified by a bearer token (``--token``/``--token-file``, ``PHT_TOKEN``, or the
+kubeconfig user's own token, see :mod:`pht_cli.credentials`): a Kubernetes token in a cluster,
+a local identity token in the station in a box. The station API asks RBAC whether that
+identity may act on the Train.
 """
 
 import argparse
@@ -19,21 +20,15 @@ from typing import Any
 
 import httpx
 
+from pht_cli import credentials, output
+from pht_cli.errors import CliError, one_line
+
 DEFAULT_URL = "http://localhost:8080"
 TIMEOUT_SECONDS = 30.0
 
 
 class CommandError(Exception):
     """Printed as ``error: …`` with exit code 1."""
-
-
-def _token(args: argparse.Namespace) -> str:
-    if args.token_file:
-        return Path(args.token_file).read_text(encoding="utf-8").strip()
-    token = args.token or os.environ.get("PHT_TOKEN")
-    if not token:
-        raise CommandError("give a bearer token: --token, --token-file or PHT_TOKEN")
-    return str(token)
 
 
 def _train(reference: str, namespace: str | None) -> tuple[str, str]:
@@ -45,35 +40,34 @@ def _train(reference: str, namespace: str | None) -> tuple[str, str]:
 
 
 def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {_token(args)}"}
+    headers = {"Authorization": f"Bearer {credentials.bearer_token(args)}"}
     try:
         with httpx.Client(base_url=args.url, timeout=TIMEOUT_SECONDS) as client:
             response = client.request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
-        raise CommandError(f"cannot reach the station API at {args.url}: {exc}") from None
+        reason = one_line(exc) or type(exc).__name__
+        raise CommandError(f"cannot reach the station API at {args.url}: {reason}") from None
     if response.status_code >= 400:
         try:
             body = response.json()
-            detail = f"{body.get('reason')}: {body.get('message')}"
+            detail = f"{body.get('reason')}: {one_line(body.get('message'))}"
         except (ValueError, AttributeError):
             detail = f"HTTP {response.status_code}"
         raise CommandError(detail)
     return response
 
 
+HELD_COLUMNS = (
+    output.Column("TRAIN", value=lambda item: f"{item['namespace']}/{item['name']}"),
+    output.Column("RULE", "rule"),
+    output.Column("DECIDED", "decidedAt"),
+    output.Column("FINDINGS", "findings"),
+)
+
+
 def held(args: argparse.Namespace) -> int:
     items = _request(args, "GET", "/stewards/held").json()["items"]
-    if args.output == "json":
-        print(json.dumps(items, indent=1))
-        return 0
-    if not items:
-        print("no held results")
-        return 0
-    print(f"{'TRAIN':<40} {'RULE':<24} {'DECIDED':<21} FINDINGS")
-    for item in items:
-        train = f"{item['namespace']}/{item['name']}"
-        findings = "; ".join(item["findings"])
-        print(f"{train:<40} {item['rule'] or '-':<24} {item['decidedAt'] or '-':<21} {findings}")
+    output.emit(items, HELD_COLUMNS, args.output, empty="no held results")
     return 0
 
 
@@ -123,6 +117,9 @@ def _guarded(handler: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
             return int(handler(args))
+        except CliError as exc:  # no usable credential
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
         except (CommandError, OSError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
@@ -136,8 +133,7 @@ def _connection(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("PHT_URL", DEFAULT_URL),
         help=f"the station API's external listener (PHT_URL, default {DEFAULT_URL})",
     )
-    parser.add_argument("--token", help="bearer token (default: PHT_TOKEN)")
-    parser.add_argument("--token-file", metavar="FILE", help="read the bearer token from FILE")
+    credentials.add_token_options(parser)
 
 
 def _train_argument(parser: argparse.ArgumentParser) -> None:
@@ -147,7 +143,7 @@ def _train_argument(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     listing = subparsers.add_parser("held", help="results held for a steward")
-    listing.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    output.add_output_option(listing)
     _connection(listing)
     listing.set_defaults(handler=_guarded(held))
     for verb, handler, text in (

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
-from pht_cli import sandbox
+from pht_cli.sandbox import require_sandbox
 
 EXIT_RELEASED: Final = 0
 EXIT_FAILED: Final = 1
@@ -42,8 +42,7 @@ def print_table(table: dict[str, Any]) -> None:
 
 
 def run_local(args: argparse.Namespace) -> int:
-    if sandbox.missing():
-        return EXIT_USAGE
+    require_sandbox()
     from pht_sandbox import rehearsal as runlocal
 
     def say(line: str) -> None:

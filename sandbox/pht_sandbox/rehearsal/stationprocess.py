@@ -106,7 +106,7 @@ class StationApiProcess:
 
     def load_cohort(self, patients: int, seed: int, graph: str) -> None:
         from pht_station_api.cohorts import cohort_bytes
-        from pht_station_api.stores.loading import load_rdf
+        from pht_station_api.triplestores.loading import load_rdf
 
         source = io.BytesIO(cohort_bytes(patients, seed))
         load_rdf(self.root / "store", source, "ntriples", graph)

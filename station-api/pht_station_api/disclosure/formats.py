@@ -54,7 +54,7 @@ ZIP_MAGIC: Final = b"PK\x03\x04"
 
 #: Most opcodes walked, over all model files of a result (a zip's members included). A stream
 #: this long without its STOP opcode is refused rather than walked further: walking is pure
-#: Python, and it runs while the result store records the completion.
+#: Python, and it runs while the result archive records the completion.
 MAX_PICKLE_OPCODES: Final = 100_000
 #: Most entries a zip may list, and most bytes its entries may decompress to, all together.
 MAX_ZIP_ENTRIES: Final = 1_000
@@ -350,12 +350,6 @@ def _numbers_in_range(values: list[Any]) -> bool:
     if not set(map(type, values)) <= _NUMBER_TYPES:
         return False
     return not values or (min(values) >= -MAX_JSON_MAGNITUDE and max(values) <= MAX_JSON_MAGNITUDE)
-
-
-def json_numbers_only(data: bytes) -> bool:
-    """True for readable JSON of numbers only (see :func:`numbers_only`)."""
-    value = _load_json(data)
-    return value is not UNREADABLE_JSON and numbers_only(value)
 
 
 def numbers_only(document: Any) -> bool:

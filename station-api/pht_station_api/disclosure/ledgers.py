@@ -175,7 +175,7 @@ def just_below(sizes: Iterable[int], audited: int | None, threshold: int) -> boo
 
 
 class DifferencingLedger:
-    """Patient-set fingerprints and cohort sizes per result (in memory; the result store keeps
+    """Patient-set fingerprints and cohort sizes per result (in memory; the result archive keeps
     each entry in a file of its own, so a new entry never rewrites the others)."""
 
     def __init__(self, entries: Iterable[LedgerEntry] = ()) -> None:
@@ -250,7 +250,7 @@ def hold_for_differencing(
 def differs_too_little(cohorts: Iterable[int], earlier: Iterable[int], threshold: int) -> bool:
     """True when some cohort *size* is within (0, threshold) of an earlier one.
 
-    For callers of the gate that pass released cohort sizes; the result store does not (sizes
+    For callers of the gate that pass released cohort sizes; the result archive does not (sizes
     miss a swapped patient), it asks :meth:`DifferencingLedger.closest`.
     """
     previous = list(earlier)

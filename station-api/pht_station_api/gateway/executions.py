@@ -42,7 +42,7 @@ from pht_station_api.gateway.parsing import POOL
 from pht_station_api.gateway.verdicts import ParseJob, Verdict
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.state import StationState
-from pht_station_api.stores.jobs import QueryJob
+from pht_station_api.triplestores.jobs import QueryJob
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from typing import Final
 
 from pht_station_api.errors import NotAcceptable
-from pht_station_api.stores.jobs import ResultFormat
+from pht_station_api.triplestores.jobs import ResultFormat
 
 SOLUTION_TYPES: Final[dict[str, ResultFormat]] = {
     "application/sparql-results+json": "json",

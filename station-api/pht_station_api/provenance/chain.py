@@ -14,11 +14,11 @@ import json
 import logging
 import threading
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pyoxigraph import Literal, NamedNode, RdfFormat, Store
 
+from pht_contract.times import utc_now
 from pht_contract.wire import DetailValue, ProvenanceKind
 from pht_station_api.provenance import vocabulary as v
 from pht_station_api.provenance.graphs import (
@@ -52,8 +52,9 @@ from pht_station_api.provenance.verification import (
 log = logging.getLogger(__name__)
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def record_time() -> str:
+    """A record's time: UTC with microseconds, so records of one second keep their order."""
+    return utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ProvenanceChain:
@@ -149,7 +150,7 @@ class ProvenanceChain:
                 kind=ProvenanceKind(kind),
                 train_uid=train_uid,
                 actor=actor,
-                at=at or utc_now(),
+                at=at or record_time(),
                 event_id=event_id or f"station:{uuid.uuid4()}",
                 details=checked,
                 previous_hash=self._head,

@@ -1,4 +1,4 @@
-"""Refusals of the result store, as station API errors (one handler maps them to HTTP).
+"""Refusals of the result archive, as station API errors (one handler maps them to HTTP).
 
 Messages name the train, the attempt or the limit, never anything from the result itself.
 """

@@ -1,4 +1,4 @@
-"""Small, crash-safe file helpers for the result store.
+"""Small, crash-safe file helpers for the result archive.
 
 Every write goes to a temporary file in the same directory and is renamed into place, so a
 crash leaves either the old or the new version, never half a decision.

@@ -1,4 +1,4 @@
-"""What the result store remembers about one train's result (never the result's content).
+"""What the result archive remembers about one train's result (never the result's content).
 
 Content (each attempt's bytes, the outgoing manifest) lives in separate files next to this
 record, so a purge can remove content while the decision and its rule stay answerable.

@@ -11,12 +11,14 @@ from typing import Final
 from fastapi import APIRouter, Request, Response
 from rdflib import Graph, URIRef
 
+from pht_contract.times import utc_now
 from pht_station_api import fairmetadata as fm
 from pht_station_api.deps import StateDep
 from pht_station_api.errors import NotAcceptable, NotFound
 from pht_station_api.gateway.formats import parse_accept
+from pht_station_api.responses import refusal
 from pht_station_api.state import StationState
-from pht_station_api.stores.loading import DEFAULT_GRAPH
+from pht_station_api.triplestores.loading import DEFAULT_GRAPH
 
 router = APIRouter(tags=["fair-data-point"])
 
@@ -27,8 +29,8 @@ RDF_TYPES: Final = {
 }
 _RESPONSES: Final[dict[int | str, dict[str, object]]] = {
     200: {"content": {media: {} for media in RDF_TYPES}, "description": "An FDP record"},
-    404: {"description": "NotFound"},
-    406: {"description": "NotAcceptable"},
+    404: refusal("NotFound"),
+    406: refusal("NotAcceptable"),
 }
 
 
@@ -38,7 +40,7 @@ def _issued(state: StationState) -> datetime:
     try:
         return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = utc_now().replace(microsecond=0)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(now.isoformat(), encoding="utf-8")
         return now

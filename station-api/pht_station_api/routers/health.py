@@ -15,18 +15,23 @@ from pht_contract.wire import HEALTH_PATH, METRICS_PATH, READY_PATH
 from pht_station_api.deps import StateDep, bearer_token
 from pht_station_api.errors import Unauthenticated
 from pht_station_api.metrics import Snapshot
+from pht_station_api.responses import HealthStatus, refusal
 
 router = APIRouter(tags=["health"])
 metrics_router = APIRouter(tags=["metrics"])
 
 
-@router.get(HEALTH_PATH)
+@router.get(HEALTH_PATH, response_model=HealthStatus)
 def healthz() -> dict[str, str]:
     """The process answers: nothing more (a slow store must not get the pod restarted)."""
     return {"status": "ok"}
 
 
-@router.get(READY_PATH, responses={503: {"description": "The data store does not answer"}})
+@router.get(
+    READY_PATH,
+    response_model=HealthStatus,
+    responses={503: refusal("The data store does not answer")},
+)
 async def readyz(state: StateDep) -> JSONResponse:
     """Ready when the data store answers a trivial query through a worker."""
     up = await state.store.ping()
@@ -50,7 +55,10 @@ def scraper(request: Request, state: StateDep) -> None:
 @metrics_router.get(
     METRICS_PATH,
     response_class=Response,
-    responses={401: {"description": "Unauthenticated: the metrics token is required"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"},
+        401: refusal("Unauthenticated: the metrics token is required"),
+    },
 )
 def metrics(request: Request, state: StateDep) -> Response:
     scraper(request, state)

@@ -11,11 +11,16 @@ from fastapi import APIRouter, Response
 
 from pht_contract.wire import PROGRESS_PATH, ProgressReport
 from pht_station_api.deps import RunDep, StateDep
+from pht_station_api.responses import refusal
 
 router = APIRouter(tags=["progress"])
 
 
-@router.post(PROGRESS_PATH, status_code=204, responses={401: {"description": "Unauthenticated"}})
+@router.post(
+    PROGRESS_PATH,
+    status_code=204,
+    responses={401: refusal("Unauthenticated")},
+)
 def report_progress(report: ProgressReport, state: StateDep, train: RunDep) -> Response:
     """Offer the train's progress to the registry; the operator mirrors what became visible."""
     state.registry.offer_progress(train.uid, report.percent, report.stage)

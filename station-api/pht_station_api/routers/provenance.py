@@ -12,6 +12,7 @@ from pht_contract.wire import PROVENANCE_PATH, DetailValue, ProvenanceEvent
 from pht_station_api.deps import OperatorDep, StateDep
 from pht_station_api.errors import StationApiError
 from pht_station_api.provenance import InvalidRecordError
+from pht_station_api.responses import EventReceipt, refusal
 
 router = APIRouter(tags=["provenance"])
 
@@ -23,7 +24,11 @@ class InvalidEvent(StationApiError):
 
 @router.post(
     PROVENANCE_PATH,
-    responses={401: {"description": "Unauthenticated"}, 422: {"description": "InvalidEvent"}},
+    response_model=EventReceipt,
+    responses={
+        401: refusal("Unauthenticated"),
+        422: refusal("InvalidEvent"),
+    },
 )
 def record_event(event: ProvenanceEvent, state: StateDep, _: OperatorDep) -> dict[str, Any]:
     """Append the operator's event to the chain (once per ``eventId``)."""

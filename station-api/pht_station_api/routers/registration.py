@@ -18,17 +18,18 @@ from pht_contract.wire import (
     RegistrationReceipt,
     TrainRegistration,
 )
+from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, StateDep
 from pht_station_api.errors import (
     Conflict,
     InvalidRegistration,
     LoadFailed,
-    RequestTooLarge,
     UnsupportedMediaType,
 )
 from pht_station_api.gateway.executions import forget_train
 from pht_station_api.registry import parse_timestamp
-from pht_station_api.stores.loading import DEFAULT_GRAPH, MEDIA_TYPES
+from pht_station_api.responses import LoadReceipt, refusal
+from pht_station_api.triplestores.loading import DEFAULT_GRAPH, MEDIA_TYPES
 
 #: Operator-authenticated bulk load into a named graph of the embedded store.
 LOAD_PATH: Final = INTERNAL_PREFIX + "/graphs"
@@ -41,8 +42,8 @@ router = APIRouter(tags=["operator"])
     response_model=RegistrationReceipt,
     responses={
         201: {"model": RegistrationReceipt, "description": "Registered"},
-        401: {"description": "Unauthenticated"},
-        409: {"description": "Conflict (revoked uid or token hash in use)"},
+        401: refusal("Unauthenticated"),
+        409: refusal("Conflict (revoked uid or token hash in use)"),
     },
 )
 def register_train(
@@ -103,7 +104,9 @@ def _check_approved_queries(registration: TrainRegistration) -> None:
 
 
 @router.delete(
-    TRAIN_REGISTRATION_PATH, status_code=204, responses={401: {"description": "Unauthenticated"}}
+    TRAIN_REGISTRATION_PATH,
+    status_code=204,
+    responses={401: refusal("Unauthenticated")},
 )
 def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
     """Revoke a train's token at once; its records stay for the gate and the audit."""
@@ -121,11 +124,12 @@ def deregister_train(uid: str, state: StateDep, _: OperatorDep) -> Response:
 
 @router.post(
     LOAD_PATH,
+    response_model=LoadReceipt,
     responses={
-        401: {"description": "Unauthenticated"},
-        400: {"description": "LoadFailed"},
-        413: {"description": "RequestTooLarge"},
-        415: {"description": "UnsupportedMediaType"},
+        401: refusal("Unauthenticated"),
+        400: refusal("LoadFailed"),
+        413: refusal("RequestTooLarge"),
+        415: refusal("UnsupportedMediaType"),
     },
     openapi_extra={
         "requestBody": {
@@ -147,15 +151,9 @@ async def load_graph(
     fmt = MEDIA_TYPES.get(media)
     if fmt is None:
         raise UnsupportedMediaType("send Turtle, N-Triples, N-Quads or TriG")
-    limit = state.settings.MAX_LOAD_BYTES
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"the upload exceeds {limit} bytes")
-        chunks.append(chunk)
-    if not chunks:
+    allow_body(request, state.settings.MAX_LOAD_BYTES)
+    body = await request.body()
+    if not body:
         raise LoadFailed("the request body is empty")
-    quads = await state.store.load(b"".join(chunks), fmt, graph)
+    quads = await state.store.load(body, fmt, graph)
     return {"graph": graph, "quads": quads}

@@ -20,30 +20,32 @@ from pht_contract.wire import (
     TrainState,
     UploadReceipt,
 )
+from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
 from pht_station_api.registry import RegisteredTrain
+from pht_station_api.responses import refusal
+from pht_station_api.results.archive import ResultArchive
 from pht_station_api.results.errors import ResultTooLarge
 from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.records import TrainContext
-from pht_station_api.results.store import ResultStore
 from pht_station_api.state import StationState
 
 router = APIRouter(tags=["results"])
 
 _UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {"model": UploadReceipt, "description": "Stored as the next attempt"},
-    401: {"description": "Unauthenticated"},
-    409: {"description": "ResultClosed: the run's completion was already reported"},
-    413: {"description": "ResultTooLarge"},
-    422: {"description": "InvalidResult: not a valid result manifest"},
+    401: refusal("Unauthenticated"),
+    409: refusal("ResultClosed: the run's completion was already reported"),
+    413: refusal("ResultTooLarge"),
+    422: refusal("InvalidResult: not a valid result manifest"),
 }
 
 
-def result_store(state: StationState) -> ResultStore:
-    store = state.results
-    assert isinstance(store, ResultStore), "the station was built without a result store"
-    return store
+def result_archive(state: StationState) -> ResultArchive:
+    archive = state.results
+    assert isinstance(archive, ResultArchive), "the station was built without a result archive"
+    return archive
 
 
 def train_context(train: RegisteredTrain) -> TrainContext:
@@ -71,18 +73,8 @@ def audited_cohort(train: RegisteredTrain) -> int | None:
     return train.max_distinct_patients or None
 
 
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _result_too_large(limit: int) -> ResultTooLarge:
+    return ResultTooLarge(f"the result exceeds the policy's {limit} bytes")
 
 
 @router.put(
@@ -99,9 +91,11 @@ async def _read_capped(request: Request, limit: int) -> bytes:
 )
 async def upload_result(request: Request, state: StateDep, train: RunDep) -> JSONResponse:
     """Store the running train's result manifest as its next attempt (decided later)."""
-    store = result_store(state)
-    raw = await _read_capped(request, train.registration.policy.disclosure.max_result_bytes)
-    receipt = await run_in_threadpool(store.upload, train_context(train), raw, state.chain)
+    archive = result_archive(state)
+    max_bytes = train.registration.policy.disclosure.max_result_bytes
+    allow_body(request, max_bytes, _result_too_large)
+    raw = await request.body()
+    receipt = await run_in_threadpool(archive.upload, train_context(train), raw, state.chain)
     result_metrics(state.metrics).uploaded()
     return JSONResponse(receipt.wire(), status_code=201)
 
@@ -116,33 +110,39 @@ def _known(state: StationState, uid: str) -> RegisteredTrain:
 @router.put(
     TRAIN_COMPLETION_PATH,
     response_model=TrainState,
-    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+    responses={
+        401: refusal("Unauthenticated"),
+        404: refusal("NotFound"),
+    },
 )
 def complete_run(
     uid: str, completion: RunCompletion, state: StateDep, _: OperatorDep
 ) -> dict[str, Any]:
     """The run's Job finished: the gate decides on the final attempt (once)."""
     train = _known(state, uid)
-    store = result_store(state)
-    done = store.complete(train_context(train), completion, audited_cohort(train), state.chain)
+    archive = result_archive(state)
+    done = archive.complete(train_context(train), completion, audited_cohort(train), state.chain)
     metrics = result_metrics(state.metrics)
     if done.decided_now:
         metrics.decided(done.record.release.value, done.record.rule)
         # Decided once: the ledger holds the fingerprints it needs from here on.
         state.registry.forget_patients(uid)
-    metrics.set_held(len(store.held()))
-    store.purge_if_due()
-    return store.train_state(uid, train.active(), train.progress).wire()
+    metrics.set_held(len(archive.held()))
+    archive.purge_if_due()
+    return archive.train_state(uid, train.active(), train.progress).wire()
 
 
 @router.get(
     TRAIN_STATE_PATH,
     response_model=TrainState,
-    responses={401: {"description": "Unauthenticated"}, 404: {"description": "NotFound"}},
+    responses={
+        401: refusal("Unauthenticated"),
+        404: refusal("NotFound"),
+    },
 )
 def train_state(uid: str, state: StateDep, _: OperatorDep) -> dict[str, Any]:
     """Progress, uploads and the release state with its rule, for the operator to mirror."""
     train = _known(state, uid)
-    store = result_store(state)
-    result_metrics(state.metrics).set_held(len(store.held()))
-    return store.train_state(uid, train.active(), train.progress).wire()
+    archive = result_archive(state)
+    result_metrics(state.metrics).set_held(len(archive.held()))
+    return archive.train_state(uid, train.active(), train.progress).wire()

@@ -21,13 +21,13 @@ from pht_contract.wire import SPARQL_PATH
 from pht_station_api.deps import RunDep, StateDep
 from pht_station_api.errors import (
     MalformedQuery,
-    RequestTooLarge,
     StationApiError,
     UnsupportedMediaType,
     UpdateRefused,
 )
 from pht_station_api.gateway.executions import QueryRequest, record_refusal, run_query
 from pht_station_api.registry import RegisteredTrain
+from pht_station_api.responses import refusal
 
 router = APIRouter(tags=["sparql"])
 
@@ -42,15 +42,15 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
             "text/turtle": {},
         },
     },
-    400: {"description": "MalformedQuery (with line and column)"},
-    401: {"description": "Unauthenticated"},
-    403: {"description": "UpdateRefused, ServiceRefused, GraphNotAllowed, QueryNotApproved"},
-    406: {"description": "NotAcceptable"},
-    413: {"description": "RequestTooLarge"},
-    415: {"description": "UnsupportedMediaType"},
-    422: {"description": "RowCapExceeded, TooFewPatients"},
-    429: {"description": "RateLimited"},
-    504: {"description": "QueryTimeout"},
+    400: refusal("MalformedQuery (with line and column)"),
+    401: refusal("Unauthenticated"),
+    403: refusal("UpdateRefused, ServiceRefused, GraphNotAllowed, QueryNotApproved"),
+    406: refusal("NotAcceptable"),
+    413: refusal("RequestTooLarge"),
+    415: refusal("UnsupportedMediaType"),
+    422: refusal("RowCapExceeded, TooFewPatients"),
+    429: refusal("RateLimited"),
+    504: refusal("QueryTimeout"),
 }
 
 
@@ -64,20 +64,6 @@ def _at_most_one(values: list[str] | None, name: str) -> str | None:
     if not values:
         return None
     return _one(values, name)
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"the request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"the request body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(data: bytes) -> str:
@@ -175,7 +161,7 @@ async def sparql_post(request: Request, state: StateDep, train: RunDep) -> Respo
 
     async def read() -> QueryRequest:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        body = await _body(request, state.settings.MAX_REQUEST_BYTES)
+        body = await request.body()
         url_params = parse_qs(request.url.query, keep_blank_values=True)
         if content_type == "application/sparql-update":
             raise UpdateRefused("SPARQL updates are refused: the data store is read-only")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from pht_contract.manifests import IDENTIFIER
+from pht_contract.manifests import IDENTIFIER, ResultManifest
 from pht_contract.wire import ReleaseDecision
 from pht_station_api.deps import (
     RESULTS_SUBRESOURCE,
@@ -27,9 +27,16 @@ from pht_station_api.deps import (
 )
 from pht_station_api.disclosure import table_csv
 from pht_station_api.errors import NotFound
+from pht_station_api.responses import (
+    HeldResults,
+    ResultOverview,
+    ResultView,
+    TrainStory,
+    refusal,
+)
 from pht_station_api.results.metrics import result_metrics
 from pht_station_api.results.records import ResultRecord
-from pht_station_api.routers.results import result_store
+from pht_station_api.routers.results import result_archive
 
 HELD_PATH: Final = "/stewards/held"
 STEWARD_RESULT_PATH: Final = "/stewards/results/{namespace}/{name}"
@@ -43,9 +50,9 @@ Name = Annotated[str, Path(min_length=1, max_length=253)]
 TableName = Annotated[str, Path(pattern=IDENTIFIER, max_length=63)]
 
 _AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Unauthenticated"},
-    403: {"description": "Forbidden (RBAC on the Train)"},
-    404: {"description": "UnknownResult or NotReleased"},
+    401: refusal("Unauthenticated"),
+    403: refusal("Forbidden (RBAC on the Train)"),
+    404: refusal("UnknownResult or NotReleased"),
 }
 
 router = APIRouter(tags=["stewards"], responses=_AUTH)
@@ -68,38 +75,42 @@ def summary(record: ResultRecord) -> dict[str, Any]:
     }
 
 
-@router.get(HELD_PATH)
+@router.get(HELD_PATH, response_model=HeldResults)
 async def list_held(state: StateDep, identity: HumanDep) -> dict[str, Any]:
     """Held results of the trains this steward may release."""
-    store = result_store(state)
+    archive = result_archive(state)
     visible = []
-    for record in store.held():
+    for record in archive.held():
         allowed = await state.identities.allowed(
             identity, VERB_RELEASE, record.namespace, record.name, None
         )
         if allowed:
             visible.append(summary(record))
-    result_metrics(state.metrics).set_held(len(store.held()))
-    await run_in_threadpool(store.purge_if_due)
+    result_metrics(state.metrics).set_held(len(archive.held()))
+    await run_in_threadpool(archive.purge_if_due)
     return {"items": visible}
 
 
-@router.get(STEWARD_RESULT_PATH)
+@router.get(STEWARD_RESULT_PATH, response_model=ResultView)
 async def view_result(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
 ) -> dict[str, Any]:
     """The decision, and the manifest as it would leave (messages and models included)."""
     await authorize(state, identity, VERB_RELEASE, namespace, name)
-    store = result_store(state)
-    record = store.find(namespace, name)
-    outgoing = await run_in_threadpool(store.outgoing, record.uid)
+    archive = result_archive(state)
+    record = archive.find(namespace, name)
+    outgoing = await run_in_threadpool(archive.outgoing, record.uid)
     return {
         **summary(record),
         "outgoing": None if outgoing is None else outgoing.wire(),
     }
 
 
-@router.post(DECISION_PATH, responses={409: {"description": "NotHeld"}})
+@router.post(
+    DECISION_PATH,
+    response_model=ResultOverview,
+    responses={409: refusal("NotHeld")},
+)
 async def decide_result(
     namespace: Namespace,
     name: Name,
@@ -109,38 +120,37 @@ async def decide_result(
 ) -> dict[str, Any]:
     """Release or block a held result; recorded in the provenance chain with its rule."""
     await authorize(state, identity, VERB_RELEASE, namespace, name)
-    store = result_store(state)
-    record = store.find(namespace, name)
+    archive = result_archive(state)
+    record = archive.find(namespace, name)
     decided = await run_in_threadpool(
-        store.decide, record.uid, decision, identity.username, state.chain
+        archive.decide, record.uid, decision, identity.username, state.chain
     )
     metrics = result_metrics(state.metrics)
     metrics.decided(decided.release.value, decided.rule)
-    metrics.set_held(len(store.held()))
+    metrics.set_held(len(archive.held()))
     return summary(decided)
 
 
-@router.get(STORY_PATH)
+@router.get(STORY_PATH, response_model=TrainStory)
 async def train_story(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
 ) -> dict[str, Any]:
     """The train's provenance records, oldest first."""
     await authorize(state, identity, VERB_RELEASE, namespace, name)
-    record = result_store(state).find(namespace, name)
+    record = result_archive(state).find(namespace, name)
     story = await run_in_threadpool(state.chain.story, record.uid)
     return {"uid": record.uid, "records": [r.canonical() for r in story]}
 
 
-@router.get(RESULT_JSON_PATH)
+@router.get(RESULT_JSON_PATH, response_model=ResultManifest, response_model_exclude_none=True)
 async def download_result(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
-) -> dict[str, Any]:
+) -> ResultManifest:
     """The released result manifest (requesters)."""
     await authorize(state, identity, VERB_GET, namespace, name, RESULTS_SUBRESOURCE)
-    store = result_store(state)
-    record = store.find(namespace, name)
-    manifest = await run_in_threadpool(store.released, record.uid)
-    return manifest.wire()
+    archive = result_archive(state)
+    record = archive.find(namespace, name)
+    return await run_in_threadpool(archive.released, record.uid)
 
 
 @router.get(
@@ -153,9 +163,9 @@ async def download_table(
 ) -> Response:
     """One table of the released result as CSV, formula characters neutralised."""
     await authorize(state, identity, VERB_GET, namespace, name, RESULTS_SUBRESOURCE)
-    store = result_store(state)
-    record = store.find(namespace, name)
-    manifest = await run_in_threadpool(store.released, record.uid)
+    archive = result_archive(state)
+    record = archive.find(namespace, name)
+    manifest = await run_in_threadpool(archive.released, record.uid)
     for candidate in manifest.tables:
         if candidate.name == table:
             return Response(

@@ -11,7 +11,7 @@ import yaml
 from pht_cli.main import main
 from pht_contract import vocabulary as voc
 from pht_station_api.cohorts import cohort_bytes, overall_stage
-from pht_station_api.stores.loading import writer_lock
+from pht_station_api.triplestores.loading import writer_lock
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "trains"
 GRAPH = "urn:pht:graph:lung1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from stationkit import registration
-from test_result_store import DONE, result, train
+from test_result_archive import DONE, result, train
 
 from pht_contract.trains import ReleaseState
 from pht_contract.wire import ReleaseDecision, TrainRegistration
@@ -21,9 +21,9 @@ from pht_station_api.disclosure.ledgers import (
 )
 from pht_station_api.provenance import ProvenanceChain
 from pht_station_api.registry import PATIENT_KEY_FILE, TrainRegistry
-from pht_station_api.results import ResultStore
+from pht_station_api.results import ResultArchive
 from pht_station_api.results.records import ResultRecord
-from pht_station_api.stores.jobs import QueryOutcome
+from pht_station_api.triplestores.jobs import QueryOutcome
 
 
 @pytest.fixture
@@ -112,14 +112,14 @@ def test_entries_persist_one_file_each_and_a_size_ledger_is_read_by_requester(
     root = tmp_path / "results"
     root.mkdir()
     (root / "ledger.json").write_text(json.dumps({"maastro/alice": [100, 98]}))
-    store = ResultStore(root)
+    store = ResultArchive(root)
     base = range(100)
     for uid, patients in (("one", base), ("two", range(1, 100))):
         context = train(uid, name=uid, patients=patients)
         store.upload(context, result([50, 50]), chain)
         store.complete(context, DONE, 100, chain)
     assert sorted(p.name for p in (root / "_ledger").iterdir()) == ["one.json", "two.json"]
-    reopened = ResultStore(root)
+    reopened = ResultArchive(root)
     three = train("three", name="three", patients=range(2, 100))
     reopened.upload(three, result([49, 49]), chain)
     record = reopened.complete(three, DONE, 98, chain).record
@@ -177,7 +177,7 @@ def test_without_patient_sets_the_ledger_falls_back_to_cohort_sizes(
     root = tmp_path / "results"
     root.mkdir()
     (root / "ledger.json").write_text(json.dumps({"maastro/oidc:alice": [100]}))
-    store = ResultStore(root)
+    store = ResultArchive(root)
     legacy = replace(train("old", name="old", patients=range(0)), requested_by="oidc:alice")
     store.upload(legacy, result([50, 49]), chain)
     record = store.complete(legacy, DONE, None, chain).record

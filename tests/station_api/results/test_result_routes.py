@@ -42,7 +42,7 @@ from pht_contract.wire import (
     TrainRegistration,
 )
 from pht_station_api.app import create_external_app, create_internal_app
-from pht_station_api.results.store import MAX_UPLOADS
+from pht_station_api.results.archive import MAX_UPLOADS
 from pht_station_api.state import StationState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

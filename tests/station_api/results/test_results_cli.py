@@ -1,7 +1,7 @@
 """``pht held`` / ``release`` / ``block`` / ``result get`` against a real external listener.
 
 The listener is served by uvicorn on 127.0.0.1 (an ephemeral port) in a thread; results are
-put into the station's result store directly, as the internal listener would.
+put into the station's result archive directly, as the internal listener would.
 """
 
 import base64
@@ -23,7 +23,7 @@ from pht_cli.main import main
 from pht_contract.policies import DisclosurePolicy
 from pht_contract.wire import RunCompletion
 from pht_station_api.app import create_external_app
-from pht_station_api.results import ResultStore, TrainContext
+from pht_station_api.results import ResultArchive, TrainContext
 from pht_station_api.state import StationState, build_state
 
 STEWARD, REQUESTER = "cli-steward-token", "cli-requester-token"
@@ -100,7 +100,7 @@ def _put_result(state: StationState, name: str, body: dict[str, Any]) -> None:
         image="ghcr.io/pht-station/trains/kaplan-meier@sha256:" + "f" * 64,
     )
     store = state.results
-    assert isinstance(store, ResultStore)
+    assert isinstance(store, ResultArchive)
     store.upload(train, json.dumps(body).encode(), state.chain)
     store.complete(train, DONE, 80, state.chain)
 

@@ -1,4 +1,4 @@
-"""The result store: attempts, the decision on the final one, stewards, ledger, retention."""
+"""The result archive: attempts, the decision on the final one, stewards, ledger, retention."""
 
 import base64
 import hashlib
@@ -13,7 +13,8 @@ from pht_contract.policies import DisclosurePolicy
 from pht_contract.trains import ReleaseState
 from pht_contract.wire import ProvenanceKind, ReleaseDecision, RunCompletion
 from pht_station_api.provenance import ProvenanceChain
-from pht_station_api.results import ResultStore, TrainContext
+from pht_station_api.results import ResultArchive, TrainContext
+from pht_station_api.results.archive import MAX_UPLOADS
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -23,7 +24,6 @@ from pht_station_api.results.errors import (
     TooManyUploads,
     UnknownResult,
 )
-from pht_station_api.results.store import MAX_UPLOADS
 
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
@@ -84,125 +84,127 @@ def chain() -> ProvenanceChain:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ResultStore:
-    return ResultStore(tmp_path / "results")
+def archive(tmp_path: Path) -> ResultArchive:
+    return ResultArchive(tmp_path / "results")
 
 
 def test_attempts_are_numbered_and_the_last_one_is_gated(
-    store: ResultStore, chain: ProvenanceChain
+    archive: ResultArchive, chain: ProvenanceChain
 ) -> None:
-    first = store.upload(train(), result([40, 2, 58]), chain)
-    second = store.upload(train(), result([50, 50]), chain)
+    first = archive.upload(train(), result([40, 2, 58]), chain)
+    second = archive.upload(train(), result([50, 50]), chain)
     assert (first.attempt, second.attempt) == (1, 2)
     assert second.digest == "sha256:" + hashlib.sha256(result([50, 50])).hexdigest()
-    done = store.complete(train(), DONE, 100, chain)
+    done = archive.complete(train(), DONE, 100, chain)
     record, decision = done.record, done.decision
     assert decision is not None and decision.suppressed_cells == 0
     assert record.release == ReleaseState.RELEASED
-    assert store.released("uid-1").tables[0].rows == [["stage 0", 50], ["stage 1", 50]]
-    state = store.train_state("uid-1", registered=True, progress=None)
+    assert archive.released("uid-1").tables[0].rows == [["stage 0", 50], ["stage 1", 50]]
+    state = archive.train_state("uid-1", registered=True, progress=None)
     assert state.uploads == 2 and state.release == ReleaseState.RELEASED
     assert state.result is not None and state.result.digest.startswith("sha256:")
 
 
-def test_refusals(store: ResultStore, chain: ProvenanceChain) -> None:
+def test_refusals(archive: ResultArchive, chain: ProvenanceChain) -> None:
     with pytest.raises(ResultTooLarge):
-        store.upload(train(max_result_bytes=1024), result([10] * 60), chain)
+        archive.upload(train(max_result_bytes=1024), result([10] * 60), chain)
     with pytest.raises(InvalidResult) as invalid:
-        store.upload(train(), b'{"tables": [], "note": "free text"}', chain)
+        archive.upload(train(), b'{"tables": [], "note": "free text"}', chain)
     assert invalid.value.extra["fields"] == ["note"]
     with pytest.raises(InvalidResult):
-        store.upload(train(), b"\x80\x04pickle", chain)
-    store.complete(train(), DONE, 100, chain)
+        archive.upload(train(), b"\x80\x04pickle", chain)
+    archive.complete(train(), DONE, 100, chain)
     with pytest.raises(ResultClosed):
-        store.upload(train(), result([50, 50]), chain)
+        archive.upload(train(), result([50, 50]), chain)
     with pytest.raises(UnknownResult):
-        store.get("nobody")
+        archive.get("nobody")
 
 
 def test_a_running_train_cannot_fill_the_disk(
-    tmp_path: Path, store: ResultStore, chain: ProvenanceChain
+    tmp_path: Path, archive: ResultArchive, chain: ProvenanceChain
 ) -> None:
     """Only the latest attempt stays on disk, and uploads past the cap are refused."""
     folder = tmp_path / "results" / "uid-1"
     for n in range(1, MAX_UPLOADS + 1):
-        store.upload(train(), result([50, 50 + n]), chain)
+        archive.upload(train(), result([50, 50 + n]), chain)
         assert sorted(p.name for p in folder.glob("attempt-*")) == [f"attempt-{n}.json"]
     before = len(chain.story("uid-1"))
     with pytest.raises(TooManyUploads) as refused:
-        store.upload(train(), result([50, 50]), chain)
+        archive.upload(train(), result([50, 50]), chain)
     assert (refused.value.status, refused.value.reason) == (409, "TooManyUploads")
     assert len(chain.story("uid-1")) == before  # nothing recorded for a refused upload
-    assert store.train_state("uid-1", True, None).uploads == MAX_UPLOADS
+    assert archive.train_state("uid-1", True, None).uploads == MAX_UPLOADS
     # the gate decides on the last accepted attempt, whose bytes are still there
-    done = store.complete(train(), DONE, 200, chain)
+    done = archive.complete(train(), DONE, 200, chain)
     assert done.record.release == ReleaseState.RELEASED
-    assert store.released("uid-1").tables[0].rows[1] == ["stage 1", 50 + MAX_UPLOADS]
+    assert archive.released("uid-1").tables[0].rows[1] == ["stage 1", 50 + MAX_UPLOADS]
     # another train is not affected by this one's count
-    assert store.upload(train("uid-2"), result([50, 50]), chain).attempt == 1
+    assert archive.upload(train("uid-2"), result([50, 50]), chain).attempt == 1
 
 
-def test_no_output_and_failed_runs(store: ResultStore, chain: ProvenanceChain) -> None:
-    done = store.complete(train("a"), DONE, 100, chain)
+def test_no_output_and_failed_runs(archive: ResultArchive, chain: ProvenanceChain) -> None:
+    done = archive.complete(train("a"), DONE, 100, chain)
     assert (done.record.release, done.decision) == (ReleaseState.NO_OUTPUT, None)
-    store.upload(train("b"), result([50, 50]), chain)
+    archive.upload(train("b"), result([50, 50]), chain)
     failed = RunCompletion(job_succeeded=False, reason="DeadlineExceeded")
-    assert store.complete(train("b"), failed, 100, chain).record.release == ReleaseState.NO_OUTPUT
+    assert archive.complete(train("b"), failed, 100, chain).record.release == ReleaseState.NO_OUTPUT
     with pytest.raises(NotReleased):
-        store.released("b")
+        archive.released("b")
 
 
-def test_completion_is_idempotent(store: ResultStore, chain: ProvenanceChain) -> None:
-    store.upload(train(), result([50, 50]), chain)
-    store.complete(train(), DONE, 100, chain)
+def test_completion_is_idempotent(archive: ResultArchive, chain: ProvenanceChain) -> None:
+    archive.upload(train(), result([50, 50]), chain)
+    archive.complete(train(), DONE, 100, chain)
     records = len(chain)
-    again = store.complete(train(), DONE, 100, chain)
+    again = archive.complete(train(), DONE, 100, chain)
     assert not again.decided_now and again.record.release == ReleaseState.RELEASED
     assert len(chain) == records
 
 
-def test_held_model_released_by_steward(store: ResultStore, chain: ProvenanceChain) -> None:
-    store.upload(train(), result([50, 50], models=[json_model()]), chain)
-    record = store.complete(train(), DONE, 100, chain).record
+def test_held_model_released_by_steward(archive: ResultArchive, chain: ProvenanceChain) -> None:
+    archive.upload(train(), result([50, 50], models=[json_model()]), chain)
+    record = archive.complete(train(), DONE, 100, chain).record
     assert (record.release, record.rule) == (ReleaseState.HELD, "ManualReleaseRequired")
-    state = store.train_state("uid-1", registered=False, progress=None)
+    state = archive.train_state("uid-1", registered=False, progress=None)
     assert state.release == ReleaseState.HELD and state.result is None
     with pytest.raises(NotReleased):
-        store.released("uid-1")
-    assert [r.uid for r in store.held()] == ["uid-1"]
-    preview = store.outgoing("uid-1")
+        archive.released("uid-1")
+    assert [r.uid for r in archive.held()] == ["uid-1"]
+    preview = archive.outgoing("uid-1")
     assert preview is not None and preview.models[0].name == "model.json"
-    decided = store.decide(
+    decided = archive.decide(
         "uid-1", ReleaseDecision(decision="Release", reason="model reviewed"), "steward-bob", chain
     )
     assert decided.release == ReleaseState.RELEASED and decided.decided_by == "steward-bob"
-    assert store.released("uid-1").models[0].format == "json"
-    assert store.held() == []
+    assert archive.released("uid-1").models[0].format == "json"
+    assert archive.held() == []
     with pytest.raises(NotHeld):
-        store.decide("uid-1", ReleaseDecision(decision="Block", reason="x"), "bob", chain)
+        archive.decide("uid-1", ReleaseDecision(decision="Block", reason="x"), "bob", chain)
     last = chain.story("uid-1")[-1]
     assert last.kind == ProvenanceKind.RELEASE and last.actor == "steward-bob"
     assert last.details["heldBy"] == "ManualReleaseRequired"
     assert "model reviewed" not in json.dumps(last.canonical())
 
 
-def test_steward_block(store: ResultStore, chain: ProvenanceChain) -> None:
-    store.upload(train(), result([50, 50], messages=["loss 0.3"]), chain)
-    assert store.complete(train(), DONE, 100, chain).record.rule == "FreeTextHeld"
-    record = store.decide(
+def test_steward_block(archive: ResultArchive, chain: ProvenanceChain) -> None:
+    archive.upload(train(), result([50, 50], messages=["loss 0.3"]), chain)
+    assert archive.complete(train(), DONE, 100, chain).record.rule == "FreeTextHeld"
+    record = archive.decide(
         "uid-1", ReleaseDecision(decision="Block", reason="message leaks"), "steward-bob", chain
     )
     assert (record.release, record.rule) == (ReleaseState.BLOCKED, "StewardBlocked")
-    assert store.outgoing("uid-1") is None
+    assert archive.outgoing("uid-1") is None
 
 
-def test_blocked_result_keeps_nothing_to_leave(store: ResultStore, chain: ProvenanceChain) -> None:
+def test_blocked_result_keeps_nothing_to_leave(
+    archive: ResultArchive, chain: ProvenanceChain
+) -> None:
     policy = {"small_cell_action": "Block"}
-    store.upload(train(**policy), result([50, 2, 48]), chain)
-    record = store.complete(train(**policy), DONE, 100, chain).record
+    archive.upload(train(**policy), result([50, 2, 48]), chain)
+    record = archive.complete(train(**policy), DONE, 100, chain).record
     assert (record.release, record.rule) == (ReleaseState.BLOCKED, "MinCellCount")
-    assert store.outgoing("uid-1") is None
-    assert store.train_state("uid-1", True, None).rule == "MinCellCount"
+    assert archive.outgoing("uid-1") is None
+    assert archive.train_state("uid-1", True, None).rule == "MinCellCount"
     release = chain.story("uid-1")[-1]
     assert release.details["decision"] == "Blocked" and release.details["rule"] == "MinCellCount"
 
@@ -210,10 +212,10 @@ def test_blocked_result_keeps_nothing_to_leave(store: ResultStore, chain: Proven
 def test_differencing_ledger_spans_trains_and_restarts(
     tmp_path: Path, chain: ProvenanceChain
 ) -> None:
-    store = ResultStore(tmp_path / "results")
-    store.upload(train("one"), result([50, 50]), chain)
-    assert store.complete(train("one"), DONE, 100, chain).record.release == ReleaseState.RELEASED
-    reopened = ResultStore(tmp_path / "results")
+    archive = ResultArchive(tmp_path / "results")
+    archive.upload(train("one"), result([50, 50]), chain)
+    assert archive.complete(train("one"), DONE, 100, chain).record.release == ReleaseState.RELEASED
+    reopened = ResultArchive(tmp_path / "results")
     assert reopened.get("one").release == ReleaseState.RELEASED
     # Two patients fewer: the same readers would learn both by subtraction.
     two = train("two", name="km-2", patients=range(98))
@@ -226,13 +228,13 @@ def test_differencing_ledger_spans_trains_and_restarts(
 
 
 def test_retention_purges_content_not_the_decision(
-    store: ResultStore, chain: ProvenanceChain
+    archive: ResultArchive, chain: ProvenanceChain
 ) -> None:
-    store.upload(train(), result([50, 50]), chain)
-    store.complete(train(), DONE, 100, chain)
-    assert store.purge_expired(datetime.now(UTC) + timedelta(days=6)) == []
-    assert store.purge_expired(datetime.now(UTC) + timedelta(days=8)) == ["uid-1"]
-    assert store.get("uid-1").release == ReleaseState.RELEASED
+    archive.upload(train(), result([50, 50]), chain)
+    archive.complete(train(), DONE, 100, chain)
+    assert archive.purge_expired(datetime.now(UTC) + timedelta(days=6)) == []
+    assert archive.purge_expired(datetime.now(UTC) + timedelta(days=8)) == ["uid-1"]
+    assert archive.get("uid-1").release == ReleaseState.RELEASED
     with pytest.raises(NotReleased):
-        store.released("uid-1")
-    assert store.purge_expired(datetime.now(UTC) + timedelta(days=30)) == []
+        archive.released("uid-1")
+    assert archive.purge_expired(datetime.now(UTC) + timedelta(days=30)) == []

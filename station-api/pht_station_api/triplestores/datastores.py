@@ -15,9 +15,9 @@ import pyoxigraph as ox
 
 from pht_station_api.errors import LoadFailed, QueryTimeout, StoreUnavailable
 from pht_station_api.gateway.parsing import POOL as PARSE_POOL
-from pht_station_api.stores.jobs import Backend, EmbeddedBackend, QueryJob, QueryOutcome
-from pht_station_api.stores.loading import load_rdf
-from pht_station_api.stores.pools import WorkerPool
+from pht_station_api.triplestores.jobs import Backend, EmbeddedBackend, QueryJob, QueryOutcome
+from pht_station_api.triplestores.loading import load_rdf
+from pht_station_api.triplestores.pools import WorkerPool
 
 COUNT_QUERY = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
 PING_TIMEOUT_SECONDS = 5.0

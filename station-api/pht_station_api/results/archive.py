@@ -1,6 +1,6 @@
 """Result uploads, the gate's decision on the final attempt, steward decisions and retention.
 
-A running train may upload several times (a retried pod, a checkpointed step); the store numbers
+A running train may upload several times (a retried pod, a checkpointed step); the archive numbers
 attempts in upload order, keeps only the latest attempt's bytes (the gate never looks at any
 other) and refuses uploads past ``MAX_UPLOADS`` (``409 TooManyUploads``), so a running train can
 neither fill the disk nor grow the provenance chain without bound. Nothing is decided until the
@@ -22,7 +22,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
+from pht_contract.times import utc_iso, utc_now
 from pht_contract.trains import Progress, ReleaseState, ResultSummary
 from pht_contract.wire import (
     DetailValue,
@@ -72,7 +73,7 @@ MAX_UPLOADS = 6
 
 
 class Chain(Protocol):
-    """The part of :class:`~pht_station_api.provenance.ProvenanceChain` the store uses."""
+    """The part of :class:`~pht_station_api.provenance.ProvenanceChain` the archive uses."""
 
     def record(
         self,
@@ -86,14 +87,6 @@ class Chain(Protocol):
     ) -> str: ...
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass(frozen=True)
 class Completion:
     record: ResultRecord
@@ -103,7 +96,7 @@ class Completion:
     decided_now: bool
 
 
-class ResultStore:
+class ResultArchive:
     """Thread-safe; one per station API process (the only writer of its directory)."""
 
     def __init__(self, directory: Path) -> None:
@@ -125,7 +118,7 @@ class ResultStore:
         self._ledger = DifferencingLedger(entries)
 
     @classmethod
-    def open(cls, settings: Settings) -> "ResultStore":
+    def open(cls, settings: Settings) -> "ResultArchive":
         return cls(settings.results_dir)
 
     # --- persistence -----------------------------------------------------------------
@@ -164,14 +157,14 @@ class ResultStore:
             ) from None
         digest = "sha256:" + sha256_hex(raw)
         with self._lock:
-            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
                 raise ResultClosed(f"train {train.uid} has completed; no more uploads")
             if len(record.attempts) >= MAX_UPLOADS:
                 raise TooManyUploads(
                     f"train {train.uid} has uploaded {MAX_UPLOADS} times, the most allowed"
                 )
-            attempt = Attempt(len(record.attempts) + 1, digest, len(raw), iso(utc_now()))
+            attempt = Attempt(len(record.attempts) + 1, digest, len(raw), utc_iso())
             write_atomic(self._attempt_file(train.uid, attempt.attempt), raw)
             record.attempts.append(attempt)
             self._save(record)
@@ -198,7 +191,7 @@ class ResultStore:
     ) -> "Completion":
         """Decide once (idempotent): NoOutput, or the gate's decision on the final attempt."""
         with self._lock:
-            record = self._records.get(train.uid) or ResultRecord.new(train, iso(utc_now()))
+            record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
                 return Completion(record, None, decided_now=False)
             record.completed = True
@@ -206,7 +199,7 @@ class ResultStore:
             decision: GateDecision | None = None
             if not completion.job_succeeded or not record.attempts:
                 record.release = ReleaseState.NO_OUTPUT
-                record.decided_at = iso(utc_now())
+                record.decided_at = utc_iso()
                 record.decided_by = GATE_ACTOR
             else:
                 final = record.attempts[-1]
@@ -239,7 +232,7 @@ class ResultStore:
         return Completion(record, decision, decided_now=True)
 
     def _apply(self, record: ResultRecord, decision: GateDecision) -> None:
-        now = iso(utc_now())
+        now = utc_iso()
         record.rule = decision.rule.value if decision.rule else None
         record.findings = [f.describe() for f in decision.findings]
         record.cohorts = list(decision.cohorts)
@@ -359,7 +352,7 @@ class ResultStore:
             if record.release != ReleaseState.HELD:
                 raise NotHeld(f"the result of train {uid} is {record.release.value}, not Held")
             held_by = record.rule
-            now = iso(utc_now())
+            now = utc_iso()
             record.decided_at, record.decided_by = now, actor
             if decision.decision == "Release":
                 self._release(record, (self._folder(uid) / OUTGOING).read_bytes(), now)
@@ -380,7 +373,7 @@ class ResultStore:
                 "rule": record.rule,
                 "heldBy": held_by,
                 "steward": True,
-                # The steward's words stay in the result store; the chain binds them by hash.
+                # The steward's words stay in the result archive; the chain binds them by hash.
                 "reasonSha256": sha256_hex(decision.reason.encode()),
             },
         )
@@ -418,7 +411,7 @@ class ResultStore:
                             shutil.rmtree(path)
                         else:
                             path.unlink()
-                record.purged_at = iso(moment)
+                record.purged_at = utc_iso(moment)
                 self._save(record)
                 purged.append(record.uid)
         if purged:

@@ -8,8 +8,8 @@ import pyoxigraph as ox
 import pytest
 
 from pht_contract.vocabulary import PATIENT
-from pht_station_api.stores.jobs import EmbeddedBackend, QueryJob, ResultFormat
-from pht_station_api.stores.workers import _Engine, answer
+from pht_station_api.triplestores.jobs import EmbeddedBackend, QueryJob, ResultFormat
+from pht_station_api.triplestores.workers import _Engine, answer
 
 OK = "urn:pht:graph:ok"
 SECRET = "urn:pht:graph:secret"

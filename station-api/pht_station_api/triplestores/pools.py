@@ -15,8 +15,8 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from pht_station_api.errors import QueryTimeout, StoreUnavailable
-from pht_station_api.stores.jobs import Backend, QueryJob, QueryOutcome
-from pht_station_api.stores.workers import worker_main
+from pht_station_api.triplestores.jobs import Backend, QueryJob, QueryOutcome
+from pht_station_api.triplestores.workers import worker_main
 
 log = logging.getLogger(__name__)
 _CONTEXT = multiprocessing.get_context("spawn")

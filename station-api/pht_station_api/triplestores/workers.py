@@ -15,7 +15,7 @@ from typing import Any, Final
 import pyoxigraph as ox
 
 from pht_contract.vocabulary import PATIENT
-from pht_station_api.stores.jobs import (
+from pht_station_api.triplestores.jobs import (
     Backend,
     EmbeddedBackend,
     QueryJob,

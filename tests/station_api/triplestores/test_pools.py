@@ -10,8 +10,8 @@ import pyoxigraph as ox
 import pytest
 
 from pht_station_api.errors import StoreUnavailable
-from pht_station_api.stores.jobs import EmbeddedBackend, QueryJob
-from pht_station_api.stores.pools import WorkerPool
+from pht_station_api.triplestores.jobs import EmbeddedBackend, QueryJob
+from pht_station_api.triplestores.pools import WorkerPool
 
 ASK = QueryJob("ASK { ?s ?p ?o }", "ASK", ("urn:g",), ("urn:g",), "json", 1)
 

@@ -1,0 +1,19 @@
+"""Errors a command reports as one line on stderr, and the exit codes they map to."""
+
+from typing import Final
+
+#: Bad input or configuration: an option, a file, a kubeconfig, an unreachable server.
+EXIT_USAGE: Final = 2
+#: Something went wrong that the CLI did not expect (the traceback is behind ``--debug``).
+EXIT_UNEXPECTED: Final = 1
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as ``error: <message>``, exit code 2."""
+
+    exit_code: int = EXIT_USAGE
+
+
+def one_line(text: object) -> str:
+    """Collapse a (possibly multi-line) message into one line."""
+    return " ".join(str(text).split())
