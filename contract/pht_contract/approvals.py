@@ -14,8 +14,12 @@ from pht_contract.base import ApiModel, DnsLabel, Iri, Sha256Hex, Timestamp
 
 
 class TrainRef(ApiModel):
+    """The one Train this approval is for, bound to the spec hash the steward reviewed."""
+
     name: Annotated[str, Field(min_length=1, max_length=253)]
+    """Name of the Train."""
     spec_hash: Sha256Hex
+    """`status.specHash` of the Train as the steward reviewed it."""
     uid: str | None = Field(default=None, min_length=1, max_length=64)
     """The Train's uid (`pht approve` sets it): never counts for a later Train of that name."""
 
@@ -85,6 +89,8 @@ class ParameterBound(ApiModel):
 
 
 class StandingScope(ApiModel):
+    """A standing approval: covers future Trains that match every field below exactly."""
+
     image_digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)
     """The exact image (by digest) the approval covers."""
     query_hashes: list[Sha256Hex] = Field(min_length=1, max_length=32)
@@ -108,7 +114,9 @@ class StandingScope(ApiModel):
     )
     """Kubernetes usernames (the Train's requested-by annotation) whose Trains it covers."""
     max_runs: int = Field(ge=1, le=1000)
+    """Most Trains it covers (capped by the policy's `approval.standing.maxRuns`)."""
     expires_at: Timestamp
+    """When it stops covering Trains (capped by the policy's `approval.standing.maxDays`)."""
 
     @model_validator(mode="after")
     def _unique_parameters(self) -> "StandingScope":
@@ -120,17 +128,23 @@ class StandingScope(ApiModel):
 
 
 class TrainApprovalSpec(ApiModel):
+    """A steward's decision: on one Train (`train`) or standing (`standing`), never both."""
+
     cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
         ("has(self.train) != has(self.standing)", "set exactly one of train or standing"),
         ("self == oldSelf", "an approval cannot be changed; create a new one"),
     )
 
     train: TrainRef | None = None
+    """The one Train approved or rejected."""
     standing: StandingScope | None = None
+    """What a standing approval covers."""
     decision: Literal["Approve", "Reject"] = "Approve"
-    #: The steward's Kubernetes username; admission binds it to request.userInfo.username.
+    """`Approve`, or `Reject` (one matching rejection is final)."""
     approver: Annotated[str, Field(min_length=1, max_length=253)]
+    """The steward's Kubernetes username; admission binds it to request.userInfo.username."""
     comment: str | None = Field(default=None, max_length=1024)
+    """The steward's note, for the record."""
 
     @model_validator(mode="after")
     def _exactly_one_scope(self) -> "TrainApprovalSpec":
@@ -140,10 +154,14 @@ class TrainApprovalSpec(ApiModel):
 
 
 class TrainApprovalStatus(ApiModel):
+    """How much of a standing approval is used; written by the station operator only."""
+
     runs_used: int = Field(default=0, ge=0)
+    """Runs the standing approval has covered so far."""
     consumed_by: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list, max_length=1000
     )
+    """uids of the Trains it covered (each counted once)."""
 
 
 class TrainApproval(ApiModel):

@@ -48,7 +48,6 @@ class Reason(StrEnum):
     REJECTED = "Rejected"
     PARAMETERS_OUTSIDE_APPROVAL = "ParametersOutsideApproval"
     SPEC_CHANGED_AFTER_ADMISSION = "SpecChangedAfterAdmission"
-    PENDING_TIMEOUT = "PendingTimeout"
     # run
     JOB_CREATED = "JobCreated"
     PENDING = "Pending"
@@ -95,8 +94,14 @@ class Condition(ApiModel):
     """Shaped like ``metav1.Condition``."""
 
     type: ConditionType
+    """What the condition is about."""
     status: Literal["True", "False", "Unknown"]
+    """`True`, `False`, or `Unknown` while not decided."""
     reason: str = Field(pattern=CAMEL_REASON, min_length=1, max_length=1024)
+    """Why, in one CamelCase word (one of `pht_contract.conditions.Reason`)."""
     message: str = Field(default="", max_length=32768)
+    """Why, for humans."""
     last_transition_time: Timestamp
+    """When `status` last changed."""
     observed_generation: int | None = Field(default=None, ge=0)
+    """The `metadata.generation` the condition was set for."""

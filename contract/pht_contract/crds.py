@@ -148,8 +148,12 @@ def _crd(
     description: str = "",
 ) -> dict[str, Any]:
     properties: dict[str, Any] = {
-        "apiVersion": {"type": "string"},
-        "kind": {"type": "string"},
+        "apiVersion": {
+            "type": "string",
+            "description": f"The API group and version: {API_GROUP}/{API_VERSION}.",
+        },
+        "kind": {"type": "string", "description": f"The kind of object: {kind}."},
+        # The API server refuses anything but a type here (it documents ObjectMeta itself).
         "metadata": {"type": "object"},
         "spec": _object_schema(spec_model),
     }
@@ -208,6 +212,12 @@ def train_crd() -> dict[str, Any]:
         TrainStatus,
         [
             {"name": "Summary", "type": "string", "jsonPath": ".status.summary"},
+            {
+                "name": "Reason",
+                "type": "string",
+                "jsonPath": '.status.conditions[?(@.type=="Succeeded")].reason',
+                "description": "Why the Train is where it is (the Succeeded condition's reason)",
+            },
             {"name": "GPUs", "type": "integer", "jsonPath": ".spec.resources.gpu"},
             {"name": "Progress", "type": "integer", "jsonPath": ".status.progress.percent"},
             _age(),
@@ -216,6 +226,20 @@ def train_crd() -> dict[str, Any]:
                 "type": "integer",
                 "jsonPath": ".status.durationSeconds",
                 "description": "Seconds from start to completion",
+            },
+            {
+                "name": "Started",
+                "type": "date",
+                "jsonPath": ".status.startTime",
+                "description": "When the run started",
+                "priority": 1,
+            },
+            {
+                "name": "Completed",
+                "type": "date",
+                "jsonPath": ".status.completionTime",
+                "description": "When the Train reached its terminal condition",
+                "priority": 1,
             },
             {"name": "Image", "type": "string", "jsonPath": ".spec.image", "priority": 1},
             {

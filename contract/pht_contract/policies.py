@@ -20,10 +20,11 @@ class ImagePolicy(ApiModel):
     allowed_registries: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list, max_length=32
     )
-    #: Glob patterns on the repository (no tag or digest), e.g. ``registry.example.org/pht/*``.
+    """Registries a Train's image may come from (host, or host/path prefix)."""
     allowed_images: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
         default_factory=list, max_length=64
     )
+    """Glob patterns on the repository (no tag or digest), e.g. ``registry.example.org/pht/*``."""
     require_digest: bool = True
     """Refuse images not pinned by digest (always required when approval is)."""
 
@@ -40,6 +41,7 @@ class ResourceLimits(ApiModel):
     allowed_gpu_models: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(
         default_factory=list, max_length=16
     )
+    """GPU models a Train may ask for (node label `nvidia.com/gpu.product`); empty: any."""
     max_concurrent_trains: int = Field(default=4, ge=1, le=1000)
     """Trains running at once; more wait (ConcurrencyLimitReached), they are not refused."""
 
@@ -55,6 +57,7 @@ class ApprovalPolicy(ApiModel):
     mode: Literal["None", "OneSteward", "TwoStewards"] = "OneSteward"
     """Approvals before a run: none, one steward, or two distinct stewards (not the requester)."""
     standing: StandingApprovalLimits = Field(default_factory=StandingApprovalLimits)
+    """Caps on standing approvals (runs and days), whatever an approval says."""
 
 
 class TimeoutPolicy(ApiModel):
@@ -62,15 +65,19 @@ class TimeoutPolicy(ApiModel):
     """Run deadline when the Train sets none."""
     max_seconds: int = Field(default=86400, ge=1, le=604800)
     """Longest run deadline a Train may ask for."""
-    #: How long a run may stay unschedulable before it fails ``Unschedulable``.
     pending_seconds: int = Field(default=900, ge=1, le=86400)
+    """How long a run may stay unschedulable before it fails ``Unschedulable``."""
 
 
 class Toleration(ApiModel):
     key: LabelKey
+    """Taint key the run tolerates."""
     operator: Literal["Exists", "Equal"] = "Exists"
+    """`Exists` (any value) or `Equal` (the value below)."""
     value: LabelValue | None = None
+    """Taint value, with `Equal`."""
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    """Taint effect tolerated; all effects when unset."""
 
 
 def _default_tolerations() -> list[Toleration]:
@@ -85,15 +92,18 @@ class SchedulingPolicy(ApiModel):
     gpu_node_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"}, max_length=16
     )
+    """Node labels a GPU run is placed by."""
     gpu_tolerations: list[Toleration] = Field(default_factory=_default_tolerations, max_length=16)
-    #: Labels of the data store's pods: runs prefer nodes where those run.
+    """Tolerations of GPU runs (GPU nodes are usually tainted)."""
     data_store_pod_labels: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"app.kubernetes.io/component": "station-api"}, max_length=16
     )
+    """Labels of the data store's pods: runs prefer nodes where those run."""
 
 
 class DataAccessPolicy(ApiModel):
     allowed_graphs: list[Iri] = Field(min_length=1, max_length=64)
+    """Named graphs Trains may read; a Train's graphs must be among them."""
     query_mode: Literal["ApprovedQueriesOnly", "AnyReadOnlyQuery"] = "ApprovedQueriesOnly"
     """Only the Train's approved queries (by normalised hash), or any read-only query."""
     allow_construct_describe: bool = False
@@ -106,8 +116,8 @@ class DataAccessPolicy(ApiModel):
     """Per-token rate limit."""
     max_query_bytes: int = Field(default=65536, ge=256, le=1_048_576)
     """Request size cap for a query."""
-    #: Optional input-side guard: results binding fewer distinct patients are refused.
     min_distinct_patients: int | None = Field(default=None, ge=1, le=100_000)
+    """Optional input-side guard: results binding fewer distinct patients are refused."""
 
 
 #: An image digest as the operator pins it (``image@sha256:…``).
@@ -163,14 +173,15 @@ class DisclosurePolicy(ApiModel):
     allowed_model_formats: list[ModelFormat] = Field(
         default_factory=lambda: list(SAFE_MODEL_FORMATS), max_length=4
     )
+    """Model file formats a result may contain (never pickle)."""
     manual_release_for_models: bool = True
     """Hold model files for a steward's manual release."""
     manual_release_for_all: bool = False
     """Hold every result for a steward, even of images reviewed for automatic release."""
     max_result_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=1024**3)
     """Largest result upload."""
-    #: A release whose cohort differs from an earlier release by fewer patients is held.
     differencing_threshold: int = Field(default=5, ge=0, le=100_000)
+    """A release whose cohort differs from an earlier release by fewer patients is held."""
     auto_release_image_digests: list[ImageDigest] = Field(default_factory=list, max_length=64)
     """Digests of train images a steward reviewed and trusts: their results that pass every
     check are released without a steward. Every other result is held for a steward."""
@@ -185,20 +196,30 @@ class DisclosurePolicy(ApiModel):
 
 
 class StationPolicySpec(ApiModel):
+    """What the data steward allows: images, resources, approvals, data access, disclosure."""
+
     images: ImagePolicy = Field(default_factory=ImagePolicy)
+    """Which images may run."""
     limits: ResourceLimits = Field(default_factory=ResourceLimits)
+    """Resource ceilings per Train, and how many run at once."""
     approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
+    """Who must approve a Train before it runs."""
     timeouts: TimeoutPolicy = Field(default_factory=TimeoutPolicy)
+    """Run deadlines and how long a run may stay unschedulable."""
     scheduling: SchedulingPolicy = Field(default_factory=SchedulingPolicy)
+    """Where runs are placed (Kueue queue, priority, GPU nodes)."""
     data_access: DataAccessPolicy
+    """What runs may query, and how much."""
     disclosure: DisclosurePolicy = Field(default_factory=DisclosurePolicy)
-    #: Requester organisations this station knows; also the only metric label values.
+    """What the disclosure gate lets out of the station."""
     organisations: list[
         Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
     ] = Field(min_length=1, max_length=64)
+    """Requester organisations this station knows; also the only metric label values."""
     result_retention_days: int = Field(default=30, ge=1, le=3650)
     """Days uploads and released results are kept."""
     display_name: ShortText | None = None
+    """Human-readable name of the station."""
 
 
 class StationPolicy(ApiModel):

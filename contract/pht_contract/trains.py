@@ -41,9 +41,12 @@ class InputArtifact(ApiModel):
     sha256: Sha256Hex
     """Content hash of the artifact."""
     source: str | None = Field(default=None, max_length=512)
+    """Where the artifact came from (e.g. the previous station), for the record."""
 
 
 class TrainResources(ApiModel):
+    """What the run may use; each amount is both request and limit, within the policy's maxima."""
+
     cpu: Quantity = "1"
     """CPU request and limit (Kubernetes quantity)."""
     memory: Quantity = "2Gi"
@@ -59,6 +62,8 @@ class TrainResources(ApiModel):
 
 
 class Requester(ApiModel):
+    """Who asks for the run (the creator's identity is recorded separately by the station)."""
+
     name: ShortText
     """Full name of the requesting researcher."""
     organisation: str = Field(pattern=DNS_LABEL, min_length=1, max_length=63)
@@ -71,6 +76,8 @@ StringList = Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_l
 
 
 class TrainSpec(ApiModel):
+    """What the Train runs, on which data, with which resources, for whom and why."""
+
     # Every field is immutable except ``suspend``; the CRD generator emits the CEL rule.
     cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
         (
@@ -92,6 +99,7 @@ class TrainSpec(ApiModel):
     queries: list[NamedQuery] | None = Field(
         default=None, max_length=32, json_schema_extra={"x-list-map-keys": ["name"]}
     )
+    """The SPARQL queries the run may send, by name (each must be allowed by the policy)."""
     graphs: list[Iri] | None = Field(default=None, max_length=32)
     """Named graphs the train reads (each must be allowed by the policy)."""
     input_artifact: InputArtifact | None = None
@@ -173,16 +181,26 @@ class ProgressStage(StrEnum):
 
 
 class Progress(ApiModel):
+    """The run's own report of its progress, mirrored from the station API."""
+
     percent: int = Field(ge=0, le=100)
+    """How far the run says it is, 0 to 100."""
     stage: ProgressStage
     updated_at: Timestamp | None = None
+    """When the run last reported progress."""
 
 
 class RunRef(ApiModel):
+    """Where the run lives in the run namespace."""
+
     namespace: DnsLabel
+    """The station-owned namespace the run executes in."""
     job_name: str = Field(max_length=63)
+    """Name of the run's Job."""
     job_uid: str | None = Field(default=None, max_length=64)
+    """uid of the run's Job, recorded before anything depends on it."""
     secret_name: str | None = Field(default=None, max_length=253)
+    """Name of the Secret holding the run's token."""
 
 
 class ReleaseState(StrEnum):
@@ -197,32 +215,45 @@ class ResultSummary(ApiModel):
     """Filled only after release: nothing about a result is visible before that."""
 
     digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)
+    """sha256 of the released result."""
     size_bytes: int = Field(ge=0)
+    """Size of the released result in bytes."""
     release_state: Literal["Released"] = "Released"
+    """Always `Released`: a result is described only once released."""
     released_at: Timestamp | None = None
+    """When the data steward or the disclosure gate released it."""
 
 
 class TrainStatus(ApiModel):
+    """What the station operator observed and decided; written by the operator only."""
+
     conditions: list[Condition] = Field(
         default_factory=list, max_length=16, json_schema_extra={"x-list-map-keys": ["type"]}
     )
+    """The Train's `metav1.Condition`s: `Admitted`, `Approved`, `Running`, `Succeeded`, ..."""
     observed_generation: int | None = Field(default=None, ge=0)
+    """The `metadata.generation` this status describes."""
     summary: Summary | None = None
     """One word for `kubectl get trains`."""
     spec_hash: Sha256Hex | None = None
     """sha256 of the spec without `suspend`; approvals name it."""
     start_time: Timestamp | None = None
+    """When the run's pod started."""
     completion_time: Timestamp | None = None
+    """When the Train reached its terminal condition."""
     duration_seconds: int | None = Field(default=None, ge=0)
     """Seconds from start to completion."""
     attempts: int | None = Field(default=None, ge=0)
     """Pods started for the run so far."""
     progress: Progress | None = None
+    """The progress the run last reported to the station API."""
     run: RunRef | None = None
+    """Where the run lives, once its Job exists."""
     result: ResultSummary | None = None
     approved_by: list[Annotated[str, Field(max_length=253)]] | None = Field(
         default=None, max_length=8
     )
+    """The stewards whose approvals counted."""
 
 
 class Train(ApiModel):

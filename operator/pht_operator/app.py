@@ -13,16 +13,15 @@ import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pht_contract import constants
-from pht_operator import kubeapi, permissions, runs
+from pht_operator import permissions, runs
 from pht_operator.events import EventPoster
-from pht_operator.kubeapi import ApiError, KubeApi
+from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient, Obj, load_config
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RUN_COMPONENT
-from pht_operator.reconciler import Context, reconcile
+from pht_operator.reconciler import Context, reconcile_uid
 from pht_operator.runwatch import watch_objects
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi
@@ -30,7 +29,6 @@ from pht_operator.statuses import is_terminal
 from pht_operator.stores import Store
 from pht_operator.workqueues import WorkQueue
 
-Obj = dict[str, Any]
 logger = logging.getLogger("pht_operator")
 
 #: The labels of every Job and Pod the operator creates (the run's own, whatever Train).
@@ -45,7 +43,7 @@ PERMISSION_RECHECK_SECONDS = 30.0
 @dataclass
 class OperatorApp:
     settings: OperatorSettings
-    kube: KubeApi
+    kube: KubeClient
     station: StationApi
     metrics: OperatorMetrics
     store: Store = field(default_factory=Store)
@@ -78,16 +76,15 @@ class OperatorApp:
 
     @classmethod
     def create(cls, settings: OperatorSettings, kubeconfig: Path | None = None) -> OperatorApp:
-        config = kubeapi.load_config(kubeconfig)
         return cls(
             settings=settings,
-            kube=KubeApi.from_config(config),
+            kube=KubeClient.from_config(load_config(kubeconfig)),
             station=StationApi.from_settings(settings),
             metrics=OperatorMetrics(settings.station_name),
         )
 
     async def _reconcile(self, uid: str) -> None:
-        await reconcile(self.context, uid)
+        await reconcile_uid(self.context, uid)
 
     def _failed(self, uid: str, exc: BaseException) -> None:
         self.metrics.reconcile_errors.inc()
@@ -104,7 +101,7 @@ class OperatorApp:
         self._tasks.append(asyncio.create_task(self._resync()))
         if self.health.missing_permissions:
             self._tasks.append(asyncio.create_task(self._recheck_permissions()))
-        for resource in (kubeapi.JOBS, kubeapi.PODS):
+        for kind, resource in (("jobs", JOBS), ("pods", PODS)):
             self._tasks.append(
                 asyncio.create_task(
                     watch_objects(
@@ -112,7 +109,7 @@ class OperatorApp:
                         resource,
                         self.settings.run_namespace,
                         RUN_OBJECT_LABELS,
-                        functools.partial(self.run_object_event, resource.plural),
+                        functools.partial(self.run_object_event, kind),
                         self.settings.watch_timeout_seconds,
                     )
                 )
@@ -160,7 +157,7 @@ class OperatorApp:
         """The run namespace denies all traffic before any run exists."""
         policy = runs.build_default_deny(self.settings)
         try:
-            await self.kube.create(kubeapi.NETWORK_POLICIES, self.settings.run_namespace, policy)
+            await self.kube.create(NETWORK_POLICIES, self.settings.run_namespace, policy)
         except ApiError as exc:
             if not exc.conflict:
                 logger.warning("cannot ensure the run namespace's default-deny policy: %s", exc)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,10 +23,9 @@ from pht_contract.approvals import StandingScope, TrainApproval
 from pht_contract.conditions import Reason
 from pht_contract.parameters import ParameterRefusal, check_parameters
 from pht_contract.policies import StandingApprovalLimits
+from pht_contract.times import parse_utc, utc_now
 from pht_contract.trains import TrainSpec
-from pht_operator.statuses import parse_time
-
-Obj = dict[str, Any]
+from pht_operator.kube import Obj
 
 
 @dataclass(frozen=True)
@@ -83,10 +81,10 @@ def standing_caps(
 ) -> tuple[int, datetime.datetime | None]:
     """A standing approval's effective run cap and expiry: its own figures, capped by the
     policy's ``approval.standing`` (``maxRuns``, and ``maxDays`` from its creation)."""
-    expires = parse_time(expires_at) if expires_at else None
+    expires = parse_utc(expires_at) if expires_at else None
     if limits is not None:
         max_runs = min(max_runs, limits.max_runs)
-        since = parse_time(str(created or ""))
+        since = parse_utc(str(created or ""))
         if since is not None:
             cap = since + datetime.timedelta(days=limits.max_days)
             expires = cap if expires is None else min(expires, cap)
@@ -141,7 +139,7 @@ def _for_an_earlier_train(
         return approved_uid != train_uid
     # No uid (written by hand): the API server's timestamps still tell an approval of an
     # earlier Train of the same name (second resolution: the same second counts as after).
-    made = parse_time(str(approval.metadata.get("creationTimestamp") or ""))
+    made = parse_utc(str(approval.metadata.get("creationTimestamp") or ""))
     return made is not None and train_created is not None and made < train_created
 
 
@@ -186,7 +184,7 @@ def decide(
     never replays its approval."""
     if not requester_known:
         return ApprovalVerdict(Reason.AWAITING_APPROVAL, NO_REQUESTER_MESSAGE)
-    now = now or datetime.datetime.now(datetime.UTC)
+    now = now or utc_now()
     approvers: list[str] = []
     ignored: list[str] = []
     outside: list[str] = []

@@ -9,51 +9,55 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+import socket
 
-from pht_operator.kubeapi import ApiError, KubeApi, Resource
-from pht_operator.statuses import now_iso
+from pht_contract import constants
+from pht_contract.times import utc_now
+from pht_operator.kube import EVENTS, ApiError, KubeClient, Obj
 
-Obj = dict[str, Any]
 logger = logging.getLogger("pht_operator.events")
 
-EVENTS = Resource("", "v1", "events")
-COMPONENT = "pht-station-operator"
+#: ``reportingController`` of every Event the operator posts.
+CONTROLLER = f"{constants.API_GROUP}/operator"
 
 
-def build_event(body: Obj, kind: str, reason: str, message: str) -> Obj:
+def reporting_instance() -> str:
+    """This operator process: ``<controller>-<host name>`` (the pod name in a cluster)."""
+    return f"pht-station-operator-{socket.gethostname()}"[:128]
+
+
+def build_event(body: Obj, kind: str, reason: str, message: str, action: str) -> Obj:
+    """An ``events.k8s.io/v1`` Event about a Train; ``eventTime`` in microseconds, so Events
+    of one second keep their order."""
     meta = body["metadata"]
-    now = now_iso()
     return {
-        "apiVersion": "v1",
+        "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
         "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
-        "involvedObject": {
+        "eventTime": utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": CONTROLLER,
+        "reportingInstance": reporting_instance(),
+        "action": action[:128],
+        "reason": reason[:128],
+        "note": message[:1024],
+        "type": kind,
+        "regarding": {
             "apiVersion": body.get("apiVersion"),
             "kind": body.get("kind"),
             "name": meta["name"],
             "namespace": meta["namespace"],
             "uid": meta["uid"],
         },
-        "type": kind,
-        "reason": reason[:128],
-        "message": message[:1024],
-        "source": {"component": COMPONENT},
-        "reportingComponent": COMPONENT,
-        "reportingInstance": COMPONENT,
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
     }
 
 
 class EventPoster:
-    def __init__(self, kube: KubeApi) -> None:
+    def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def __call__(self, body: Obj, kind: str, reason: str, message: str) -> None:
-        event = build_event(body, kind, reason, message)
+    def __call__(self, body: Obj, kind: str, reason: str, message: str, action: str) -> None:
+        event = build_event(body, kind, reason, message, action)
         task = asyncio.get_running_loop().create_task(self._post(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

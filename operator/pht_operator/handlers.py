@@ -21,7 +21,6 @@ from pht_contract.conditions import Summary
 from pht_operator.app import OperatorApp
 from pht_operator.statuses import is_terminal
 
-Obj = dict[str, Any]
 logger = logging.getLogger("pht_operator.handlers")
 
 GROUP = constants.API_GROUP

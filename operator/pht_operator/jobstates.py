@@ -12,12 +12,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Final
 
 from pht_contract.conditions import Reason
-from pht_operator.statuses import parse_time
-
-Obj = dict[str, Any]
+from pht_contract.times import parse_utc
+from pht_operator.kube import Obj
 
 IMAGE_PULL_REASONS: Final = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -72,7 +71,7 @@ def _counted_pods(status: Obj) -> bool:
 def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.datetime) -> RunPhase:
     status = job.get("status", {})
     attempts = _attempts(job)
-    started = parse_time(status.get("startTime"))
+    started = parse_utc(status.get("startTime"))
     complete = job_condition(job, "Complete")
     if complete is not None:
         return RunPhase(
@@ -81,8 +80,8 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
             "the run finished",
             max(attempts, 1),
             started,
-            parse_time(status.get("completionTime"))
-            or parse_time(complete.get("lastTransitionTime")),
+            parse_utc(status.get("completionTime"))
+            or parse_utc(complete.get("lastTransitionTime")),
         )
     failed = job_condition(job, "Failed") or job_condition(job, "FailureTarget")
     if failed is not None:
@@ -102,7 +101,7 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
             message,
             max(attempts, 1),
             started,
-            parse_time(failed.get("lastTransitionTime")) or now,
+            parse_utc(failed.get("lastTransitionTime")) or now,
         )
     if job.get("spec", {}).get("suspend"):
         return RunPhase(
@@ -138,7 +137,7 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
     for pod in live:
         for cond in pod.get("status", {}).get("conditions") or []:
             if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
-                since = parse_time(cond.get("lastTransitionTime")) or parse_time(
+                since = parse_utc(cond.get("lastTransitionTime")) or parse_utc(
                     pod.get("metadata", {}).get("creationTimestamp")
                 )
                 waited = (now - since).total_seconds() if since else 0.0

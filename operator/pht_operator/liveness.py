@@ -4,24 +4,22 @@ Kopf reconnects dropped watches itself, but a watch that stays open and silent (
 connection, a wedged proxy) would leave the operator blind while it looks alive. Kubernetes
 sends a BOOKMARK on every open watch at least once a minute, so *something* must arrive within a
 few watch timeouts. Kopf consumes bookmarks internally, so the operator keeps one light watch of
-its own on Trains (per station namespace) purely as a probe; every line it receives, every
-listing and every watch the server ends at its timeout, and every event Kopf delivers counts
-as "heard". ``/healthz`` answers 503
-once nothing was heard for ``stall_factor × watch_timeout_seconds``.
+its own on Trains (per station namespace) purely as a probe; every event it receives
+(bookmarks included), every listing and every watch the server ends at its timeout, and every
+event Kopf delivers counts as "heard". ``/healthz`` answers 503 once nothing was heard for
+``stall_factor × watch_timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 
 import aiohttp.web
 
-from pht_operator import kubeapi
-from pht_operator.kubeapi import ApiError, KubeApi
+from pht_operator.kube import TRAINS, ApiError, KubeClient
 from pht_operator.metrics import OperatorMetrics
 
 logger = logging.getLogger("pht_operator.liveness")
@@ -47,49 +45,35 @@ class Liveness:
 
 
 async def probe_watch(
-    kube: KubeApi, namespace: str, liveness: Liveness, watch_timeout: float
+    kube: KubeClient, namespace: str, liveness: Liveness, watch_timeout: float
 ) -> None:
-    """List, then watch Trains with bookmarks; every line received counts as heard."""
+    """List, then watch Trains with bookmarks; every event received counts as heard, and so
+    does every listing and every watch the server ends at its timeout."""
     version: str | None = None
+    server_timeout = max(1, round(watch_timeout))
     while True:
         try:
             if version is None:
-                listing = await kube._call("GET", kubeapi.TRAINS.path(namespace))
-                version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
+                _, version = await kube.list(TRAINS, namespace)
                 liveness.heard()
-            params = {
-                "watch": "true",
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": str(int(watch_timeout)),
-            }
-            if version:
-                params["resourceVersion"] = version
-            client = kube._client
-            async with client.stream(
-                "GET",
-                kubeapi.TRAINS.path(namespace),
-                params=params,
-                timeout=watch_timeout + 10,
-            ) as response:
-                if response.status_code == 410:
+            async for kind, seen_version in kube.watch_heartbeats(
+                namespace, version, server_timeout
+            ):
+                if kind == "ERROR":
                     version = None
-                    continue
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    if event.get("type") == "ERROR":
-                        version = None
-                        break
-                    liveness.heard()
-                    meta = (event.get("object") or {}).get("metadata") or {}
-                    version = meta.get("resourceVersion", version)
-                else:
-                    if response.status_code == 200:
-                        liveness.heard()  # the server ended the watch at its timeout: alive
+                    break
+                liveness.heard()  # an event, a bookmark, or the server ending the watch
+                version = seen_version or version
         except asyncio.CancelledError:
             raise
-        except (ApiError, ValueError, Exception) as exc:
+        except ApiError as exc:
+            if exc.code == 410:
+                version = None
+                continue
+            logger.debug("liveness watch refused: %s", exc.code)
+            version = None
+            await asyncio.sleep(1.0)
+        except Exception as exc:  # a dropped connection or a malformed line: start over
             logger.debug("liveness watch interrupted: %s", type(exc).__name__)
             await asyncio.sleep(1.0)
 
@@ -117,7 +101,7 @@ class HealthServer:
     async def _readyz(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
         return aiohttp.web.json_response({"ready": True})
 
-    async def start(self, port: int, host: str = "0.0.0.0") -> int:
+    async def start(self, port: int, host: str) -> int:
         app = aiohttp.web.Application()
         app.add_routes(
             [aiohttp.web.get("/healthz", self._healthz), aiohttp.web.get("/readyz", self._readyz)]
@@ -126,9 +110,8 @@ class HealthServer:
         await self._runner.setup()
         site = aiohttp.web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else port
+        addresses = self._runner.addresses
+        self.port = int(addresses[0][1]) if addresses else port
         return self.port
 
     async def stop(self) -> None:

@@ -126,7 +126,7 @@ class OperatorMetrics:
         label = organisation if organisation in set(known) else "other"
         self.gpu_seconds.labels(station=self.station, organisation=label).inc(seconds)
 
-    def serve(self, port: int, address: str = "0.0.0.0") -> int:
+    def serve(self, port: int, address: str) -> int:
         """Expose ``/metrics`` on ``port`` (0: any free port); returns the port."""
         server, _ = start_http_server(port, addr=address, registry=self.registry)
         return int(server.server_address[1])

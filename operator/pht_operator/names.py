@@ -46,11 +46,3 @@ def run_labels(uid: str, namespace: str, name: str) -> dict[str, str]:
         constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
         constants.LABEL_COMPONENT: RUN_COMPONENT,
     }
-
-
-def selector_labels(uid: str) -> dict[str, str]:
-    """The labels that select exactly one Train's run objects."""
-    return {
-        constants.LABEL_TRAIN_UID: label_value(uid),
-        constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
-    }

@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pht_contract import constants
-from pht_operator.kubeapi import ApiError, KubeApi
+from pht_operator.kube import ApiError, KubeClient
 from pht_operator.settings import OperatorSettings
-
-REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 @dataclass(frozen=True)
@@ -46,17 +44,17 @@ def required(settings: OperatorSettings) -> list[Permission]:
         # The Train's finalizer, then its status; a standing approval's use count.
         statuses = (f"{constants.TRAIN_PLURAL}/status", f"{constants.APPROVAL_PLURAL}/status")
         needs += _grant(("patch",), group, (constants.TRAIN_PLURAL, *statuses), ns)
-        needs += _grant(("create",), "", ("events",), ns)
+        needs += _grant(("create",), "events.k8s.io", ("events",), ns)
     runs = settings.run_namespace
     needs += _grant(("create", "delete", "get", "list", "watch", "patch"), "batch", ("jobs",), runs)
     needs += _grant(("create", "delete", "get"), "", ("secrets",), runs)
     needs += _grant(("create", "delete", "get"), "networking.k8s.io", ("networkpolicies",), runs)
     needs += _grant(("list", "watch"), "", ("pods",), runs)
-    needs += _grant(("create",), "", ("events",), runs)
+    needs += _grant(("create",), "events.k8s.io", ("events",), runs)
     return needs
 
 
-async def missing(kube: KubeApi, needs: list[Permission]) -> list[Permission]:
+async def missing(kube: KubeClient, needs: list[Permission]) -> list[Permission]:
     """The permissions the API server refuses to the operator's own identity."""
     refused: list[Permission] = []
     for need in needs:
@@ -69,16 +67,10 @@ async def missing(kube: KubeApi, needs: list[Permission]) -> list[Permission]:
         }
         if sub:
             attributes["subresource"] = sub
-        review = {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": attributes},
-        }
         try:
-            answer = await kube._call("POST", REVIEWS, body=review)
+            allowed = await kube.allowed(attributes)
         except ApiError:
-            refused.append(need)
-            continue
-        if not (answer.get("status") or {}).get("allowed"):
+            allowed = False
+        if not allowed:
             refused.append(need)
     return refused

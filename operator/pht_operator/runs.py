@@ -17,16 +17,15 @@ import base64
 import ipaddress
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from pht_contract import constants
 from pht_contract.policies import StationPolicySpec
 from pht_contract.quantities import QuantityError, parse_quantity
 from pht_contract.trains import TrainResources, TrainSpec
+from pht_operator.kube import Obj
 from pht_operator.names import RunNames, run_labels
 from pht_operator.settings import OperatorSettings
-
-Obj = dict[str, Any]
 
 TOKEN_DIR: Final = "/var/run/pht"
 QUERIES_DIR: Final = "/var/run/pht-queries"

@@ -10,14 +10,11 @@ watches the run namespace's labelled Jobs and Pods and hands each event to the s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
-from typing import Any
 
-from pht_operator.kubeapi import ApiError, KubeApi, Resource
+from pht_operator.kube import ApiError, KubeClient, Obj, Resource
 
-Obj = dict[str, Any]
 Handler = Callable[[str, Obj], None]
 logger = logging.getLogger("pht_operator.runwatch")
 #: A refused or failing watch is retried after 1, 2, 4 ... seconds, at most this often.
@@ -37,7 +34,7 @@ def _key(obj: Obj) -> str:
 
 
 async def watch_objects(
-    kube: KubeApi,
+    kube: KubeClient,
     resource: Resource,
     namespace: str,
     labels: dict[str, str],
@@ -45,23 +42,21 @@ async def watch_objects(
     watch_timeout: float,
     retry_seconds: float = 1.0,
 ) -> None:
-    """List, then watch (with bookmarks) until cancelled; every object goes to ``handle``.
+    """List, then watch until cancelled; every object goes to ``handle``.
 
     A listing delivers its items as ``ADDED`` (and ``DELETED`` for those it no longer holds);
     an expired resource version relists. A refusal (403) is logged as an error naming the
     resource and namespace and retried with a growing delay, so a fixed Role is picked up
     without a restart.
     """
-    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-    path = resource.path(namespace)
     version: str | None = None
     known: dict[str, Obj] = {}
     delay = retry_seconds
+    what = resource.__name__
     while True:
         try:
             if version is None:
-                listing = await kube._call("GET", path, params={"labelSelector": selector})
-                items = [i for i in listing.get("items") or [] if isinstance(i, dict)]
+                items, version = await kube.list(resource, namespace, labels)
                 listed = {_key(item): item for item in items}
                 # Objects deleted while no watch was open get their DELETED event now.
                 for key in set(known) - set(listed):
@@ -69,54 +64,32 @@ async def watch_objects(
                 for key, item in listed.items():
                     known[key] = _identity(item)
                     handle("ADDED", item)
-                version = str((listing.get("metadata") or {}).get("resourceVersion") or "")
                 delay = retry_seconds
-            params = {
-                "watch": "true",
-                "allowWatchBookmarks": "true",
-                "labelSelector": selector,
-                "timeoutSeconds": str(max(1, round(watch_timeout))),
-            }
-            if version:
-                params["resourceVersion"] = version
-            async with kube._client.stream(
-                "GET", path, params=params, timeout=watch_timeout + 10
-            ) as response:
-                if response.status_code == 410:
-                    version = None
-                    continue
-                if response.status_code >= 400:
-                    body = json.loads(await response.aread() or b"{}")
-                    raise ApiError(
-                        response.status_code,
-                        str(body.get("reason", "Error")),
-                        str(body.get("message", "")),
-                    )
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    kind = event.get("type")
-                    obj = event.get("object") or {}
-                    if kind == "ERROR":
-                        version = None
-                        break
-                    version = (obj.get("metadata") or {}).get("resourceVersion", version)
-                    if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        if kind == "DELETED":
-                            known.pop(_key(obj), None)
-                        else:
-                            known[_key(obj)] = _identity(obj)
-                        handle(str(kind), obj)
+            async for kind, obj in kube.watch(
+                resource,
+                namespace,
+                labels=labels,
+                resource_version=version,
+                server_timeout=max(1, round(watch_timeout)),
+            ):
+                version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                if kind in ("ADDED", "MODIFIED", "DELETED"):
+                    if kind == "DELETED":
+                        known.pop(_key(obj), None)
+                    else:
+                        known[_key(obj)] = _identity(obj)
+                    handle(kind, obj)
         except asyncio.CancelledError:
             raise
         except ApiError as exc:
-            level = logging.ERROR if exc.code in (401, 403) else logging.WARNING
-            logger.log(level, "cannot watch %s in %s: %s", resource.plural, namespace, exc)
             version = None
+            if exc.code == 410:  # too old to resume: relist
+                continue
+            level = logging.ERROR if exc.code in (401, 403) else logging.WARNING
+            logger.log(level, "cannot watch %s in %s: %s", what, namespace, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RETRY_SECONDS)
         except Exception as exc:  # a dropped connection or a malformed line: start over
-            logger.debug("watch of %s interrupted: %s", resource.plural, type(exc).__name__)
+            logger.debug("watch of %s interrupted: %s", what, type(exc).__name__)
             version = None
             await asyncio.sleep(retry_seconds)

@@ -1,4 +1,6 @@
-"""Operator configuration: every setting is an environment variable ``PHT_OPERATOR_<NAME>``.
+"""Operator configuration: every setting is an environment variable ``PHT_OPERATOR_<NAME>``,
+upper case, the field name in capitals (``run_namespace``: ``PHT_OPERATOR_RUN_NAMESPACE``); a
+credential may be given as a file instead (``..._FILE``, see :mod:`pht_contract.filevalues`).
 
 ``pht operator`` exposes the same settings as flags. Defaults suit the Helm chart; tests and the
 station in a box override them.
@@ -12,6 +14,8 @@ from typing import Annotated, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pht_contract.filevalues import value_or_file
 
 #: Where a pod finds its own namespace (the default of ``station_api_namespace``).
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -35,7 +39,9 @@ def is_loopback_url(url: str) -> bool:
 class OperatorSettings(BaseSettings):
     """What the operator needs to know about its station and its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="PHT_OPERATOR_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="PHT_OPERATOR_", case_sensitive=False, extra="ignore"
+    )
 
     #: Namespaces whose Trains, StationPolicy and TrainApprovals this station honours
     #: (comma-separated in the environment). Trains elsewhere are not watched.
@@ -65,7 +71,8 @@ class OperatorSettings(BaseSettings):
     api_token_file: Path | None = None
     #: Constant ``station`` label on every metric.
     station_name: str = "station"
-    #: Address the health and metrics endpoints listen on (``127.0.0.1`` outside a pod).
+    #: Address the health and metrics endpoints listen on: every interface in a pod,
+    #: ``127.0.0.1`` for a station in a box (``PHT_OPERATOR_LISTEN_HOST``).
     listen_host: str = "0.0.0.0"
     health_port: int = Field(default=8080, ge=0, le=65535)
     metrics_port: int = Field(default=9090, ge=0, le=65535)
@@ -148,6 +155,4 @@ class OperatorSettings(BaseSettings):
 
     def station_api_token(self) -> str | None:
         """The credential, read from the file at each call so a rotated Secret is picked up."""
-        if self.api_token_file is not None:
-            return self.api_token_file.read_text().strip()
-        return self.api_token
+        return value_or_file(self.api_token, self.api_token_file)

@@ -10,25 +10,24 @@ Trains cost no writes.
 from __future__ import annotations
 
 import copy
-import datetime
 from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
+from pht_contract.times import utc_iso
+from pht_operator.kube import Obj
 
-Obj = dict[str, Any]
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime.datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+#: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
+_LIVE_MESSAGES = {
+    Summary.PENDING: "admitted; the run is being prepared",
+    Summary.WAITING: "waiting for a free run slot of this namespace",
+    Summary.AWAITING_APPROVAL: "waiting for a data steward's approval",
+    Summary.SUSPENDED: "suspended before its run started",
+    Summary.QUEUED: "the run's Job waits to start",
+    Summary.RUNNING: "the run is running",
+    Summary.AWAITING_RELEASE: "the run finished; its result awaits release",
+}
+#: Conditions every Train carries from the first pass on (``Unknown`` until decided).
+INITIAL_CONDITIONS = (ConditionType.ADMITTED, ConditionType.APPROVED, ConditionType.SUCCEEDED)
 
 
 def conditions_of(status: Obj) -> dict[str, Obj]:
@@ -60,7 +59,6 @@ class StatusDraft:
         self.original = copy.deepcopy(status or {})
         self.status = copy.deepcopy(status or {})
         self.generation = generation
-        self.transitions: list[tuple[ConditionType, str, str, str]] = []
 
     def set_condition(
         self, kind: ConditionType, value: str, reason: Reason | str, message: str
@@ -83,7 +81,7 @@ class StatusDraft:
             "lastTransitionTime": (
                 current["lastTransitionTime"]
                 if current is not None and current.get("status") == value
-                else now_iso()
+                else utc_iso()
             ),
         }
         if self.generation is not None:
@@ -93,7 +91,6 @@ class StatusDraft:
         else:
             conditions[conditions.index(current)] = entry
         self.status["conditions"] = conditions
-        self.transitions.append((kind, value, reason, message))
         return True
 
     def set(self, key: str, value: Any) -> None:
@@ -102,8 +99,25 @@ class StatusDraft:
         else:
             self.status[key] = value
 
+    def initialise(self) -> None:
+        """Conditions a Train has not got yet start ``Unknown`` (a Train seen the first time)."""
+        for kind in INITIAL_CONDITIONS:
+            if condition(self.status, kind) is None:
+                self.set_condition(kind, "Unknown", Reason.PENDING, "not decided yet")
+
     def set_summary(self, summary: Summary) -> None:
+        """The one-word summary; while live, ``Succeeded`` is ``Unknown`` with it as reason."""
         self.status["summary"] = summary.value
+        if summary not in TERMINAL_SUMMARIES:
+            self.set_condition(
+                ConditionType.SUCCEEDED, "Unknown", summary.value, _LIVE_MESSAGES[summary]
+            )
+
+    def set_outcome(self, summary: Summary, reason: str, message: str) -> None:
+        """A terminal summary; ``Succeeded`` is ``True``, or ``False`` with the reason why not."""
+        self.status["summary"] = summary.value
+        value = "True" if summary == Summary.SUCCEEDED else "False"
+        self.set_condition(ConditionType.SUCCEEDED, value, reason, message)
 
     @property
     def changed(self) -> bool:

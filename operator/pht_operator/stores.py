@@ -13,13 +13,11 @@ import copy
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
+from pht_operator.kube import Obj
 from pht_operator.statuses import is_terminal, is_true
-
-Obj = dict[str, Any]
 
 #: Summaries of Trains that hold one of the policy's concurrent-run slots.
 _SLOT_SUMMARIES = frozenset(

@@ -56,10 +56,6 @@ class WorkQueue:
 
         self._timers[key] = loop.call_later(delay, fire)
 
-    @property
-    def idle(self) -> bool:
-        return not self._queued and not self._active and not self._again
-
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers)]
 

@@ -48,6 +48,35 @@ def _walk(schema: dict[str, Any], path: str = "") -> list[str]:
     return bad
 
 
+def _undescribed(schema: dict[str, Any], path: str = "") -> list[str]:
+    """Properties without a description (``kubectl explain`` would show nothing for them)."""
+    missing: list[str] = []
+    for key, child in (schema.get("properties") or {}).items():
+        if path == "" and key == "metadata":
+            # the API server forbids a description on the root metadata (ObjectMeta has its own)
+            assert child == {"type": "object"}
+            continue
+        if not str(child.get("description") or "").strip():
+            missing.append(f"{path}.{key}")
+        missing += _undescribed(child, f"{path}.{key}")
+    if "items" in schema:
+        missing += _undescribed(schema["items"], f"{path}[]")
+    if isinstance(schema.get("additionalProperties"), dict):
+        missing += _undescribed(schema["additionalProperties"], f"{path}{{}}")
+    return missing
+
+
+@pytest.mark.parametrize("name", sorted(all_crds()))
+def test_every_field_has_a_description(name: str) -> None:
+    schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert _undescribed(schema) == [], "document these fields in the pydantic models"
+
+
+def test_a_field_without_a_description_is_found() -> None:
+    schema = {"properties": {"spec": {"description": "x", "properties": {"a": {"type": "string"}}}}}
+    assert _undescribed(schema) == [".spec.a"]
+
+
 @pytest.mark.parametrize("name", sorted(all_crds()))
 def test_every_string_and_list_is_bounded(name: str) -> None:
     schema = all_crds()[name]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
@@ -58,8 +87,12 @@ def test_train_printer_columns() -> None:
     columns = all_crds()["trains.yaml"]["spec"]["versions"][0]["additionalPrinterColumns"]
     default = [c["name"] for c in columns if not c.get("priority")]
     wide = [c["name"] for c in columns if c.get("priority")]
-    assert {"Summary", "GPUs", "Age", "Duration"} <= set(default)
-    assert {"Image", "Organisation"} <= set(wide)
+    assert {"Summary", "Reason", "GPUs", "Age", "Duration"} <= set(default)
+    assert {"Started", "Completed", "Image", "Organisation"} <= set(wide)
+    by_name = {c["name"]: c for c in columns}
+    # kubectl humanises date columns ("5m") like Age
+    assert by_name["Started"]["type"] == by_name["Completed"]["type"] == "date"
+    assert "Succeeded" in by_name["Reason"]["jsonPath"]
 
 
 def test_examples_validate_against_crd_openapi_schema() -> None:

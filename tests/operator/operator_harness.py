@@ -156,13 +156,15 @@ class Harness:
         return self.train(name)
 
     def events_for(self, name: str) -> list[Obj]:
-        from pht_sandbox.emulator import EVENTS
+        """The operator's ``events.k8s.io/v1`` Events about this Train, oldest first."""
+        from pht_sandbox.emulator import NEW_EVENTS
 
-        return [
+        events = [
             e
-            for e in self.cluster.list_objects(EVENTS, STATION_NS)
-            if e.get("involvedObject", {}).get("name") == name
+            for e in self.cluster.list_objects(NEW_EVENTS, STATION_NS)
+            if e.get("regarding", {}).get("name") == name
         ]
+        return sorted(events, key=lambda e: str(e["eventTime"]))
 
 
 def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
@@ -174,6 +176,7 @@ def operator_settings(station_url: str, **overrides: Any) -> OperatorSettings:
         "station_api_namespace": "pht-station",
         "api_token": OPERATOR_TOKEN,
         "station_name": "test-station",
+        "listen_host": "127.0.0.1",
         "health_port": 0,
         "metrics_port": 0,
         "watch_timeout_seconds": 1,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import kubernetes_validate
-from operator_harness import RUN_NS, Harness, condition
+from operator_harness import RUN_NS, STATION_NS, Harness, condition
 
 from pht_contract import constants
 from pht_contract.hashing import token_hash
 from pht_contract.sparql import query_hash
-from pht_sandbox.emulator import JOBS, NETWORK_POLICIES, SECRETS
+from pht_sandbox.emulator import EVENTS, JOBS, NETWORK_POLICIES, SECRETS
 
 
 async def test_good_train_succeeds_through_every_condition(harness: Harness) -> None:
@@ -81,8 +82,24 @@ async def test_good_train_succeeds_through_every_condition(harness: Harness) -> 
     annotations = harness.train("km")["metadata"].get("annotations") or {}
     assert not [key for key in annotations if "kopf" in key]  # Kopf wrote nothing
     assert harness.cluster.get_object(NETWORK_POLICIES, RUN_NS, "pht-default-deny") is not None
-    reasons = {e["reason"] for e in harness.events_for("km")}
-    assert {"Admitted", "JobCreated", "Running", "RunCompleted", "ResultReleased"} <= reasons
+    events = harness.events_for("km")
+    order = [e["reason"] for e in events]
+    story = ["Admitted", "JobCreated", "Running", "RunCompleted", "ResultReleased"]
+    assert [reason for reason in order if reason in story] == story
+    for posted in events:
+        # events.k8s.io/v1: microsecond eventTime (sub-second order), who reported it and why
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", posted["eventTime"])
+        assert posted["reportingController"] == f"{constants.API_GROUP}/operator"
+        assert posted["reportingInstance"].startswith("pht-station-operator-")
+        assert posted["regarding"]["uid"] == uid
+    assert {"Admit", "CreateRun", "FollowRun", "Finish"} <= {e["action"] for e in events}
+    # the same Events in the core view, which `kubectl describe train` lists
+    described = [
+        e["message"]
+        for e in harness.cluster.list_objects(EVENTS, STATION_NS)
+        if e["involvedObject"].get("name") == "km"
+    ]
+    assert "admitted by the station policy" in described
 
 
 async def test_a_command_override_is_registered_as_not_the_image_as_built(

@@ -105,7 +105,8 @@ async def test_progress_is_mirrored_and_a_held_result_waits_for_release(harness:
     released = condition(body, "ResultReleased")
     assert (released["status"], released["reason"]) == ("False", "AwaitingRelease")
     assert "ModelNeedsReview" in released["message"]
-    assert condition(body, "Succeeded") is None
+    succeeded = condition(body, "Succeeded")
+    assert (succeeded["status"], succeeded["reason"]) == ("Unknown", "AwaitingRelease")
     harness.station.decide(uid, ReleaseState.RELEASED)
     body = await harness.wait_summary("model", "Succeeded")
     assert condition(body, "ResultReleased")["status"] == "True"

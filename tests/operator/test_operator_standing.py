@@ -13,9 +13,9 @@ import pytest
 from operator_harness import DIGEST, STATION_NS, policy_body, train_body
 
 from pht_contract.policies import StationPolicySpec
-from pht_operator.kubeapi import KubeApi
-from pht_operator.passes import Context, TransientError
-from pht_operator.reconciler import TrainPass
+from pht_operator.approving import consume_standing
+from pht_operator.kube import KubeClient
+from pht_operator.passes import Context, TrainPass, TransientError
 from pht_operator.stores import Store
 
 Obj = dict[str, Any]
@@ -31,7 +31,9 @@ class FreshApprovals:
     async def get(self, res: Any, namespace: str, name: str) -> Obj:
         return self.approval
 
-    async def patch(self, res: Any, namespace: str, name: str, patch: Obj, sub: str = "") -> Obj:
+    async def merge_patch(
+        self, res: Any, namespace: str, name: str, patch: Obj, *, status: bool = False
+    ) -> Obj:
         self.patches.append(patch)
         return {**self.approval, "status": patch["status"]}
 
@@ -58,7 +60,7 @@ def step(approval: Obj) -> tuple[TrainPass, FreshApprovals]:
     body["metadata"].update(uid="u1", resourceVersion="1")
     ctx = Context(
         settings=cast(Any, None),
-        kube=cast(KubeApi, kube),
+        kube=cast(KubeClient, kube),
         station=cast(Any, None),
         metrics=cast(Any, None),
         store=Store(),
@@ -78,7 +80,7 @@ NOW = datetime.datetime.now(datetime.UTC)
 async def test_the_policy_max_runs_caps_a_larger_approval_on_the_fresh_object() -> None:
     pass_, kube = step(standing(max_runs=10, used=2, created=NOW))
     with pytest.raises(TransientError, match="no runs left"):
-        await pass_.consume_standing("rounds", policy(max_runs=2, max_days=30))
+        await consume_standing(pass_, "rounds", policy(max_runs=2, max_days=30))
     assert kube.patches == []
     # the retry decides on the fresh object, not the stale cache
     assert pass_.ctx.store.approvals[STATION_NS]["rounds"]["status"]["runsUsed"] == 2
@@ -88,12 +90,12 @@ async def test_the_policy_max_days_counts_from_the_approval_creation() -> None:
     old = NOW - datetime.timedelta(days=8)
     pass_, kube = step(standing(max_runs=10, used=0, created=old))
     with pytest.raises(TransientError, match="expired"):
-        await pass_.consume_standing("rounds", policy(max_runs=10, max_days=7))
+        await consume_standing(pass_, "rounds", policy(max_runs=10, max_days=7))
     assert kube.patches == []
 
 
 async def test_within_the_caps_one_run_is_counted() -> None:
     pass_, kube = step(standing(max_runs=10, used=1, created=NOW))
-    await pass_.consume_standing("rounds", policy(max_runs=2, max_days=7))
+    await consume_standing(pass_, "rounds", policy(max_runs=2, max_days=7))
     assert [p["status"]["runsUsed"] for p in kube.patches] == [2]
     assert kube.patches[0]["metadata"]["resourceVersion"] == "7"

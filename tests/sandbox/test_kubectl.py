@@ -50,7 +50,15 @@ async def test_kubectl_get_apply_describe(tmp_path: Path) -> None:
         got = await _kubectl(kubeconfig, "get", "trains")
         assert got.returncode == 0, got.stderr
         header, row = got.stdout.splitlines()[:2]
-        assert header.split() == ["NAME", "SUMMARY", "GPUS", "PROGRESS", "AGE", "DURATION"]
+        assert header.split() == [
+            "NAME",
+            "SUMMARY",
+            "REASON",
+            "GPUS",
+            "PROGRESS",
+            "AGE",
+            "DURATION",
+        ]
         assert row.split()[:2] == ["km-survival-by-stage", "Running"] and "40" in row.split()
         wide = await _kubectl(kubeconfig, "get", "tr", "-o", "wide")
         assert "ORGANISATION" in wide.stdout and "maastro" in wide.stdout

@@ -29,7 +29,7 @@ from pht_contract import constants
 from pht_sandbox.emulator.failures import REASONS, ApiFailure, gone
 from pht_sandbox.emulator.faults import Faults
 from pht_sandbox.emulator.patches import json_patch, merge_patch
-from pht_sandbox.emulator.resources import STANDARD_RESOURCES, ResourceSpec
+from pht_sandbox.emulator.resources import EVENTS, NEW_EVENTS, STANDARD_RESOURCES, ResourceSpec
 from pht_sandbox.emulator.selectors import field_selector_matches, label_selector_matches
 
 Obj = dict[str, Any]
@@ -189,7 +189,30 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         self._stamp(obj)
         table[(namespace, name)] = obj
         self._emit("ADDED", spec, obj)
+        if spec is NEW_EVENTS:
+            self._mirror_core_event(obj)
         return copy.deepcopy(obj)
+
+    def _mirror_core_event(self, event: Obj) -> None:
+        """An API server keeps one store of Events: an ``events.k8s.io/v1`` Event is also
+        listed as a core ``v1`` Event, which is what ``kubectl describe`` shows."""
+        meta = event["metadata"]
+        core = {
+            "apiVersion": EVENTS.api_version,
+            "kind": "Event",
+            "metadata": copy.deepcopy(meta),
+            "involvedObject": copy.deepcopy(event.get("regarding") or {}),
+            "reason": event.get("reason"),
+            "message": event.get("note"),
+            "type": event.get("type"),
+            "action": event.get("action"),
+            "eventTime": event.get("eventTime"),
+            "reportingComponent": event.get("reportingController"),
+            "reportingInstance": event.get("reportingInstance"),
+            "source": {"component": event.get("reportingController")},
+        }
+        self._tables[EVENTS.key][(meta["namespace"], meta["name"])] = core
+        self._emit("ADDED", EVENTS, core)
 
     async def patch_object(
         self,
