@@ -6,12 +6,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/.tools/bin:$(BIN):$(PATH)
 
-.PHONY: test demo setup tools lint typecheck pytest crds bench clean cluster
+.PHONY: test demo setup tools lint typecheck pytest crds bench clean cluster lock
 
-$(STAMP): pyproject.toml trains/sdk/pyproject.toml
+# The station's own dependencies come from the same hash-pinned lock the images install; then
+# the station, the station in a box (sandbox/) and the train SDK as editable projects.
+$(STAMP): pyproject.toml sandbox/pyproject.toml trains/sdk/pyproject.toml requirements/station.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]' -e trains/sdk
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements/station.lock
+	$(BIN)/python -m pip install --quiet -e '.[test]' -e sandbox -e trains/sdk
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -48,6 +51,16 @@ crds: setup
 bench: setup
 	$(BIN)/python bench/operator_throughput.py
 	$(BIN)/python bench/gateway.py
+
+# After changing the dependencies in pyproject.toml: re-resolve the images' locks (needs PyPI).
+LOCK_VENV := $(CURDIR)/.tools/lock-venv
+LOCK := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PY) -m venv $(LOCK_VENV) \
+		&& $(LOCK_VENV)/bin/pip install --quiet pip-tools==7.6.2; }
+	$(LOCK) --output-file requirements/station.lock pyproject.toml
+	$(LOCK) --output-file requirements/build.lock requirements/build.in
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -51,7 +51,7 @@ from pht_contract.trains import TrainSpec  # noqa: E402
 from pht_operator import runs  # noqa: E402
 from pht_operator.names import run_names  # noqa: E402
 from pht_operator.settings import OperatorSettings  # noqa: E402
-from pht_sandbox.cluster import (  # noqa: E402
+from pht_sandbox.emulator import (  # noqa: E402
     JOBS,
     NAMESPACES,
     POLICIES,

@@ -1,8 +1,8 @@
 """``pht demo``: the whole station on a laptop, with one train from apply to released result.
 
 What runs (all on 127.0.0.1): an **emulated** Kubernetes API, the real operator, the real
-station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and the local job runner,
-which runs bundled example trains as **local processes that are not isolated the way pods are**.
+station API on embedded Oxigraph with a synthetic Lung1-shaped cohort, and a kubelet that
+runs bundled example trains as **local processes that are not isolated the way pods are**.
 The demo applies the example StationPolicy and the Kaplan–Meier Train, approves it as a data
 steward, shows the Train's conditions and progress live, shows the steward reviewing and
 releasing the held result (the gate holds every result of an image not reviewed for automatic
@@ -27,6 +27,7 @@ import yaml
 from pht_contract import constants
 from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig, fresh_work_dir
 from pht_sandbox.tables import format_table
+from pht_sandbox.terminating import stops_on_sigterm
 
 Obj = dict[str, Any]
 
@@ -195,6 +196,7 @@ def station_steward() -> str:
     return STEWARD
 
 
+@stops_on_sigterm
 async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
     print(BANNER)
     started = time.monotonic()

@@ -39,6 +39,7 @@ from pht_sandbox.stations import (
     StationConfig,
     fresh_work_dir,
 )
+from pht_sandbox.terminating import stops_on_sigterm
 
 Obj = dict[str, Any]
 
@@ -194,6 +195,7 @@ def pooled_fit(stations: list[LocalStation], template: Obj) -> tuple[NDArray[np.
     return beta, len(y)
 
 
+@stops_on_sigterm
 async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
     print(
         "Federated demo: three stations in a box (EMULATED clusters, trains as LOCAL "

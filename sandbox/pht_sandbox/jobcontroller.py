@@ -6,7 +6,7 @@ API shows them*: it creates the Job's Pod, marks it unschedulable, stuck pulling
 running, succeeded or failed, and writes the Job status (conditions ``Complete``, ``Failed``
 with ``DeadlineExceeded``/``BackoffLimitExceeded``, ``Suspended``) the way Kubernetes 1.31+
 does. Nothing is executed. Every object it writes carries the annotation
-:data:`~pht_sandbox.cluster.SIMULATED_ANNOTATION` so nobody mistakes it for a real run.
+:data:`~pht_sandbox.emulator.SIMULATED_ANNOTATION` so nobody mistakes it for a real run.
 
 Tests drive it step by step (``await jobs.run(ns, name)``) or let :meth:`autopilot` move each
 new Job along a scripted path. It also applies ``ttlSecondsAfterFinished`` like the TTL
@@ -22,7 +22,7 @@ import datetime
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
-from pht_sandbox.cluster import JOBS, PODS, SIMULATED_ANNOTATION, ApiFailure, ClusterEmulator
+from pht_sandbox.emulator import JOBS, PODS, SIMULATED_ANNOTATION, ApiFailure, ClusterEmulator
 
 Obj = dict[str, Any]
 Outcome = Literal[

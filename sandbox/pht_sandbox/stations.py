@@ -1,9 +1,10 @@
-"""One station in a box: emulated cluster, real operator, real station API, local job runner.
+"""One station in a box: emulated cluster, real operator, real station API, process kubelet.
 
-Started on 127.0.0.1 only. The emulated Kubernetes API and the local job runner run in this
-process; the station API (``pht api``) and the operator (``pht operator``) run as their own
-processes, exactly as they are started on a cluster, configured only through their documented
-environment variables. Everything lives under one work directory, which the station owns.
+Started on 127.0.0.1 only. The emulated Kubernetes API and the kubelet that runs Job pods as
+local processes (:mod:`pht_sandbox.processpods`) run in this process; the station API
+(``pht api``) and the operator (``pht operator``) run as their own processes, exactly as they
+are started on a cluster, configured only through their documented environment variables.
+Everything lives under one work directory, which the station owns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,9 +28,10 @@ import yaml
 
 from pht_contract import constants
 from pht_contract.conditions import TERMINAL_SUMMARIES
-from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
-from pht_sandbox.kubectl import KubectlCluster
-from pht_sandbox.localrunner import LocalJobRunner
+from pht_sandbox.controlplane.processes import free_port
+from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.emulator.kubectl import KubectlCluster
+from pht_sandbox.processpods import ProcessKubelet
 from pht_station_api.cohorts import patient_lines
 from pht_station_api.triplestores.loading import load_rdf
 
@@ -67,12 +68,6 @@ def fresh_work_dir(path: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class StationConfig:
     name: str
@@ -103,7 +98,7 @@ class LocalStation:
     cluster: ClusterEmulator = field(default_factory=KubectlCluster)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
-    _runner: LocalJobRunner | None = None
+    _kubelet: ProcessKubelet | None = None
     _http: httpx.AsyncClient | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -131,7 +126,7 @@ class LocalStation:
         self.urls.kubeconfig = write_kubeconfig(
             work / "kubeconfig", self.urls.kubernetes, REQUEST_NAMESPACE
         )
-        self._runner = LocalJobRunner(self.cluster, RUN_NAMESPACE, work)
+        self._kubelet = ProcessKubelet(self.cluster, RUN_NAMESPACE, work)
         operator_token = secrets.token_urlsafe(32)
         (work / "operator-token").write_text(operator_token)
         (work / "operator-token").chmod(0o600)
@@ -173,6 +168,7 @@ class LocalStation:
                 "PHT_OPERATOR_RUN_API_PORT": str(internal),
                 "PHT_OPERATOR_API_TOKEN_FILE": str(work / "operator-token"),
                 "PHT_OPERATOR_STATION_NAME": self.config.name,
+                "PHT_OPERATOR_LISTEN_HOST": "127.0.0.1",
                 "PHT_OPERATOR_HEALTH_PORT": str(health),
                 "PHT_OPERATOR_METRICS_PORT": str(metrics),
                 "PHT_OPERATOR_POLL_INTERVAL_SECONDS": "0.5",
@@ -265,9 +261,9 @@ class LocalStation:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
         self._processes.clear()
-        if self._runner is not None:
-            await self._runner.stop()
-            self._runner = None
+        if self._kubelet is not None:
+            await self._kubelet.stop()
+            self._kubelet = None
         if self._http is not None:
             await self._http.aclose()
             self._http = None

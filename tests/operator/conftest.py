@@ -10,7 +10,7 @@ import pytest
 from operator_harness import RUN_NS, STATION_NS, Harness, operator_settings, run_in_thread
 from stationapi_double import StationApiDouble
 
-from pht_sandbox.cluster import NAMESPACES, ClusterEmulator, write_kubeconfig
+from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.jobcontroller import JobController
 
 

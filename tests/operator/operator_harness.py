@@ -19,7 +19,7 @@ from stationapi_double import OPERATOR_TOKEN, StationApiDouble
 from pht_contract import constants
 from pht_operator.runner import run_operator
 from pht_operator.settings import OperatorSettings
-from pht_sandbox.cluster import APPROVALS, POLICIES, TRAINS, ClusterEmulator
+from pht_sandbox.emulator import APPROVALS, POLICIES, TRAINS, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController
 
 REPO = Path(__file__).resolve().parents[2]
@@ -157,7 +157,7 @@ class Harness:
 
     def events_for(self, name: str) -> list[Obj]:
         """The operator's ``events.k8s.io/v1`` Events about this Train, oldest first."""
-        from pht_sandbox.cluster import NEW_EVENTS
+        from pht_sandbox.emulator import NEW_EVENTS
 
         events = [
             e

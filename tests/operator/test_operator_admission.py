@@ -6,7 +6,7 @@ import asyncio
 
 from operator_harness import DIGEST, RUN_NS, STATION_NS, Harness, condition
 
-from pht_sandbox.cluster import JOBS, TRAINS
+from pht_sandbox.emulator import JOBS, TRAINS
 
 
 async def test_each_policy_violation_is_a_terminal_refusal_with_its_reason(

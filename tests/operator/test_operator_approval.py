@@ -18,7 +18,7 @@ from operator_harness import (
 from pht_contract.hashing import spec_hash
 from pht_contract.sparql import query_hash
 from pht_contract.trains import TrainSpec
-from pht_sandbox.cluster import APPROVALS, JOBS, TRAINS
+from pht_sandbox.emulator import APPROVALS, JOBS, TRAINS
 
 
 async def test_one_steward_approval_starts_the_run_but_self_approval_does_not(

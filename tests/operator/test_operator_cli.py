@@ -9,7 +9,7 @@ import io
 from operator_harness import STATION_NS, Harness, condition
 
 from pht_cli.main import main
-from pht_sandbox.cluster import APPROVALS
+from pht_sandbox.emulator import APPROVALS
 
 
 async def pht(*argv: str) -> tuple[int, str]:

@@ -11,7 +11,7 @@ from operator_harness import RUN_NS, STATION_NS, Harness, condition
 from pht_contract import constants
 from pht_contract.hashing import token_hash
 from pht_contract.sparql import query_hash
-from pht_sandbox.cluster import EVENTS, JOBS, NETWORK_POLICIES, SECRETS
+from pht_sandbox.emulator import EVENTS, JOBS, NETWORK_POLICIES, SECRETS
 
 
 async def test_good_train_succeeds_through_every_condition(harness: Harness) -> None:

@@ -12,7 +12,7 @@ import pytest
 from operator_harness import RUN_NS, STATION_NS, Harness, condition
 
 from pht_contract.trains import TrainStatus
-from pht_sandbox.cluster import JOBS, TRAINS
+from pht_sandbox.emulator import JOBS, TRAINS
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ import pytest
 from operator_harness import RUN_NS, STATION_NS, Harness
 
 from pht_contract import constants
-from pht_sandbox.cluster import JOBS, TRAINS
+from pht_sandbox.emulator import JOBS, TRAINS
 
 TRAINS_IN_FLIGHT = 32
 KILLS = 4

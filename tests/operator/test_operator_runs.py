@@ -9,7 +9,7 @@ from stationapi_double import Plan
 
 from pht_contract.trains import ProgressStage, ReleaseState
 from pht_operator.names import RunNames, run_labels, run_names
-from pht_sandbox.cluster import JOBS, NETWORK_POLICIES, PODS, SECRETS, TRAINS
+from pht_sandbox.emulator import JOBS, NETWORK_POLICIES, PODS, SECRETS, TRAINS
 
 
 async def start(harness: Harness, name: str, **spec: object) -> str:

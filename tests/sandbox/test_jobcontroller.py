@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from pht_sandbox.cluster import JOBS, SIMULATED_ANNOTATION, ClusterEmulator
+from pht_sandbox.emulator import JOBS, SIMULATED_ANNOTATION, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController
 
 JOB = {

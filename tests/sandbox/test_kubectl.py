@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from pht_contract import constants
-from pht_sandbox.cluster import EVENTS, NAMESPACES, TRAINS, write_kubeconfig
-from pht_sandbox.kubectl import KubectlCluster
+from pht_sandbox.emulator import EVENTS, NAMESPACES, TRAINS, write_kubeconfig
+from pht_sandbox.emulator.kubectl import KubectlCluster
 
 REPO = Path(__file__).resolve().parents[2]
 KUBECTL = REPO / ".tools" / "bin" / "kubectl"

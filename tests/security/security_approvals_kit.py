@@ -33,7 +33,7 @@ from operator_harness import (  # noqa: E402
 from stationapi_double import StationApiDouble  # noqa: E402
 
 from pht_contract.sparql import query_hash  # noqa: E402
-from pht_sandbox.cluster import (  # noqa: E402
+from pht_sandbox.emulator import (  # noqa: E402
     APPROVALS,
     JOBS,
     NAMESPACES,

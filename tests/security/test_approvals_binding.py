@@ -22,7 +22,7 @@ from security_approvals_kit import (
 
 from pht_contract.hashing import spec_hash
 from pht_contract.trains import TrainSpec
-from pht_sandbox.cluster import TRAINS
+from pht_sandbox.emulator import TRAINS
 
 harness = harness_fixture
 

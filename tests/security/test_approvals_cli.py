@@ -14,7 +14,7 @@ import io
 from security_approvals_kit import APPROVALS, STATION_NS, Harness, harness_fixture
 
 from pht_cli.main import main
-from pht_sandbox.cluster import TRAINS
+from pht_sandbox.emulator import TRAINS
 
 harness = harness_fixture
 

@@ -1,6 +1,6 @@
 """``pht train run-local DIR``: run a train against a synthetic cohort before shipping it.
 
-The logic lives in :mod:`pht_sandbox.runlocal`; this module parses options, prints what a
+The logic lives in :mod:`pht_sandbox.rehearsal`; this module parses options, prints what a
 station would do and maps the outcome to an exit code a script can test.
 """
 
@@ -43,7 +43,7 @@ def print_table(table: dict[str, Any]) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     require_sandbox()
-    from pht_sandbox import runlocal
+    from pht_sandbox import rehearsal as runlocal
 
     def say(line: str) -> None:
         print(line, flush=True)

@@ -4,7 +4,8 @@ kube-scheduler and kwok, each its own process, started in dependency order.
 The API server authenticates by client certificate and authorises with Node and RBAC, with its
 default admission plugins (Pod Security, ValidatingAdmissionPolicy, ServiceAccount, ...). kwok
 plays the kubelets of one CPU node and two GPU nodes: it moves pods through their phases but runs
-nothing. Every component listens on 127.0.0.1 only.
+nothing. Every component listens on 127.0.0.1 only. From `start()` to `stop()`, SIGTERM stops
+this process as Ctrl-C does, so no component outlives it (:mod:`pht_sandbox.terminating`).
 """
 
 import functools
@@ -12,6 +13,7 @@ import json
 import shutil
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from pht_sandbox.controlplane.kwokstages import write_kwok_config
 from pht_sandbox.controlplane.nodes import NODES, node_object, node_status
 from pht_sandbox.controlplane.pki import Authority, Identity, KeyPair, service_account_key
 from pht_sandbox.controlplane.processes import Component, ControlPlaneError, free_port
+from pht_sandbox.terminating import raise_on_sigterm
 
 START_TIMEOUT_SECONDS = 120.0
 SERVICE_CIDR = "10.96.0.0/24"
@@ -67,6 +70,7 @@ class ControlPlane:
     timings: dict[str, float] = field(default_factory=dict)
     _pki: Authority | None = None
     _clients: dict[str, KeyPair] = field(default_factory=dict)
+    _restore_sigterm: Callable[[], None] | None = None
 
     @property
     def logs(self) -> Path:
@@ -86,6 +90,8 @@ class ControlPlane:
 
     def start(self) -> None:
         begun = time.monotonic()
+        if self._restore_sigterm is None:
+            self._restore_sigterm = raise_on_sigterm()
         try:
             self._start()
         except BaseException:
@@ -254,6 +260,9 @@ class ControlPlane:
     def stop(self) -> None:
         for component in reversed(self.components):
             component.stop()
+        if self._restore_sigterm is not None:
+            self._restore_sigterm()
+            self._restore_sigterm = None
 
     def remove(self) -> None:
         self.stop()

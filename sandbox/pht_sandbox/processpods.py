@@ -1,7 +1,7 @@
-"""The local job runner: plays the kubelet for Jobs whose image is a bundled example train.
+"""Job pods as local processes: the kubelet of the station in a box, for bundled trains.
 
-For the station in a box only. When the operator creates a Job in the emulated cluster, this
-runner starts the train's entrypoint as a **local process** with the contract a pod gets: the
+For the station in a box only. When the operator creates a Job in the emulated cluster, the
+kubelet starts the train's entrypoint as a **local process** with the contract a pod gets: the
 same environment variables, the token and queries from the run's Secret as files, a scratch
 directory for HOME/TMPDIR, the memory limit as an address-space limit, the CPU time the
 deadline allows, and ``activeDeadlineSeconds`` as a wall-clock deadline. It reports Pod and Job
@@ -23,43 +23,18 @@ import shutil
 import signal
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from pht_contract.quantities import QuantityError, parse_quantity
-from pht_sandbox.cluster import JOBS, SECRETS, ApiFailure, ClusterEmulator
+from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain, bundled_trains, image_repository
+from pht_sandbox.emulator import JOBS, SECRETS, ApiFailure, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController
 
 Obj = dict[str, Any]
 
-REPO: Final = Path(__file__).resolve().parents[2]
-TRAINS_DIR: Final = REPO / "trains" / "examples"
-SDK_DIR: Final = REPO / "trains" / "sdk"
-IMAGE_PREFIX: Final = "ghcr.io/pht-station/trains/"
 #: Address space beyond the memory limit: interpreters reserve far more than they touch.
 ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
-
-
-@dataclass(frozen=True)
-class BundledTrain:
-    """An example train that can run as a local process."""
-
-    name: str
-    directory: Path
-    module: str
-
-
-def bundled_trains() -> dict[str, BundledTrain]:
-    """Image repository → example train, for every train under ``trains/examples``."""
-    found: dict[str, BundledTrain] = {}
-    if not TRAINS_DIR.is_dir():
-        return found
-    for directory in sorted(TRAINS_DIR.iterdir()):
-        module = directory.name.replace("-", "_")
-        if (directory / module / "__main__.py").is_file():
-            found[IMAGE_PREFIX + directory.name] = BundledTrain(directory.name, directory, module)
-    return found
 
 
 def pod_environment(
@@ -100,15 +75,7 @@ def pod_environment(
     return env
 
 
-def image_repository(image: str) -> str:
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    if ":" in last:
-        last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
-
-
-class LocalJobRunner:
+class ProcessKubelet:
     """Runs bundled trains for Jobs in the run namespace; fails other images like a pull error."""
 
     def __init__(self, cluster: ClusterEmulator, namespace: str, work_dir: Path) -> None:

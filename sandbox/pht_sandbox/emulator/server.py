@@ -1,45 +1,8 @@
-"""An emulated Kubernetes API server for tests, benchmarks and the station in a box.
+"""The emulator itself: an object store with the API server's rules, served over HTTP.
 
-kmock's :class:`~kmock.KubernetesEmulator` gives us request parsing, API discovery and a real
-HTTP server; its object store is deliberately naive (no uid, no resourceVersion, no
-subresources, no selectors). A real operator depends on exactly those semantics — optimistic
-concurrency through ``resourceVersion``, a ``/status`` subresource that spec writes cannot touch,
-``generation`` bumped by spec changes only, watches that resume from a resourceVersion — so this
-class keeps its own store with those rules and serves object requests itself. Discovery,
-``/version`` and paths of unregistered resources still go through kmock (and any DSL reactions
-a test adds there); failures on object requests are injected with :class:`Faults`.
-
-What it does, like a real API server:
-
-* uid, resourceVersion (one counter for the whole cluster), generation, creationTimestamp,
-  ``generateName``;
-* ``List`` kinds (``kind: TrainList``) with ``metadata.resourceVersion``;
-* label selectors (``=``, ``==``, ``!=``, ``in``, ``notin``, exists, ``!``) and the
-  ``metadata.name``/``metadata.namespace`` field selectors on list and watch;
-* a separate ``/status`` subresource for resources declared with one;
-* merge patch (JSON merge patch; strategic merge patch is treated as a merge patch), JSON
-  patch, PUT with resourceVersion preconditions (409 on conflict), no-op writes that change
-  nothing (no new resourceVersion, no watch event);
-* deletion with finalizers (``deletionTimestamp``), background/orphan propagation to objects
-  whose ``ownerReferences`` point at the deleted one (foreground is treated as background);
-* watches that replay from a resourceVersion (410 Gone when it is too old), bookmarks, and
-  ``timeoutSeconds``.
-
-What it adds for tests: :class:`Faults` (HTTP errors for the next N matching requests, dropped
-or hung watch streams), a write counter, and a trimmed request log so long benchmarks do not
-pay O(requests) per request.
-
-Not done: admission (schema, CEL), RBAC, field managers and server-side apply, Table
-rendering and OpenAPI (``kubectl get`` needs them; see the station-in-a-box work).
-
-Usage::
-
-    cluster = ClusterEmulator()
-    async with cluster.serving() as url:                  # http://127.0.0.1:PORT
-        write_kubeconfig(Path("kubeconfig"), url)         # for Kopf, kubectl, pht
-        await cluster.create_object(NAMESPACES, {"metadata": {"name": "pht-requests"}})
-        cluster.faults.fail(409, methods=["PATCH"], plural="trains", subresource="status")
-        train = cluster.get_object(TRAINS, "pht-requests", "km")
+:class:`ClusterEmulator` keeps uid, resourceVersion and generation, the ``/status`` subresource,
+deletion with finalizers and owner references, and watches that resume from a resourceVersion;
+it answers object requests itself and leaves discovery and ``/version`` to kmock.
 """
 
 from __future__ import annotations
@@ -54,326 +17,27 @@ import itertools
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Final
 
 import aiohttp.web
 import attrs
 import kmock
-import yaml
 from kmock._internal import rendering
 
 from pht_contract import constants
+from pht_sandbox.emulator.failures import REASONS, ApiFailure, gone
+from pht_sandbox.emulator.faults import Faults
+from pht_sandbox.emulator.patches import json_patch, merge_patch
+from pht_sandbox.emulator.resources import EVENTS, NEW_EVENTS, STANDARD_RESOURCES, ResourceSpec
+from pht_sandbox.emulator.selectors import field_selector_matches, label_selector_matches
 
 Obj = dict[str, Any]
-
-#: Marks objects whose status was written by a simulator, never by a real controller.
-SIMULATED_ANNOTATION: Final = "sandbox.pht.health-ai.nl/simulated"
 
 WATCH_HISTORY: Final = 20_000
 _NAMESPACES_PATH: Final = re.compile(
     r"/api/v1/namespaces(?:/(?P<name>[^/]+))?(?:/(?P<sub>status))?/?"
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class ResourceSpec:
-    """What the emulator needs to know about one resource type."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-    status_subresource: bool = False
-    short_names: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        """``group/version/plural``, or ``version/plural`` for the core group."""
-        return f"{self.group}/{self.version}/{self.plural}".lstrip("/")
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-
-def _crd(kind: str, plural: str, *, status: bool, short: tuple[str, ...]) -> ResourceSpec:
-    return ResourceSpec(
-        constants.API_GROUP,
-        constants.API_VERSION,
-        plural,
-        kind,
-        status_subresource=status,
-        short_names=short,
-        categories=("pht",),
-    )
-
-
-TRAINS: Final = _crd(constants.TRAIN_KIND, constants.TRAIN_PLURAL, status=True, short=("tr",))
-POLICIES: Final = _crd(
-    constants.POLICY_KIND, constants.POLICY_PLURAL, status=False, short=("spol",)
-)
-APPROVALS: Final = _crd(
-    constants.APPROVAL_KIND, constants.APPROVAL_PLURAL, status=True, short=("tra",)
-)
-JOBS: Final = ResourceSpec("batch", "v1", "jobs", "Job", status_subresource=True)
-PODS: Final = ResourceSpec("", "v1", "pods", "Pod", status_subresource=True, short_names=("po",))
-SECRETS: Final = ResourceSpec("", "v1", "secrets", "Secret")
-CONFIGMAPS: Final = ResourceSpec("", "v1", "configmaps", "ConfigMap", short_names=("cm",))
-NAMESPACES: Final = ResourceSpec(
-    "", "v1", "namespaces", "Namespace", namespaced=False, status_subresource=True
-)
-EVENTS: Final = ResourceSpec("", "v1", "events", "Event", short_names=("ev",))
-NEW_EVENTS: Final = ResourceSpec("events.k8s.io", "v1", "events", "Event")
-NETWORK_POLICIES: Final = ResourceSpec(
-    "networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", short_names=("netpol",)
-)
-LEASES: Final = ResourceSpec("coordination.k8s.io", "v1", "leases", "Lease")
-CRDS: Final = ResourceSpec(
-    "apiextensions.k8s.io",
-    "v1",
-    "customresourcedefinitions",
-    "CustomResourceDefinition",
-    namespaced=False,
-    status_subresource=True,
-)
-
-STANDARD_RESOURCES: Final = (
-    TRAINS,
-    POLICIES,
-    APPROVALS,
-    JOBS,
-    PODS,
-    SECRETS,
-    CONFIGMAPS,
-    NAMESPACES,
-    EVENTS,
-    NEW_EVENTS,
-    NETWORK_POLICIES,
-    LEASES,
-    CRDS,
-)
-
-
-class ApiFailure(Exception):
-    """An API error as the server reports it: a ``Status`` object with an HTTP code."""
-
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(f"{code} {reason}: {message}")
-        self.code = code
-        self.reason = reason
-        self.message = message
-
-    def status(self) -> Obj:
-        return {
-            "apiVersion": "v1",
-            "kind": "Status",
-            "metadata": {},
-            "status": "Failure",
-            "code": self.code,
-            "reason": self.reason,
-            "message": self.message,
-        }
-
-
-# ---------------------------------------------------------------------------------------------
-# Selectors
-
-
-_REQUIREMENT = re.compile(
-    r"\s*(?P<key>!?[A-Za-z0-9_./-]+)\s*"
-    r"(?:(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9_.-]*)"
-    r"|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?\s*"
-)
-
-
-def _split_selector(selector: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        parts.append(current)
-    return parts
-
-
-def label_selector_matches(selector: str | None, labels: dict[str, str]) -> bool:
-    """Whether labels satisfy a Kubernetes label selector string."""
-    if not selector:
-        return True
-    for part in _split_selector(selector):
-        match = _REQUIREMENT.fullmatch(part)
-        if match is None:
-            raise ApiFailure(400, "BadRequest", f"unable to parse requirement: {part!r}")
-        key = match["key"]
-        if match["op"]:
-            present = key in labels and labels[key] == match["value"]
-            if present == (match["op"] == "!="):
-                return False
-        elif match["setop"]:
-            values = {v.strip() for v in match["values"].split(",")}
-            inside = labels.get(key) in values
-            if inside != (match["setop"] == "in"):
-                return False
-        elif key.startswith("!"):
-            if key[1:] in labels:
-                return False
-        elif key not in labels:
-            return False
-    return True
-
-
-def field_selector_matches(selector: str | None, obj: Obj) -> bool:
-    """Only the ``metadata.name`` and ``metadata.namespace`` field selectors are supported."""
-    if not selector:
-        return True
-    meta = obj.get("metadata", {})
-    for part in selector.split(","):
-        key, op, value = re.split(r"(!=|==|=)", part.strip(), maxsplit=1)
-        field = {"metadata.name": "name", "metadata.namespace": "namespace"}.get(key)
-        if field is None:
-            raise ApiFailure(400, "BadRequest", f"field label not supported: {key}")
-        if (meta.get(field) == value) == (op == "!="):
-            return False
-    return True
-
-
-# ---------------------------------------------------------------------------------------------
-# Patches
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: ``None`` removes a key, dicts merge, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
-
-
-def _pointer(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def json_patch(target: Obj, operations: list[Obj]) -> Obj:
-    """RFC 6902 JSON patch (add, remove, replace, test) — what Kopf and kubectl send."""
-    doc: Any = copy.deepcopy(target)
-    for op in operations:
-        parts = _pointer(op["path"])
-        parent: Any = doc
-        for part in parts[:-1]:
-            parent = parent[int(part)] if isinstance(parent, list) else parent.setdefault(part, {})
-        last = parts[-1] if parts else ""
-        kind = op["op"]
-        try:
-            if kind == "test":
-                current = parent[int(last)] if isinstance(parent, list) else parent.get(last)
-                if current != op["value"]:
-                    raise ApiFailure(422, "Invalid", f"test failed at {op['path']}")
-            elif kind == "remove":
-                if isinstance(parent, list):
-                    parent.pop(int(last))
-                else:
-                    del parent[last]
-            elif kind in ("add", "replace"):
-                if isinstance(parent, list):
-                    index = len(parent) if last == "-" else int(last)
-                    if kind == "add":
-                        parent.insert(index, op["value"])
-                    else:
-                        parent[index] = op["value"]
-                else:
-                    parent[last] = op["value"]
-            else:
-                raise ApiFailure(422, "Invalid", f"unsupported JSON patch op {kind!r}")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ApiFailure(422, "Invalid", f"cannot apply {kind} at {op['path']}") from exc
-    if not isinstance(doc, dict):
-        raise ApiFailure(422, "Invalid", "a patch must leave an object")
-    return doc
-
-
-# ---------------------------------------------------------------------------------------------
-# Faults
-
-
-@dataclasses.dataclass
-class _FaultRule:
-    code: int
-    remaining: int
-    methods: frozenset[str]
-    plural: str | None
-    subresource: str | None
-    watch: bool
-
-
-@dataclasses.dataclass
-class Faults:
-    """Failures a test injects: each rule answers the next ``count`` matching requests."""
-
-    rules: list[_FaultRule] = dataclasses.field(default_factory=list)
-    #: While set, watch streams stay open but deliver nothing (no events, no bookmarks).
-    hang_watches: bool = False
-    _drop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-
-    def fail(
-        self,
-        code: int,
-        *,
-        count: int = 1,
-        methods: Iterable[str] = ("POST", "PUT", "PATCH", "DELETE"),
-        plural: str | None = None,
-        subresource: str | None = None,
-        watch: bool = False,
-    ) -> None:
-        """Answer the next ``count`` matching requests with ``code`` (e.g. 409, 500, 503)."""
-        self.rules.append(
-            _FaultRule(
-                code,
-                count,
-                frozenset(m.upper() for m in methods),
-                plural,
-                subresource,
-                watch,
-            )
-        )
-
-    def drop_watches(self) -> None:
-        """Close every open watch stream now (clients must re-watch)."""
-        self._drop.set()
-        self._drop = asyncio.Event()
-
-    def take(self, method: str, plural: str, subresource: str | None, watch: bool) -> int | None:
-        for rule in self.rules:
-            if (
-                rule.remaining > 0
-                and method in rule.methods
-                and rule.plural in (None, plural)
-                and (rule.subresource is None or rule.subresource == subresource)
-                and rule.watch == watch
-            ):
-                rule.remaining -= 1
-                return rule.code
-        self.rules = [r for r in self.rules if r.remaining > 0]
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# The emulator
 
 
 @dataclasses.dataclass
@@ -782,7 +446,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         watching = method == "GET" and request.params.get("watch") in ("true", "1")
         code = self.faults.take(method, spec.plural, request.subresource, watching)
         if code is not None:
-            failure = ApiFailure(code, _REASONS.get(code, "InternalError"), "injected fault")
+            failure = ApiFailure(code, REASONS.get(code, "InternalError"), "injected fault")
             return _json(failure.status(), code)
         try:
             if watching:
@@ -867,7 +531,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             history = self._history[spec.key]
             start = int(since)
             if history and len(history) == history.maxlen and start < history[0][0] - 1:
-                backlog = [_gone(start)]
+                backlog = [gone(start)]
             if not backlog:
                 backlog = [
                     event
@@ -966,25 +630,6 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             watcher.queue.put_nowait(None)
 
 
-_REASONS: Final = {
-    400: "BadRequest",
-    404: "NotFound",
-    409: "Conflict",
-    410: "Gone",
-    429: "TooManyRequests",
-    500: "InternalError",
-    503: "ServiceUnavailable",
-    504: "Timeout",
-}
-
-
-def _gone(since: int) -> Obj:
-    return {
-        "type": "ERROR",
-        "object": ApiFailure(410, "Expired", f"too old resource version: {since}").status(),
-    }
-
-
 def _require_object(data: Any) -> Obj:
     if not isinstance(data, dict):
         raise ApiFailure(400, "BadRequest", "the request body must be a JSON object")
@@ -993,25 +638,6 @@ def _require_object(data: Any) -> Obj:
 
 def _json(body: Obj, status: int) -> aiohttp.web.Response:
     return aiohttp.web.json_response(body, status=status)
-
-
-def write_kubeconfig(path: Path, server_url: str, namespace: str = "default") -> Path:
-    """A kubeconfig for a plain-HTTP emulator (token auth is accepted and ignored)."""
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "emulator", "cluster": {"server": server_url}}],
-        "users": [{"name": "emulator", "user": {"token": "emulator"}}],
-        "contexts": [
-            {
-                "name": "emulator",
-                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
-            }
-        ],
-        "current-context": "emulator",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def _watch_timeout(value: str | None) -> float | None:

@@ -24,7 +24,9 @@ from kmock._internal import rendering
 from pht_contract import constants
 from pht_contract.crds import all_crds
 from pht_contract.validation import validate_object
-from pht_sandbox.cluster import TRAINS, ApiFailure, ClusterEmulator, ResourceSpec
+from pht_sandbox.emulator.failures import ApiFailure
+from pht_sandbox.emulator.resources import TRAINS, ResourceSpec
+from pht_sandbox.emulator.server import ClusterEmulator
 
 Obj = dict[str, Any]
 

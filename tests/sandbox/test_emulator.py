@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from pht_sandbox.cluster import (
+from pht_sandbox.emulator import (
     JOBS,
     PODS,
     TRAINS,

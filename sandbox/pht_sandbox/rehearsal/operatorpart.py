@@ -1,0 +1,134 @@
+"""The operator's part in a rehearsal, done with the operator's own code.
+
+The run request, the Job and the Secret come from :mod:`pht_operator.runs`, the approved query
+texts from :func:`pht_operator.stationapi.approved_queries`, the names from
+:func:`pht_operator.names.run_names`; the calls go through the operator's client. A random token
+is minted and only its hash is registered, with the approved query hashes and a policy snapshot.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from pht_contract.conditions import Reason
+from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
+from pht_contract.policies import StationPolicySpec
+from pht_contract.wire import (
+    ProvenanceEvent,
+    ProvenanceKind,
+    RunCompletion,
+    TrainRegistration,
+    TrainState,
+)
+from pht_operator.names import run_names
+from pht_operator.runs import RunRequest
+from pht_operator.stationapi import approved_queries
+from pht_sandbox.rehearsal.inputs import AdmittedTrain
+from pht_sandbox.rehearsal.stationprocess import OperatorCalls, iso
+from pht_station_api.disclosure.trust import image_digest
+
+#: Who the provenance chain names for the operator's part in a local run.
+ACTOR: Final = "pht-train-run-local"
+
+
+def record(
+    operator: OperatorCalls,
+    kind: ProvenanceKind,
+    train: AdmittedTrain,
+    uid: str,
+    step: str,
+    **details: Any,
+) -> None:
+    operator.record(
+        ProvenanceEvent(
+            event_id=f"{uid}:{kind.value}:{step}",
+            kind=kind,
+            train_uid=uid,
+            namespace=train.namespace,
+            name=train.name,
+            actor=ACTOR,
+            at=iso(datetime.now(UTC)),
+            details=details,
+        )
+    )
+
+
+def reviewed_locally(policy: StationPolicySpec, image: str) -> StationPolicySpec:
+    """The policy with this image's digest reviewed for automatic release.
+
+    A local run skips the steward's review of the image as it skips approval, so the gate's
+    checks alone decide what the author sees. At a station the result of an image whose digest
+    the steward has not listed in ``autoReleaseImageDigests`` waits for a steward.
+    """
+    digest = image_digest(image)
+    if digest is None:
+        return policy
+    disclosure = policy.disclosure.model_copy(
+        update={
+            "auto_release_image_digests": [*policy.disclosure.auto_release_image_digests, digest]
+        }
+    )
+    return policy.model_copy(update={"disclosure": disclosure})
+
+
+def register(
+    operator: OperatorCalls, train: AdmittedTrain, policy: StationPolicySpec
+) -> tuple[RunRequest, str]:
+    """Mint the token, register its hash (idempotent ``PUT`` keyed by uid) like the operator."""
+    uid = str(uuid.uuid4())
+    token = secrets.token_urlsafe(32)
+    spec, decision = train.spec, train.decision
+    policy = reviewed_locally(policy, spec.image)
+    request = RunRequest(
+        uid=uid,
+        namespace=train.namespace,
+        name=train.name,
+        spec=spec,
+        spec_hash=spec_hash(spec),
+        policy=policy,
+        timeout_seconds=decision.timeout_seconds,
+        names=run_names(uid, train.name),
+    )
+    expires = datetime.now(UTC) + timedelta(
+        seconds=decision.timeout_seconds + policy.timeouts.pending_seconds
+    )
+    registration = TrainRegistration(
+        uid=uid,
+        namespace=request.namespace,
+        name=request.name,
+        spec_hash=request.spec_hash,
+        image=spec.image,
+        image_runs_as_built=(not spec.command and not spec.args and spec.input_artifact is None),
+        token_hash=token_hash(token),
+        approved_query_hashes=list(decision.approved_query_hashes),
+        approved_queries=approved_queries(spec, decision.approved_query_hashes),
+        allowed_graphs=list(spec.graphs or policy.data_access.allowed_graphs),
+        policy=policy,
+        policy_hash=sha256_hex(canonical_json(policy.wire())),
+        requester_name=spec.requester.name,
+        requester_organisation=spec.requester.organisation,
+        expires_at=iso(expires),
+    )
+    operator.register(registration)
+    record(
+        operator, ProvenanceKind.REGISTRATION, train, uid, "registered", specHash=request.spec_hash
+    )
+    return request, token
+
+
+def complete(
+    operator: OperatorCalls, train: AdmittedTrain, uid: str, code: int | None
+) -> TrainState:
+    """Report the Job's outcome as the operator does; the gate decides on the final upload."""
+    if code == 0:
+        reason = Reason.RUN_COMPLETED.value
+    elif code is None:
+        reason = Reason.DEADLINE_EXCEEDED.value
+    else:
+        reason = Reason.BACKOFF_LIMIT_EXCEEDED.value
+    record(operator, ProvenanceKind.RUN, train, uid, "finished", reason=reason)
+    operator.complete(uid, RunCompletion(job_succeeded=code == 0, reason=reason))
+    return operator.state(uid)
