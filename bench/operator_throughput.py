@@ -1,19 +1,29 @@
-"""Benchmark: the operator against the emulated cluster, next to a minimal hand-written client.
+"""Benchmark: the operator next to a minimal hand-written client, on the emulated cluster or on
+the real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok).
 
-Not a test (nothing here passes or fails). It prints, for the real operator (``pht operator``
-as a subprocess) and for a baseline client that performs only the writes a run requires:
+Not a test (nothing here passes or fails). It runs the real operator (``pht operator`` as a
+subprocess) and then, in the same run and against the same kind of cluster, a baseline client
+that performs only the writes a run requires, and prints for both:
 
-* Kubernetes API writes per Train from creation to Job created, Events counted separately;
-* create-to-Job latency p50/p99 measured at the API server (Train ADDED → Job ADDED), and the
-  operator's own admission-to-Job histogram (``pht_run_start_latency_seconds``) p50/p99;
-* resident memory (RSS) of the process after it handled all Trains;
-* the ratios operator / baseline.
+* create-to-Job latency p50/p99 (Train ADDED → Job ADDED, seen by a watch in this process) at
+  each arrival rate of a bounded ramp (``--rates``, ``--step-trains`` Trains per step); the ramp
+  stops after the first step whose p99 reaches one second;
+* the saturation throughput: the highest arrival rate whose p99 create→Job stayed under 1 s;
+* CPU seconds per Train: the process's user+system time (``/proc/<pid>/stat``) over the ramp,
+  until every Job exists and two quiet seconds passed, divided by the Trains created;
+* resident memory (RSS) idle and after ``--rss-trains`` Trains;
+* on the emulator also the Kubernetes API writes per Train (Events apart) and the operator's
+  own admission→Job histogram; the ratios operator / baseline.
 
 The emulator keeps only the last 100 requests in its log so its own cost stays flat; the
-station API is the test double from ``tests/operator`` (in-memory; it is not what is measured).
+station API is the in-memory test double from ``tests/operator`` (not what is measured). With
+``--cluster real`` the control plane is started from the binaries ``make tools`` builds (an
+error saying how to build them if missing), everything listens on 127.0.0.1 only, and the
+operator and the baseline use the cluster-admin client certificate.
 
-    .venv/bin/python bench/operator_throughput.py   # 200 Trains: writes/latency; 1000: RSS
-    .venv/bin/python bench/operator_throughput.py --trains 50 --rss-trains 200
+    .venv/bin/python bench/operator_throughput.py                  # emulator, ~2 minutes
+    .venv/bin/python bench/operator_throughput.py --cluster real   # real API server, ~4 minutes
+    .venv/bin/python bench/operator_throughput.py --rates 5,10 --step-trains 20 --rss-trains 100
 """
 
 from __future__ import annotations
@@ -27,13 +37,15 @@ import math
 import os
 import signal
 import socket
+import ssl
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import yaml
@@ -60,10 +72,10 @@ from pht_sandbox.emulator import (  # noqa: E402
     write_kubeconfig,
 )
 
-RATE = [20.0]
-STATION_NS = "pht-requests"
-RUN_NS = "pht-runs"
 DIGEST = "sha256:" + "3f1c" * 16
+#: The p99 create→Job under which an arrival rate counts as sustained.
+SATURATION_P99_SECONDS = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -72,17 +84,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def policy() -> dict[str, Any]:
+def policy(namespace: str) -> dict[str, Any]:
     body = yaml.safe_load((REPO / "examples/policies/station-policy.yaml").read_text())
-    body["metadata"] = {"name": constants.STATION_POLICY_NAME, "namespace": STATION_NS}
+    body["metadata"] = {"name": constants.STATION_POLICY_NAME, "namespace": namespace}
     body["spec"]["approval"]["mode"] = "None"
     body["spec"]["limits"]["maxConcurrentTrains"] = 1000  # the schema maximum
     return dict(body)
 
 
-def train(name: str) -> dict[str, Any]:
+def train(name: str, namespace: str) -> dict[str, Any]:
     body = yaml.safe_load((REPO / "examples/trains/kaplan-meier.yaml").read_text())
-    body["metadata"] = {"name": name, "namespace": STATION_NS}
+    body["metadata"] = {"name": name, "namespace": namespace}
     body["spec"]["image"] = f"ghcr.io/pht-station/trains/kaplan-meier:0.1.0@{DIGEST}"
     return dict(body)
 
@@ -92,6 +104,13 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return math.nan
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -129,11 +148,34 @@ def histogram_quantile(text: str, name: str, q: float) -> tuple[float, int]:
 
 
 @dataclass
+class Step:
+    rate: float
+    trains: int
+    latencies: list[float]
+
+    @property
+    def complete(self) -> bool:
+        return len(self.latencies) == self.trains
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) if self.latencies else math.nan
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99) if self.complete else math.inf
+
+    @property
+    def sustained(self) -> bool:
+        return self.complete and self.p99 < SATURATION_P99_SECONDS
+
+
+@dataclass
 class Figures:
     label: str
-    trains: int = 0
+    steps: list[Step] = field(default_factory=list)
+    cpu_seconds: float = math.nan
     writes: collections.Counter[str] = field(default_factory=collections.Counter)
-    latencies: list[float] = field(default_factory=list)
     histogram_p50: float = math.nan
     histogram_p99: float = math.nan
     rss_trains: int = 0
@@ -141,21 +183,62 @@ class Figures:
     rss_idle: float = math.nan
 
     @property
+    def trains(self) -> int:
+        return sum(step.trains for step in self.steps)
+
+    @property
+    def cpu_per_train(self) -> float:
+        return self.cpu_seconds / self.trains if self.trains else math.nan
+
+    @property
+    def saturation(self) -> float:
+        sustained = [step.rate for step in self.steps if step.sustained]
+        return max(sustained) if sustained else 0.0
+
+    @property
     def writes_per_train(self) -> float:
         other = sum(v for k, v in self.writes.items() if k != "events")
-        return other / self.trains if self.trains else math.nan
+        return other / self.trains if self.trains and self.writes else math.nan
 
     @property
     def events_per_train(self) -> float:
-        return self.writes["events"] / self.trains if self.trains else math.nan
+        return self.writes["events"] / self.trains if self.trains and self.writes else math.nan
 
 
-class Bed:
-    """Emulator + station API double + the latency probe at the API server."""
+class Bed(Protocol):
+    """A cluster with two namespaces, a StationPolicy and a probe at the API server."""
+
+    created: dict[str, float]
+    job_at: dict[str, float]
+
+    async def create_train(self, body: dict[str, Any]) -> None: ...
+
+    def writes(self) -> collections.Counter[str]: ...
+
+
+async def feed(
+    bed: Bed, names: list[str], namespace: str, wait_for: int, timeout: float, rate: float
+) -> None:
+    """Create Trains at ``rate`` per second, then wait until ``wait_for`` Jobs exist."""
+    start = time.monotonic()
+    for index, name in enumerate(names):
+        await bed.create_train(train(name, namespace))
+        delay = start + (index + 1) / rate - time.monotonic()
+        await asyncio.sleep(max(0.0, delay))
+    deadline = time.monotonic() + timeout
+    while len(bed.job_at) < wait_for and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def latencies(bed: Bed, uids: set[str]) -> list[float]:
+    return [bed.job_at[u] - bed.created[u] for u in uids if u in bed.job_at and u in bed.created]
+
+
+class EmulatorBed:
+    """Emulator + the latency probe as a listener on the emulator itself."""
 
     def __init__(self) -> None:
         self.cluster = ClusterEmulator(request_log_limit=100, bookmark_interval=30.0)
-        self.station = StationApiDouble()
         self.created: dict[str, float] = {}
         self.job_at: dict[str, float] = {}
         self.cluster.add_listener(self._observe)
@@ -176,118 +259,309 @@ class Bed:
             counts[key] += value
         return counts
 
-    async def setup(self) -> None:
-        for namespace in (STATION_NS, RUN_NS):
-            await self.cluster.create_object(NAMESPACES, {"metadata": {"name": namespace}})
-        await self.cluster.create_object(POLICIES, policy())
+    async def create_train(self, body: dict[str, Any]) -> None:
+        await self.cluster.create_object(TRAINS, body)
 
-    async def feed(self, names: list[str], wait_for: int, timeout: float, rate: float) -> float:
-        """Create Trains at ``rate`` per second, then wait until ``wait_for`` Jobs exist."""
-        start = time.monotonic()
-        for index, name in enumerate(names):
-            await self.cluster.create_object(TRAINS, train(name))
-            delay = start + (index + 1) / rate - time.monotonic()
-            await asyncio.sleep(max(0.0, delay))
-        deadline = time.monotonic() + timeout
-        while len(self.job_at) < wait_for and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return time.monotonic() - start
-
-    def latencies(self) -> list[float]:
-        return [self.job_at[u] - self.created[u] for u in self.job_at if u in self.created]
+    @contextlib.asynccontextmanager
+    async def serving(self, station_ns: str, run_ns: str) -> AsyncIterator[Path]:
+        """Yields a kubeconfig for the emulator with both namespaces and the policy made."""
+        async with self.cluster.serving() as url:
+            for namespace in (station_ns, run_ns):
+                await self.cluster.create_object(NAMESPACES, {"metadata": {"name": namespace}})
+            await self.cluster.create_object(POLICIES, policy(station_ns))
+            workdir = Path(tempfile.mkdtemp(prefix="pht-bench-"))
+            try:
+                yield write_kubeconfig(workdir / "kubeconfig", url)
+            finally:
+                await self.cluster.close_watches()
 
 
-async def run_operator_case(args: argparse.Namespace) -> Figures:
+def tls_client_args(kubeconfig: Path) -> dict[str, Any]:
+    """httpx client arguments (server, CA, client certificate) from a kubeconfig file."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    user = config["users"][0]["user"]
+    if not cluster["server"].startswith("https://"):
+        return {"base_url": cluster["server"]}
+    context = ssl.create_default_context(cafile=cluster["certificate-authority"])
+    context.load_cert_chain(user["client-certificate"], user["client-key"])
+    return {"base_url": cluster["server"], "verify": context}
+
+
+class RealBed:
+    """The real control plane; the probe is a pair of watches from this process."""
+
+    def __init__(self, plane: Any) -> None:
+        self.plane = plane
+        self.kubeconfig: Path = plane.kubeconfigs["admin"]
+        self.created: dict[str, float] = {}
+        self.job_at: dict[str, float] = {}
+        self._client = httpx.AsyncClient(**tls_client_args(self.kubeconfig), timeout=30)
+        self._watches: list[asyncio.Task[None]] = []
+
+    def writes(self) -> collections.Counter[str]:
+        return collections.Counter()  # the real API server keeps no per-client request log
+
+    async def create_train(self, body: dict[str, Any]) -> None:
+        namespace = body["metadata"]["namespace"]
+        made = await self._client.post(
+            f"/apis/{constants.GROUP_VERSION}/namespaces/{namespace}/trains", json=body
+        )
+        if made.status_code != 201:
+            raise RuntimeError(f"creating a Train: {made.status_code} {made.text[:300]}")
+
+    async def _watch(self, path: str, on_added: Callable[[dict[str, Any]], None]) -> None:
+        listed = await self._client.get(path)
+        version = listed.json()["metadata"]["resourceVersion"]
+        while True:
+            params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
+            async with self._client.stream("GET", path, params=params, timeout=None) as answer:
+                async for line in answer.aiter_lines():
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    body = event["object"]
+                    version = body["metadata"].get("resourceVersion", version)
+                    if event["type"] == "ADDED":
+                        on_added(body)
+
+    def _train_added(self, body: dict[str, Any]) -> None:
+        self.created.setdefault(body["metadata"]["uid"], time.monotonic())
+
+    def _job_added(self, body: dict[str, Any]) -> None:
+        uid = (body["metadata"].get("labels") or {}).get(constants.LABEL_TRAIN_UID)
+        if uid:
+            self.job_at.setdefault(uid, time.monotonic())
+
+    async def _apply(self, path: str, body: dict[str, Any]) -> None:
+        made = await self._client.post(path, json=body)
+        if made.status_code not in (201, 409):
+            raise RuntimeError(f"POST {path}: {made.status_code} {made.text[:300]}")
+
+    async def install_crds(self) -> None:
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        names = []
+        for path in sorted((REPO / "charts/pht-station/crds").glob("*.yaml")):
+            body = yaml.safe_load(path.read_text())
+            names.append(body["metadata"]["name"])
+            await self._apply(crds, body)
+        deadline = time.monotonic() + 60
+        for name in names:
+            while True:
+                got = (await self._client.get(f"{crds}/{name}")).json()
+                conditions = (got.get("status") or {}).get("conditions") or []
+                if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"CRD {name} not established after 60 s")
+                await asyncio.sleep(0.2)
+
+    @contextlib.asynccontextmanager
+    async def serving(self, station_ns: str, run_ns: str) -> AsyncIterator[Path]:
+        """Yields the admin kubeconfig with both namespaces, the policy and the probe ready."""
+        for namespace in (station_ns, run_ns):
+            await self._apply("/api/v1/namespaces", {"metadata": {"name": namespace}})
+        await self._apply(
+            f"/apis/{constants.GROUP_VERSION}/namespaces/{station_ns}/stationpolicies",
+            policy(station_ns),
+        )
+        self.created.clear()
+        self.job_at.clear()
+        self._watches = [
+            asyncio.create_task(
+                self._watch(
+                    f"/apis/{constants.GROUP_VERSION}/namespaces/{station_ns}/trains",
+                    self._train_added,
+                )
+            ),
+            asyncio.create_task(
+                self._watch(f"/apis/batch/v1/namespaces/{run_ns}/jobs", self._job_added)
+            ),
+        ]
+        await asyncio.sleep(0.5)  # both watches open
+        try:
+            yield self.kubeconfig
+        finally:
+            for task in self._watches:
+                task.cancel()
+            await asyncio.gather(*self._watches, return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+# -- one side of the comparison: start a process, drive the ramp, read its CPU and memory --------
+
+
+async def stop(process: asyncio.subprocess.Process, grace: float) -> None:
+    if process.returncode is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(process.wait(), grace)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def drive(
+    figures: Figures,
+    bed: Bed,
+    process: asyncio.subprocess.Process,
+    station_ns: str,
+    args: argparse.Namespace,
+    after_ramp: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    figures.rss_idle = rss_mib(process.pid)
+    before_writes = bed.writes()
+    cpu_before = cpu_seconds(process.pid)
+    made = 0
+    for rate in args.rates:
+        names = [f"bench-{i:05d}" for i in range(made, made + args.step_trains)]
+        known = set(bed.created)
+        await feed(bed, names, station_ns, made + args.step_trains, args.step_timeout, rate)
+        made += args.step_trains
+        uids = set(bed.created) - known
+        figures.steps.append(Step(rate, args.step_trains, latencies(bed, uids)))
+        print(f"  {figures.label}: {rate:g} Trains/s done", file=sys.stderr)
+        if not figures.steps[-1].sustained:
+            break  # saturated: higher rates only queue more
+        await asyncio.sleep(1.0)
+    await settle(process.pid)
+    figures.cpu_seconds = cpu_seconds(process.pid) - cpu_before
+    figures.writes = bed.writes() - before_writes
+    if after_ramp is not None:
+        await after_ramp()
+    if args.rss_trains > made:
+        more = [f"bench-{i:05d}" for i in range(made, args.rss_trains)]
+        await feed(bed, more, station_ns, args.rss_trains, args.rss_timeout, args.rss_rate)
+    await settle(process.pid)
+    figures.rss_trains = len(bed.job_at)
+    figures.rss = rss_mib(process.pid)
+
+
+async def settle(pid: int, quiet: float = 2.0, longest: float = 30.0) -> None:
+    """Wait until the process used under 5 % of a core for ``quiet`` seconds (at most
+    ``longest``), so the CPU figure includes the work a Train causes after its Job exists."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(quiet)
+        if cpu_seconds(pid) - before < 0.05 * quiet:
+            return
+
+
+async def start_operator(
+    kubeconfig: Path, station_ns: str, run_ns: str, station_url: str, metrics_port: int
+) -> asyncio.subprocess.Process:
+    env = dict(os.environ)
+    env.update(
+        {
+            "PHT_OPERATOR_STATION_NAMESPACES": station_ns,
+            "PHT_OPERATOR_RUN_NAMESPACE": run_ns,
+            "PHT_OPERATOR_STATION_API_URL": station_url,
+            "PHT_OPERATOR_RUN_API_URL": "http://10.96.0.50:8081",
+            "PHT_OPERATOR_STATION_API_NAMESPACE": "pht-station",
+            "PHT_OPERATOR_API_TOKEN": OPERATOR_TOKEN,
+            "PHT_OPERATOR_LISTEN_HOST": "127.0.0.1",
+            "PHT_OPERATOR_METRICS_PORT": str(metrics_port),
+            "PHT_OPERATOR_HEALTH_PORT": "0",
+            "PHT_OPERATOR_POLL_INTERVAL_SECONDS": "30",
+            "PHT_OPERATOR_STATION_NAME": "bench",
+        }
+    )
+    log = (Path(tempfile.mkdtemp(prefix="pht-bench-")) / "operator.log").open("wb")
+    if os.environ.get("PHT_BENCH_PROFILE"):  # cProfile the operator; stats written on SIGTERM
+        profile = ["-m", "cProfile", "-o", os.environ["PHT_BENCH_PROFILE"]]
+    else:
+        profile = []
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *profile,
+        "-m",
+        "pht_cli.main",
+        "operator",
+        "--kubeconfig",
+        str(kubeconfig),
+        stdout=log,
+        stderr=asyncio.subprocess.STDOUT,
+        env=env,
+    )
+
+
+async def operator_side(
+    bed: Bed, kubeconfig: Path, station_ns: str, run_ns: str, args: argparse.Namespace
+) -> Figures:
     figures = Figures("operator (Kopf)")
-    bed = Bed()
-    async with bed.cluster.serving() as url, bed.station.serving() as station_url:
-        await bed.setup()
-        workdir = Path(tempfile.mkdtemp(prefix="pht-bench-"))
-        kubeconfig = write_kubeconfig(workdir / "kubeconfig", url)
+    station = StationApiDouble()
+    async with station.serving() as station_url:
         metrics_port = free_port()
-        env = dict(os.environ)
-        env.update(
-            {
-                "PHT_OPERATOR_STATION_NAMESPACES": STATION_NS,
-                "PHT_OPERATOR_RUN_NAMESPACE": RUN_NS,
-                "PHT_OPERATOR_STATION_API_URL": station_url,
-                "PHT_OPERATOR_RUN_API_URL": "http://10.96.0.50:8081",
-                "PHT_OPERATOR_STATION_API_NAMESPACE": "pht-station",
-                "PHT_OPERATOR_API_TOKEN": OPERATOR_TOKEN,
-                "PHT_OPERATOR_METRICS_PORT": str(metrics_port),
-                "PHT_OPERATOR_HEALTH_PORT": "0",
-                "PHT_OPERATOR_POLL_INTERVAL_SECONDS": "30",
-                "PHT_OPERATOR_STATION_NAME": "bench",
-            }
-        )
-        log = (workdir / "operator.log").open("wb")
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "pht_cli.main",
-            "operator",
-            "--kubeconfig",
-            str(kubeconfig),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            env=env,
-        )
+        process = await start_operator(kubeconfig, station_ns, run_ns, station_url, metrics_port)
         try:
             await asyncio.sleep(3.0)  # start-up (imports, login, initial listing)
-            figures.rss_idle = rss_mib(process.pid)
-            before = bed.writes()
-            names = [f"bench-{i:04d}" for i in range(args.trains)]
-            await bed.feed(names, args.trains, timeout=120, rate=args.rate)
-            await asyncio.sleep(1.0)  # let trailing Events land
-            figures.trains = args.trains
-            figures.writes = bed.writes() - before
-            figures.latencies = bed.latencies()
-            async with httpx.AsyncClient(timeout=10) as client:
-                text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
-            figures.histogram_p50, _ = histogram_quantile(
-                text, "pht_run_start_latency_seconds", 0.5
-            )
-            figures.histogram_p99, _ = histogram_quantile(
-                text, "pht_run_start_latency_seconds", 0.99
-            )
-            more = [f"bench-{i:04d}" for i in range(args.trains, args.rss_trains)]
-            await bed.feed(more, args.rss_trains, timeout=300, rate=args.rss_rate)
-            await asyncio.sleep(2.0)
-            figures.rss_trains = len(bed.job_at)
-            figures.rss = rss_mib(process.pid)
+            await settle(process.pid)
+
+            async def read_histogram() -> None:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    text = (await client.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+                name = "pht_run_start_latency_seconds"
+                figures.histogram_p50, _ = histogram_quantile(text, name, 0.5)
+                figures.histogram_p99, _ = histogram_quantile(text, name, 0.99)
+
+            await drive(figures, bed, process, station_ns, args, read_histogram)
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-            await bed.cluster.close_watches()
+            await stop(process, 15)
+    return figures
+
+
+async def baseline_side(
+    bed: Bed, kubeconfig: Path, station_ns: str, run_ns: str, args: argparse.Namespace
+) -> Figures:
+    figures = Figures("minimal client")
+    ready = Path(tempfile.mkdtemp(prefix="pht-bench-")) / "ready"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        __file__,
+        "--baseline-client",
+        str(kubeconfig),
+        str(ready),
+        station_ns,
+        run_ns,
+    )
+    try:
+        while not ready.exists():
+            if process.returncode is not None:
+                raise RuntimeError("the baseline client exited")
+            await asyncio.sleep(0.05)
+        await settle(process.pid)
+        await drive(figures, bed, process, station_ns, args)
+    finally:
+        await stop(process, 10)
     return figures
 
 
 # -- the baseline: a minimal hand-written client --------------------------------------------------
 
 
-async def baseline_client(url: str, ready: Path) -> None:
+async def baseline_client(kubeconfig: Path, ready: Path, station_ns: str, run_ns: str) -> None:
     """Watch Trains; for each new one: finalizer, Secret, NetworkPolicy, Job, status. Nothing else.
 
     No Kopf, no retries, no events, no approvals, no follow-up: the floor for the writes an
     operator *must* make to start a run, with the same manifests as the operator.
     """
     settings = OperatorSettings(
-        station_namespaces=[STATION_NS], run_namespace=RUN_NS, run_api_url="http://10.96.0.50:8081"
+        station_namespaces=[station_ns], run_namespace=run_ns, run_api_url="http://10.96.0.50:8081"
     )
     workers = asyncio.Semaphore(16)  # as many as the operator's default workers
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+    async with httpx.AsyncClient(**tls_client_args(kubeconfig), timeout=30) as client:
         raw_policy = (
             await client.get(
-                f"/apis/{constants.GROUP_VERSION}/namespaces/{STATION_NS}/stationpolicies/"
+                f"/apis/{constants.GROUP_VERSION}/namespaces/{station_ns}/stationpolicies/"
                 f"{constants.STATION_POLICY_NAME}"
             )
         ).json()
         station_policy = StationPolicySpec.model_validate(raw_policy["spec"])
-        trains_path = f"/apis/{constants.GROUP_VERSION}/namespaces/{STATION_NS}/trains"
-        ready.write_text("ready")
+        trains_path = f"/apis/{constants.GROUP_VERSION}/namespaces/{station_ns}/trains"
         merge = {"Content-Type": "application/merge-patch+json"}
 
         async def start(body: dict[str, Any]) -> None:
@@ -300,7 +574,7 @@ async def baseline_client(url: str, ready: Path) -> None:
             decision = evaluate(spec, station_policy)
             request = runs.RunRequest(
                 uid=meta["uid"],
-                namespace=STATION_NS,
+                namespace=station_ns,
                 name=meta["name"],
                 spec=spec,
                 spec_hash=spec_hash(spec),
@@ -314,13 +588,13 @@ async def baseline_client(url: str, ready: Path) -> None:
                 headers=merge,
             )
             secret = runs.build_secret(request, os.urandom(16).hex(), settings)
-            await client.post(f"/api/v1/namespaces/{RUN_NS}/secrets", json=secret)
+            await client.post(f"/api/v1/namespaces/{run_ns}/secrets", json=secret)
             netpol = runs.build_network_policy(request, settings)
             await client.post(
-                f"/apis/networking.k8s.io/v1/namespaces/{RUN_NS}/networkpolicies", json=netpol
+                f"/apis/networking.k8s.io/v1/namespaces/{run_ns}/networkpolicies", json=netpol
             )
             job = runs.build_job(request, settings)
-            created = await client.post(f"/apis/batch/v1/namespaces/{RUN_NS}/jobs", json=job)
+            created = await client.post(f"/apis/batch/v1/namespaces/{run_ns}/jobs", json=job)
             status = {
                 "summary": "Queued",
                 "run": {
@@ -340,6 +614,7 @@ async def baseline_client(url: str, ready: Path) -> None:
         tasks: set[asyncio.Task[None]] = set()
         params = {"watch": "true", "resourceVersion": "0"}
         async with client.stream("GET", trains_path, params=params, timeout=None) as response:
+            ready.write_text("ready")
             async for line in response.aiter_lines():
                 if not line.strip():
                     continue
@@ -351,54 +626,87 @@ async def baseline_client(url: str, ready: Path) -> None:
                     task.add_done_callback(tasks.discard)
 
 
-async def run_baseline_case(args: argparse.Namespace) -> Figures:
-    figures = Figures("minimal client")
-    bed = Bed()
-    async with bed.cluster.serving() as url:
-        await bed.setup()
-        workdir = Path(tempfile.mkdtemp(prefix="pht-bench-"))
-        ready = workdir / "ready"
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, __file__, "--baseline-client", url, str(ready)
-        )
+# -- the two clusters ----------------------------------------------------------------------------
+
+
+async def on_emulator(args: argparse.Namespace) -> tuple[Figures, Figures]:
+    sides = (operator_side, baseline_side)
+    results = []
+    for side in sides:
+        bed = EmulatorBed()
+        async with bed.serving("pht-requests", "pht-runs") as kubeconfig:
+            results.append(await side(bed, kubeconfig, "pht-requests", "pht-runs", args))
+    return results[0], results[1]
+
+
+async def on_real_cluster(args: argparse.Namespace) -> tuple[Figures, Figures]:
+    from pht_sandbox.controlplane.binaries import locate
+    from pht_sandbox.controlplane.cluster import ControlPlane
+
+    plane = ControlPlane(Path(tempfile.mkdtemp(prefix="pht-bench-plane-")), locate(build=False))
+    started = time.monotonic()
+    await asyncio.to_thread(plane.start)
+    print(f"  control plane up in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    try:
+        bed = RealBed(plane)
         try:
-            while not ready.exists():
-                if process.returncode is not None:
-                    raise RuntimeError("the baseline client exited")
-                await asyncio.sleep(0.05)
-            figures.rss_idle = rss_mib(process.pid)
-            before = bed.writes()
-            names = [f"bench-{i:04d}" for i in range(args.trains)]
-            await bed.feed(names, args.trains, timeout=120, rate=args.rate)
-            await asyncio.sleep(1.0)  # let the trailing status writes land
-            figures.trains = args.trains
-            figures.writes = bed.writes() - before
-            figures.latencies = bed.latencies()
-            more = [f"bench-{i:04d}" for i in range(args.trains, args.rss_trains)]
-            await bed.feed(more, args.rss_trains, timeout=300, rate=args.rss_rate)
-            await asyncio.sleep(1.0)
-            figures.rss_trains = len(bed.job_at)
-            figures.rss = rss_mib(process.pid)
+            await bed.install_crds()
+            results = []
+            # Each side gets namespaces of its own; the other side's process is stopped by then.
+            for tag, side in (("op", operator_side), ("base", baseline_side)):
+                station_ns, run_ns = f"pht-requests-{tag}", f"pht-runs-{tag}"
+                async with bed.serving(station_ns, run_ns) as kubeconfig:
+                    results.append(await side(bed, kubeconfig, station_ns, run_ns, args))
+            return results[0], results[1]
         finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-            await bed.cluster.close_watches()
-    return figures
+            await bed.aclose()
+    finally:
+        await asyncio.to_thread(plane.remove)
 
 
-def report(operator: Figures, baseline: Figures) -> None:
+def report(operator: Figures, baseline: Figures, cluster: str) -> None:
     def ms(value: float) -> str:
-        return f"{value * 1000:.0f} ms"
+        return (
+            "n/a" if math.isnan(value) else ("—" if math.isinf(value) else f"{value * 1000:.0f} ms")
+        )
 
     def ratio(a: float, b: float) -> str:
-        return f"{a / b:.2f}×" if b and not math.isnan(a) and not math.isnan(b) else "n/a"
+        usable = b and not any(math.isnan(x) or math.isinf(x) for x in (a, b))
+        return f"{a / b:.2f}×" if usable else "n/a"
 
-    rows = [
-        ("Trains (writes, latency)", str(operator.trains), str(baseline.trains), ""),
-        ("arrival rate", f"{RATE[0]:.0f}/s", f"{RATE[0]:.0f}/s", ""),
+    rows = [("cluster", cluster, cluster, "")]
+    for index in range(max(len(operator.steps), len(baseline.steps))):
+        op = operator.steps[index] if index < len(operator.steps) else None
+        base = baseline.steps[index] if index < len(baseline.steps) else None
+        rate = (op or base).rate  # type: ignore[union-attr]
+
+        def cell(step: Step | None) -> str:
+            if step is None:
+                return "not run"
+            late = "" if step.complete else f" ({step.trains - len(step.latencies)} late)"
+            return f"{ms(step.p50)} / {ms(step.p99)}{late}"
+
+        rows.append(
+            (
+                f"create→Job p50 / p99 at {rate:g}/s ({(op or base).trains} Trains)",  # type: ignore[union-attr]
+                cell(op),
+                cell(base),
+                ratio(op.p50, base.p50) if op and base else "",
+            )
+        )
+    rows += [
+        (
+            "saturation throughput (p99 < 1 s)",
+            f"{operator.saturation:g}/s",
+            f"{baseline.saturation:g}/s",
+            ratio(operator.saturation, baseline.saturation),
+        ),
+        (
+            f"CPU s per Train ({operator.trains} / {baseline.trains} Trains)",
+            f"{operator.cpu_per_train * 1000:.1f} ms",
+            f"{baseline.cpu_per_train * 1000:.1f} ms",
+            ratio(operator.cpu_per_train, baseline.cpu_per_train),
+        ),
         (
             "API writes per Train to Job (excl. Events)",
             f"{operator.writes_per_train:.2f}",
@@ -410,18 +718,6 @@ def report(operator: Figures, baseline: Figures) -> None:
             f"{operator.events_per_train:.2f}",
             f"{baseline.events_per_train:.2f}",
             "",
-        ),
-        (
-            "create→Job p50 (at the API server)",
-            ms(statistics.median(operator.latencies)) if operator.latencies else "n/a",
-            ms(statistics.median(baseline.latencies)) if baseline.latencies else "n/a",
-            ratio(statistics.median(operator.latencies), statistics.median(baseline.latencies)),
-        ),
-        (
-            "create→Job p99 (at the API server)",
-            ms(percentile(operator.latencies, 0.99)),
-            ms(percentile(baseline.latencies, 0.99)),
-            ratio(percentile(operator.latencies, 0.99), percentile(baseline.latencies, 0.99)),
         ),
         (
             "admission→Job p50 / p99 (operator histogram)",
@@ -443,34 +739,53 @@ def report(operator: Figures, baseline: Figures) -> None:
         ),
     ]
     width = max(len(r[0]) for r in rows)
-    print(f"{'':{width}}  {'operator':>16}  {'minimal client':>16}  {'ratio':>7}")
+    print(f"{'':{width}}  {'operator':>22}  {'minimal client':>22}  {'ratio':>7}")
     for name, a, b, c in rows:
-        print(f"{name:{width}}  {a:>16}  {b:>16}  {c:>7}")
-    print()
-    print("operator writes by kind:", dict(sorted(operator.writes.items())))
-    print("baseline writes by kind:", dict(sorted(baseline.writes.items())))
+        print(f"{name:{width}}  {a:>22}  {b:>22}  {c:>7}")
+    if operator.writes:
+        print()
+        print("operator writes by kind:", dict(sorted(operator.writes.items())))
+        print("baseline writes by kind:", dict(sorted(baseline.writes.items())))
+
+
+def rates(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not values or any(v <= 0 or v > 200 for v in values) or values != sorted(values):
+        raise argparse.ArgumentTypeError("rates must be increasing, each in (0, 200] per second")
+    return values
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trains", type=int, default=200)
-    parser.add_argument("--rss-trains", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=20.0, help="Trains created per second")
-    parser.add_argument(
-        "--rss-rate", type=float, default=100.0, help="creation rate on the way to --rss-trains"
-    )
-    parser.add_argument("--baseline-client", nargs=2, metavar=("URL", "READY_FILE"))
+    parser.add_argument("--cluster", choices=("emulator", "real"), default="emulator")
+    parser.add_argument("--rates", type=rates, default=[5.0, 10.0, 20.0, 40.0])
+    parser.add_argument("--step-trains", type=int, default=100, help="Trains per ramp step")
+    parser.add_argument("--step-timeout", type=float, default=60.0)
+    parser.add_argument("--rss-trains", type=int, default=None, help="default 1000 / 400 (real)")
+    parser.add_argument("--rss-rate", type=float, default=None, help="default 100 / 20 (real)")
+    parser.add_argument("--rss-timeout", type=float, default=300.0)
+    parser.add_argument("--baseline-client", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_client:
-        url, ready = args.baseline_client
+        kubeconfig, ready, station_ns, run_ns = args.baseline_client
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(baseline_client(url, Path(ready)))
+            asyncio.run(baseline_client(Path(kubeconfig), Path(ready), station_ns, run_ns))
         return 0
-    args.rss_trains = max(args.rss_trains, args.trains)
-    RATE[0] = args.rate
-    operator = asyncio.run(run_operator_case(args))
-    baseline = asyncio.run(run_baseline_case(args))
-    report(operator, baseline)
+    if not 1 <= args.step_trains <= 1000:
+        parser.error("--step-trains must be between 1 and 1000")
+    real = args.cluster == "real"
+    if args.rss_trains is None:
+        args.rss_trains = 400 if real else 1000
+    if args.rss_rate is None:
+        args.rss_rate = 20.0 if real else 100.0
+    if real:
+        operator, baseline = asyncio.run(on_real_cluster(args))
+    else:
+        operator, baseline = asyncio.run(on_emulator(args))
+    report(operator, baseline, args.cluster)
     return 0
 
 

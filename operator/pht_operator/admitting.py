@@ -12,10 +12,11 @@ from pydantic import ValidationError
 
 from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
-from pht_contract.evaluation import evaluate, has_capacity
+from pht_contract.evaluation import has_capacity
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
+from pht_operator.decisions import decide
 from pht_operator.endings import finish
 from pht_operator.passes import Next, TrainPass, ensure_policy, event, load_policy, provenance
 from pht_operator.statuses import is_true, reason_of
@@ -88,7 +89,7 @@ async def admit(train: TrainPass) -> Next:
         )
         return Next.DONE
     train.policy = policy
-    decision = evaluate(train.spec, policy)
+    decision = decide(train.spec, policy)
     train.decision = decision
     if not decision.admitted:
         await provenance(

@@ -11,11 +11,12 @@ import time
 
 from pht_contract import wire
 from pht_contract.conditions import ConditionType, Reason, Summary
-from pht_contract.evaluation import evaluate, required_approvers
+from pht_contract.evaluation import required_approvers
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import parse_utc, utc_now
 from pht_operator import approvals as approval_rules
+from pht_operator.decisions import decide
 from pht_operator.endings import fail, finish
 from pht_operator.kube import APPROVALS, ApiError
 from pht_operator.passes import Next, TrainPass, TransientError, ensure_policy, event, provenance
@@ -39,7 +40,7 @@ async def refuse_current_spec(train: TrainPass) -> bool:
             delete_job=False,
         )
         return True
-    decision = evaluate(train.spec, policy)
+    decision = decide(train.spec, policy)
     train.decision = decision
     if decision.admitted:
         return False

@@ -18,10 +18,11 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from pht_contract import constants, wire
-from pht_contract.evaluation import Decision, evaluate
+from pht_contract.evaluation import Decision
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import utc_iso
 from pht_contract.trains import TrainSpec
+from pht_operator.decisions import decide, parse_policy
 from pht_operator.kube import POLICIES, TRAINS, ApiError, KubeClient, Obj
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RunNames, run_names
@@ -181,7 +182,7 @@ async def load_policy(train: TrainPass) -> StationPolicySpec | None:
     if body is None:
         return None
     try:
-        return StationPolicySpec.model_validate(body.get("spec") or {})
+        return parse_policy(body)
     except ValidationError:
         return None
 
@@ -194,5 +195,5 @@ async def ensure_policy(train: TrainPass) -> StationPolicySpec:
         raise TransientError("the StationPolicy disappeared after admission")
     assert train.spec is not None
     if train.decision is None:
-        train.decision = evaluate(train.spec, train.policy)
+        train.decision = decide(train.spec, train.policy)
     return train.policy

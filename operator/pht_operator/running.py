@@ -13,12 +13,12 @@ import time
 
 from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
-from pht_contract.evaluation import evaluate
 from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import parse_utc, utc_in, utc_iso, utc_now
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runs
+from pht_operator.decisions import decide
 from pht_operator.endings import cancel, fail, succeed
 from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Obj, Resource
 from pht_operator.passes import (
@@ -293,7 +293,7 @@ async def _policy_still_allows(train: TrainPass, policy: StationPolicySpec) -> b
     """The run starts only if the current policy still admits the spec: a policy
     tightened after approval (or a resumed Train) never runs what it now refuses."""
     assert train.spec is not None
-    decision = evaluate(train.spec, policy)
+    decision = decide(train.spec, policy)
     train.decision = decision
     if decision.admitted:
         return True
