@@ -96,6 +96,10 @@ def train(name: str, namespace: str) -> dict[str, Any]:
     body = yaml.safe_load((REPO / "examples/trains/kaplan-meier.yaml").read_text())
     body["metadata"] = {"name": name, "namespace": namespace}
     body["spec"]["image"] = f"ghcr.io/pht-station/trains/kaplan-meier:0.1.0@{DIGEST}"
+    # Every Train's query text differs (a comment), as distinct analyses would: the operator
+    # parses each spec's queries once, and no cache may make the workload look lighter.
+    for query in body["spec"]["queries"]:
+        query["sparql"] += f"# {name}\n"
     return dict(body)
 
 
@@ -310,12 +314,20 @@ class RealBed:
         if made.status_code != 201:
             raise RuntimeError(f"creating a Train: {made.status_code} {made.text[:300]}")
 
-    async def _watch(self, path: str, on_added: Callable[[dict[str, Any]], None]) -> None:
+    async def _watch(
+        self, path: str, on_added: Callable[[dict[str, Any]], None], opened: asyncio.Event
+    ) -> None:
         listed = await self._client.get(path)
+        for _ in range(100):  # a CRD just Established may answer 404 for a moment
+            if listed.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+            listed = await self._client.get(path)
         version = listed.json()["metadata"]["resourceVersion"]
         while True:
             params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true"}
             async with self._client.stream("GET", path, params=params, timeout=None) as answer:
+                opened.set()
                 async for line in answer.aiter_lines():
                     if not line.strip():
                         continue
@@ -367,22 +379,26 @@ class RealBed:
         )
         self.created.clear()
         self.job_at.clear()
+        opened = [asyncio.Event(), asyncio.Event()]
         self._watches = [
             asyncio.create_task(
                 self._watch(
                     f"/apis/{constants.GROUP_VERSION}/namespaces/{station_ns}/trains",
                     self._train_added,
+                    opened[0],
                 )
             ),
             asyncio.create_task(
-                self._watch(f"/apis/batch/v1/namespaces/{run_ns}/jobs", self._job_added)
+                self._watch(f"/apis/batch/v1/namespaces/{run_ns}/jobs", self._job_added, opened[1])
             ),
         ]
-        await asyncio.sleep(0.5)  # both watches open
+        await asyncio.wait_for(asyncio.gather(*(o.wait() for o in opened)), 30)
         try:
             yield self.kubeconfig
         finally:
             for task in self._watches:
+                if task.done() and task.exception() is not None:
+                    print(f"  a probe watch failed: {task.exception()!r}", file=sys.stderr)
                 task.cancel()
             await asyncio.gather(*self._watches, return_exceptions=True)
 
@@ -423,7 +439,11 @@ async def drive(
         made += args.step_trains
         uids = set(bed.created) - known
         figures.steps.append(Step(rate, args.step_trains, latencies(bed, uids)))
-        print(f"  {figures.label}: {rate:g} Trains/s done", file=sys.stderr)
+        print(
+            f"  {figures.label}: {rate:g} Trains/s done ({len(uids)} Trains seen, "
+            f"{len(figures.steps[-1].latencies)} with their Job)",
+            file=sys.stderr,
+        )
         if not figures.steps[-1].sustained:
             break  # saturated: higher rates only queue more
         await asyncio.sleep(1.0)
