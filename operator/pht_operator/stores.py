@@ -52,6 +52,7 @@ class Store:
     pods: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
 
     def put_train(self, body: Obj) -> str:
+        body = _without_bookkeeping(body)
         uid = str(body["metadata"]["uid"])
         current = self.trains.get(uid)
         if current is None or _newer(body, current):
@@ -151,6 +152,26 @@ _KEPT_METADATA = (
     "deletionTimestamp",
 )
 _KEPT_SPEC = ("suspend", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished")
+
+
+#: Kept by the API server and kubectl for their own use; the operator never reads them, and
+#: with a thousand Trains they were a large share of the cache (the last-applied annotation
+#: repeats the whole spec).
+_BOOKKEEPING_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _without_bookkeeping(body: Obj) -> Obj:
+    """The Train without ``managedFields`` and kubectl's last-applied copy of itself."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    if "managedFields" not in meta and _BOOKKEEPING_ANNOTATION not in annotations:
+        return body
+    meta = {key: value for key, value in meta.items() if key != "managedFields"}
+    if _BOOKKEEPING_ANNOTATION in annotations:
+        meta["annotations"] = {
+            key: value for key, value in annotations.items() if key != _BOOKKEEPING_ANNOTATION
+        }
+    return {**body, "metadata": meta}
 
 
 def _slim(body: Obj) -> Obj:
