@@ -782,9 +782,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cluster", choices=("emulator", "real"), default="emulator")
     parser.add_argument("--rates", type=rates, default=[5.0, 10.0, 20.0, 40.0])
-    parser.add_argument("--step-trains", type=int, default=100, help="Trains per ramp step")
+    parser.add_argument("--step-trains", type=int, default=60, help="Trains per ramp step")
     parser.add_argument("--step-timeout", type=float, default=60.0)
-    parser.add_argument("--rss-trains", type=int, default=None, help="default 1000 / 400 (real)")
+    parser.add_argument("--rss-trains", type=int, default=None, help="default 1000 / 300 (real)")
     parser.add_argument("--rss-rate", type=float, default=None, help="default 100 / 20 (real)")
     parser.add_argument("--rss-timeout", type=float, default=300.0)
     parser.add_argument("--baseline-client", nargs=4, help=argparse.SUPPRESS)
@@ -798,7 +798,7 @@ def main() -> int:
         parser.error("--step-trains must be between 1 and 1000")
     real = args.cluster == "real"
     if args.rss_trains is None:
-        args.rss_trains = 400 if real else 1000
+        args.rss_trains = 300 if real else 1000
     if args.rss_rate is None:
         args.rss_rate = 20.0 if real else 100.0
     if real:
