@@ -694,6 +694,9 @@ def report(operator: Figures, baseline: Figures, cluster: str) -> None:
         usable = b and not any(math.isnan(x) or math.isinf(x) for x in (a, b))
         return f"{a / b:.2f}×" if usable else "n/a"
 
+    def count(value: float) -> str:
+        return "n/a" if math.isnan(value) else f"{value:.2f}"
+
     rows = [("cluster", cluster, cluster, "")]
     for index in range(max(len(operator.steps), len(baseline.steps))):
         op = operator.steps[index] if index < len(operator.steps) else None
@@ -729,14 +732,14 @@ def report(operator: Figures, baseline: Figures, cluster: str) -> None:
         ),
         (
             "API writes per Train to Job (excl. Events)",
-            f"{operator.writes_per_train:.2f}",
-            f"{baseline.writes_per_train:.2f}",
+            count(operator.writes_per_train),
+            count(baseline.writes_per_train),
             ratio(operator.writes_per_train, baseline.writes_per_train),
         ),
         (
             "Events per Train",
-            f"{operator.events_per_train:.2f}",
-            f"{baseline.events_per_train:.2f}",
+            count(operator.events_per_train),
+            count(baseline.events_per_train),
             "",
         ),
         (
