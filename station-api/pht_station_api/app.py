@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
 
+import pht_contract
 from pht_station_api.bodylimits import RequestSizeLimit
 from pht_station_api.errors import install_error_handlers
 from pht_station_api.metrics import Snapshot
@@ -31,7 +32,7 @@ from pht_station_api.state import StationState
 
 
 def _app(state: StationState, title: str, routers: list[APIRouter]) -> FastAPI:
-    app = FastAPI(title=title, version="0.1.0")
+    app = FastAPI(title=title, version=pht_contract.__version__)
     app.state.station = state
     install_error_handlers(app)
     app.add_middleware(RequestSizeLimit, max_bytes=state.settings.MAX_REQUEST_BYTES)
