@@ -230,7 +230,7 @@ async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
             return 0 if succeeded else 1
         print(f"""
 The station keeps running (Ctrl-C stops it). Try:
-  export KUBECONFIG={station.urls.kubeconfig}
+  export kubeconfig={station.urls.kubeconfig}
   kubectl get trains -n {REQUEST_NAMESPACE}
   kubectl describe train {name} -n {REQUEST_NAMESPACE}
   kubectl apply -f examples/trains/cohort-summary.yaml

@@ -268,7 +268,7 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
         if not once:
             print("\nThe three stations keep running (Ctrl-C stops them):")
             for station in stations:
-                print(f"  {station.config.name}: export KUBECONFIG={station.urls.kubeconfig}")
+                print(f"  {station.config.name}: export kubeconfig={station.urls.kubeconfig}")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
     return 0 if converged and agree(beta, pooled) else 1

@@ -35,7 +35,7 @@ def _app(state: StationState, title: str, routers: list[APIRouter]) -> FastAPI:
     app = FastAPI(title=title, version=pht_contract.__version__)
     app.state.station = state
     install_error_handlers(app)
-    app.add_middleware(RequestSizeLimit, max_bytes=state.settings.MAX_REQUEST_BYTES)
+    app.add_middleware(RequestSizeLimit, max_bytes=state.settings.max_request_bytes)
     for router in routers:
         app.include_router(router)
     return app
@@ -61,7 +61,7 @@ def create_external_app(state: StationState) -> FastAPI:
 def create_metrics_app(state: StationState, clock: Callable[[], float] | None = None) -> FastAPI:
     """``/metrics`` behind the scrape token, as a snapshot per METRICS_SNAPSHOT_SECONDS tick."""
     app = _app(state, "PHT station API (metrics)", [health.metrics_router])
-    seconds = state.settings.METRICS_SNAPSHOT_SECONDS
+    seconds = state.settings.metrics_snapshot_seconds
     app.state.metrics_snapshot = (
         Snapshot(state.metrics.registry, seconds)
         if clock is None

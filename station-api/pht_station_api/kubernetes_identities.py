@@ -34,15 +34,15 @@ REVIEW_TIMEOUT_SECONDS: Final = 5.0
 
 def kube_config(settings: Settings) -> KubeConfig:
     """The kubeconfig file when one is configured, else the explicit (in-cluster) settings."""
-    if settings.KUBECONFIG is not None:
-        return KubeConfig.from_file(settings.KUBECONFIG)
-    ca_file = settings.KUBERNETES_CA_FILE
+    if settings.kubeconfig is not None:
+        return KubeConfig.from_file(settings.kubeconfig)
+    ca_file = settings.kubernetes_ca_file
     cluster = Cluster(
-        server=settings.KUBERNETES_API_URL,
+        server=settings.kubernetes_api_url,
         certificate_auth=str(ca_file) if ca_file is not None and ca_file.exists() else None,
     )
     return KubeConfig.from_one(
-        cluster=cluster, user=User(token_file=str(settings.KUBERNETES_TOKEN_FILE))
+        cluster=cluster, user=User(token_file=str(settings.kubernetes_token_file))
     )
 
 

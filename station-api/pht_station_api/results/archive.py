@@ -119,7 +119,7 @@ class ResultArchive:
 
     @classmethod
     def open(cls, settings: Settings) -> "ResultArchive":
-        return cls(settings.results_dir)
+        return cls(settings.results_path)
 
     # --- persistence -----------------------------------------------------------------
     def _folder(self, uid: str) -> Path:

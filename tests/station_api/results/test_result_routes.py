@@ -88,7 +88,7 @@ async def results_station(
 ) -> AsyncIterator[StationState]:
     state_dir = tmp_path_factory.mktemp("results-state")
     settings = station_settings(
-        cohort_store, state_dir, LOCAL_IDENTITIES_FILE=_identities(state_dir)
+        cohort_store, state_dir, local_identities_file=_identities(state_dir)
     )
     async with started_station(settings) as state:
         yield state
