@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+QUERY_OUTCOMES = ("answered", "refused", "failed")
 
 
 class Metrics:
@@ -57,6 +58,13 @@ class Metrics:
             registry=self.registry,
         )
         self.store_up.labels(station).set(0)
+        # Every series exists from the first scrape, at zero: a rate or a quantile over a window
+        # that starts before the first query then counts that query (a series born with its
+        # first sample hides it from rate()).
+        for outcome in QUERY_OUTCOMES:
+            self.queries.labels(station, outcome)
+        self.query_duration.labels(station)
+        self.rows.labels(station)
 
     def query_answered(self, seconds: float, rows: int) -> None:
         self.queries.labels(self.station, "answered").inc()
