@@ -90,10 +90,17 @@ async def test_metric_names_pass_promtool(scenario: Scenario) -> None:
         assert (done.returncode, done.stdout + done.stderr) == (0, ""), name
 
 
-async def test_no_process_or_runtime_series_are_exported(scenario: Scenario) -> None:
-    """CPU, memory, file descriptors and garbage collection move with what a train does."""
+async def test_no_process_runtime_or_creation_time_series_are_exported(
+    scenario: Scenario,
+) -> None:
+    """CPU, memory, file descriptors and garbage collection move with what a train does, and a
+    `_created` series would stamp the microsecond a train made a label set appear."""
     runtime = scenario.prometheus.query('count({__name__=~"(process|python)_.+"})')
     assert runtime == []
+    assert scenario.prometheus.query('count({__name__=~"pht_.+_created"})') == []
+    # The label sets the Trains created are there (their values are what the series carry).
+    assert scenario.prometheus.query('pht_disclosure_decisions_total{decision="Released"}')
+    assert scenario.prometheus.query('pht_trains_finished_total{outcome="Failed"}')
     station_series = scenario.prometheus.query('count by (job) ({__name__=~"pht_.+"})')
     assert {sample["metric"]["job"] for sample in station_series} == {"operator", "station-api"}
 
