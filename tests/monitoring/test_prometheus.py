@@ -42,6 +42,11 @@ def _dashboard_queries() -> list[tuple[str, str]]:
     ]
 
 
+def _panel_query(title: str) -> str:
+    (expr,) = [expr for panel, expr in _dashboard_queries() if panel == title]
+    return expr
+
+
 def _as_prometheus_would_get_it(expr: str, window: str) -> str:
     """Grafana's variables as Grafana would fill them for a view of the whole scenario."""
     for variable in ("$__rate_interval", "$__interval", "$__range"):
@@ -129,6 +134,8 @@ async def test_a_healthy_station_fires_no_alert(scenario: Scenario) -> None:
 async def test_stopping_the_operator_fires_its_down_alert_and_nothing_else(
     scenario: Scenario,
 ) -> None:
+    operator_up = _as_prometheus_would_get_it(_panel_query("Operator up"), scenario.window())
+    assert [s["value"][1] for s in scenario.prometheus.query(operator_up)] == ["1"]
     await scenario.station.stop_operator()
     deadline = time.monotonic() + 30
     while scenario.prometheus.active_alerts().get("PHTOperatorDown") != "firing":
@@ -139,3 +146,5 @@ async def test_stopping_the_operator_fires_its_down_alert_and_nothing_else(
     down = scenario.prometheus.query('ALERTS{alertname="PHTOperatorDown", alertstate="firing"}')
     assert [s["metric"]["severity"] for s in down] == ["critical"]
     assert down[0]["metric"]["service"] == OPERATOR_SERVICE
+    # The dashboard's stat reads 0, not "No data".
+    assert [s["value"][1] for s in scenario.prometheus.query(operator_up)] == ["0"]
