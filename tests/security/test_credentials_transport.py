@@ -9,6 +9,7 @@ internal listener: neither may reach anyone but the host the user named.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import threading
 from collections.abc import Iterator
@@ -17,10 +18,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
-from pht_cli.credentials import may_use_environment_proxies
+from pht_cli.credentials import is_local_or_encrypted, may_use_environment_proxies
 from pht_cli.main import main
 
 KUBECONFIG_TOKEN = "steward-kubeconfig-token"
@@ -186,3 +188,32 @@ def test_the_token_is_not_printed_with_debug_when_the_station_fails(
 )
 def test_only_https_may_go_through_an_environment_proxy(url: str, proxied: bool) -> None:
     assert may_use_environment_proxies(url) is proxied
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://evil.example\\@localhost/",
+        "http://localhost\\@evil.example/",
+        "http://localhost:80@evil.example/",
+        "http://evil.example#@localhost",
+        "http://evil.example?@localhost",
+        "http://evil.example;@localhost",
+        "http://[::1]@evil.example",
+        "http://evil.example:@localhost",
+        "http://localhost@evil.example@localhost",
+        "http://localhost%2eevil.example",
+        "http://127.0.0.1%00.evil.example",
+        "http://localhost.evil.example",
+        "http://0x7f.0.0.1",
+    ],
+)
+def test_the_loopback_check_and_the_http_client_agree_on_the_host(url: str) -> None:
+    """A URL the check reads as this machine is one the HTTP client sends to this machine."""
+    if not is_local_or_encrypted(url):
+        return
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL:
+        return  # never sent anywhere
+    assert host == "localhost" or ipaddress.ip_address(host).is_loopback
