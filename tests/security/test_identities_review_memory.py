@@ -29,6 +29,9 @@ TTL_SECONDS = 10.0
 MAX_ENTRIES = 64
 STEWARD = "alice-oidc-token"
 RESEARCHER = "bob-oidc-token"
+#: Alice's token limited to reading who she is (an OAuth token with a scope, say).
+SCOPED = "alice-scoped-token"
+SCOPES = "scopes.authorization.openshift.io"
 HELD = "/stewards/held"
 
 
@@ -39,7 +42,9 @@ class ApiServer:
         self.tokens: dict[str, tuple[str, list[str]]] = {
             STEWARD: ("alice", ["pht-stewards"]),
             RESEARCHER: ("bob", ["researchers"]),
+            SCOPED: ("alice", ["pht-stewards"]),
         }
+        self.extra: dict[str, dict[str, list[str]]] = {SCOPED: {SCOPES: ["user:info"]}}
         #: (username, verb, namespace) that RBAC allows.
         self.rbac: set[tuple[str, str, str]] = {("alice", "release", "pht-requests")}
         self.failing = False
@@ -56,11 +61,17 @@ class ApiServer:
             status: dict[str, Any] = {"authenticated": user is not None}
             if user is not None:
                 status["user"] = {"username": user[0], "groups": user[1]}
+                extra = self.extra.get(body["spec"]["token"])
+                if extra:
+                    status["user"]["extra"] = extra
             return httpx2.Response(201, json={**body, "status": status})
         self.access_reviews.append(body["spec"])
         attributes = body["spec"]["resourceAttributes"]
         question = (body["spec"]["user"], attributes["verb"], attributes["namespace"])
-        return httpx2.Response(201, json={**body, "status": {"allowed": question in self.rbac}})
+        # As a scope authoriser does: a token limited to "user:info" may do nothing here.
+        scoped = "user:info" in (body["spec"].get("extra") or {}).get(SCOPES, [])
+        allowed = question in self.rbac and not scoped
+        return httpx2.Response(201, json={**body, "status": {"allowed": allowed}})
 
 
 class Clock:
@@ -171,3 +182,15 @@ async def test_a_malformed_authorization_header_asks_nobody(station: Station, he
     answer = await client.get(HELD, headers={"Authorization": header})
     assert answer.status_code == 401
     assert server.token_reviews == 0
+
+
+async def test_a_token_limited_by_its_extra_attributes_keeps_its_limits(station: Station) -> None:
+    """The user's full rights, remembered from their full token, never answer for a token the
+    authenticator limited (the limits travel in ``extra`` to the SubjectAccessReview)."""
+    client, server, _, _ = station
+    view = "/stewards/results/pht-requests/km"
+    assert (await client.get(view, headers=bearer(STEWARD))).status_code == 404  # allowed
+    refused = await client.get(view, headers=bearer(SCOPED))
+    assert refused.status_code == 403
+    assert server.access_reviews[-1]["extra"] == {SCOPES: ["user:info"]}
+    assert "extra" not in server.access_reviews[0]
