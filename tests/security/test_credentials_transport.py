@@ -35,7 +35,7 @@ class Listener:
     """A plain HTTP server on 127.0.0.1 that records what reaches it and answers one way."""
 
     status: int = 200
-    body: dict[str, Any] = field(default_factory=lambda: {"items": []})
+    body: Any = field(default_factory=lambda: {"items": []})
     location: str | None = None
     seen: list[tuple[str, str | None]] = field(default_factory=list)
     url: str = ""
@@ -158,21 +158,33 @@ def test_a_redirect_from_the_station_url_is_not_followed(
     assert KUBECONFIG_TOKEN not in err
 
 
-def test_the_token_is_not_printed_with_debug_when_the_station_fails(
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(500, {"unexpected": True}), (200, "an answer of the wrong shape"), (200, [1, 2])],
+    ids=["refusal", "text", "list"],
+)
+def test_the_token_is_not_printed_with_debug_when_the_station_misbehaves(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     listeners: list[Listener],
+    status: int,
+    body: Any,
 ) -> None:
+    """A station answering what the CLI cannot read gets a traceback (``--debug``): the
+    traceback shows code, never the token the request carried."""
     station, _ = listeners
     monkeypatch.delenv("PHT_TOKEN", raising=False)
-    station.status = 500
-    station.body = {"unexpected": True}
+    station.status = status
+    station.body = body
     code = main(
         ["--debug", "held", "--url", station.url, "--kubeconfig", str(_kubeconfig(tmp_path))]
     )
     assert code != 0
     captured = capsys.readouterr()
+    assert _tokens_seen(station) == [f"Bearer {KUBECONFIG_TOKEN}"]
+    # An answer of the wrong shape is the unexpected error whose traceback --debug prints.
+    assert ("Traceback" in captured.err) is (status == 200)
     assert KUBECONFIG_TOKEN not in captured.out + captured.err
 
 
