@@ -11,6 +11,7 @@ The station runs under uvicorn on 127.0.0.1 with an 8 KiB request limit.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import re
 import socket
@@ -192,3 +193,26 @@ async def test_each_pipelined_request_has_its_own_limit(served: tuple[StationSta
     received = await exchange(port, small + large + small)
     assert statuses(received) == [200, 413]
     assert state.registry.get(reg.uid) is None
+
+
+async def test_a_compressed_body_is_measured_and_read_as_sent(
+    served: tuple[StationState, int],
+) -> None:
+    """The station inflates no request body: a small gzip body that would inflate past the
+    limit (or into a valid registration) is neither inflated nor stored."""
+    state, port = served
+    uid, hidden = smuggled_registration("compressed")
+    document = hidden.split(b"\r\n\r\n", 1)[1]
+    inflated = document[:-1] + b" " * (MAX_REQUEST * 4) + document[-1:]
+    compressed = gzip.compress(inflated)
+    assert len(compressed) < MAX_REQUEST < len(inflated)
+    outer = registration_head(
+        uid,
+        "Content-Encoding: gzip",
+        f"Content-Length: {len(compressed)}",
+        "Connection: close",
+    )
+    received = await exchange(port, outer + compressed)
+    answered = statuses(received)
+    assert answered and 400 <= answered[0] < 500
+    assert state.registry.get(uid) is None
