@@ -70,3 +70,27 @@ def test_a_requester_name_cannot_forge_or_hide_a_row(
     assert len(lines) == 5
     assert [line.split()[1] for line in (lines[1], lines[3])] == ["km2", "km"]
     assert "trusted-train" not in lines[1] + lines[2]
+
+
+def test_an_error_message_quoting_a_train_stays_one_visible_line(
+    server: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An API server's refusal may quote the Train (a policy's message): one line, escaped."""
+    server.answer(
+        "GET",
+        TRAINS_PATH.format(ns=NAMESPACE),
+        403,
+        {
+            "kind": "Status",
+            "code": 403,
+            "reason": "Forbidden",
+            "message": "trains is forbidden: Dr. Mallory\x1b[2K\rall approved\u202e",
+        },
+    )
+    config = write_kubeconfig(
+        tmp_path / "k.yaml", server.url, user={"token": "steward"}, namespace=NAMESPACE
+    )
+    assert main(["pending", "--kubeconfig", str(config)]) != 0
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1
+    assert not [char for char in err if _is_control(char)]
