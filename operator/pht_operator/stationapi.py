@@ -80,7 +80,10 @@ class StationApiError(Exception):
 
 class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        # No proxy from the environment: it would read the operator credential over plain HTTP.
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False
+        )
         self._token = token
 
     @classmethod
