@@ -37,10 +37,11 @@ TRAIN_IMAGES = {
     if name not in STATION_IMAGES
 }
 IMAGES = {**STATION_IMAGES, **TRAIN_IMAGES}
-# Unpacked bytes of all layers. Measured: ~240 MB (operator, station API), ~215 MB (SDK-only
-# trains), ~260 MB (federated-logreg with numpy); the Debian base alone is ~200 MB of it.
-SIZE_LIMIT = {"operator": 320_000_000, "station-api": 320_000_000}
-TRAIN_SIZE_LIMIT = 320_000_000
+# Unpacked bytes of all layers, about 15% above what `make images` builds today: 316 MB
+# (operator, station API), 158 MB (cohort-summary, kaplan-meier: the SDK only), 230 MB
+# (federated-logreg, with numpy); the Debian base with Python is 153 MB of each.
+SIZE_LIMIT = {"operator": 360_000_000, "station-api": 360_000_000, "federated-logreg": 265_000_000}
+TRAIN_SIZE_LIMIT = 185_000_000
 # Paths a final image must not hold: compilers, pip, and (station images) the station in a box.
 COMPILER = re.compile(
     r"^usr/(local/)?bin/(x86_64-linux-gnu-)?(gcc|cc|c\+\+|g\+\+|clang|cpp|ld|as)(-\d+)?$"
@@ -87,6 +88,7 @@ def _final_stage(directory: Path) -> dict[str, list[str]]:
     return {key: final.all(key) for key in ("USER", "ENTRYPOINT", "EXPOSE", "WORKDIR")}
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_the_image_is_configured_as_its_dockerfile_says(name: str) -> None:
     image = _image(name)
@@ -106,6 +108,7 @@ def test_the_image_is_configured_as_its_dockerfile_says(name: str) -> None:
         assert expected_ports, "the station's images expose their listeners"
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("name", sorted(IMAGES))
 def test_the_image_holds_no_compiler_pip_or_sandbox_and_stays_small(name: str) -> None:
     image = _image(name)
@@ -184,7 +187,9 @@ def _runc() -> str:
     return found
 
 
-def _run_in_runc(name: str, tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_in_runc(
+    name: str, tmp_path: Path, args: list[str], entrypoint: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
     assert os.geteuid() == 0, "running images with runc needs root here"
     runc = _runc()
     image = _image(name)
@@ -194,7 +199,7 @@ def _run_in_runc(name: str, tmp_path: Path, args: list[str]) -> subprocess.Compl
     spec = json.loads((bundle / "config.json").read_text())
     process = spec["process"]
     process["terminal"] = False
-    process["args"] = image.runtime["Entrypoint"] + args
+    process["args"] = (image.runtime["Entrypoint"] if entrypoint is None else entrypoint) + args
     process["env"] = image.runtime.get("Env", [])
     process["cwd"] = image.runtime.get("WorkingDir") or "/"
     process["user"] = {"uid": RUN_UID, "gid": RUN_UID}
@@ -238,3 +243,36 @@ def test_the_train_image_starts_under_runc_and_asks_for_its_station(
     assert result.returncode == 3, result.stderr[-3000:]
     assert "pht-train-failure: InvalidEnvironment" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+PROBE = """
+import os, socket
+print("uid", os.getuid(), os.getgid())
+for path in ("/probe", "/opt/venv/probe", "/app/probe"):
+    try:
+        open(path, "w").close()
+        print("wrote", path)
+    except OSError as error:
+        print("refused", path, error.strerror)
+try:
+    socket.create_connection(("1.1.1.1", 443), timeout=5)
+    print("connected")
+except OSError as error:
+    print("offline", error.strerror)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_runner_really_applies_uid_read_only_root_and_no_network(tmp_path: Path) -> None:
+    """What the runs above rely on: the process is uid 65532, can write nowhere on the image's
+    root filesystem, and has no route out."""
+    name = sorted(TRAIN_IMAGES)[0]
+    result = _run_in_runc(name, tmp_path, ["-c", PROBE], entrypoint=["python"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert f"uid {RUN_UID} {RUN_UID}" in lines
+    for path in ("/probe", "/opt/venv/probe", "/app/probe"):
+        assert f"refused {path} Read-only file system" in lines
+    assert "connected" not in lines
+    assert any(line.startswith("offline") for line in lines)
