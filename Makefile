@@ -45,7 +45,7 @@ test: setup tools lint typecheck images pytest
 
 # The operator, station API and example-train images as OCI archives in .tools/images/, built
 # from their Dockerfiles with Debian's debootstrap and buildah (no Docker engine, no registry;
-# needs root). Cached by their inputs under ~/.cache/pht-images: cold about 13 min on
+# needs root). Cached by their inputs under ~/.cache/pht-images: cold 11-14 min on
 # 2 cores, warm 1 s (docs/development.md, "Building the images").
 images:
 	bash tools/images/install-tools.sh

@@ -48,6 +48,9 @@ for tool in debootstrap buildah; do
 done
 
 mkdir -p "$CACHE/rootfs" "$CACHE/archives" "$OUT"
+# One build at a time per cache (two checkouts may share it): the next waits for this one.
+exec 9>"$CACHE/.lock"
+flock 9
 buildah=(buildah --root "$CACHE/storage" --runroot "$CACHE/run" --storage-driver vfs)
 
 # digest FILE...: one short hash over the files' names and contents (caches' keys).
