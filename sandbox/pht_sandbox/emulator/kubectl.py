@@ -11,7 +11,6 @@ from the generated CRDs, as the API server would). Everything else is the base e
 from __future__ import annotations
 
 import copy
-import datetime
 import hashlib
 import json
 import re
@@ -23,12 +22,12 @@ from kmock._internal import rendering
 
 from pht_contract import constants
 from pht_contract.crds import all_crds
+from pht_contract.objects import Obj
+from pht_contract.times import parse_utc, utc_now
 from pht_contract.validation import validate_object
 from pht_sandbox.emulator.failures import ApiFailure
 from pht_sandbox.emulator.resources import TRAINS, ResourceSpec
 from pht_sandbox.emulator.server import ClusterEmulator
-
-Obj = dict[str, Any]
 
 TABLE_ACCEPT: Final = re.compile(r"as=Table")
 _OPENAPI_V3: Final = "/openapi/v3"
@@ -50,8 +49,10 @@ def _get_path(obj: Obj, json_path: str) -> Any:
 def _age(timestamp: str | None) -> str:
     if not timestamp:
         return "<unknown>"
-    then = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
-    seconds = max(int((datetime.datetime.now(datetime.UTC) - then).total_seconds()), 0)
+    then = parse_utc(timestamp)
+    if then is None:
+        return "<unknown>"
+    seconds = max(int((utc_now() - then).total_seconds()), 0)
     if seconds < 120:
         return f"{seconds}s"
     if seconds < 2 * 3600:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 
 from pht_contract.conditions import Reason
 from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
 from pht_contract.policies import StationPolicySpec
+from pht_contract.times import utc_iso, utc_now
 from pht_contract.wire import (
     ProvenanceEvent,
     ProvenanceKind,
@@ -27,7 +28,7 @@ from pht_operator.names import run_names
 from pht_operator.runs import RunRequest
 from pht_operator.stationapi import approved_queries
 from pht_sandbox.rehearsal.inputs import AdmittedTrain
-from pht_sandbox.rehearsal.stationprocess import OperatorCalls, iso
+from pht_sandbox.rehearsal.stationprocess import OperatorCalls
 from pht_station_api.disclosure.trust import image_digest
 
 #: Who the provenance chain names for the operator's part in a local run.
@@ -50,7 +51,7 @@ def record(
             namespace=train.namespace,
             name=train.name,
             actor=ACTOR,
-            at=iso(datetime.now(UTC)),
+            at=utc_iso(),
             details=details,
         )
     )
@@ -92,7 +93,7 @@ def register(
         timeout_seconds=decision.timeout_seconds,
         names=run_names(uid, train.name),
     )
-    expires = datetime.now(UTC) + timedelta(
+    expires = utc_now() + timedelta(
         seconds=decision.timeout_seconds + policy.timeouts.pending_seconds
     )
     registration = TrainRegistration(
@@ -110,7 +111,7 @@ def register(
         policy_hash=sha256_hex(canonical_json(policy.wire())),
         requester_name=spec.requester.name,
         requester_organisation=spec.requester.organisation,
-        expires_at=iso(expires),
+        expires_at=utc_iso(expires),
     )
     operator.register(registration)
     record(
