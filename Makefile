@@ -42,8 +42,10 @@ pytest: setup tools
 
 test: setup tools lint typecheck pytest
 
+# CLUSTER=real runs the same story on a real control plane (binaries from `make tools`).
+CLUSTER ?= emulator
 demo: setup
-	$(BIN)/pht demo
+	$(BIN)/pht demo --cluster $(CLUSTER)
 
 crds: setup
 	$(BIN)/pht crds --out crds/
