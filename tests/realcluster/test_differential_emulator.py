@@ -211,6 +211,10 @@ async def scenario(station: LocalStation, policy: Obj) -> Observed:
             break
         await asyncio.sleep(0.5)
     seen.left_after_delete = left if gone else [*left, f"Train/{NAME}"]
+    # Approvals outlive their Train by design; the shared control plane gets rid of them.
+    for item in (await station.kube_request("GET", APPROVALS_PATH)).json()["items"]:
+        if (item["spec"].get("train") or {}).get("name") == NAME:
+            await station.kube_request("DELETE", f"{APPROVALS_PATH}/{item['metadata']['name']}")
     seen.seconds = time.monotonic() - started
     return seen
 
