@@ -102,3 +102,16 @@ def test_demo_on_a_real_cluster_without_binaries_says_how_to_build_them(tmp_path
     assert len(lines) == 1, done.stderr
     assert "make tools" in lines[0] and "Traceback" not in done.stderr
     assert not (tmp_path / ".demo").exists()  # nothing started
+
+
+def test_the_federated_demo_refuses_a_real_cluster_instead_of_ignoring_it(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pht_cli.main", "demo", "--cluster", "real", "federated"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == "error: the federated demo runs on the emulator only"

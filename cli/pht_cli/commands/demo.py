@@ -18,6 +18,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if getattr(args, "demo_command", None) == "federated":
+            if args.cluster != "emulator":
+                print("error: the federated demo runs on the emulator only", file=sys.stderr)
+                return 2
             from pht_sandbox.federated import federated_demo
 
             return asyncio.run(
@@ -45,7 +48,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run a whole station on this machine and send a train through it",
-        description="Start the station in a box on 127.0.0.1: an EMULATED Kubernetes API, the "
+        description="Start the station in a box on 127.0.0.1: an EMULATED Kubernetes API (or, "
+        "with --cluster real, a real control plane with the chart installed), the "
         "real operator, the real station API on embedded Oxigraph with a synthetic cohort, and "
         "a local job runner that runs bundled example trains as local processes (not isolated "
         "like pods). Applies a StationPolicy and the Kaplan-Meier Train, approves it as a "
