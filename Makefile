@@ -51,8 +51,10 @@ images:
 	bash tools/images/install-tools.sh
 	bash tools/images/build.sh
 
+# CLUSTER=real runs the same story on a real control plane (binaries from `make tools`).
+CLUSTER ?= emulator
 demo: setup
-	$(BIN)/pht demo
+	$(BIN)/pht demo --cluster $(CLUSTER)
 
 crds: setup
 	$(BIN)/pht crds --out crds/

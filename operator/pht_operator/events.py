@@ -14,8 +14,9 @@ import socket
 import time
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_contract.times import utc_now
-from pht_operator.kube import EVENTS, ApiError, KubeClient, Obj
+from pht_operator.kube import EVENTS, ApiError, KubeClient
 
 logger = logging.getLogger("pht_operator.events")
 

@@ -15,12 +15,13 @@ from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
 from pht_contract.evaluation import evaluate
 from pht_contract.hashing import spec_hash
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import parse_utc, utc_iso, utc_now
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runs
 from pht_operator.endings import cancel, fail, succeed
-from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Obj, Resource
+from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Resource
 from pht_operator.passes import (
     Next,
     TrainPass,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from pht_contract.conditions import Reason
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
+from pht_contract.times import utc_iso
 from pht_contract.wire import (
     ProvenanceEvent,
     ProvenanceKind,
@@ -26,7 +26,7 @@ from pht_operator.names import run_names
 from pht_operator.runs import RunRequest
 from pht_operator.stationapi import build_registration
 from pht_sandbox.rehearsal.inputs import AdmittedTrain
-from pht_sandbox.rehearsal.stationprocess import OperatorCalls, iso
+from pht_sandbox.rehearsal.stationprocess import OperatorCalls
 from pht_station_api.disclosure.trust import image_digest
 
 #: Who the provenance chain names for the operator's part in a local run.
@@ -49,7 +49,7 @@ def record(
             namespace=train.namespace,
             name=train.name,
             actor=ACTOR,
-            at=iso(datetime.now(UTC)),
+            at=utc_iso(),
             details=details,
         )
     )
