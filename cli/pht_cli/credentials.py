@@ -7,6 +7,8 @@ authentication classes. A steward thus logs in once, for kubectl and ``pht`` ali
 
 That token opens the Kubernetes API too, so it is sent only over HTTPS, or plain HTTP to this
 machine (a station in a box or a port-forward); a token given explicitly is sent as asked.
+Proxies named by ``HTTP_PROXY``/``ALL_PROXY`` are used for HTTPS only (the proxy then relays
+encrypted bytes): over plain HTTP a proxy would read every header, the token included.
 """
 
 from __future__ import annotations
@@ -49,6 +51,15 @@ def is_local_or_encrypted(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def may_use_environment_proxies(url: str) -> bool:
+    """Whether a request to ``url`` may go through the proxies the environment names.
+
+    Only HTTPS: a proxy then sees a tunnel, not the ``Authorization`` header. Plain HTTP goes
+    straight to the host, so a ``localhost`` port-forward is never sent to a remote proxy.
+    """
+    return urllib.parse.urlsplit(url).scheme == "https"
 
 
 def bearer_token(args: argparse.Namespace) -> str:

@@ -2,6 +2,8 @@
 
 from typing import Final
 
+from pht_cli.output import printable
+
 #: Bad input or configuration: an option, a file, a kubeconfig, an unreachable server.
 EXIT_USAGE: Final = 2
 #: Something went wrong that the CLI did not expect (the traceback is behind ``--debug``).
@@ -15,5 +17,6 @@ class CliError(Exception):
 
 
 def one_line(text: object) -> str:
-    """Collapse a (possibly multi-line) message into one line."""
-    return " ".join(str(text).split())
+    """Collapse a (possibly multi-line) message into one line, control characters escaped
+    (a message may quote what a researcher wrote)."""
+    return printable(" ".join(str(text).split()))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final, cast
 
+import pht_contract
 from pht_cli import commands
 from pht_cli.errors import EXIT_UNEXPECTED, CliError
 
@@ -61,6 +62,12 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback of an unexpected error"
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {pht_contract.__version__}",
+        help="print the station's version and exit",
     )
 
 

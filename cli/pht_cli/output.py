@@ -36,7 +36,21 @@ class Column:
             text = "; ".join(str(v) for v in value) or "-"
         else:
             text = str(value)
+        text = printable(text)
         return text[: self.width] if self.width else text
+
+
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on written as an escape (``\\x1b``,
+    ``\\n``, ``\\u202e``): a value from a Train (its requester's name, a message quoting its
+    spec) can neither add a row to a table nor move the cursor over another."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    return char.encode("unicode_escape").decode("ascii")
 
 
 def add_output_option(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +79,7 @@ def render_table(
     for item, row in zip(items, rows, strict=True):
         lines.append(line(row))
         if detail and item.get(detail):
-            lines.append(f"    {item[detail]}")
+            lines.append(f"    {printable(str(item[detail]))}")
     return "\n".join(lines) + "\n"
 
 

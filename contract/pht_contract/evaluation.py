@@ -210,7 +210,7 @@ def _check_data_access(
                 Violation(
                     Reason.GRAPH_NOT_ALLOWED,
                     f"spec.graphs[{index}]",
-                    f"graph {graph} is not one of the station's allowed graphs",
+                    f"graph {graph!r} is not one of the station's allowed graphs",
                 )
             )
     for index, query in enumerate(spec.queries or []):

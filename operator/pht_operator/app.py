@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_operator import permissions, runs
 from pht_operator.events import EventPoster
-from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient, Obj, load_config
+from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient, load_config
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RUN_COMPONENT

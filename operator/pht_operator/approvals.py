@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from pht_contract import constants
 from pht_contract.approvals import StandingScope, TrainApproval
 from pht_contract.conditions import Reason
+from pht_contract.objects import Obj
 from pht_contract.parameters import ParameterRefusal, check_parameters
 from pht_contract.policies import StandingApprovalLimits
 from pht_contract.times import parse_utc, utc_now
 from pht_contract.trains import TrainSpec
-from pht_operator.kube import Obj
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from collections import OrderedDict
 from typing import Final, Generic, TypeVar
 
 from pht_contract.evaluation import Decision, evaluate
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
-from pht_operator.kube import Obj
 
 #: Decisions kept (least recently used first out); a few hundred bytes each.
 DECISIONS_KEPT: Final = 512

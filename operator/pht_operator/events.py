@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
+import time
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_contract.times import utc_now
-from pht_operator.kube import EVENTS, ApiError, KubeClient, Obj
+from pht_operator.kube import EVENTS, ApiError, KubeClient
 
 logger = logging.getLogger("pht_operator.events")
 
@@ -26,6 +29,13 @@ def reporting_instance() -> str:
     return f"pht-station-operator-{socket.gethostname()}"[:128]
 
 
+def event_name(train_name: str) -> str:
+    """``<train>.<nanoseconds in hex><random>``, as client-go names Events. Not ``generateName``
+    ending in ``.``: the API server validates that prefix as a name, and a name may not end in
+    ``.``."""
+    return f"{train_name[:200]}.{time.time_ns():x}{secrets.token_hex(2)}"
+
+
 def build_event(body: Obj, kind: str, reason: str, message: str, action: str) -> Obj:
     """An ``events.k8s.io/v1`` Event about a Train; ``eventTime`` in microseconds, so Events
     of one second keep their order."""
@@ -33,7 +43,7 @@ def build_event(body: Obj, kind: str, reason: str, message: str, action: str) ->
     return {
         "apiVersion": "events.k8s.io/v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name'][:200]}.", "namespace": meta["namespace"]},
+        "metadata": {"name": event_name(meta["name"]), "namespace": meta["namespace"]},
         "eventTime": utc_now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "reportingController": CONTROLLER,
         "reportingInstance": reporting_instance(),

@@ -15,8 +15,8 @@ from enum import StrEnum
 from typing import Final
 
 from pht_contract.conditions import Reason
+from pht_contract.objects import Obj
 from pht_contract.times import parse_utc
-from pht_operator.kube import Obj
 
 IMAGE_PULL_REASONS: Final = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}

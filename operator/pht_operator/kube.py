@@ -36,9 +36,8 @@ from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import CascadeType, PatchType
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 
-#: A Kubernetes object as JSON.
-Obj = dict[str, Any]
 #: A resource type: a lightkube model class, or a generic resource for our CRDs.
 Resource = type[NamespacedResource]
 

@@ -11,12 +11,32 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from pht_contract.conditions import Summary
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 WAIT_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
 RUN_BUCKETS = (10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400)
+
+
+class WithoutCreatedSeries(Collector):
+    """A registry's metrics without their ``*_created`` series.
+
+    prometheus_client stamps every counter and histogram label set with the Unix time of its
+    first use, to the microsecond. That time is whatever moment a train chose to make that label
+    set appear (its run ending with a new reason, say), so it is left out: dashboards and
+    alerts use only the values.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
 
 
 class OperatorMetrics:
@@ -128,5 +148,7 @@ class OperatorMetrics:
 
     def serve(self, port: int, address: str) -> int:
         """Expose ``/metrics`` on ``port`` (0: any free port); returns the port."""
-        server, _ = start_http_server(port, addr=address, registry=self.registry)
+        server, _ = start_http_server(
+            port, addr=address, registry=WithoutCreatedSeries(self.registry)
+        )
         return int(server.server_address[1])

@@ -19,11 +19,12 @@ from pydantic import ValidationError
 
 from pht_contract import constants, wire
 from pht_contract.evaluation import Decision
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import utc_iso
 from pht_contract.trains import TrainSpec
 from pht_operator.decisions import decide, parse_policy
-from pht_operator.kube import POLICIES, TRAINS, ApiError, KubeClient, Obj
+from pht_operator.kube import POLICIES, TRAINS, ApiError, KubeClient
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RunNames, run_names
 from pht_operator.settings import OperatorSettings

@@ -13,14 +13,15 @@ import time
 
 from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
-from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
+from pht_contract.hashing import spec_hash
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
-from pht_contract.times import parse_utc, utc_in, utc_iso, utc_now
+from pht_contract.times import parse_utc, utc_iso, utc_now
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runs
 from pht_operator.decisions import decide
 from pht_operator.endings import cancel, fail, succeed
-from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Obj, Resource
+from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Resource
 from pht_operator.passes import (
     Next,
     TrainPass,
@@ -30,7 +31,7 @@ from pht_operator.passes import (
     flush,
     provenance,
 )
-from pht_operator.stationapi import StationApiError, approved_queries
+from pht_operator.stationapi import StationApiError, build_registration
 from pht_operator.statuses import reason_of
 
 #: Failures whose pods would otherwise linger (never started): the Job is deleted at once.
@@ -103,10 +104,20 @@ async def start_run(train: TrainPass) -> Next:
     if not await _policy_still_allows(train, policy):
         return Next.DONE
     request = _run_request(train, policy)
+    assert train.decision is not None
     settings = train.ctx.settings
     token = await _ensure_token(train, request)
     try:
-        await train.ctx.station.register(_registration(train, request, policy, token))
+        await train.ctx.station.register(
+            build_registration(
+                request,
+                train.decision.approved_query_hashes,
+                token,
+                requested_by=(train.body["metadata"].get("annotations") or {}).get(
+                    constants.ANNOTATION_REQUESTED_BY
+                ),
+            )
+        )
     except StationApiError as exc:
         # Not terminal: say why nothing runs yet, then retry with backoff.
         message = f"the station API did not register the run yet (will retry): {exc}"
@@ -318,34 +329,6 @@ def _run_request(train: TrainPass, policy: StationPolicySpec) -> runs.RunRequest
         policy=policy,
         timeout_seconds=train.decision.timeout_seconds,
         names=train.names,
-    )
-
-
-def _registration(
-    train: TrainPass, request: runs.RunRequest, policy: StationPolicySpec, token: str
-) -> wire.TrainRegistration:
-    spec = train.spec
-    assert spec is not None and train.decision is not None
-    hashes = train.decision.approved_query_hashes
-    return wire.TrainRegistration(
-        uid=train.uid,
-        namespace=train.namespace,
-        name=train.name,
-        spec_hash=request.spec_hash,
-        image=spec.image,
-        image_runs_as_built=not spec.command and not spec.args and spec.input_artifact is None,
-        token_hash=token_hash(token),
-        approved_query_hashes=list(hashes),
-        approved_queries=approved_queries(spec, hashes),
-        allowed_graphs=list(spec.graphs or policy.data_access.allowed_graphs),
-        policy=policy,
-        policy_hash=sha256_hex(canonical_json(policy.wire())),
-        requester_name=spec.requester.name,
-        requester_organisation=spec.requester.organisation,
-        requested_by=(train.body["metadata"].get("annotations") or {}).get(
-            constants.ANNOTATION_REQUESTED_BY
-        ),
-        expires_at=utc_in(request.timeout_seconds + policy.timeouts.pending_seconds),
     )
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Final
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.quantities import QuantityError, parse_quantity
 from pht_contract.trains import TrainResources, TrainSpec
-from pht_operator.kube import Obj
 from pht_operator.names import RunNames, run_labels
 from pht_operator.settings import OperatorSettings
 

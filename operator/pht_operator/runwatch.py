@@ -13,7 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from pht_operator.kube import ApiError, KubeClient, Obj, Resource
+from pht_contract.objects import Obj
+from pht_operator.kube import ApiError, KubeClient, Resource
 
 Handler = Callable[[str, Obj], None]
 logger = logging.getLogger("pht_operator.runwatch")

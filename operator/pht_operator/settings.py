@@ -43,57 +43,123 @@ class OperatorSettings(BaseSettings):
         env_prefix="PHT_OPERATOR_", case_sensitive=False, extra="ignore"
     )
 
-    #: Namespaces whose Trains, StationPolicy and TrainApprovals this station honours
-    #: (comma-separated in the environment). Trains elsewhere are not watched.
     station_namespaces: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["pht-requests"]
+        default_factory=lambda: ["pht-requests"],
+        description=(
+            "Namespaces whose Trains, StationPolicy and TrainApprovals this station honours "
+            "(comma-separated in the environment). Trains elsewhere are not watched."
+        ),
     )
-    #: The station-owned namespace where runs execute (researchers cannot read it).
-    run_namespace: str = "pht-runs"
-    #: The station API's internal listener as the operator reaches it.
-    station_api_url: str = "http://pht-station-api-internal:8081"
-    #: The internal listener **by IP address** as runs reach it (runs have no DNS).
-    run_api_url: str = "http://10.96.0.50:8081"
-    #: The internal listener's port, opened by the run's NetworkPolicy.
-    run_api_port: int = Field(default=8081, ge=1, le=65535)
-    #: Label selector (``k=v``) of the station API pods, the only egress a run gets. Must not
-    #: be empty (an empty selector would open every pod of the namespace).
+    run_namespace: str = Field(
+        default="pht-runs",
+        description="The station-owned namespace where runs execute (researchers cannot read it).",
+    )
+    station_api_url: str = Field(
+        default="http://pht-station-api-internal:8081",
+        description="The station API's internal listener as the operator reaches it.",
+    )
+    run_api_url: str = Field(
+        default="http://10.96.0.50:8081",
+        description="The internal listener **by IP address** as runs reach it (runs have no DNS).",
+    )
+    run_api_port: int = Field(
+        default=8081,
+        ge=1,
+        le=65535,
+        description="The internal listener's port, opened by the run's NetworkPolicy.",
+    )
     run_api_pod_labels: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=lambda: {"app.kubernetes.io/component": "station-api"}
+        default_factory=lambda: {"app.kubernetes.io/component": "station-api"},
+        description=(
+            "Label selector (``k=v``) of the station API pods, the only egress a run gets. Must "
+            "not be empty (an empty selector would open every pod of the namespace)."
+        ),
     )
-    #: Namespace of the station API pods (``PHT_OPERATOR_STATION_API_NAMESPACE``): the run's
-    #: NetworkPolicy selects those pods in this namespace only. Default: the operator's own
-    #: namespace (its service-account namespace file); required where that file is absent,
-    #: unless ``run_api_url`` is a loopback address (station in a box).
-    station_api_namespace: str | None = None
-    #: The operator's credential for the station API (or a file holding it).
-    api_token: str | None = None
-    api_token_file: Path | None = None
-    #: Constant ``station`` label on every metric.
-    station_name: str = "station"
-    #: Address the health and metrics endpoints listen on: every interface in a pod,
-    #: ``127.0.0.1`` for a station in a box (``PHT_OPERATOR_LISTEN_HOST``).
-    listen_host: str = "0.0.0.0"
-    health_port: int = Field(default=8080, ge=0, le=65535)
-    metrics_port: int = Field(default=9090, ge=0, le=65535)
-    #: Server-side timeout of watch requests; liveness fails after ``stall_factor`` of these
-    #: without a watch event, bookmark or list.
-    watch_timeout_seconds: float = Field(default=60.0, gt=0)
-    stall_factor: float = Field(default=3.0, ge=1)
-    #: ``ttlSecondsAfterFinished`` set on a Job once its outcome is recorded.
-    job_ttl_seconds: int = Field(default=3600, ge=0)
-    run_uid: int = Field(default=65532, ge=1)
-    run_gid: int = Field(default=65532, ge=1)
-    #: How often non-terminal Trains are re-checked (approval, capacity, progress, release).
-    poll_interval_seconds: float = Field(default=10.0, gt=0)
-    #: Trains reconciled at the same time.
-    workers: int = Field(default=16, ge=1, le=256)
-    #: Size limit of the run's scratch emptyDir (HOME, TMPDIR, caches).
-    scratch_size: str = "1Gi"
-    #: Size limit of the memory-backed /dev/shm for GPU frameworks.
-    shm_size: str = "1Gi"
-    #: Timeout of one request to the station API.
-    station_api_timeout_seconds: float = Field(default=10.0, gt=0)
+    station_api_namespace: str | None = Field(
+        default=None,
+        description=(
+            "Namespace of the station API pods (``PHT_OPERATOR_STATION_API_NAMESPACE``): the "
+            "run's NetworkPolicy selects those pods in this namespace only. Default: the "
+            "operator's own namespace (its service-account namespace file); required where that "
+            "file is absent, unless ``run_api_url`` is a loopback address (station in a box)."
+        ),
+    )
+    api_token: str | None = Field(
+        default=None,
+        description="The operator's credential for the station API's internal listener.",
+    )
+    api_token_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the operator's credential (a mounted Secret); read at each call, and "
+            "preferred over the value."
+        ),
+    )
+    station_name: str = Field(
+        default="station", description="Constant ``station`` label on every metric."
+    )
+    listen_host: str = Field(
+        default="0.0.0.0",
+        description=(
+            "Address the health and metrics endpoints listen on: every interface in a pod, "
+            "``127.0.0.1`` for a station in a box (``PHT_OPERATOR_LISTEN_HOST``)."
+        ),
+    )
+    health_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Port of /healthz and /readyz (0: no health endpoint).",
+    )
+    metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Port of the operator's Prometheus metrics (0: no metrics endpoint).",
+    )
+    watch_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Server-side timeout of watch requests, in seconds."
+    )
+    stall_factor: float = Field(
+        default=3.0,
+        ge=1,
+        description=(
+            "Liveness fails after this many watch timeouts without a watch event, bookmark or list."
+        ),
+    )
+    job_ttl_seconds: int = Field(
+        default=3600,
+        ge=0,
+        description="``ttlSecondsAfterFinished`` set on a Job once its outcome is recorded.",
+    )
+    run_uid: int = Field(
+        default=65532, ge=1, description="Numeric user id every run's container runs as."
+    )
+    run_gid: int = Field(
+        default=65532,
+        ge=1,
+        description="Numeric group id every run's container runs as (also its fsGroup).",
+    )
+    poll_interval_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "How often non-terminal Trains are re-checked (approval, capacity, progress, release)."
+        ),
+    )
+    workers: int = Field(
+        default=16, ge=1, le=256, description="Trains reconciled at the same time."
+    )
+    scratch_size: str = Field(
+        default="1Gi",
+        description="Size limit of the run's scratch emptyDir (HOME, TMPDIR, caches).",
+    )
+    shm_size: str = Field(
+        default="1Gi", description="Size limit of the memory-backed /dev/shm for GPU frameworks."
+    )
+    station_api_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one request to the station API."
+    )
 
     @field_validator("station_namespaces", mode="before")
     @classmethod

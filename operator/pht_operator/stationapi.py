@@ -13,8 +13,11 @@ import httpx
 
 from pht_contract import wire
 from pht_contract.base import ApiModel
+from pht_contract.hashing import canonical_json, sha256_hex, token_hash
 from pht_contract.sparql import query_hash
+from pht_contract.times import utc_in
 from pht_contract.trains import TrainSpec
+from pht_operator.runs import RunRequest
 from pht_operator.settings import OperatorSettings
 
 
@@ -33,6 +36,40 @@ def approved_queries(spec: TrainSpec, hashes: Collection[str]) -> list[wire.Appr
     return found
 
 
+def build_registration(
+    request: RunRequest,
+    approved_hashes: Collection[str],
+    token: str,
+    requested_by: str | None = None,
+) -> wire.TrainRegistration:
+    """What the station API must know before the run starts: who asked, what was approved (the
+    query texts and their hashes), the policy that admitted it, the hash of the run's token and
+    when the registration expires (the run's deadline plus the time it may wait to start).
+
+    The operator and ``pht train run-local`` both register through this function, so a local
+    rehearsal is registered exactly as a run at a station is.
+    """
+    spec, policy = request.spec, request.policy
+    return wire.TrainRegistration(
+        uid=request.uid,
+        namespace=request.namespace,
+        name=request.name,
+        spec_hash=request.spec_hash,
+        image=spec.image,
+        image_runs_as_built=not spec.command and not spec.args and spec.input_artifact is None,
+        token_hash=token_hash(token),
+        approved_query_hashes=list(approved_hashes),
+        approved_queries=approved_queries(spec, approved_hashes),
+        allowed_graphs=list(spec.graphs or policy.data_access.allowed_graphs),
+        policy=policy,
+        policy_hash=sha256_hex(canonical_json(policy.wire())),
+        requester_name=spec.requester.name,
+        requester_organisation=spec.requester.organisation,
+        requested_by=requested_by,
+        expires_at=utc_in(request.timeout_seconds + policy.timeouts.pending_seconds),
+    )
+
+
 class StationApiError(Exception):
     """The station API could not be reached or refused a call."""
 
@@ -43,7 +80,10 @@ class StationApiError(Exception):
 
 class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        # No proxy from the environment: it would read the operator credential over plain HTTP.
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False
+        )
         self._token = token
 
     @classmethod

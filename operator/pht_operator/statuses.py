@@ -13,8 +13,8 @@ import copy
 from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
+from pht_contract.objects import Obj
 from pht_contract.times import utc_iso
-from pht_operator.kube import Obj
 
 #: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
 _LIVE_MESSAGES = {

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
-from pht_operator.kube import Obj
+from pht_contract.objects import Obj
 from pht_operator.statuses import is_terminal, is_true
 
 #: Summaries of Trains that hold one of the policy's concurrent-run slots.

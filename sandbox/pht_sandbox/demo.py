@@ -25,11 +25,10 @@ from typing import Any, Final
 import yaml
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig, fresh_work_dir
 from pht_sandbox.tables import format_table
 from pht_sandbox.terminating import stops_on_sigterm
-
-Obj = dict[str, Any]
 
 REPO: Final = Path(__file__).resolve().parents[2]
 POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
@@ -38,6 +37,14 @@ TRAIN_TIMEOUT: Final = 120.0
 RELEASE_REASON: Final = (
     "reviewed: survival curves by stage, counts of at least 5, no row-level data"
 )
+
+REAL_BANNER: Final = """\
+PHT station on a REAL Kubernetes control plane — for evaluation and development only.
+  * etcd, kube-apiserver, kube-controller-manager and kube-scheduler run on 127.0.0.1, with the
+    chart's CRDs, admission policies and RBAC; the operator runs under the chart's RBAC.
+  * Train pods run on a node agent as LOCAL PROCESSES WITHOUT CONTAINER ISOLATION.
+  * The cohort is SYNTHETIC (Lung1-shaped, ROO/NCIT terms); never load patient data here.
+"""
 
 BANNER: Final = """\
 PHT station in a box — for evaluation and development only.
@@ -139,7 +146,7 @@ async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print)
 
     train = await station.wait_for(name, awaiting_approval, TRAIN_TIMEOUT, show)
     if awaiting_approval(train):
-        say(f"$ pht approve {name} --approver {station_steward()}   # a data steward approves")
+        say(f"$ pht approve {name}   # {station.approver}, a data steward, approves")
         say("  " + await station.approve(train))
     train = await station.wait_for(name, held_for_steward, TRAIN_TIMEOUT, show)
     if held_for_steward(train):
@@ -190,21 +197,27 @@ async def steward_cli(station: LocalStation, *args: str) -> str:
     return text
 
 
-def station_steward() -> str:
-    from pht_sandbox.stations import STEWARD
-
-    return STEWARD
-
-
 @stops_on_sigterm
-async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
-    print(BANNER)
+async def demo(
+    work_dir: Path, out_dir: Path, once: bool, patients: int, cluster: str = "emulator"
+) -> int:
+    """The demo's story on the emulated cluster (``cluster="emulator"``) or on a real
+    control plane (``cluster="real"``); 0 when the Train's result was released."""
+    real = cluster == "real"
+    station_class: type[LocalStation] = LocalStation
+    if real:
+        from pht_sandbox.realstation import RealStation, control_plane_binaries
+
+        control_plane_binaries()  # says how to build them, before anything starts
+        station_class = RealStation
+    print(REAL_BANNER if real else BANNER)
     started = time.monotonic()
     work_dir = fresh_work_dir(work_dir)
     config = StationConfig("demo", work_dir, patients=patients, policy_file=POLICY_FILE)
-    async with LocalStation(config) as station:
+    async with station_class(config) as station:
         print(
-            f"station up in {time.monotonic() - started:.1f}s: emulated cluster "
+            f"station up in {time.monotonic() - started:.1f}s: "
+            f"{'real' if real else 'emulated'} cluster "
             f"{station.urls.kubernetes}, station API {station.urls.external}"
         )
         policy = _load(POLICY_FILE)
@@ -230,7 +243,7 @@ async def demo(work_dir: Path, out_dir: Path, once: bool, patients: int) -> int:
             return 0 if succeeded else 1
         print(f"""
 The station keeps running (Ctrl-C stops it). Try:
-  export KUBECONFIG={station.urls.kubeconfig}
+  export kubeconfig={station.urls.kubeconfig}
   kubectl get trains -n {REQUEST_NAMESPACE}
   kubectl describe train {name} -n {REQUEST_NAMESPACE}
   kubectl apply -f examples/trains/cohort-summary.yaml

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import importlib
 import json
 import sys
@@ -31,7 +30,9 @@ import yaml
 from numpy.typing import NDArray
 
 from pht_contract import constants
+from pht_contract.objects import Obj
 from pht_contract.sparql import query_hash
+from pht_contract.times import utc_in
 from pht_sandbox.stations import (
     GRAPH,
     RESEARCHER,
@@ -40,8 +41,6 @@ from pht_sandbox.stations import (
     fresh_work_dir,
 )
 from pht_sandbox.terminating import stops_on_sigterm
-
-Obj = dict[str, Any]
 
 REPO: Final = Path(__file__).resolve().parents[2]
 POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
@@ -54,6 +53,8 @@ STEP_TOLERANCE: Final = 1e-8
 #: Federated and pooled coefficients must agree to this (absolute) tolerance.
 AGREEMENT_TOLERANCE: Final = 1e-6
 ROUND_TIMEOUT: Final = 120.0
+#: How long the coordinator's standing approval stays valid.
+APPROVAL_VALIDITY_SECONDS: Final = 30 * 24 * 3600
 #: Largest coefficient (in absolute value) the standing approval lets a round carry.
 COEFFICIENT_BOUND: Final = 20.0
 
@@ -89,7 +90,6 @@ def standing_approval(template: Obj, runs: int, features: list[str]) -> Obj:
     patient)."""
     image = template["spec"]["image"]
     digest = image.split("@", 1)[1]
-    expires = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
     parameters = json.loads(template["spec"]["parameters"])
     pinned = [
         {"name": key, "type": "number", "required": True, "enum": [str(parameters[key])]}
@@ -116,7 +116,7 @@ def standing_approval(template: Obj, runs: int, features: list[str]) -> Obj:
                 "requesters": [RESEARCHER],
                 "parameters": [coefficients, *pinned],
                 "maxRuns": runs,
-                "expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "expiresAt": utc_in(APPROVAL_VALIDITY_SECONDS),
             },
             "decision": "Approve",
             "approver": "steward@station.local",
@@ -268,7 +268,7 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
         if not once:
             print("\nThe three stations keep running (Ctrl-C stops them):")
             for station in stations:
-                print(f"  {station.config.name}: export KUBECONFIG={station.urls.kubeconfig}")
+                print(f"  {station.config.name}: export kubeconfig={station.urls.kubeconfig}")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
     return 0 if converged and agree(beta, pooled) else 1

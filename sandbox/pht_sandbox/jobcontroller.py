@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import datetime
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
+from pht_contract.objects import Obj
+from pht_contract.times import utc_iso
 from pht_sandbox.emulator import JOBS, PODS, SIMULATED_ANNOTATION, ApiFailure, ClusterEmulator
 
-Obj = dict[str, Any]
 Outcome = Literal[
     "succeed",
     "fail",
@@ -45,12 +45,8 @@ UNSCHEDULABLE_MESSAGE: Final = (
 CONTROLLER_UID_LABEL: Final = "batch.kubernetes.io/controller-uid"
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _condition(kind: str, status: str, reason: str, message: str) -> Obj:
-    now = _now()
+    now = utc_iso()
     return {
         "type": kind,
         "status": status,
@@ -99,7 +95,7 @@ class JobController:
         """The Job starts: one Pod, scheduled but still pulling (``Pending``)."""
         pod = await self._ensure_pod(namespace, name)
         await self._job_status(
-            namespace, name, {"active": 1, "ready": 0, "startTime": _now(), "conditions": []}
+            namespace, name, {"active": 1, "ready": 0, "startTime": utc_iso(), "conditions": []}
         )
         return await self._pod_status(
             namespace,
@@ -114,7 +110,7 @@ class JobController:
     async def unschedulable(self, namespace: str, name: str) -> Obj:
         """No node fits (e.g. no free GPU): the Pod stays ``Pending``/``Unschedulable``."""
         pod = await self._ensure_pod(namespace, name)
-        await self._job_status(namespace, name, {"active": 1, "ready": 0, "startTime": _now()})
+        await self._job_status(namespace, name, {"active": 1, "ready": 0, "startTime": utc_iso()})
         return await self._pod_status(
             namespace,
             pod,
@@ -136,7 +132,7 @@ class JobController:
     ) -> Obj:
         """The kubelet cannot pull the image (``ErrImagePull``, ``ImagePullBackOff``, ...)."""
         pod = await self._ensure_pod(namespace, name)
-        await self._job_status(namespace, name, {"active": 1, "ready": 0, "startTime": _now()})
+        await self._job_status(namespace, name, {"active": 1, "ready": 0, "startTime": utc_iso()})
         return await self._pod_status(
             namespace,
             pod,
@@ -166,14 +162,14 @@ class JobController:
                         "restartCount": 0,
                         "image": "",
                         "imageID": "",
-                        "state": {"running": {"startedAt": _now()}},
+                        "state": {"running": {"startedAt": utc_iso()}},
                     }
                 ],
             },
         )
         status = {"active": 1, "ready": 1}
         if "startTime" not in self.job(namespace, name).get("status", {}):
-            status["startTime"] = _now()  # type: ignore[assignment]
+            status["startTime"] = utc_iso()  # type: ignore[assignment]
         return await self._job_status(namespace, name, status)
 
     async def succeed(self, namespace: str, name: str) -> Obj:
@@ -186,7 +182,7 @@ class JobController:
                 "active": 0,
                 "ready": 0,
                 "succeeded": 1,
-                "completionTime": _now(),
+                "completionTime": utc_iso(),
                 "conditions": [
                     _condition("SuccessCriteriaMet", "True", "CompletionsReached", ""),
                     _condition("Complete", "True", "CompletionsReached", "Reached completions"),

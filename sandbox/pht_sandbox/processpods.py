@@ -15,71 +15,37 @@ system and user. The demo says so; never point it at real patient data.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import resource
 import shutil
-import signal
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
-from pht_contract.quantities import QuantityError, parse_quantity
-from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain, bundled_trains, image_repository
+from pht_contract.objects import Obj
+from pht_sandbox.bundledtrains import BundledTrain, bundled_trains, image_repository
 from pht_sandbox.emulator import JOBS, SECRETS, ApiFailure, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController
-
-Obj = dict[str, Any]
-
-#: Address space beyond the memory limit: interpreters reserve far more than they touch.
-ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
-
-
-def pod_environment(
-    pod_spec: Obj, secrets: dict[str, dict[str, str]], run_dir: Path, train: BundledTrain
-) -> dict[str, str]:
-    """The pod's environment for a local process, each mount path mapped to a local folder.
-
-    Secret volumes (token, named queries) become read-only files; other volumes (scratch) empty
-    folders; environment values that point into a mount point into its folder instead.
-    """
-    container = pod_spec["containers"][0]
-    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
-    mounts: dict[str, Path] = {}
-    for mount in container.get("volumeMounts", []):
-        local = run_dir / mount["name"]
-        local.mkdir(parents=True, exist_ok=True)
-        source = volumes.get(mount["name"], {}).get("secret")
-        if source is not None:
-            data = secrets[source["secretName"]]
-            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
-                path = local / item["path"]
-                path.write_bytes(base64.b64decode(data[item["key"]]))
-                path.chmod(0o400)
-        mounts[mount["mountPath"]] = local
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PYTHONPATH": os.pathsep.join([str(train.directory), str(SDK_DIR)]),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LANG": "C.UTF-8",
-    }
-    for item in container.get("env", []):
-        value = str(item.get("value", ""))
-        for path in sorted(mounts, key=len, reverse=True):
-            if value == path or value.startswith(path + "/"):
-                value = str(mounts[path]) + value[len(path) :]
-                break
-        env[item["name"]] = value
-    return env
+from pht_sandbox.podruntime import (
+    PodLaunch,
+    PodRuntime,
+    ProcessRuntime,
+    pod_environment,
+    secret_names,
+)
 
 
 class ProcessKubelet:
     """Runs bundled trains for Jobs in the run namespace; fails other images like a pull error."""
 
-    def __init__(self, cluster: ClusterEmulator, namespace: str, work_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster: ClusterEmulator,
+        namespace: str,
+        work_dir: Path,
+        runtime: PodRuntime | None = None,
+    ) -> None:
         self.cluster = cluster
+        self.runtime = runtime or ProcessRuntime()
         self.namespace = namespace
         self.work_dir = work_dir.resolve()
         self.jobs = JobController(cluster)
@@ -143,7 +109,7 @@ class ProcessKubelet:
                 remaining = deadline - (loop.time() - started)
                 if remaining <= 0:
                     break
-                code = await self._process(train, container, env, remaining, run_dir)
+                code = await self.runtime.run(PodLaunch(train, container, env, run_dir, remaining))
                 if code == 0:
                     await self.jobs.succeed(self.namespace, name)
                     return
@@ -164,69 +130,9 @@ class ProcessKubelet:
 
     def _environment(self, pod_spec: Obj, run_dir: Path, train: BundledTrain) -> dict[str, str]:
         secrets: dict[str, dict[str, str]] = {}
-        for volume in pod_spec.get("volumes", []):
-            if "secret" in volume:
-                name = volume["secret"]["secretName"]
-                secret = self.cluster.get_object(SECRETS, self.namespace, name)
-                if secret is None:
-                    raise ApiFailure(404, "NotFound", "the run's Secret is missing")
-                secrets[name] = secret.get("data") or {}
+        for name in secret_names(pod_spec):
+            secret = self.cluster.get_object(SECRETS, self.namespace, name)
+            if secret is None:
+                raise ApiFailure(404, "NotFound", "the run's Secret is missing")
+            secrets[name] = secret.get("data") or {}
         return pod_environment(pod_spec, secrets, run_dir, train)
-
-    async def _process(
-        self,
-        train: BundledTrain,
-        container: Obj,
-        env: dict[str, str],
-        timeout: float,
-        run_dir: Path,
-    ) -> int | None:
-        """Exit code of one attempt, or None when the deadline killed it."""
-        limits = container.get("resources", {}).get("limits", {})
-        memory = _bytes(limits.get("memory"))
-        cpu_seconds = int(timeout * max(1.0, float(_bytes(limits.get("cpu")) or 1))) + 1
-        command = [sys.executable, "-m", train.module, *container.get("args", [])]
-        log = (run_dir / "train.log").open("wb")
-
-        def limit() -> None:  # runs in the child before exec
-            if memory:
-                cap = int(memory) + ADDRESS_SPACE_HEADROOM
-                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
-            os.setsid()
-
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            env=env,
-            cwd=str(env.get("HOME", run_dir)),
-            stdout=log,
-            stderr=asyncio.subprocess.STDOUT,
-            preexec_fn=limit,  # resource limits must be set in the child, before exec
-        )
-        try:
-            return await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            _kill(process.pid)
-            await process.wait()
-            return None
-        except asyncio.CancelledError:
-            _kill(process.pid)
-            with contextlib.suppress(Exception):
-                await process.wait()
-            raise
-        finally:
-            log.close()
-
-
-def _kill(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-
-
-def _bytes(quantity: str | None) -> float:
-    if not quantity:
-        return 0.0
-    try:
-        return float(parse_quantity(quantity))
-    except QuantityError:
-        return 0.0

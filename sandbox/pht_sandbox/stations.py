@@ -28,14 +28,13 @@ import yaml
 
 from pht_contract import constants
 from pht_contract.conditions import TERMINAL_SUMMARIES
+from pht_contract.objects import Obj
 from pht_sandbox.controlplane.processes import free_port
 from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.emulator.kubectl import KubectlCluster
 from pht_sandbox.processpods import ProcessKubelet
 from pht_station_api.cohorts import patient_lines
 from pht_station_api.triplestores.loading import load_rdf
-
-Obj = dict[str, Any]
 
 REQUEST_NAMESPACE: Final = "pht-requests"
 RUN_NAMESPACE: Final = "pht-runs"
@@ -76,6 +75,8 @@ class StationConfig:
     seed: int = 7
     hospital: int = 1
     policy_file: Path | None = None
+    #: The named graph the synthetic cohort is loaded into.
+    graph: str = GRAPH
 
 
 @dataclass
@@ -183,11 +184,11 @@ class LocalStation:
         cohort = self.config.work_dir / "cohort.nq"
         with cohort.open("w", encoding="utf-8") as handle:
             for chunk in patient_lines(
-                self.config.patients, self.config.seed, self.config.hospital, GRAPH
+                self.config.patients, self.config.seed, self.config.hospital, self.config.graph
             ):
                 handle.write(chunk)
         with cohort.open("rb") as source:
-            load_rdf(store, source, "nquads", GRAPH)
+            load_rdf(store, source, "nquads", self.config.graph)
 
     def _write_identities(self, path: Path) -> None:
         def digest(token: str) -> str:
@@ -272,6 +273,24 @@ class LocalStation:
         await self._stack.aclose()
 
     # -- what users do --------------------------------------------------------------------------
+
+    async def kube_request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request to the Kubernetes API (the emulator knows no users)."""
+        return await self.http.request(method, f"{self.urls.kubernetes}{path}", **kwargs)
+
+    @property
+    def requester(self) -> str:
+        """Who creates Trains here (the emulator counts every request as this user)."""
+        return RESEARCHER
+
+    @property
+    def requester_kubeconfig(self) -> Path:
+        return self.urls.kubeconfig
+
+    @property
+    def approver(self) -> str:
+        """Who approves Trains in this station (the steward's name)."""
+        return STEWARD
 
     @property
     def http(self) -> httpx.AsyncClient:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, FastAPI
 
+import pht_contract
 from pht_station_api.bodylimits import RequestSizeLimit
 from pht_station_api.errors import install_error_handlers
 from pht_station_api.metrics import Snapshot
@@ -31,10 +32,10 @@ from pht_station_api.state import StationState
 
 
 def _app(state: StationState, title: str, routers: list[APIRouter]) -> FastAPI:
-    app = FastAPI(title=title, version="0.1.0")
+    app = FastAPI(title=title, version=pht_contract.__version__)
     app.state.station = state
     install_error_handlers(app)
-    app.add_middleware(RequestSizeLimit, max_bytes=state.settings.MAX_REQUEST_BYTES)
+    app.add_middleware(RequestSizeLimit, max_bytes=state.settings.max_request_bytes)
     for router in routers:
         app.include_router(router)
     return app
@@ -60,7 +61,7 @@ def create_external_app(state: StationState) -> FastAPI:
 def create_metrics_app(state: StationState, clock: Callable[[], float] | None = None) -> FastAPI:
     """``/metrics`` behind the scrape token, as a snapshot per METRICS_SNAPSHOT_SECONDS tick."""
     app = _app(state, "PHT station API (metrics)", [health.metrics_router])
-    seconds = state.settings.METRICS_SNAPSHOT_SECONDS
+    seconds = state.settings.metrics_snapshot_seconds
     app.state.metrics_snapshot = (
         Snapshot(state.metrics.registry, seconds)
         if clock is None

@@ -53,7 +53,7 @@ RunDep = Annotated[RegisteredTrain, Depends(running_train)]
 
 
 def operator(request: Request, state: StateDep) -> str:
-    expected = state.settings.operator_token()
+    expected = state.settings.read_operator_token()
     token = bearer_token(request)
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthenticated("the operator credential is not valid")

@@ -20,12 +20,17 @@ import yaml
 
 from pht_station_api.errors import Unauthenticated
 
+#: A user's extra attributes as the authenticator gave them (e.g. the scopes a token is limited
+#: to), as sorted ``(key, values)`` pairs so that an identity can be compared and hashed.
+Extra = tuple[tuple[str, tuple[str, ...]], ...]
+
 
 @dataclass(frozen=True)
 class Identity:
     username: str
     groups: tuple[str, ...] = ()
     uid: str | None = None
+    extra: Extra = ()
 
 
 class IdentityChecker(Protocol):

@@ -9,6 +9,10 @@ A TokenReview is sent without ``audiences``: the API server then accepts exactly
 would accept itself (its default audience), such as the bearer token or OIDC token of a user's
 kubeconfig. A token bound to another audience is refused by the API server.
 
+The user's ``extra`` attributes from the TokenReview go into every SubjectAccessReview, as the
+API server passes them to its own authorisers: a token limited by them (e.g. to some scopes)
+is asked about with its limits, never as its user's full rights.
+
 Any failure to ask (unreachable server, an error answer, no credential) raises
 :class:`~pht_station_api.errors.IdentityUnavailable`: a failed review never guesses.
 """
@@ -26,7 +30,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from pht_contract.constants import API_GROUP, TRAIN_PLURAL
 from pht_station_api.errors import IdentityUnavailable, Unauthenticated
-from pht_station_api.identities import Identity
+from pht_station_api.identities import Extra, Identity
 from pht_station_api.settings import Settings
 
 REVIEW_TIMEOUT_SECONDS: Final = 5.0
@@ -34,15 +38,15 @@ REVIEW_TIMEOUT_SECONDS: Final = 5.0
 
 def kube_config(settings: Settings) -> KubeConfig:
     """The kubeconfig file when one is configured, else the explicit (in-cluster) settings."""
-    if settings.KUBECONFIG is not None:
-        return KubeConfig.from_file(settings.KUBECONFIG)
-    ca_file = settings.KUBERNETES_CA_FILE
+    if settings.kubeconfig is not None:
+        return KubeConfig.from_file(settings.kubeconfig)
+    ca_file = settings.kubernetes_ca_file
     cluster = Cluster(
-        server=settings.KUBERNETES_API_URL,
+        server=settings.kubernetes_api_url,
         certificate_auth=str(ca_file) if ca_file is not None and ca_file.exists() else None,
     )
     return KubeConfig.from_one(
-        cluster=cluster, user=User(token_file=str(settings.KUBERNETES_TOKEN_FILE))
+        cluster=cluster, user=User(token_file=str(settings.kubernetes_token_file))
     )
 
 
@@ -80,7 +84,9 @@ class KubernetesIdentities:
         if status is None or not status.authenticated or status.user is None:
             raise Unauthenticated("the bearer token is not valid in this cluster")
         user = status.user
-        return Identity(user.username or "", tuple(user.groups or ()), user.uid or None)
+        return Identity(
+            user.username or "", tuple(user.groups or ()), user.uid or None, _extra(user.extra)
+        )
 
     async def allowed(
         self, identity: Identity, verb: str, namespace: str, name: str, subresource: str | None
@@ -97,6 +103,8 @@ class KubernetesIdentities:
             user=identity.username,
             groups=list(identity.groups),
             uid=identity.uid or None,
+            # What the token is limited to (scopes, the pod it is bound to) is asked about too.
+            extra={key: list(values) for key, values in identity.extra} or None,
             resourceAttributes=attributes,
         )
         answer = await self._create(SubjectAccessReview(spec=spec))
@@ -105,3 +113,14 @@ class KubernetesIdentities:
 
     async def close(self) -> None:
         await self._client.close()
+
+
+def _extra(extra: object) -> Extra:
+    """The TokenReview's ``user.extra``, in the hashable form an :class:`Identity` holds."""
+    if not isinstance(extra, dict):
+        return ()
+    return tuple(
+        sorted(
+            (str(key), tuple(str(value) for value in values or ())) for key, values in extra.items()
+        )
+    )

@@ -18,12 +18,15 @@ how many rows and how long they take (the two histograms): see ``docs/metrics.md
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 QUERY_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 ROW_BUCKETS = (0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+QUERY_OUTCOMES = ("answered", "refused", "failed")
 
 
 class Metrics:
@@ -57,6 +60,13 @@ class Metrics:
             registry=self.registry,
         )
         self.store_up.labels(station).set(0)
+        # Every series exists from the first scrape, at zero: a rate or a quantile over a window
+        # that starts before the first query then counts that query (a series born with its
+        # first sample hides it from rate()).
+        for outcome in QUERY_OUTCOMES:
+            self.queries.labels(station, outcome)
+        self.query_duration.labels(station)
+        self.rows.labels(station)
 
     def query_answered(self, seconds: float, rows: int) -> None:
         self.queries.labels(self.station, "answered").inc()
@@ -69,6 +79,24 @@ class Metrics:
 
     def query_failed(self) -> None:
         self.queries.labels(self.station, "failed").inc()
+
+
+class WithoutCreatedSeries(Collector):
+    """A registry's metrics without their ``*_created`` series.
+
+    prometheus_client stamps every counter and histogram label set with the Unix time of its
+    first use, to the microsecond. That time is whatever moment a train chose to make that label
+    set appear (its first refused query, its first blocked upload, its run ending with a new
+    reason), so it is left out: dashboards and alerts use only the values.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
 
 
 class Snapshot:
@@ -88,7 +116,7 @@ class Snapshot:
     ) -> None:
         if seconds <= 0:
             raise ValueError("the snapshot tick must be positive")
-        self._registry = registry
+        self._exported = WithoutCreatedSeries(registry)
         self._seconds = seconds
         self._clock = clock
         self._lock = threading.Lock()
@@ -99,6 +127,6 @@ class Snapshot:
         tick = math.floor(self._clock() / self._seconds)
         with self._lock:
             if tick != self._tick:
-                self._text = generate_latest(self._registry)
+                self._text = generate_latest(self._exported)
                 self._tick = tick
             return self._text

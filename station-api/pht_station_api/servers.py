@@ -41,7 +41,7 @@ def _server(app: FastAPI, host: str, port: int) -> _Server:
 
 
 def check_metrics_settings(settings: Settings) -> None:
-    if settings.METRICS_PORT is not None and not settings.metrics_token():
+    if settings.metrics_port is not None and not settings.read_metrics_token():
         raise ValueError(
             "PHT_API_METRICS_PORT is set but no scrape token is: set PHT_API_METRICS_TOKEN_FILE "
             "(or PHT_API_METRICS_TOKEN), or unset PHT_API_METRICS_PORT"
@@ -51,8 +51,8 @@ def check_metrics_settings(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     check_metrics_settings(settings)
     lock: contextlib.AbstractContextManager[None] = (
-        writer_lock(settings.STORE)
-        if settings.STORE and not settings.SPARQL_ENDPOINT
+        writer_lock(settings.store)
+        if settings.store and not settings.sparql_endpoint
         else contextlib.nullcontext()
     )
     with lock:
@@ -60,23 +60,23 @@ async def serve(settings: Settings) -> None:
         await state.start()
         try:
             servers = [
-                _server(create_internal_app(state), settings.INTERNAL_HOST, settings.INTERNAL_PORT),
-                _server(create_external_app(state), settings.EXTERNAL_HOST, settings.EXTERNAL_PORT),
+                _server(create_internal_app(state), settings.internal_host, settings.internal_port),
+                _server(create_external_app(state), settings.external_host, settings.external_port),
             ]
-            if settings.METRICS_PORT is not None:
+            if settings.metrics_port is not None:
                 servers.append(
-                    _server(create_metrics_app(state), settings.METRICS_HOST, settings.METRICS_PORT)
+                    _server(create_metrics_app(state), settings.metrics_host, settings.metrics_port)
                 )
             log.info(
                 "station API %s: internal %s:%d, external %s:%d",
-                settings.STATION_NAME,
-                settings.INTERNAL_HOST,
-                settings.INTERNAL_PORT,
-                settings.EXTERNAL_HOST,
-                settings.EXTERNAL_PORT,
+                settings.station_name,
+                settings.internal_host,
+                settings.internal_port,
+                settings.external_host,
+                settings.external_port,
             )
-            if settings.METRICS_PORT is not None:
-                log.info("metrics %s:%d", settings.METRICS_HOST, settings.METRICS_PORT)
+            if settings.metrics_port is not None:
+                log.info("metrics %s:%d", settings.metrics_host, settings.metrics_port)
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, _stop, *servers)

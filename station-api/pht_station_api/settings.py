@@ -1,8 +1,10 @@
 """Configuration of the station API: every environment variable, in one place.
 
-All variables carry the prefix ``PHT_API_`` (``PHT_API_STORE``, ``PHT_API_OPERATOR_TOKEN`` …);
+All variables carry the prefix ``PHT_API_`` and name a field in capitals (``store``:
+``PHT_API_STORE``), as the operator's settings do;
 ``docs/station-api.md`` lists them. Secrets may be given as a file (``*_FILE``), which is what a
-mounted Kubernetes Secret provides. ``IDENTITY_MODE=local`` exists for the station in a box
+mounted Kubernetes Secret provides; when both are given the file wins
+(:mod:`pht_contract.filevalues`). ``IDENTITY_MODE=local`` exists for the station in a box
 only: the Helm chart renders ``kubernetes`` unconditionally.
 """
 
@@ -12,95 +14,233 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def _read_secret(value: str | None, file: Path | None) -> str | None:
-    if value:
-        return value
-    if file is not None:
-        return file.read_text(encoding="utf-8").strip() or None
-    return None
+from pht_contract.filevalues import value_or_file
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PHT_API_", case_sensitive=False)
 
     # Data: embedded Oxigraph directory, or the hospital's own SPARQL endpoint.
-    STORE: Path | None = None
-    SPARQL_ENDPOINT: str | None = None
-    SPARQL_USER: str | None = None
-    SPARQL_PASSWORD: str | None = None
-    SPARQL_PASSWORD_FILE: Path | None = None
+    store: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the embedded Oxigraph data store; unset when a SPARQL endpoint is used."
+        ),
+    )
+    sparql_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "The hospital's own SPARQL endpoint (GraphDB, Virtuoso, ...) instead of the embedded "
+            "store."
+        ),
+    )
+    sparql_user: str | None = Field(
+        default=None, description="User name for the SPARQL endpoint, if it asks for one."
+    )
+    sparql_password: str | None = Field(
+        default=None, description="Password for the SPARQL endpoint."
+    )
+    sparql_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the SPARQL endpoint's password (a mounted Secret).",
+    )
 
     # Station-owned state; each defaults to a folder below STATE_DIR.
-    STATE_DIR: Path = Path("pht-state")
-    AUDIT_STORE: Path | None = None
-    CHAIN_HEAD_FILE: Path | None = None
-    RESULTS_DIR: Path | None = None
-    REGISTRY_FILE: Path | None = None
+    state_dir: Path = Field(
+        default=Path("pht-state"),
+        description=(
+            "Directory of the station's own state; the audit store, chain head, results and "
+            "registrations default to places below it."
+        ),
+    )
+    audit_store: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the provenance (audit) store; default: audit/ below the state directory."
+        ),
+    )
+    chain_head_file: Path | None = Field(
+        default=None,
+        description=(
+            "File the provenance chain's heads are appended to; put it on another volume than the"
+            " audit store."
+        ),
+    )
+    results_dir: Path | None = Field(
+        default=None,
+        description="Directory of the result archive; default: results/ below the state directory.",
+    )
+    registry_file: Path | None = Field(
+        default=None,
+        description=(
+            "File of the registered runs; default: registrations.json below the state directory."
+        ),
+    )
 
-    INTERNAL_HOST: str = "0.0.0.0"
-    INTERNAL_PORT: int = 8081
-    EXTERNAL_HOST: str = "0.0.0.0"
-    EXTERNAL_PORT: int = 8080
-    #: The third listener, Prometheus metrics only; none when unset. It needs METRICS_TOKEN.
-    METRICS_HOST: str = "0.0.0.0"
-    METRICS_PORT: int | None = Field(default=None, ge=1, le=65535)
-    #: Scrapers present this as a bearer token; without it the metrics listener does not start.
-    METRICS_TOKEN: str | None = None
-    METRICS_TOKEN_FILE: Path | None = None
-    #: Scrapes see the metrics as they stood at this tick of the wall clock (seconds).
-    METRICS_SNAPSHOT_SECONDS: float = Field(default=60.0, ge=1.0, le=3600.0)
+    internal_host: str = Field(
+        default="0.0.0.0", description="Address of the internal listener (runs and the operator)."
+    )
+    internal_port: int = Field(
+        default=8081, description="Port of the internal listener (runs and the operator)."
+    )
+    external_host: str = Field(
+        default="0.0.0.0",
+        description="Address of the external listener (FAIR Data Point, stewards, requesters).",
+    )
+    external_port: int = Field(
+        default=8080,
+        description="Port of the external listener (FAIR Data Point, stewards, requesters).",
+    )
+    metrics_host: str = Field(default="0.0.0.0", description="Address of the metrics listener.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description=(
+            "Port of the metrics listener (Prometheus metrics only); none when unset. It needs a "
+            "metrics token."
+        ),
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description=(
+            "Bearer token scrapers present; without it the metrics listener does not start."
+        ),
+    )
+    metrics_token_file: Path | None = Field(
+        default=None, description="A file holding the metrics bearer token (a mounted Secret)."
+    )
+    metrics_snapshot_seconds: float = Field(
+        default=60.0,
+        ge=1.0,
+        le=3600.0,
+        description=(
+            "Scrapes see the metrics as they stood at this tick of the wall clock (seconds)."
+        ),
+    )
 
-    OPERATOR_TOKEN: str | None = None
-    OPERATOR_TOKEN_FILE: Path | None = None
+    operator_token: str | None = Field(
+        default=None, description="The operator's credential on the internal listener."
+    )
+    operator_token_file: Path | None = Field(
+        default=None, description="A file holding the operator's credential (a mounted Secret)."
+    )
 
-    IDENTITY_MODE: Literal["kubernetes", "local"] = "kubernetes"
-    LOCAL_IDENTITIES_FILE: Path | None = None
-    #: A kubeconfig file for the reviews; unset, the three settings below are used.
-    KUBECONFIG: Path | None = None
-    KUBERNETES_API_URL: str = "https://kubernetes.default.svc"
-    KUBERNETES_TOKEN_FILE: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
-    KUBERNETES_CA_FILE: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
-    #: How long a TokenReview or SubjectAccessReview answer is reused (0: ask every time).
-    IDENTITY_CACHE_SECONDS: float = Field(default=10.0, ge=0.0, le=300.0)
+    identity_mode: Literal["kubernetes", "local"] = Field(
+        default="kubernetes",
+        description=(
+            "How people are identified: kubernetes (TokenReview and SubjectAccessReview), or "
+            "local (a file of tokens, for the station in a box only)."
+        ),
+    )
+    local_identities_file: Path | None = Field(
+        default=None, description="The file of tokens and rules for local identity mode."
+    )
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="A kubeconfig file for the reviews; unset, the three settings below are used.",
+    )
+    kubernetes_api_url: str = Field(
+        default="https://kubernetes.default.svc",
+        description=(
+            "The Kubernetes API server the reviews are sent to (in a pod: the in-cluster address)."
+        ),
+    )
+    kubernetes_token_file: Path = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
+        description="The service-account token the reviews are made with.",
+    )
+    kubernetes_ca_file: Path | None = Field(
+        default=Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
+        description="The CA bundle that verifies the Kubernetes API server.",
+    )
+    identity_cache_seconds: float = Field(
+        default=10.0,
+        ge=0.0,
+        le=300.0,
+        description=(
+            "How long a TokenReview or SubjectAccessReview answer is reused (0: ask every time)."
+        ),
+    )
 
-    STATION_NAME: str = Field(default="station", max_length=63)
-    PUBLIC_BASE_URL: str = "http://localhost:8080"
-    #: The internal URL trains use; the FDP distribution's access URL points at its gateway.
-    INTERNAL_BASE_URL: str = "http://station-api-internal:8081"
-    POLICY_FILE: Path | None = None
+    station_name: str = Field(
+        default="station",
+        max_length=63,
+        description="The station's name: the constant station label on metrics and in provenance.",
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8080",
+        description=(
+            "Public base URL of the FAIR Data Point (the external Service or the Ingress host)."
+        ),
+    )
+    internal_base_url: str = Field(
+        default="http://station-api-internal:8081",
+        description=(
+            "The internal URL trains use; the FDP distribution's access URL points at its gateway."
+        ),
+    )
+    policy_file: Path | None = Field(
+        default=None,
+        description=(
+            "A StationPolicy file, for a station API that runs without the operator (station in a"
+            " box, run-local)."
+        ),
+    )
 
-    #: A train's reported progress becomes visible only at multiples of this many seconds.
-    PROGRESS_TICK_SECONDS: int = Field(default=30, ge=1, le=3600)
+    progress_tick_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description=(
+            "A train's reported progress becomes visible only at multiples of this many seconds."
+        ),
+    )
 
-    #: Killable query workers (processes) kept ready; a timed-out query costs one respawn.
-    QUERY_WORKERS: int = Field(default=2, ge=1, le=64)
-    #: Largest request body on any listener; a route may declare its own (see bodylimits.py).
-    MAX_REQUEST_BYTES: int = Field(default=1_048_576, ge=1024)
-    #: Largest RDF upload accepted by the operator's load endpoint (its own body limit).
-    MAX_LOAD_BYTES: int = Field(default=1024**3, ge=1024)
+    query_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description=(
+            "Killable query workers (processes) kept ready; a timed-out query costs one respawn."
+        ),
+    )
+    max_request_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description=(
+            "Largest request body on any listener; a route may declare its own (see bodylimits.py)."
+        ),
+    )
+    max_load_bytes: int = Field(
+        default=1024**3,
+        ge=1024,
+        description=(
+            "Largest RDF upload accepted by the operator's load endpoint (its own body limit)."
+        ),
+    )
 
-    def operator_token(self) -> str | None:
-        return _read_secret(self.OPERATOR_TOKEN, self.OPERATOR_TOKEN_FILE)
+    def read_operator_token(self) -> str | None:
+        return value_or_file(self.operator_token, self.operator_token_file)
 
-    def metrics_token(self) -> str | None:
-        return _read_secret(self.METRICS_TOKEN, self.METRICS_TOKEN_FILE)
+    def read_metrics_token(self) -> str | None:
+        return value_or_file(self.metrics_token, self.metrics_token_file)
 
-    def sparql_password(self) -> str | None:
-        return _read_secret(self.SPARQL_PASSWORD, self.SPARQL_PASSWORD_FILE)
+    def read_sparql_password(self) -> str | None:
+        return value_or_file(self.sparql_password, self.sparql_password_file)
 
     @property
     def audit_store_dir(self) -> Path:
-        return self.AUDIT_STORE or self.STATE_DIR / "audit"
+        return self.audit_store or self.state_dir / "audit"
 
     @property
     def chain_head_path(self) -> Path:
-        return self.CHAIN_HEAD_FILE or self.STATE_DIR / "chain-head.json"
+        return self.chain_head_file or self.state_dir / "chain-head.json"
 
     @property
-    def results_dir(self) -> Path:
-        return self.RESULTS_DIR or self.STATE_DIR / "results"
+    def results_path(self) -> Path:
+        return self.results_dir or self.state_dir / "results"
 
     @property
     def registry_path(self) -> Path:
-        return self.REGISTRY_FILE or self.STATE_DIR / "registrations.json"
+        return self.registry_file or self.state_dir / "registrations.json"

@@ -63,34 +63,34 @@ def load_policy(path: Path | None) -> StationPolicySpec | None:
 
 
 def backend_from(settings: Settings) -> Backend:
-    if settings.SPARQL_ENDPOINT:
+    if settings.sparql_endpoint:
         return RemoteBackend(
-            settings.SPARQL_ENDPOINT, settings.SPARQL_USER, settings.sparql_password()
+            settings.sparql_endpoint, settings.sparql_user, settings.read_sparql_password()
         )
-    if settings.STORE is None:
+    if settings.store is None:
         raise ValueError("set PHT_API_STORE (an Oxigraph directory) or PHT_API_SPARQL_ENDPOINT")
-    return EmbeddedBackend(str(settings.STORE))
+    return EmbeddedBackend(str(settings.store))
 
 
 def identities_from(settings: Settings) -> IdentityChecker:
     """The local identity file (station in a box) or Kubernetes reviews, remembered briefly."""
-    if settings.IDENTITY_MODE == "local":
-        if settings.LOCAL_IDENTITIES_FILE is None:
+    if settings.identity_mode == "local":
+        if settings.local_identities_file is None:
             raise ValueError("PHT_API_IDENTITY_MODE=local needs PHT_API_LOCAL_IDENTITIES_FILE")
-        return LocalIdentities.from_file(settings.LOCAL_IDENTITIES_FILE)
-    return CachedIdentities(KubernetesIdentities(settings), settings.IDENTITY_CACHE_SECONDS)
+        return LocalIdentities.from_file(settings.local_identities_file)
+    return CachedIdentities(KubernetesIdentities(settings), settings.identity_cache_seconds)
 
 
 def build_state(settings: Settings) -> StationState:
-    settings.STATE_DIR.mkdir(parents=True, exist_ok=True)
-    metrics = Metrics(settings.STATION_NAME)
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    metrics = Metrics(settings.station_name)
     return StationState(
         settings=settings,
-        store=DataStore(backend_from(settings), settings.QUERY_WORKERS),
-        registry=TrainRegistry(settings.registry_path, settings.PROGRESS_TICK_SECONDS),
+        store=DataStore(backend_from(settings), settings.query_workers),
+        registry=TrainRegistry(settings.registry_path, settings.progress_tick_seconds),
         chain=ProvenanceChain.open(settings.audit_store_dir, settings.chain_head_path),
         results=ResultArchive.open(settings),
         metrics=metrics,
         identities=identities_from(settings),
-        policy=load_policy(settings.POLICY_FILE),
+        policy=load_policy(settings.policy_file),
     )

@@ -38,6 +38,9 @@ SCHEMA_CASES = [
         {"admissionPolicy.validationActions[0]": "Ignore"},
         "at '/admissionPolicy/validationActions/0'",
     ),
+    # Warn or Audit alone would let a researcher approve their own Train.
+    ({"admissionPolicy.validationActions[0]": "Audit"}, "at '/admissionPolicy/validationActions'"),
+    ({"admissionPolicy.validationActions[0]": "Warn"}, "at '/admissionPolicy/validationActions"),
 ]
 
 CHART_CHECKS = [

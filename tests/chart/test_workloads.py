@@ -167,9 +167,9 @@ def test_rendered_environment_configures_the_real_settings(
     for name, value in api_env.items():
         monkeypatch.setenv(name, value)
     api = Settings()
-    assert api.IDENTITY_MODE == "kubernetes"
-    assert api.INTERNAL_PORT == 8081 and api.EXTERNAL_PORT == 8080
-    assert operator.run_api_url == api.INTERNAL_BASE_URL
+    assert api.identity_mode == "kubernetes"
+    assert api.internal_port == 8081 and api.external_port == 8080
+    assert operator.run_api_url == api.internal_base_url
 
 
 def test_a_referenced_run_namespace_is_not_created_but_still_locked_down() -> None:

@@ -91,3 +91,14 @@ def test_an_unknown_shell_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit) as exit_info:
         main(["completion", "tcsh"])
     assert exit_info.value.code == 2
+
+
+def test_version_is_the_one_pyproject_declares(capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.split() == ["pht", declared]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from pht_cli import settings_flags
 from pht_cli.commands.api import settings_overrides
@@ -37,16 +38,16 @@ OPERATOR_FLAGS = [
 
 # Every flag `pht api` had before, except --host (tested below).
 API_FLAGS = [
-    ("--store", "/data", "STORE", Path("/data")),
-    ("--sparql-endpoint", "http://db:7200/repo", "SPARQL_ENDPOINT", "http://db:7200/repo"),
-    ("--state-dir", "/state", "STATE_DIR", Path("/state")),
-    ("--policy", "/p.yaml", "POLICY_FILE", Path("/p.yaml")),
-    ("--operator-token-file", "/op", "OPERATOR_TOKEN_FILE", Path("/op")),
-    ("--station-name", "hospital", "STATION_NAME", "hospital"),
-    ("--internal-port", "18081", "INTERNAL_PORT", 18081),
-    ("--external-port", "18082", "EXTERNAL_PORT", 18082),
-    ("--metrics-port", "19091", "METRICS_PORT", 19091),
-    ("--metrics-token-file", "/m", "METRICS_TOKEN_FILE", Path("/m")),
+    ("--store", "/data", "store", Path("/data")),
+    ("--sparql-endpoint", "http://db:7200/repo", "sparql_endpoint", "http://db:7200/repo"),
+    ("--state-dir", "/state", "state_dir", Path("/state")),
+    ("--policy", "/p.yaml", "policy_file", Path("/p.yaml")),
+    ("--operator-token-file", "/op", "operator_token_file", Path("/op")),
+    ("--station-name", "hospital", "station_name", "hospital"),
+    ("--internal-port", "18081", "internal_port", 18081),
+    ("--external-port", "18082", "external_port", 18082),
+    ("--metrics-port", "19091", "metrics_port", 19091),
+    ("--metrics-token-file", "/m", "metrics_token_file", Path("/m")),
 ]
 
 
@@ -69,7 +70,7 @@ def test_every_earlier_api_flag_sets_the_same_setting(
 def test_host_binds_every_listener_unless_one_is_named() -> None:
     args = build_parser().parse_args(["api", "--host", "127.0.0.1", "--metrics-host", "::1"])
     settings = Settings(**settings_overrides(args))
-    assert (settings.INTERNAL_HOST, settings.EXTERNAL_HOST, settings.METRICS_HOST) == (
+    assert (settings.internal_host, settings.external_host, settings.metrics_host) == (
         "127.0.0.1",
         "127.0.0.1",
         "::1",
@@ -100,7 +101,7 @@ def test_new_flags_reach_their_settings(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.run_api_pod_labels == {"app": "api", "tier": "db"}
     args = build_parser().parse_args(["api", "--identity-mode", "local", "--query-workers", "3"])
     settings_api = Settings(**settings_overrides(args))
-    assert (settings_api.IDENTITY_MODE, settings_api.QUERY_WORKERS) == ("local", 3)
+    assert (settings_api.identity_mode, settings_api.query_workers) == ("local", 3)
 
 
 def test_bad_values_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,3 +133,14 @@ def test_help_comes_from_the_description_or_the_field_name() -> None:
     assert helps["spool_dir"] == "spool dir (env DEMO_SPOOL_DIR)"
     args = parser.parse_args(["--qd", "7"])
     assert Demo(**settings_flags.overrides(args, Demo)).queue_depth == 7
+
+
+@pytest.mark.parametrize("model", [OperatorSettings, Settings], ids=["operator", "api"])
+def test_every_setting_explains_itself_in_its_flag_s_help(model: type[BaseSettings]) -> None:
+    undescribed = [name for name, info in model.model_fields.items() if not info.description]
+    assert undescribed == []
+    for name, info in model.model_fields.items():
+        if settings_flags.is_secret(name):
+            continue
+        assert info.description is not None
+        assert settings_flags.help_text(name, info, "P_").startswith(info.description.strip())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .dockerfiles import copy_sources, stages
+from .dockerfiles import copy_sources, instructions, stages
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINS = sorted(p.name for p in (ROOT / "trains" / "examples").iterdir() if p.is_dir())
@@ -130,3 +130,23 @@ def test_checkov_finds_no_unexplained_failure(checkov: Path) -> None:
     for check in report["results"]["skipped_checks"]:
         reason = check["check_result"].get("suppress_comment") or ""
         assert len(reason) > 20, f"{check['check_id']} in {check['file_path']} without a reason"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=_id)
+def test_make_images_builds_the_dockerfile_itself_on_debian_bases(dockerfile: Path) -> None:
+    """`make images` runs these very Dockerfiles with buildah and swaps only the base images
+    (Debian's python3.11 from debootstrap for python.org's): every stage starts from one of the
+    two build arguments the script passes, whose defaults are the same pinned slim image."""
+    arguments = {
+        i.arguments.partition("=")[0]: i.arguments.partition("=")[2]
+        for i in instructions(dockerfile.read_text())
+        if i.keyword == "ARG"
+    }
+    assert arguments["PYTHON_IMAGE"] == arguments["PYTHON_BUILD_IMAGE"]
+    froms = [
+        i.arguments.split()[0] for i in instructions(dockerfile.read_text()) if i.keyword == "FROM"
+    ]
+    assert froms == ["${PYTHON_BUILD_IMAGE}", "${PYTHON_IMAGE}"]
+    script = (ROOT / "tools" / "images" / "build.sh").read_text()
+    assert '--build-arg "PYTHON_IMAGE=$runtime_base"' in script
+    assert '--build-arg "PYTHON_BUILD_IMAGE=$build_base"' in script

@@ -108,3 +108,25 @@ async def test_an_image_that_is_not_bundled_fails_like_an_unpullable_image(tmp_p
     assert status["summary"] == "Failed"
     failed = next(c for c in status["conditions"] if c["type"] == "Failed")
     assert failed["status"] == "True" and failed["reason"] == "ImagePullFailed"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_demo_once_exits_non_zero_when_the_train_does_not_end_released(tmp_path: Path) -> None:
+    """Five patients: the disclosure gate refuses a cohort that small, the Train ends Failed,
+    and `--once` says so with exit code 1 (the same code path for `--cluster real`)."""
+    result = _pht(
+        "demo",
+        "--once",
+        "--patients",
+        "5",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--out",
+        str(tmp_path / "out"),
+        cwd=REPO,
+        timeout=200,
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ended Failed" in result.stdout
+    assert not (tmp_path / "out" / "result.json").exists()

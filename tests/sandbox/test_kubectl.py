@@ -5,6 +5,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yaml
 
@@ -95,7 +96,7 @@ async def test_kubectl_get_apply_describe(tmp_path: Path) -> None:
         await cluster.create_object(
             EVENTS,
             {
-                "metadata": {"generateName": "km.", "namespace": "pht-requests"},
+                "metadata": {"name": "km.17f0a", "namespace": "pht-requests"},
                 "involvedObject": {
                     "apiVersion": constants.GROUP_VERSION,
                     "kind": "Train",
@@ -112,3 +113,35 @@ async def test_kubectl_get_apply_describe(tmp_path: Path) -> None:
         described = await _kubectl(kubeconfig, "describe", "train", "km-survival-by-stage")
         assert described.returncode == 0, described.stderr
         assert "admitted by the station policy" in described.stdout
+
+
+async def test_a_patch_is_judged_by_the_object_it_produces_as_the_api_server_does() -> None:
+    """The CRD's CEL transition rules hold for PATCH as for PUT (found by the differential
+    test against a real API server: the emulator used to accept a patched spec)."""
+    cluster = KubectlCluster()
+    async with cluster.serving() as url:
+        await cluster.create_object(NAMESPACES, {"metadata": {"name": "pht-requests"}})
+        train = yaml.safe_load((REPO / "examples" / "trains" / "kaplan-meier.yaml").read_text())
+        await cluster.create_object(TRAINS, train, "pht-requests")
+        name = train["metadata"]["name"]
+        path = f"{url}/apis/{constants.GROUP_VERSION}/namespaces/pht-requests/trains/{name}"
+        async with aiohttp.ClientSession() as http:
+            for content_type, patch in (
+                ("application/merge-patch+json", {"spec": {"parameters": "{}"}}),
+                (
+                    "application/json-patch+json",
+                    [{"op": "replace", "path": "/spec/parameters", "value": "{}"}],
+                ),
+            ):
+                async with http.patch(
+                    path, json=patch, headers={"Content-Type": content_type}
+                ) as answer:
+                    assert answer.status == 422, content_type
+                    assert "the spec is immutable once created, except suspend" in (
+                        await answer.text()
+                    )
+            allowed = {"spec": {"suspend": True}, "metadata": {"labels": {"team": "a"}}}
+            async with http.patch(
+                path, json=allowed, headers={"Content-Type": "application/merge-patch+json"}
+            ) as answer:
+                assert answer.status == 200, await answer.text()

@@ -124,7 +124,7 @@ def test_a_burst_of_failing_requests_does_not_show_within_the_tick(api: dict[str
 
 def test_a_metrics_port_without_a_token_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="METRICS_TOKEN"):
-        check_metrics_settings(Settings(METRICS_PORT=9090, STORE=Path("x")))
+        check_metrics_settings(Settings(metrics_port=9090, store=Path("x")))
 
 
 def test_the_snapshot_moves_only_at_tick_boundaries() -> None:

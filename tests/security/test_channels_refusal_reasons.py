@@ -37,7 +37,7 @@ REFUSED = {
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StationState]:
     root: Path = tmp_path_factory.mktemp("channels-reasons")
     settings = station_settings(
-        make_store(root / "store", patients=5), root / "state", METRICS_TOKEN=SCRAPE_TOKEN
+        make_store(root / "store", patients=5), root / "state", metrics_token=SCRAPE_TOKEN
     )
     async with started_station(settings) as state:
         yield state

@@ -85,7 +85,7 @@ def _identities(directory: Path) -> Path:
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StationState]:
     root = tmp_path_factory.mktemp("gate-default-hold")
     settings = station_settings(
-        make_store(root / "store"), root / "state", LOCAL_IDENTITIES_FILE=_identities(root)
+        make_store(root / "store"), root / "state", local_identities_file=_identities(root)
     )
     async with started_station(settings) as state:
         yield state

@@ -43,7 +43,7 @@ RELEASED = ("Released", None)
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StationState]:
     state_dir: Path = tmp_path_factory.mktemp("drop-state")
     store = make_store(tmp_path_factory.mktemp("drop-cohort") / "store")
-    settings = station_settings(store, state_dir, LOCAL_IDENTITIES_FILE=identities(state_dir))
+    settings = station_settings(store, state_dir, local_identities_file=identities(state_dir))
     async with started_station(settings) as state:
         yield state
 

@@ -53,7 +53,7 @@ async def station(
     tmp_path_factory: pytest.TempPathFactory, state_dir: Path
 ) -> AsyncIterator[StationState]:
     store = make_store(tmp_path_factory.mktemp("ledger-cohort") / "store")
-    settings = station_settings(store, state_dir, LOCAL_IDENTITIES_FILE=identities(state_dir))
+    settings = station_settings(store, state_dir, local_identities_file=identities(state_dir))
     async with started_station(settings) as state:
         yield state
 

@@ -100,10 +100,10 @@ async def station(
     settings = station_settings(
         store,
         state_dir,
-        IDENTITY_MODE="kubernetes",
-        KUBERNETES_API_URL="https://k8s.test",
-        KUBERNETES_TOKEN_FILE=token_file,
-        KUBERNETES_CA_FILE=None,
+        identity_mode="kubernetes",
+        kubernetes_api_url="https://k8s.test",
+        kubernetes_token_file=token_file,
+        kubernetes_ca_file=None,
     )
     async with started_station(settings) as state:
         state.identities = KubernetesIdentities(settings, transport=httpx2.MockTransport(rbac))

@@ -72,15 +72,15 @@ def identities_file(directory: Path) -> Path:
 def station_settings(store: Path | None, state_dir: Path, **overrides: Any) -> Settings:
     state_dir.mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
-        "STORE": store,
-        "STATE_DIR": state_dir,
-        "OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "IDENTITY_MODE": "local",
-        "LOCAL_IDENTITIES_FILE": identities_file(state_dir),
-        "STATION_NAME": "test-station",
-        "PUBLIC_BASE_URL": "http://fdp.test",
-        "INTERNAL_BASE_URL": "http://internal.test",
-        "QUERY_WORKERS": 1,
+        "store": store,
+        "state_dir": state_dir,
+        "operator_token": OPERATOR_TOKEN,
+        "identity_mode": "local",
+        "local_identities_file": identities_file(state_dir),
+        "station_name": "test-station",
+        "public_base_url": "http://fdp.test",
+        "internal_base_url": "http://internal.test",
+        "query_workers": 1,
     }
     values.update(overrides)
     return Settings(**values)

@@ -47,8 +47,8 @@ async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sta
     settings = station_settings(
         store,
         tmp_path_factory.mktemp("limits-state"),
-        MAX_REQUEST_BYTES=MAX_REQUEST,
-        MAX_LOAD_BYTES=MAX_LOAD,
+        max_request_bytes=MAX_REQUEST,
+        max_load_bytes=MAX_LOAD,
     )
     async with started_station(settings) as state:
         yield state

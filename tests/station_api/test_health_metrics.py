@@ -31,7 +31,7 @@ async def station(
     cohort_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[StationState]:
     settings = station_settings(
-        cohort_store, tmp_path_factory.mktemp("state"), METRICS_TOKEN=SCRAPE_TOKEN
+        cohort_store, tmp_path_factory.mktemp("state"), metrics_token=SCRAPE_TOKEN
     )
     async with started_station(settings) as state:
         yield state

@@ -54,9 +54,9 @@ def checker(tmp_path: Path, fake: FakeKubernetes) -> KubernetesIdentities:
     token_file = tmp_path / "sa-token"
     token_file.write_text("sa-token\n")
     settings = Settings(
-        KUBERNETES_API_URL="https://k8s.test",
-        KUBERNETES_TOKEN_FILE=token_file,
-        KUBERNETES_CA_FILE=None,
+        kubernetes_api_url="https://k8s.test",
+        kubernetes_token_file=token_file,
+        kubernetes_ca_file=None,
     )
     return KubernetesIdentities(settings, transport=httpx2.MockTransport(fake))
 
@@ -128,7 +128,7 @@ async def test_an_unreachable_api_server_is_unavailable(tmp_path: Path) -> None:
 
     token_file = tmp_path / "sa-token"
     token_file.write_text("sa-token")
-    settings = Settings(KUBERNETES_TOKEN_FILE=token_file, KUBERNETES_CA_FILE=None)
+    settings = Settings(kubernetes_token_file=token_file, kubernetes_ca_file=None)
     identities = KubernetesIdentities(settings, transport=httpx2.MockTransport(refuse))
     with pytest.raises(IdentityUnavailable):
         await identities.authenticate("steward-token")
@@ -136,7 +136,7 @@ async def test_an_unreachable_api_server_is_unavailable(tmp_path: Path) -> None:
 
 
 async def test_without_its_own_token_the_api_is_unavailable_not_open(tmp_path: Path) -> None:
-    settings = Settings(KUBERNETES_TOKEN_FILE=tmp_path / "missing", KUBERNETES_CA_FILE=None)
+    settings = Settings(kubernetes_token_file=tmp_path / "missing", kubernetes_ca_file=None)
     fake = FakeKubernetes()
     identities = KubernetesIdentities(settings, transport=httpx2.MockTransport(fake))
     with pytest.raises(IdentityUnavailable):
@@ -166,7 +166,7 @@ async def test_a_kubeconfig_file_is_used_when_configured(tmp_path: Path) -> None
         hosts.append(request.url.host)
         return fake(request)
 
-    settings = Settings(KUBECONFIG=kubeconfig, KUBERNETES_TOKEN_FILE=tmp_path / "unused")
+    settings = Settings(kubeconfig=kubeconfig, kubernetes_token_file=tmp_path / "unused")
     identities = KubernetesIdentities(settings, transport=httpx2.MockTransport(answer))
     assert (await identities.authenticate("steward-token")).username == "alice"
     assert hosts == ["elsewhere.test"]

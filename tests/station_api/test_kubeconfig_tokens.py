@@ -59,10 +59,10 @@ def cluster() -> OidcCluster:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def external(station: StationState, cluster: OidcCluster) -> AsyncIterator[httpx.AsyncClient]:
-    token_file = station.settings.STATE_DIR / "api-sa-token"
+    token_file = station.settings.state_dir / "api-sa-token"
     token_file.write_text("api-own-token")
     settings = station.settings.model_copy(
-        update={"KUBERNETES_TOKEN_FILE": token_file, "KUBERNETES_CA_FILE": None}
+        update={"kubernetes_token_file": token_file, "kubernetes_ca_file": None}
     )
     kubernetes = KubernetesIdentities(settings, transport=httpx2.MockTransport(cluster))
     local, station.identities = station.identities, CachedIdentities(kubernetes, 10.0)

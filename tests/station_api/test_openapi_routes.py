@@ -5,7 +5,9 @@ Walks the routes of the three listeners. A JSON answer must have a pydantic resp
 answer something other than JSON are listed here by name, with the reason.
 """
 
+import tomllib
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,3 +119,11 @@ async def test_the_openapi_documents_name_a_schema_for_every_json_answer(
                     if status != "204" and not schema:
                         missing.append(f"{method} {route.path} {status}")
     assert missing == []
+
+
+async def test_every_listener_reports_the_version_pyproject_declares(
+    station: StationState,
+) -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = tomllib.loads(pyproject.read_text())["project"]["version"]
+    assert {app.openapi()["info"]["version"] for app in apps(station)} == {declared}

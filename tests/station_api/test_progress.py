@@ -159,5 +159,5 @@ async def test_every_report_answers_204_and_none_shows_before_the_tick(
     # whatever shows is a whole tick of the wall clock, never the moment of a report
     if shown is not None:
         moment = datetime.fromisoformat(shown["updatedAt"].replace("Z", "+00:00"))
-        assert moment.timestamp() % station.settings.PROGRESS_TICK_SECONDS == 0
+        assert moment.timestamp() % station.settings.progress_tick_seconds == 0
         assert shown["percent"] % 25 == 0

@@ -15,9 +15,9 @@ from pht_cli import settings_flags
 from pht_station_api.settings import Settings
 
 #: Earlier spellings of some flags; they keep working.
-FLAG_ALIASES: Final = {"POLICY_FILE": ("--policy",)}
+FLAG_ALIASES: Final = {"policy_file": ("--policy",)}
 #: ``--host`` binds every listener; a listener's own ``--*-host`` flag wins over it.
-HOST_FIELDS: Final = ("INTERNAL_HOST", "EXTERNAL_HOST", "METRICS_HOST")
+HOST_FIELDS: Final = ("internal_host", "external_host", "metrics_host")
 
 
 def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:

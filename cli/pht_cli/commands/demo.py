@@ -13,10 +13,14 @@ from pht_cli.sandbox import require_sandbox
 
 def run(args: argparse.Namespace) -> int:
     require_sandbox()
+    from pht_sandbox.controlplane.processes import ControlPlaneError
     from pht_sandbox.stations import WorkDirInUse
 
     try:
         if getattr(args, "demo_command", None) == "federated":
+            if args.cluster != "emulator":
+                print("error: the federated demo runs on the emulator only", file=sys.stderr)
+                return 2
             from pht_sandbox.federated import federated_demo
 
             return asyncio.run(
@@ -24,10 +28,12 @@ def run(args: argparse.Namespace) -> int:
             )
         from pht_sandbox.demo import demo
 
-        return asyncio.run(demo(Path(args.work_dir), Path(args.out), args.once, args.patients))
+        return asyncio.run(
+            demo(Path(args.work_dir), Path(args.out), args.once, args.patients, args.cluster)
+        )
     except KeyboardInterrupt:
         return 0
-    except WorkDirInUse as exc:
+    except (WorkDirInUse, ControlPlaneError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (RuntimeError, TimeoutError, OSError) as exc:
@@ -42,7 +48,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run a whole station on this machine and send a train through it",
-        description="Start the station in a box on 127.0.0.1: an EMULATED Kubernetes API, the "
+        description="Start the station in a box on 127.0.0.1: an EMULATED Kubernetes API (or, "
+        "with --cluster real, a real control plane with the chart installed), the "
         "real operator, the real station API on embedded Oxigraph with a synthetic cohort, and "
         "a local job runner that runs bundled example trains as local processes (not isolated "
         "like pods). Applies a StationPolicy and the Kaplan-Meier Train, approves it as a "
@@ -53,6 +60,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--work-dir", default=".demo", help="station state (default: .demo)")
     parser.add_argument("--out", default="demo-output", help="where the result is saved")
     parser.add_argument("--patients", type=int, default=422, help="synthetic cohort size")
+    parser.add_argument(
+        "--cluster",
+        choices=("emulator", "real"),
+        default="emulator",
+        help="emulator (default): the emulated Kubernetes API; real: a real control plane on "
+        "127.0.0.1 (etcd, kube-apiserver, controller manager, scheduler; built by 'make tools') "
+        "with the chart installed and a node agent that runs train pods as local processes",
+    )
     parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="demo_command", metavar="COMMAND")
     federated = commands.add_parser(

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from pht_cli.credentials import may_use_environment_proxies
+
 MEDIA = {
     "turtle": "text/turtle",
     "ntriples": "application/n-triples",
@@ -34,6 +36,8 @@ def _through_api(args: argparse.Namespace, fmt: str, graph: str) -> int:
             content=handle.read(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": MEDIA[fmt]},
             timeout=600,
+            # The operator credential never goes through a proxy over plain HTTP.
+            trust_env=may_use_environment_proxies(url),
         )
     if response.status_code != 200:
         print(f"error: the API answered {response.status_code}: {response.text}", file=sys.stderr)

@@ -42,7 +42,11 @@ def _train(reference: str, namespace: str | None) -> tuple[str, str]:
 def _request(args: argparse.Namespace, method: str, path: str, **kwargs: Any) -> httpx.Response:
     headers = {"Authorization": f"Bearer {credentials.bearer_token(args)}"}
     try:
-        with httpx.Client(base_url=args.url, timeout=TIMEOUT_SECONDS) as client:
+        with httpx.Client(
+            base_url=args.url,
+            timeout=TIMEOUT_SECONDS,
+            trust_env=credentials.may_use_environment_proxies(args.url),
+        ) as client:
             response = client.request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         reason = one_line(exc) or type(exc).__name__

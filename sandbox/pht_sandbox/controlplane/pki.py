@@ -7,7 +7,7 @@ TokenRequest tokens that workloads (the operator, the station API) use.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -15,6 +15,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from pht_contract.times import utc_now
 
 VALIDITY = timedelta(days=2)
 SERVING_NAMES = (
@@ -65,7 +67,7 @@ class Authority:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
+        now = utc_now()
         self._name = _name("pht-local-control-plane-ca")
         self._cert = (
             x509.CertificateBuilder()
@@ -104,7 +106,7 @@ class Authority:
         alt_names: list[x509.GeneralName] | None = None,
     ) -> KeyPair:
         key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
+        now = utc_now()
         builder = (
             x509.CertificateBuilder()
             .subject_name(subject)

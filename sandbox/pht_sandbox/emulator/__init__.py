@@ -42,6 +42,7 @@ Usage::
         train = cluster.get_object(TRAINS, "pht-requests", "km")
 """
 
+from pht_contract.objects import Obj
 from pht_sandbox.emulator.failures import ApiFailure
 from pht_sandbox.emulator.faults import Faults
 from pht_sandbox.emulator.kubeconfig import write_kubeconfig
@@ -62,7 +63,6 @@ from pht_sandbox.emulator.resources import (
     SIMULATED_ANNOTATION,
     STANDARD_RESOURCES,
     TRAINS,
-    Obj,
     ResourceSpec,
 )
 from pht_sandbox.emulator.selectors import field_selector_matches, label_selector_matches

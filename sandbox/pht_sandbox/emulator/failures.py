@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-Obj = dict[str, Any]
+from pht_contract.objects import Obj
 
 
 class ApiFailure(Exception):

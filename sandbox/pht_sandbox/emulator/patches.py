@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from pht_contract.objects import Obj
 from pht_sandbox.emulator.failures import ApiFailure
-
-Obj = dict[str, Any]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Final
+from typing import Final
 
 from pht_contract import constants
-
-Obj = dict[str, Any]
 
 #: Marks objects whose status was written by a simulator, never by a real controller.
 SIMULATED_ANNOTATION: Final = "sandbox.pht.health-ai.nl/simulated"

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
+from pht_contract.objects import Obj
 from pht_sandbox.emulator.failures import ApiFailure
-
-Obj = dict[str, Any]
-
 
 _REQUIREMENT = re.compile(
     r"\s*(?P<key>!?[A-Za-z0-9_./-]+)\s*"

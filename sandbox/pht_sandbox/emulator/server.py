@@ -12,7 +12,6 @@ import collections
 import contextlib
 import copy
 import dataclasses
-import datetime
 import itertools
 import json
 import re
@@ -26,13 +25,18 @@ import kmock
 from kmock._internal import rendering
 
 from pht_contract import constants
+from pht_contract.objects import Obj
+from pht_contract.times import utc_iso
 from pht_sandbox.emulator.failures import REASONS, ApiFailure, gone
 from pht_sandbox.emulator.faults import Faults
 from pht_sandbox.emulator.patches import json_patch, merge_patch
 from pht_sandbox.emulator.resources import EVENTS, NEW_EVENTS, STANDARD_RESOURCES, ResourceSpec
 from pht_sandbox.emulator.selectors import field_selector_matches, label_selector_matches
 
-Obj = dict[str, Any]
+#: What the API server accepts as an object name (RFC 1123 subdomain, lower case).
+DNS_SUBDOMAIN: Final = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
 
 WATCH_HISTORY: Final = 20_000
 _NAMESPACES_PATH: Final = re.compile(
@@ -47,10 +51,6 @@ class _Watcher:
     labels: str | None
     fields: str | None
     queue: asyncio.Queue[Obj | None] = dataclasses.field(default_factory=asyncio.Queue)
-
-
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _labels(obj: Obj) -> dict[str, str]:
@@ -168,9 +168,17 @@ class ClusterEmulator(kmock.KubernetesEmulator):
             namespace = None
             meta.pop("namespace", None)
         if not meta.get("name"):
-            if not meta.get("generateName"):
+            prefix = meta.get("generateName")
+            if not prefix:
                 raise ApiFailure(422, "Invalid", "metadata.name or generateName is required")
-            meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            # The API server validates the prefix as a name, a trailing "-" excepted.
+            if not DNS_SUBDOMAIN.fullmatch(
+                prefix.removesuffix("-") + ("a" if prefix.endswith("-") else "")
+            ):
+                raise ApiFailure(
+                    422, "Invalid", f"metadata.generateName: Invalid value: {prefix!r}"
+                )
+            meta["name"] = prefix + uuid.uuid4().hex[:5]
         name = meta["name"]
         table = self._tables[spec.key]
         if (namespace, name) in table:
@@ -180,7 +188,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         obj["apiVersion"] = spec.api_version
         obj["kind"] = spec.kind
         meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _now()
+        meta["creationTimestamp"] = utc_iso()
         meta["generation"] = 1
         for transient in ("resourceVersion", "deletionTimestamp", "managedFields"):
             meta.pop(transient, None)
@@ -264,7 +272,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
                 updated = copy.deepcopy(current)
-                updated["metadata"]["deletionTimestamp"] = _now()
+                updated["metadata"]["deletionTimestamp"] = utc_iso()
                 updated["metadata"]["deletionGracePeriodSeconds"] = 0
                 return self._commit(spec, current, updated, None, allow_deleting=True)
             return copy.deepcopy(current)
@@ -372,7 +380,7 @@ class ClusterEmulator(kmock.KubernetesEmulator):
                 if any(ref.get("uid") == owner_uid for ref in owners):
                     if meta.get("finalizers"):
                         updated = copy.deepcopy(obj)
-                        updated["metadata"]["deletionTimestamp"] = _now()
+                        updated["metadata"]["deletionTimestamp"] = utc_iso()
                         self._commit(spec, obj, updated, None, allow_deleting=True)
                     else:
                         self._remove(spec, obj, "Background")

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import yaml
 
 from pht_contract.evaluation import Decision, evaluate
+from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import Train, TrainSpec
 from pht_contract.validation import Problem, find_policy, load_documents, validate_object
 from pht_sandbox.bundledtrains import REPO, BundledTrain, bundled_trains
-
-Obj = dict[str, Any]
 
 MANIFESTS: Final = Path("examples") / "trains"
 POLICY: Final = Path("examples") / "policies" / "station-policy.yaml"

@@ -1,7 +1,7 @@
 """The operator's part in a rehearsal, done with the operator's own code.
 
-The run request, the Job and the Secret come from :mod:`pht_operator.runs`, the approved query
-texts from :func:`pht_operator.stationapi.approved_queries`, the names from
+The run request, the Job and the Secret come from :mod:`pht_operator.runs`, the registration
+from :func:`pht_operator.stationapi.build_registration`, the names from
 :func:`pht_operator.names.run_names`; the calls go through the operator's client. A random token
 is minted and only its hash is registered, with the approved query hashes and a policy snapshot.
 """
@@ -10,24 +10,23 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pht_contract.conditions import Reason
-from pht_contract.hashing import canonical_json, sha256_hex, spec_hash, token_hash
+from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
+from pht_contract.times import utc_iso
 from pht_contract.wire import (
     ProvenanceEvent,
     ProvenanceKind,
     RunCompletion,
-    TrainRegistration,
     TrainState,
 )
 from pht_operator.names import run_names
 from pht_operator.runs import RunRequest
-from pht_operator.stationapi import approved_queries
+from pht_operator.stationapi import build_registration
 from pht_sandbox.rehearsal.inputs import AdmittedTrain
-from pht_sandbox.rehearsal.stationprocess import OperatorCalls, iso
+from pht_sandbox.rehearsal.stationprocess import OperatorCalls
 from pht_station_api.disclosure.trust import image_digest
 
 #: Who the provenance chain names for the operator's part in a local run.
@@ -50,7 +49,7 @@ def record(
             namespace=train.namespace,
             name=train.name,
             actor=ACTOR,
-            at=iso(datetime.now(UTC)),
+            at=utc_iso(),
             details=details,
         )
     )
@@ -92,26 +91,7 @@ def register(
         timeout_seconds=decision.timeout_seconds,
         names=run_names(uid, train.name),
     )
-    expires = datetime.now(UTC) + timedelta(
-        seconds=decision.timeout_seconds + policy.timeouts.pending_seconds
-    )
-    registration = TrainRegistration(
-        uid=uid,
-        namespace=request.namespace,
-        name=request.name,
-        spec_hash=request.spec_hash,
-        image=spec.image,
-        image_runs_as_built=(not spec.command and not spec.args and spec.input_artifact is None),
-        token_hash=token_hash(token),
-        approved_query_hashes=list(decision.approved_query_hashes),
-        approved_queries=approved_queries(spec, decision.approved_query_hashes),
-        allowed_graphs=list(spec.graphs or policy.data_access.allowed_graphs),
-        policy=policy,
-        policy_hash=sha256_hex(canonical_json(policy.wire())),
-        requester_name=spec.requester.name,
-        requester_organisation=spec.requester.organisation,
-        expires_at=iso(expires),
-    )
+    registration = build_registration(request, decision.approved_query_hashes, token)
     operator.register(registration)
     record(
         operator, ProvenanceKind.REGISTRATION, train, uid, "registered", specHash=request.spec_hash

@@ -6,14 +6,12 @@ import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from pht_contract.objects import Obj
 from pht_contract.sparql import query_hash
 from pht_contract.wire import ProvenanceKind
 from pht_sandbox.rehearsal.inputs import AdmittedTrain
 from pht_sandbox.rehearsal.stationprocess import StationApiProcess
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pht_sandbox.rehearsal.inputs import (
     LocalRunOptions,
@@ -32,7 +31,6 @@ from pht_sandbox.rehearsal.stationprocess import local_station
 from pht_sandbox.rehearsal.trainprocess import failure_reason, run_process
 from pht_sandbox.terminating import sigterm_as_ctrl_c
 
-Obj = dict[str, Any]
 Say = Callable[[str], None]
 
 

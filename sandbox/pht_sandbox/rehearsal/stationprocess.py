@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Coroutine, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -77,10 +76,6 @@ class OperatorCalls:
         with contextlib.suppress(Exception):
             self._loop.run(self._api.aclose())
         self._loop.close()
-
-
-def iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StationApiProcess:

@@ -16,20 +16,20 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from pht_contract.objects import Obj
 from pht_contract.quantities import QuantityError, parse_quantity
 from pht_operator.runs import RunRequest, build_job, build_secret
 from pht_operator.settings import OperatorSettings
 from pht_sandbox.bundledtrains import BundledTrain
-from pht_sandbox.processpods import ADDRESS_SPACE_HEADROOM, pod_environment
+from pht_sandbox.podruntime import ADDRESS_SPACE_HEADROOM, pod_environment
 from pht_sandbox.rehearsal.stationprocess import (
     LOCAL_PROGRESS_TICK_SECONDS,
     OperatorCalls,
     StationApiProcess,
 )
 
-Obj = dict[str, Any]
 Say = Callable[[str], None]
 
 #: The failure line the SDK prints last on stderr (``pht_train.failures.FAILURE_PREFIX``).

@@ -47,6 +47,7 @@ from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
     NotReleased,
+    OwnResult,
     ResultClosed,
     ResultTooLarge,
     TooManyUploads,
@@ -119,7 +120,7 @@ class ResultArchive:
 
     @classmethod
     def open(cls, settings: Settings) -> "ResultArchive":
-        return cls(settings.results_dir)
+        return cls(settings.results_path)
 
     # --- persistence -----------------------------------------------------------------
     def _folder(self, uid: str) -> Path:
@@ -351,6 +352,11 @@ class ResultArchive:
             record = self._get(uid)
             if record.release != ReleaseState.HELD:
                 raise NotHeld(f"the result of train {uid} is {record.release.value}, not Held")
+            if decision.decision == "Release" and record.requested_by == actor:
+                raise OwnResult(
+                    f"{actor} requested train {record.namespace}/{record.name}: another "
+                    "steward must release its result"
+                )
             held_by = record.rule
             now = utc_iso()
             record.decided_at, record.decided_by = now, actor

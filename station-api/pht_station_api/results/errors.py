@@ -3,7 +3,13 @@
 Messages name the train, the attempt or the limit, never anything from the result itself.
 """
 
-from pht_station_api.errors import Conflict, NotFound, RequestTooLarge, StationApiError
+from pht_station_api.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RequestTooLarge,
+    StationApiError,
+)
 
 
 class InvalidResult(StationApiError):
@@ -34,6 +40,13 @@ class NotHeld(Conflict):
     """Only a held result can be released or blocked by a steward."""
 
     reason = "NotHeld"
+
+
+class OwnResult(Forbidden):
+    """A steward does not release the result of a Train they requested: as with approvals,
+    the person who asked is not the person who lets it out. Blocking one's own is allowed."""
+
+    reason = "OwnResultRelease"
 
 
 class NotReleased(NotFound):

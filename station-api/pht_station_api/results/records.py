@@ -69,6 +69,8 @@ class ResultRecord:
     released_at: str | None = None
     purged_at: str | None = None
     image: str | None = None
+    #: The admission-recorded requester: a steward may not release their own Train's result.
+    requested_by: str | None = None
 
     @classmethod
     def new(cls, train: TrainContext, now: str) -> "ResultRecord":
@@ -81,6 +83,7 @@ class ResultRecord:
             disclosure=train.disclosure.wire(),
             created_at=now,
             image=train.image,
+            requested_by=train.requested_by,
         )
 
     def policy(self) -> DisclosurePolicy:

@@ -36,7 +36,7 @@ _RESPONSES: Final[dict[int | str, dict[str, object]]] = {
 
 def _issued(state: StationState) -> datetime:
     """When this station first published its metadata: fixed at first start, then stable."""
-    path: Path = state.settings.STATE_DIR / "fdp-issued"
+    path: Path = state.settings.state_dir / "fdp-issued"
     try:
         return datetime.fromisoformat(path.read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
@@ -63,11 +63,11 @@ async def describe(state: StationState) -> fm.StationDescription:
         )
         datasets.append(fm.DatasetFigures(graph, figures.triples, modified))
     settings = state.settings
-    title = (state.policy.display_name if state.policy else None) or settings.STATION_NAME
+    title = (state.policy.display_name if state.policy else None) or settings.station_name
     return fm.StationDescription(
-        base_url=settings.PUBLIC_BASE_URL,
-        sparql_base_url=settings.INTERNAL_BASE_URL.rstrip("/"),
-        station_name=settings.STATION_NAME,
+        base_url=settings.public_base_url,
+        sparql_base_url=settings.internal_base_url.rstrip("/"),
+        station_name=settings.station_name,
         title=title,
         issued=_issued(state),
         datasets=tuple(datasets),

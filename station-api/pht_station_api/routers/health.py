@@ -46,7 +46,7 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 def scraper(request: Request, state: StateDep) -> None:
     """Only a caller holding the metrics token may scrape; no token configured admits no one."""
-    expected = state.settings.metrics_token()
+    expected = state.settings.read_metrics_token()
     token = bearer_token(request)
     if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
         raise Unauthenticated("the metrics token is not valid")

@@ -151,7 +151,7 @@ async def load_graph(
     fmt = MEDIA_TYPES.get(media)
     if fmt is None:
         raise UnsupportedMediaType("send Turtle, N-Triples, N-Quads or TriG")
-    allow_body(request, state.settings.MAX_LOAD_BYTES)
+    allow_body(request, state.settings.max_load_bytes)
     body = await request.body()
     if not body:
         raise LoadFailed("the request body is empty")

@@ -76,7 +76,7 @@ async def remote_station(
     endpoint: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[StationState]:
     settings = station_settings(
-        None, tmp_path_factory.mktemp("remote-state"), SPARQL_ENDPOINT=endpoint
+        None, tmp_path_factory.mktemp("remote-state"), sparql_endpoint=endpoint
     )
     state = build_state(settings)
     await state.start()

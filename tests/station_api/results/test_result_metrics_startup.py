@@ -10,7 +10,7 @@ from pht_station_api.state import build_state
 
 async def test_result_metrics_exist_before_the_first_upload(tmp_path: Path) -> None:
     state = build_state(
-        Settings(STORE=tmp_path / "store", STATE_DIR=tmp_path / "state", STATION_NAME="s1")
+        Settings(store=tmp_path / "store", state_dir=tmp_path / "state", station_name="s1")
     )
     await state.start()
     try:

@@ -88,7 +88,7 @@ async def results_station(
 ) -> AsyncIterator[StationState]:
     state_dir = tmp_path_factory.mktemp("results-state")
     settings = station_settings(
-        cohort_store, state_dir, LOCAL_IDENTITIES_FILE=_identities(state_dir)
+        cohort_store, state_dir, local_identities_file=_identities(state_dir)
     )
     async with started_station(settings) as state:
         yield state
@@ -316,3 +316,35 @@ async def test_operator_events_are_idempotent(
     bad = {**event, "eventId": "x", "details": {"k": "v" * 2000}}
     refused = await inside.post(PROVENANCE_PATH, json=bad, headers=operator_headers())
     assert refused.status_code == 422
+
+
+async def test_a_steward_cannot_release_the_result_of_their_own_train(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient
+) -> None:
+    """Someone who is both researcher and steward asks, and the gate holds the result: they may
+    block it, but releasing it takes another steward (as approving it did)."""
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM]).model_copy(update={"requested_by": "steward-sam"})
+    registered = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert registered.status_code == 201, registered.text
+    assert (await inside.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))).is_success
+    upload = await inside.put(RESULT_PATH, json=manifest([30, 30]), headers=bearer(token))
+    assert upload.status_code == 201, upload.text
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid), json=DONE, headers=operator_headers()
+    )
+    assert done.status_code == 200, done.text
+    release = {"decision": "Release", "reason": "looks fine to me"}
+    refused = await outside.post(
+        steward_url(reg) + "/decision", json=release, headers=bearer(STEWARD)
+    )
+    assert (refused.status_code, refused.json()["reason"]) == (403, "OwnResultRelease")
+    assert (await outside.get(result_url(reg), headers=bearer(STEWARD))).status_code == 404
+    block = {"decision": "Block", "reason": "on second thought"}
+    blocked = await outside.post(
+        steward_url(reg) + "/decision", json=block, headers=bearer(STEWARD)
+    )
+    assert blocked.status_code == 200, blocked.text
+    assert blocked.json()["release"] == "Blocked"

@@ -63,7 +63,7 @@ def served(
 ) -> Iterator[tuple[str, StationState]]:
     state_dir = tmp_path_factory.mktemp("cli-state")
     state = build_state(
-        station_settings(cohort_store, state_dir, LOCAL_IDENTITIES_FILE=_identities(state_dir))
+        station_settings(cohort_store, state_dir, local_identities_file=_identities(state_dir))
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -1,0 +1,164 @@
+"""How a train pod's container is started on this machine: the runtime behind both kubelets.
+
+The station in a box's kubelet (:mod:`pht_sandbox.processpods`, emulated cluster) and the node
+agent (:mod:`pht_sandbox.nodeagent`, real API server) hand a :class:`PodLaunch` to a
+:class:`PodRuntime` and get an exit code back. Today's only runtime, :class:`ProcessRuntime`,
+runs a bundled example train as a **local process without container isolation**: it shares
+this machine's network, file system and user. A runtime that starts an OCI container (runc)
+implements the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import os
+import resource
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from pht_contract.objects import Obj
+from pht_contract.quantities import QuantityError, parse_quantity
+from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain
+
+#: Address space beyond the memory limit: interpreters reserve far more than they touch.
+ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
+
+
+def pod_environment(
+    pod_spec: Obj, secrets: dict[str, dict[str, str]], run_dir: Path, train: BundledTrain
+) -> dict[str, str]:
+    """The pod's environment for a local process, each mount path mapped to a local folder.
+
+    Secret volumes (token, named queries) become read-only files; other volumes (scratch) empty
+    folders; environment values that point into a mount point into its folder instead.
+    """
+    container = pod_spec["containers"][0]
+    volumes = {v["name"]: v for v in pod_spec.get("volumes", [])}
+    mounts: dict[str, Path] = {}
+    for mount in container.get("volumeMounts", []):
+        local = run_dir / mount["name"]
+        local.mkdir(parents=True, exist_ok=True)
+        source = volumes.get(mount["name"], {}).get("secret")
+        if source is not None:
+            data = secrets[source["secretName"]]
+            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
+                path = local / item["path"]
+                path.write_bytes(base64.b64decode(data[item["key"]]))
+                path.chmod(0o400)
+        mounts[mount["mountPath"]] = local
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": os.pathsep.join([str(train.directory), str(SDK_DIR)]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "LANG": "C.UTF-8",
+    }
+    for item in container.get("env", []):
+        value = str(item.get("value", ""))
+        for path in sorted(mounts, key=len, reverse=True):
+            if value == path or value.startswith(path + "/"):
+                value = str(mounts[path]) + value[len(path) :]
+                break
+        env[item["name"]] = value
+    return env
+
+
+def secret_names(pod_spec: Obj) -> list[str]:
+    """The Secrets the pod mounts as volumes."""
+    return [v["secret"]["secretName"] for v in pod_spec.get("volumes", []) if "secret" in v]
+
+
+@dataclass(frozen=True)
+class PodLaunch:
+    """One container of one pod, ready to start: what it runs and with which limits."""
+
+    train: BundledTrain
+    container: Obj
+    env: dict[str, str]
+    run_dir: Path
+    #: Seconds until the deadline kills it.
+    timeout: float
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir / "train.log"
+
+
+class PodRuntime(Protocol):
+    """Starts a container and waits for it."""
+
+    #: One line for the operator of this machine: how isolated a pod is.
+    isolation: str
+
+    async def run(self, launch: PodLaunch) -> int | None:
+        """The container's exit code, or ``None`` when the deadline killed it.
+
+        Cancelling the call kills the container.
+        """
+        ...
+
+
+class ProcessRuntime:
+    """A bundled train as a local process: memory limit as an address-space limit, CPU time
+    as the deadline allows, its own session so that the whole process group is killed."""
+
+    isolation = (
+        "train pods run as LOCAL PROCESSES WITHOUT CONTAINER ISOLATION: they share this "
+        "machine's network, file system and user"
+    )
+
+    async def run(self, launch: PodLaunch) -> int | None:
+        limits = launch.container.get("resources", {}).get("limits", {})
+        memory = quantity(limits.get("memory"))
+        cpus = max(1.0, quantity(limits.get("cpu")) or 1.0)
+        cpu_seconds = int(launch.timeout * cpus) + 1
+        command = [sys.executable, "-m", launch.train.module, *launch.container.get("args", [])]
+        log = launch.log.open("wb")
+
+        def limit() -> None:  # runs in the child before exec
+            if memory:
+                cap = int(memory) + ADDRESS_SPACE_HEADROOM
+                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
+            os.setsid()
+
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=launch.env,
+            cwd=str(launch.env.get("HOME", launch.run_dir)),
+            stdout=log,
+            stderr=asyncio.subprocess.STDOUT,
+            preexec_fn=limit,  # resource limits must be set in the child, before exec
+        )
+        try:
+            return await asyncio.wait_for(process.wait(), launch.timeout)
+        except TimeoutError:
+            kill_group(process.pid)
+            await process.wait()
+            return None
+        except asyncio.CancelledError:
+            kill_group(process.pid)
+            with contextlib.suppress(Exception):
+                await process.wait()
+            raise
+        finally:
+            log.close()
+
+
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def quantity(value: str | None) -> float:
+    """A Kubernetes quantity as a number; 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    try:
+        return float(parse_quantity(value))
+    except QuantityError:
+        return 0.0

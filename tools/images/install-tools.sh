@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian's packages that build and run the images without a Docker engine: debootstrap (base
+# root filesystem), buildah (the Dockerfiles, chroot isolation, no daemon) and runc (the tests
+# run each image). Installs the missing ones with apt-get when run as root; otherwise names them.
+set -euo pipefail
+missing=()
+for tool in debootstrap buildah runc; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-tools: the images need Debian's ${missing[*]}: apt-get install -y ${missing[*]}" >&2
+  exit 0
+fi
+echo "install-tools: apt-get install -y ${missing[*]}" >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
