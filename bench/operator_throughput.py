@@ -60,7 +60,7 @@ from pht_contract.evaluation import evaluate  # noqa: E402
 from pht_contract.hashing import spec_hash  # noqa: E402
 from pht_contract.policies import StationPolicySpec  # noqa: E402
 from pht_contract.trains import TrainSpec  # noqa: E402
-from pht_operator import runs  # noqa: E402
+from pht_operator import runobjects  # noqa: E402
 from pht_operator.names import run_names  # noqa: E402
 from pht_operator.settings import OperatorSettings  # noqa: E402
 from pht_sandbox.emulator import (  # noqa: E402
@@ -592,7 +592,7 @@ async def baseline_client(kubeconfig: Path, ready: Path, station_ns: str, run_ns
             meta = body["metadata"]
             spec = TrainSpec.model_validate(body["spec"])
             decision = evaluate(spec, station_policy)
-            request = runs.RunRequest(
+            request = runobjects.RunRequest(
                 uid=meta["uid"],
                 namespace=station_ns,
                 name=meta["name"],
@@ -607,13 +607,13 @@ async def baseline_client(kubeconfig: Path, ready: Path, station_ns: str, run_ns
                 json={"metadata": {"finalizers": [constants.FINALIZER]}},
                 headers=merge,
             )
-            secret = runs.build_secret(request, os.urandom(16).hex(), settings)
+            secret = runobjects.build_secret(request, os.urandom(16).hex(), settings)
             await client.post(f"/api/v1/namespaces/{run_ns}/secrets", json=secret)
-            netpol = runs.build_network_policy(request, settings)
+            netpol = runobjects.build_network_policy(request, settings)
             await client.post(
                 f"/apis/networking.k8s.io/v1/namespaces/{run_ns}/networkpolicies", json=netpol
             )
-            job = runs.build_job(request, settings)
+            job = runobjects.build_job(request, settings)
             created = await client.post(f"/apis/batch/v1/namespaces/{run_ns}/jobs", json=job)
             status = {
                 "summary": "Queued",

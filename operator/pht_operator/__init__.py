@@ -6,7 +6,7 @@ Layout (each module one job):
 * :mod:`kube` — the operator's one Kubernetes client (lightkube's ``AsyncClient``, JSON dicts
   in and out); nothing outside this package uses it;
 * :mod:`stationapi` — the operator's side of the wire contract with the station API;
-* :mod:`names`, :mod:`runs` — deterministic names and the run's Secret/NetworkPolicy/Job;
+* :mod:`names`, :mod:`runobjects` — deterministic names and the run's Secret/NetworkPolicy/Job;
 * :mod:`statuses` — Train conditions, summary and status patches;
 * :mod:`approvals`, :mod:`jobstates` — pure decisions (admission itself is the contract's
   ``evaluate``);
@@ -14,9 +14,9 @@ Layout (each module one job):
   the steps, read top to bottom; :mod:`passes` holds one pass's state and shared helpers, and
   the steps are plain functions by stage in :mod:`finalizing`, :mod:`admitting`,
   :mod:`approving`, :mod:`running` and :mod:`endings`;
-* :mod:`stores`, :mod:`events` — the watch cache, and Kubernetes Events on Trains;
+* :mod:`clusterview`, :mod:`events` — the watch cache, and Kubernetes Events on Trains;
 * :mod:`workqueues` — deduplicated, bounded-concurrency reconciliation of many Trains;
 * :mod:`metrics`, :mod:`liveness` — Prometheus metrics and the stalled-watch probe;
-* :mod:`handlers`, :mod:`app`, :mod:`runner` — the Kopf wiring, the long-lived parts, and the
+* :mod:`handlers`, :mod:`app`, :mod:`entrypoint` — the Kopf wiring, the long-lived parts, and the
   process entry point.
 """

@@ -68,9 +68,9 @@ def _capacity_message(policy: StationPolicySpec, resumed: bool) -> str:
 
 
 def _slot_free(train: TrainPass, policy: StationPolicySpec) -> bool:
-    store = train.ctx.store
-    active = store.active_count(train.namespace, excluding=train.uid)
-    return has_capacity(active + store.waiting_before(train.body), policy)
+    view = train.ctx.view
+    active = view.active_count(train.namespace, excluding=train.uid)
+    return has_capacity(active + view.waiting_before(train.body), policy)
 
 
 async def admit(train: TrainPass) -> Next:
@@ -114,14 +114,14 @@ async def admit(train: TrainPass) -> Next:
             event(train, "Normal", Reason.CONCURRENCY_LIMIT_REACHED, message, action="Admit")
         train.draft.set_summary(Summary.WAITING)
         return Next.DONE
-    ctx.store.reserved[train.namespace].add(train.uid)
+    ctx.view.reserved[train.namespace].add(train.uid)
     await provenance(train, wire.ProvenanceKind.ADMISSION, "decision", outcome="Admitted")
     train.draft.set_condition(ConditionType.ADMITTED, "True", Reason.ADMITTED, decision.message)
     if not train.status.get("specHash"):
         # Kept when re-admitted after waiting: it is the hash already approved.
         train.draft.set("specHash", spec_hash(train.spec))
     train.draft.set_summary(Summary.PENDING)
-    marks = ctx.store.marks.get(train.uid)
+    marks = ctx.view.marks.get(train.uid)
     if marks is not None:
         marks.admitted = time.monotonic()
         ctx.metrics.admission_latency.observe(marks.admitted - marks.first_seen)
@@ -137,7 +137,7 @@ async def resume_within_capacity(train: TrainPass) -> Next:
         return Next.CONTINUE
     policy = await ensure_policy(train)
     if _slot_free(train, policy):
-        train.ctx.store.reserved[train.namespace].add(train.uid)
+        train.ctx.view.reserved[train.namespace].add(train.uid)
         return Next.CONTINUE
     message = _capacity_message(policy, resumed=True)
     train.draft.set_condition(

@@ -1,6 +1,6 @@
 """The operator's long-lived parts, wired together, and their start and stop.
 
-Kopf runs the watches; this object owns what lives beside them: the store, the work queue and
+Kopf runs the watches; this object owns what lives beside them: the cluster view, the work queue and
 its workers, the periodic resync (which re-checks waiting Trains and keeps the ``pht_trains``
 gauge current), the clients, the metrics and health endpoints and the liveness watch.
 """
@@ -16,7 +16,8 @@ from pathlib import Path
 
 from pht_contract import constants
 from pht_contract.objects import Obj
-from pht_operator import permissions, runs
+from pht_operator import permissions, runobjects
+from pht_operator.clusterview import ClusterView
 from pht_operator.events import EventPoster
 from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient, load_config
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
@@ -27,7 +28,6 @@ from pht_operator.runwatch import watch_objects
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi
 from pht_operator.statuses import is_terminal
-from pht_operator.stores import Store
 from pht_operator.workqueues import WorkQueue
 
 logger = logging.getLogger("pht_operator")
@@ -47,7 +47,7 @@ class OperatorApp:
     kube: KubeClient
     station: StationApi
     metrics: OperatorMetrics
-    store: Store = field(default_factory=Store)
+    view: ClusterView = field(default_factory=ClusterView)
     queue: WorkQueue = field(init=False)
     liveness: Liveness = field(init=False)
     health: HealthServer = field(init=False)
@@ -65,7 +65,7 @@ class OperatorApp:
             kube=self.kube,
             station=self.station,
             metrics=self.metrics,
-            store=self.store,
+            view=self.view,
             events=self.events,
         )
         self.queue = WorkQueue(
@@ -127,10 +127,10 @@ class OperatorApp:
     def run_object_event(self, kind: str, event_type: str, body: Obj) -> None:
         """A Job or Pod of a run changed: record it and wake its Train."""
         self.liveness.heard()
-        uid = self.store.put_run_object(
+        uid = self.view.put_run_object(
             kind, event_type, body, run_namespace=self.settings.run_namespace
         )
-        if uid and uid in self.store.trains:
+        if uid and uid in self.view.trains:
             self.queue.add(uid)
 
     async def check_permissions(self) -> bool:
@@ -156,7 +156,7 @@ class OperatorApp:
 
     async def ensure_default_deny(self) -> None:
         """The run namespace denies all traffic before any run exists."""
-        policy = runs.build_default_deny(self.settings)
+        policy = runobjects.build_default_deny(self.settings)
         try:
             await self.kube.create(NETWORK_POLICIES, self.settings.run_namespace, policy)
         except ApiError as exc:
@@ -167,7 +167,7 @@ class OperatorApp:
         """Re-check every Train that may be waiting on something no event announces."""
         while True:
             await asyncio.sleep(self.settings.poll_interval_seconds)
-            trains = list(self.store.trains.values())
+            trains = list(self.view.trains.values())
             self.metrics.count_trains((b.get("status") or {}).get("summary") for b in trains)
             for body in trains:
                 uid = body["metadata"]["uid"]
@@ -175,7 +175,7 @@ class OperatorApp:
                 if (
                     not is_terminal(status)
                     or body["metadata"].get("deletionTimestamp")
-                    or uid not in self.store.cleaned
+                    or uid not in self.view.cleaned
                 ):
                     self.queue.add(uid)
 

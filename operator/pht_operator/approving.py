@@ -87,7 +87,7 @@ async def approve(train: TrainPass) -> Next:
         requester_known=approval_rules.requested_by(annotations) is not None,
         creator=approval_rules.requested_by(annotations),
         train_created=parse_utc(meta.get("creationTimestamp")),
-        approvals=list(ctx.store.approvals.get(train.namespace, {}).values()),
+        approvals=list(ctx.view.approvals.get(train.namespace, {}).values()),
         standing_limits=policy.approval.standing,
     )
     if verdict.rejected:
@@ -124,7 +124,7 @@ async def approve(train: TrainPass) -> Next:
     since = parse_utc(admitted.get("lastTransitionTime")) if admitted else None
     if since is not None:
         ctx.metrics.approval_wait.observe(max(0.0, (utc_now() - since).total_seconds()))
-    marks = ctx.store.marks.get(train.uid)
+    marks = ctx.view.marks.get(train.uid)
     if marks is not None:
         marks.approved = time.monotonic()
     event(train, "Normal", str(verdict.reason), verdict.message, action="Approve")
@@ -149,7 +149,7 @@ async def consume_standing(train: TrainPass, name: str, policy: StationPolicySpe
         policy.approval.standing,
     )
     used = int(status.get("runsUsed", 0))
-    ctx.store.approvals[train.namespace][name] = approval  # the retry decides afresh
+    ctx.view.approvals[train.namespace][name] = approval  # the retry decides afresh
     if used >= max_runs:
         raise TransientError(f"standing approval {name} has no runs left")
     if expires is not None and expires <= utc_now():
@@ -162,4 +162,4 @@ async def consume_standing(train: TrainPass, name: str, policy: StationPolicySpe
         updated = await ctx.kube.merge_patch(APPROVALS, train.namespace, name, patch, status=True)
     except ApiError as exc:
         raise TransientError(f"standing approval {name} changed meanwhile") from exc
-    ctx.store.approvals[train.namespace][name] = updated
+    ctx.view.approvals[train.namespace][name] = updated

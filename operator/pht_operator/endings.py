@@ -59,14 +59,14 @@ async def finish(train: TrainPass, summary: Summary, reason: Reason | str, messa
         message,
         action="Finish",
     )
-    ctx.store.release_slot(train.namespace, train.uid)
+    ctx.view.release_slot(train.namespace, train.uid)
     await clean_up(train)
 
 
 async def clean_up(train: TrainPass) -> None:
     """Revoke the token, remove the run's Secret and NetworkPolicy, set the Job TTL. Once."""
     ctx = train.ctx
-    if train.uid in ctx.store.cleaned:
+    if train.uid in ctx.view.cleaned:
         return
     run = train.run
     if run:
@@ -83,8 +83,8 @@ async def clean_up(train: TrainPass) -> None:
                     run["jobName"],
                     {"spec": {"ttlSecondsAfterFinished": ttl}},
                 )
-    ctx.store.cleaned.add(train.uid)
-    ctx.store.release_slot(train.namespace, train.uid)
+    ctx.view.cleaned.add(train.uid)
+    ctx.view.release_slot(train.namespace, train.uid)
 
 
 async def delete_run_objects(train: TrainPass, *, job: bool) -> None:

@@ -49,7 +49,7 @@ async def release_deleted(train: TrainPass) -> Next:
     # tolerates "already gone". Token first (deregistration is idempotent), then the Job
     # with background propagation so its pods stop, then the Secret and NetworkPolicy.
     recorded = bool(train.run)
-    if train.uid not in train.ctx.store.cleaned:
+    if train.uid not in train.ctx.view.cleaned:
         await train.ctx.station.deregister(train.uid)
         if recorded:
             await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "deleted")
@@ -71,5 +71,5 @@ async def release_deleted(train: TrainPass) -> Next:
     except ApiError as exc:
         if not exc.not_found:
             raise TransientError(f"finalizer removal refused: {exc.code}") from exc
-    train.ctx.store.release_slot(train.namespace, train.uid)
+    train.ctx.view.release_slot(train.namespace, train.uid)
     return Next.DONE

@@ -1,4 +1,4 @@
-"""Kopf wiring: watch streams feed the store and wake the work queue; nothing else.
+"""Kopf wiring: watch streams feed the cluster view and wake the work queue; nothing else.
 
 Handlers are ``on.event`` handlers on purpose: they run on every event, write nothing through
 Kopf (no progress annotations, no Kopf finalizer) and never decide anything themselves. All
@@ -28,7 +28,7 @@ VERSION = constants.API_VERSION
 
 
 def _wake_namespace(app: OperatorApp, namespace: str, summaries: set[str]) -> None:
-    for body in app.store.trains_in(namespace):
+    for body in app.view.trains_in(namespace):
         status = body.get("status") or {}
         if status.get("summary") in summaries and not is_terminal(status):
             app.queue.add(body["metadata"]["uid"])
@@ -64,7 +64,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
     def index_trains(body: Any, **_: Any) -> None:
         # Kopf holds all handlers until every index is filled from the initial listing.
-        app.store.put_train(copy.deepcopy(dict(body)))
+        app.view.put_train(copy.deepcopy(dict(body)))
         app.liveness.heard()
 
     @kopf.on.event(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
@@ -74,10 +74,10 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         uid = body["metadata"]["uid"]
         namespace = body["metadata"].get("namespace", "")
         if event.get("type") == "DELETED":
-            app.store.drop_train(uid)
+            app.view.drop_train(uid)
             _wake_namespace(app, namespace, {Summary.WAITING.value})
             return
-        app.store.put_train(copy.deepcopy(body))
+        app.view.put_train(copy.deepcopy(body))
         app.queue.add(uid)
         if is_terminal(body.get("status") or {}) or body["metadata"].get("deletionTimestamp"):
             _wake_namespace(app, namespace, {Summary.WAITING.value})
@@ -90,9 +90,9 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         if body["metadata"].get("name") != constants.STATION_POLICY_NAME:
             return
         if event.get("type") == "DELETED":
-            app.store.policies.pop(namespace, None)
+            app.view.policies.pop(namespace, None)
         else:
-            app.store.policies[namespace] = copy.deepcopy(body)
+            app.view.policies[namespace] = copy.deepcopy(body)
         _wake_namespace(app, namespace, {Summary.WAITING.value, Summary.AWAITING_APPROVAL.value})
 
     @kopf.on.event(GROUP, VERSION, constants.APPROVAL_PLURAL, registry=registry)
@@ -102,9 +102,9 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         namespace = body["metadata"].get("namespace", "")
         name = body["metadata"]["name"]
         if event.get("type") == "DELETED":
-            app.store.approvals[namespace].pop(name, None)
+            app.view.approvals[namespace].pop(name, None)
         else:
-            app.store.approvals[namespace][name] = copy.deepcopy(body)
+            app.view.approvals[namespace][name] = copy.deepcopy(body)
         _wake_namespace(app, namespace, {Summary.AWAITING_APPROVAL.value})
 
     return registry

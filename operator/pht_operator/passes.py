@@ -23,6 +23,7 @@ from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import utc_iso
 from pht_contract.trains import TrainSpec
+from pht_operator.clusterview import ClusterView
 from pht_operator.decisions import decide, parse_policy
 from pht_operator.kube import POLICIES, TRAINS, ApiError, KubeClient
 from pht_operator.metrics import OperatorMetrics
@@ -30,7 +31,6 @@ from pht_operator.names import RunNames, run_names
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi
 from pht_operator.statuses import StatusDraft
-from pht_operator.stores import Store
 
 logger = logging.getLogger("pht_operator.reconciler")
 
@@ -66,7 +66,7 @@ class Context:
     kube: KubeClient
     station: StationApi
     metrics: OperatorMetrics
-    store: Store
+    view: ClusterView
     events: EventSink
 
 
@@ -113,7 +113,7 @@ class TrainPass:
     def adopt(self, updated: Obj) -> None:
         """Continue from the Train as the API server answered a write."""
         self.body = updated
-        self.ctx.store.put_train(updated)
+        self.ctx.view.put_train(updated)
         self.draft = StatusDraft(updated.get("status"), updated["metadata"].get("generation"))
 
 
@@ -166,20 +166,20 @@ async def refresh_on_conflict(train: TrainPass, exc: ApiError) -> None:
     with contextlib.suppress(ApiError):
         fresh = await train.ctx.kube.get_or_none(TRAINS, train.namespace, train.name)
         if fresh is not None:
-            train.ctx.store.put_train(fresh)
+            train.ctx.view.put_train(fresh)
 
 
 async def load_policy(train: TrainPass) -> StationPolicySpec | None:
     """The namespace's StationPolicy from the watch cache (asked for once if not there yet)."""
-    store = train.ctx.store
-    body = store.policies.get(train.namespace)
+    view = train.ctx.view
+    body = view.policies.get(train.namespace)
     if body is None:
         # The watch cache may not have it yet (operator start): ask before refusing.
         body = await train.ctx.kube.get_or_none(
             POLICIES, train.namespace, constants.STATION_POLICY_NAME
         )
         if body is not None:
-            store.policies[train.namespace] = body
+            view.policies[train.namespace] = body
     if body is None:
         return None
     try:

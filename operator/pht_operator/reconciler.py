@@ -65,7 +65,7 @@ async def reconcile(train: TrainPass) -> None:
 
 async def reconcile_uid(ctx: Context, uid: str) -> None:
     """One pass over the Train with this uid (a no-op if it is gone or not ours)."""
-    body = ctx.store.trains.get(uid)
+    body = ctx.view.trains.get(uid)
     if body is None or body["metadata"].get("namespace") not in ctx.settings.station_namespaces:
         return
     try:

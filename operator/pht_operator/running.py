@@ -18,7 +18,7 @@ from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import parse_utc, utc_iso, utc_now
 from pht_contract.trains import ReleaseState
-from pht_operator import jobstates, runs
+from pht_operator import jobstates, runobjects
 from pht_operator.decisions import decide
 from pht_operator.endings import cancel, fail, succeed
 from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Resource
@@ -72,7 +72,7 @@ async def hold_while_suspended(train: TrainPass) -> Next:
             action="Suspend",
         )
     train.draft.set_summary(Summary.SUSPENDED)
-    train.ctx.store.release_slot(train.namespace, train.uid)
+    train.ctx.view.release_slot(train.namespace, train.uid)
     return Next.DONE
 
 
@@ -80,12 +80,12 @@ async def unrecorded_job_exists(train: TrainPass) -> bool:
     """Whether this Train's Job exists although status records none: the watch cache, and
     once per process a GET by its deterministic name (a cold cache is not taken for
     absence; afterwards the Job watch sees any Job of the Train)."""
-    store = train.ctx.store
-    if train.uid in store.jobs:
+    view = train.ctx.view
+    if train.uid in view.jobs:
         return True
-    if train.uid in store.suspend_checked:
+    if train.uid in view.suspend_checked:
         return False
-    store.suspend_checked.add(train.uid)
+    view.suspend_checked.add(train.uid)
     job = await train.ctx.kube.get_or_none(JOBS, train.ctx.settings.run_namespace, train.names.job)
     if job is None:
         return False
@@ -131,8 +131,10 @@ async def start_run(train: TrainPass) -> Next:
     await provenance(
         train, wire.ProvenanceKind.REGISTRATION, "registered", specHash=request.spec_hash
     )
-    await _ensure_object(train, NETWORK_POLICIES, runs.build_network_policy(request, settings))
-    job = await _ensure_object(train, JOBS, runs.build_job(request, settings))
+    await _ensure_object(
+        train, NETWORK_POLICIES, runobjects.build_network_policy(request, settings)
+    )
+    job = await _ensure_object(train, JOBS, runobjects.build_job(request, settings))
     job_uid = job["metadata"]["uid"]
     await provenance(train, wire.ProvenanceKind.RUN, "created", jobUid=job_uid)
     train.draft.set(
@@ -150,7 +152,7 @@ async def start_run(train: TrainPass) -> Next:
     )
     train.draft.set_summary(Summary.QUEUED)
     await flush(train)  # the Job's uid is recorded before anything depends on it
-    marks = train.ctx.store.marks.get(train.uid)
+    marks = train.ctx.view.marks.get(train.uid)
     if marks is not None:
         start = marks.approved or marks.admitted
         if start is not None:
@@ -173,7 +175,7 @@ async def follow_run(train: TrainPass) -> Next:
     ctx = train.ctx
     policy = await ensure_policy(train)
     run = train.run
-    job = ctx.store.jobs.get(train.uid)
+    job = ctx.view.jobs.get(train.uid)
     if job is None or job["metadata"]["uid"] != run["jobUid"]:
         # Not (yet) in the watch cache: ask the API before declaring the run lost.
         job = await ctx.kube.get_or_none(JOBS, run["namespace"], run["jobName"])
@@ -188,7 +190,7 @@ async def follow_run(train: TrainPass) -> Next:
         return Next.DONE
     pods = [
         pod
-        for pod in ctx.store.pods.get(train.uid, {}).values()
+        for pod in ctx.view.pods.get(train.uid, {}).values()
         if any(
             ref.get("uid") == run["jobUid"] for ref in pod["metadata"].get("ownerReferences") or []
         )
@@ -271,7 +273,7 @@ async def mirror_release(train: TrainPass) -> None:
         ):
             event(train, "Normal", Reason.AWAITING_RELEASE, message, action="MirrorRelease")
         draft.set_summary(Summary.AWAITING_RELEASE)
-        train.ctx.store.release_slot(train.namespace, train.uid)
+        train.ctx.view.release_slot(train.namespace, train.uid)
     else:
         draft.set_condition(
             ConditionType.RESULT_RELEASED,
@@ -318,9 +320,9 @@ async def _policy_still_allows(train: TrainPass, policy: StationPolicySpec) -> b
     return False
 
 
-def _run_request(train: TrainPass, policy: StationPolicySpec) -> runs.RunRequest:
+def _run_request(train: TrainPass, policy: StationPolicySpec) -> runobjects.RunRequest:
     assert train.spec is not None and train.decision is not None
-    return runs.RunRequest(
+    return runobjects.RunRequest(
         uid=train.uid,
         namespace=train.namespace,
         name=train.name,
@@ -350,11 +352,11 @@ async def _ensure_object(train: TrainPass, res: Resource, obj: Obj) -> Obj:
     return existing
 
 
-async def _ensure_token(train: TrainPass, request: runs.RunRequest) -> str:
+async def _ensure_token(train: TrainPass, request: runobjects.RunRequest) -> str:
     """The run's token: minted once, kept only in the run's Secret."""
     token = secrets.token_urlsafe(32)
     secret = await _ensure_object(
-        train, SECRETS, runs.build_secret(request, token, train.ctx.settings)
+        train, SECRETS, runobjects.build_secret(request, token, train.ctx.settings)
     )
     stored = (secret.get("data") or {}).get(constants.TOKEN_SECRET_KEY)
     if stored is None:

@@ -4,7 +4,7 @@ Kopf watches every resource it handles in every namespace it is given, so if Kop
 and Pods, the operator would need to read Jobs and Pods in the station namespaces and Trains in
 the run namespace: permissions the chart does not (and should not) grant. Kopf therefore watches
 only the station namespaces (Trains, StationPolicies, TrainApprovals); this module lists and
-watches the run namespace's labelled Jobs and Pods and hands each event to the same store.
+watches the run namespace's labelled Jobs and Pods and hands each event to the same cluster view.
 """
 
 from __future__ import annotations

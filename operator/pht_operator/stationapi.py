@@ -17,7 +17,7 @@ from pht_contract.hashing import canonical_json, sha256_hex, token_hash
 from pht_contract.sparql import query_hash
 from pht_contract.times import utc_in
 from pht_contract.trains import TrainSpec
-from pht_operator.runs import RunRequest
+from pht_operator.runobjects import RunRequest
 from pht_operator.settings import OperatorSettings
 
 

@@ -17,7 +17,7 @@ import yaml
 from stationapi_double import OPERATOR_TOKEN, StationApiDouble
 
 from pht_contract import constants
-from pht_operator.runner import run_operator
+from pht_operator.entrypoint import run_operator
 from pht_operator.settings import OperatorSettings
 from pht_sandbox.emulator import APPROVALS, POLICIES, TRAINS, ClusterEmulator
 from pht_sandbox.jobcontroller import JobController

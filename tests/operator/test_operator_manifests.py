@@ -14,21 +14,21 @@ from pht_contract.evaluation import evaluate
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
-from pht_operator import runs
+from pht_operator import runobjects
 from pht_operator.names import run_names
 
 K8S_VERSION = "1.33"
 UID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
 
-def request(**spec: Any) -> tuple[runs.RunRequest, Any]:
+def request(**spec: Any) -> tuple[runobjects.RunRequest, Any]:
     policy = StationPolicySpec.model_validate(
         policy_body(scheduling={"kueueQueue": "gpu", "priorityClassName": "pht-runs"})["spec"]
     )
     train = TrainSpec.model_validate(train_body("km", **spec)["spec"])
     decision = evaluate(train, policy)
     assert decision.admitted, decision.message
-    req = runs.RunRequest(
+    req = runobjects.RunRequest(
         uid=UID,
         namespace=STATION_NS,
         name="km-survival-by-stage",
@@ -48,17 +48,17 @@ GPU = {"resources": {"gpu": 1, "gpuModel": "NVIDIA-H100-80GB-HBM3", "minGpuMemor
 def test_every_run_object_validates_against_the_upstream_schema(spec: dict[str, Any]) -> None:
     req, settings = request(**spec)
     for manifest in (
-        runs.build_secret(req, "t0ken", settings),
-        runs.build_network_policy(req, settings),
-        runs.build_default_deny(settings),
-        runs.build_job(req, settings),
+        runobjects.build_secret(req, "t0ken", settings),
+        runobjects.build_network_policy(req, settings),
+        runobjects.build_default_deny(settings),
+        runobjects.build_job(req, settings),
     ):
         kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
 
 
 def test_the_job_pod_is_locked_down() -> None:
     req, settings = request(**GPU)
-    job = runs.build_job(req, settings)
+    job = runobjects.build_job(req, settings)
     pod = job["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert job["spec"]["activeDeadlineSeconds"] == 600
@@ -87,7 +87,7 @@ def test_the_job_pod_is_locked_down() -> None:
     assert env[constants.ENV_TOKEN_FILE] == "/var/run/pht/token"
     assert env[constants.ENV_TRAIN_UID] == UID
     assert env["HOME"] == env["TMPDIR"] == env[constants.ENV_SCRATCH] == "/scratch"
-    assert env[constants.ENV_QUERIES_DIR] == runs.QUERIES_DIR
+    assert env[constants.ENV_QUERIES_DIR] == runobjects.QUERIES_DIR
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["resources"]["requests"]["ephemeral-storage"] == "1Gi"
     assert container["resources"]["limits"]["memory"] == "2Gi"
@@ -114,7 +114,7 @@ def test_the_job_pod_is_locked_down() -> None:
 
 def test_a_cpu_run_gets_no_gpu_and_no_gpu_affinity() -> None:
     req, settings = request()
-    pod = runs.build_job(req, settings)["spec"]["template"]["spec"]
+    pod = runobjects.build_job(req, settings)["spec"]["template"]["spec"]
     assert "nvidia.com/gpu" not in pod["containers"][0]["resources"]["limits"]
     assert "nodeAffinity" not in pod["affinity"]
     assert "tolerations" not in pod
@@ -122,10 +122,10 @@ def test_a_cpu_run_gets_no_gpu_and_no_gpu_affinity() -> None:
 
 def test_the_secret_holds_the_token_and_queries_and_the_policy_only_opens_the_api() -> None:
     req, settings = request()
-    secret = runs.build_secret(req, "t0ken", settings)
+    secret = runobjects.build_secret(req, "t0ken", settings)
     assert base64.b64decode(secret["data"]["token"]) == b"t0ken"
     assert "survival.rq" in secret["data"]
-    policy = runs.build_network_policy(req, settings)["spec"]
+    policy = runobjects.build_network_policy(req, settings)["spec"]
     assert policy["ingress"] == []
     (egress,) = policy["egress"]
     assert egress["ports"] == [{"protocol": "TCP", "port": 8081}]
@@ -136,7 +136,7 @@ def test_the_secret_holds_the_token_and_queries_and_the_policy_only_opens_the_ap
         "podSelector": {"matchLabels": {"app.kubernetes.io/component": "station-api"}},
     } in egress["to"]
     assert all(peer.get("namespaceSelector") != {} for peer in egress["to"])
-    deny = runs.build_default_deny(settings)["spec"]
+    deny = runobjects.build_default_deny(settings)["spec"]
     assert deny == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
 
 

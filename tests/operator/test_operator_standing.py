@@ -14,9 +14,9 @@ from operator_harness import DIGEST, STATION_NS, policy_body, train_body
 
 from pht_contract.policies import StationPolicySpec
 from pht_operator.approving import consume_standing
+from pht_operator.clusterview import ClusterView
 from pht_operator.kube import KubeClient
 from pht_operator.passes import Context, TrainPass, TransientError
-from pht_operator.stores import Store
 
 Obj = dict[str, Any]
 
@@ -63,7 +63,7 @@ def step(approval: Obj) -> tuple[TrainPass, FreshApprovals]:
         kube=cast(KubeClient, kube),
         station=cast(Any, None),
         metrics=cast(Any, None),
-        store=Store(),
+        view=ClusterView(),
         events=lambda *args: None,
     )
     return TrainPass(ctx, body), kube
@@ -83,7 +83,7 @@ async def test_the_policy_max_runs_caps_a_larger_approval_on_the_fresh_object() 
         await consume_standing(pass_, "rounds", policy(max_runs=2, max_days=30))
     assert kube.patches == []
     # the retry decides on the fresh object, not the stale cache
-    assert pass_.ctx.store.approvals[STATION_NS]["rounds"]["status"]["runsUsed"] == 2
+    assert pass_.ctx.view.approvals[STATION_NS]["rounds"]["status"]["runsUsed"] == 2
 
 
 async def test_the_policy_max_days_counts_from_the_approval_creation() -> None:

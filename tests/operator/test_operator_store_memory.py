@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pht_operator.stores import Store
+from pht_operator.clusterview import ClusterView
 
 
 def test_managed_fields_and_the_last_applied_copy_are_not_kept() -> None:
-    store = Store()
+    store = ClusterView()
     body = {
         "metadata": {
             "uid": "u-1",
@@ -30,7 +30,7 @@ def test_managed_fields_and_the_last_applied_copy_are_not_kept() -> None:
 
 
 def test_a_train_without_bookkeeping_is_kept_as_is() -> None:
-    store = Store()
+    store = ClusterView()
     body = {"metadata": {"uid": "u-2", "name": "km", "namespace": "ns", "resourceVersion": "1"}}
     store.put_train(body)
     assert store.trains["u-2"] is body

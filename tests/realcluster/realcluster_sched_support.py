@@ -15,7 +15,7 @@ from pht_contract.evaluation import evaluate
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
-from pht_operator import runs
+from pht_operator import runobjects
 from pht_operator.names import run_names
 from pht_operator.settings import OperatorSettings
 
@@ -57,14 +57,14 @@ def settings_for(run_namespace: str) -> OperatorSettings:
     )
 
 
-def run_request(train: Obj, policy: Obj, name: str) -> runs.RunRequest:
+def run_request(train: Obj, policy: Obj, name: str) -> runobjects.RunRequest:
     """The operator's RunRequest for an admitted Train (as running.RunSteps builds it)."""
     policy_spec = StationPolicySpec.model_validate(policy["spec"])
     spec = TrainSpec.model_validate(train["spec"])
     decision = evaluate(spec, policy_spec)
     assert decision.admitted, decision.message
     uid = str(uuid.uuid4())
-    return runs.RunRequest(
+    return runobjects.RunRequest(
         uid=uid,
         namespace=STATION_NS,
         name=name,
@@ -76,20 +76,21 @@ def run_request(train: Obj, policy: Obj, name: str) -> runs.RunRequest:
     )
 
 
-def submit_run(admin: httpx.Client, request: runs.RunRequest, run_ns: str) -> Obj:
+def submit_run(admin: httpx.Client, request: runobjects.RunRequest, run_ns: str) -> Obj:
     """Create the run's Secret, NetworkPolicy and Job as the operator does; the Job back."""
     settings = settings_for(run_ns)
     made = admin.post(
-        f"/api/v1/namespaces/{run_ns}/secrets", json=runs.build_secret(request, "t0ken", settings)
+        f"/api/v1/namespaces/{run_ns}/secrets",
+        json=runobjects.build_secret(request, "t0ken", settings),
     )
     assert made.status_code == 201, made.text
     made = admin.post(
         f"/apis/networking.k8s.io/v1/namespaces/{run_ns}/networkpolicies",
-        json=runs.build_network_policy(request, settings),
+        json=runobjects.build_network_policy(request, settings),
     )
     assert made.status_code == 201, made.text
     made = admin.post(
-        f"/apis/batch/v1/namespaces/{run_ns}/jobs", json=runs.build_job(request, settings)
+        f"/apis/batch/v1/namespaces/{run_ns}/jobs", json=runobjects.build_job(request, settings)
     )
     assert made.status_code == 201, made.text
     assert "warning" not in made.headers, made.headers["warning"]

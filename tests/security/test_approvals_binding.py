@@ -182,14 +182,14 @@ def test_a_job_never_carries_a_zero_limit_even_if_one_slipped_past_admission() -
     from operator_harness import operator_settings, policy_body, train_body
 
     from pht_contract.policies import StationPolicySpec
-    from pht_operator import runs
+    from pht_operator import runobjects
     from pht_operator.names import run_names
 
     policy = StationPolicySpec.model_validate(policy_body(limits={"maxMemory": "1Gi"})["spec"])
     spec = TrainSpec.model_validate(
         train_body("km", resources={"cpu": "0", "memory": "0Mi", "ephemeralStorage": "0.0"})["spec"]
     )
-    request = runs.RunRequest(
+    request = runobjects.RunRequest(
         uid="u1",
         namespace=STATION_NS,
         name="km",
@@ -199,7 +199,7 @@ def test_a_job_never_carries_a_zero_limit_even_if_one_slipped_past_admission() -
         timeout_seconds=60,
         names=run_names("u1", "km"),
     )
-    job = runs.build_job(request, operator_settings("http://127.0.0.1:1"))
+    job = runobjects.build_job(request, operator_settings("http://127.0.0.1:1"))
     resources = job["spec"]["template"]["spec"]["containers"][0]["resources"]
     # The Train's defaults, capped by the policy (memory default 2Gi > maxMemory 1Gi).
     expected = {"cpu": "1", "memory": "1Gi", "ephemeral-storage": "1Gi"}

@@ -27,7 +27,7 @@ def settings_from(args: argparse.Namespace) -> OperatorSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pht_operator.runner import main
+    from pht_operator.entrypoint import main
 
     try:
         settings = settings_from(args)

@@ -8,7 +8,7 @@ running, so this package plays its part with the operator's own code and client:
 the Train is judged by :func:`pht_contract.validation.validate_object` and
 :func:`pht_contract.evaluation.evaluate`, a random token is minted and only its hash is
 registered with the approved query hashes and a policy snapshot, and the process receives the
-environment and files of the operator's own Job and Secret (:mod:`pht_operator.runs`), each
+environment and files of the operator's own Job and Secret (:mod:`pht_operator.runobjects`), each
 mount path mapped to a local directory. After the process exits the completion is reported and
 the gate's decision is read back; a released result is downloaded the way a requester would.
 

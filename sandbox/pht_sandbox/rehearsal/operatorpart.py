@@ -1,6 +1,6 @@
 """The operator's part in a rehearsal, done with the operator's own code.
 
-The run request, the Job and the Secret come from :mod:`pht_operator.runs`, the registration
+The run request, the Job and the Secret come from :mod:`pht_operator.runobjects`, the registration
 from :func:`pht_operator.stationapi.build_registration`, the names from
 :func:`pht_operator.names.run_names`; the calls go through the operator's client. A random token
 is minted and only its hash is registered, with the approved query hashes and a policy snapshot.
@@ -23,7 +23,7 @@ from pht_contract.wire import (
     TrainState,
 )
 from pht_operator.names import run_names
-from pht_operator.runs import RunRequest
+from pht_operator.runobjects import RunRequest
 from pht_operator.stationapi import build_registration
 from pht_sandbox.rehearsal.inputs import AdmittedTrain
 from pht_sandbox.rehearsal.stationprocess import OperatorCalls

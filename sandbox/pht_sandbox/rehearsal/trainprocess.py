@@ -1,6 +1,6 @@
 """The train as a local process with the environment and files of the operator's own Job.
 
-The Job and the Secret are built by :mod:`pht_operator.runs`; each mount path is mapped to a
+The Job and the Secret are built by :mod:`pht_operator.runobjects`; each mount path is mapped to a
 local directory, the memory limit becomes an address-space limit, and the Job's
 ``backoffLimit`` and ``activeDeadlineSeconds`` bound the attempts.
 """
@@ -20,7 +20,7 @@ from typing import Final
 
 from pht_contract.objects import Obj
 from pht_contract.quantities import QuantityError, parse_quantity
-from pht_operator.runs import RunRequest, build_job, build_secret
+from pht_operator.runobjects import RunRequest, build_job, build_secret
 from pht_operator.settings import OperatorSettings
 from pht_sandbox.bundledtrains import BundledTrain
 from pht_sandbox.podruntime import ADDRESS_SPACE_HEADROOM, pod_environment

@@ -35,7 +35,7 @@ class Marks:
 
 
 @dataclass
-class Store:
+class ClusterView:
     trains: dict[str, Obj] = field(default_factory=dict)
     policies: dict[str, Obj] = field(default_factory=dict)
     approvals: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
