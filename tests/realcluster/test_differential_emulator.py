@@ -294,7 +294,12 @@ def test_the_run_creates_the_same_objects_and_deleting_the_train_removes_them(
     assert emulator.left_after_delete == real.left_after_delete == []
 
 
+#: Reasons of passing states the operator reports only when a pass happens to see them: a pod
+#: still starting ("Pending") lasts a few milliseconds on either server.
+PASSING_STATES = frozenset({"Pending"})
+
+
 def test_the_events_about_the_train_agree(observed: tuple[Observed, Observed]) -> None:
     emulator, real = observed
     assert {"Admitted", "JobCreated", "ResultReleased"} <= emulator.event_reasons
-    assert emulator.event_reasons == real.event_reasons
+    assert emulator.event_reasons - PASSING_STATES == real.event_reasons - PASSING_STATES

@@ -43,12 +43,12 @@ def print_table(table: dict[str, Any]) -> None:
 
 def run_local(args: argparse.Namespace) -> int:
     require_sandbox()
-    from pht_sandbox import rehearsal as runlocal
+    from pht_sandbox import rehearsal
 
     def say(line: str) -> None:
         print(line, flush=True)
 
-    options = runlocal.LocalRunOptions(
+    options = rehearsal.LocalRunOptions(
         directory=Path(args.directory),
         manifest=Path(args.manifest) if args.manifest else None,
         policy=Path(args.policy) if args.policy else None,
@@ -59,13 +59,13 @@ def run_local(args: argparse.Namespace) -> int:
     )
     print(BANNER, flush=True)
     try:
-        outcome = runlocal.run_local(options, say)
-    except runlocal.ManifestRefused as exc:
+        outcome = rehearsal.run_local(options, say)
+    except rehearsal.ManifestRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_USAGE
-    except runlocal.RunLocalError as exc:
+    except rehearsal.RunLocalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
