@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import ssl
 import subprocess
@@ -34,7 +33,7 @@ from pht_contract.objects import Obj
 from pht_sandbox.controlplane.binaries import ControlPlaneBinaries, locate, repository_root
 from pht_sandbox.controlplane.cluster import IDENTITIES, ControlPlane, kubeconfig
 from pht_sandbox.controlplane.nodes import NODES
-from pht_sandbox.controlplane.processes import ControlPlaneError, free_port
+from pht_sandbox.controlplane.processes import ControlPlaneError
 from pht_sandbox.nodeagent import LEASE_NAMESPACE, NodeAgent, machine_capacity
 from pht_sandbox.stations import REQUEST_NAMESPACE, RUN_NAMESPACE, LocalStation
 
@@ -133,36 +132,7 @@ class RealStation(LocalStation):
         await self.agent.start()
         await self._wait_schedulable(NODE_NAME)
 
-        operator_token = secrets.token_urlsafe(32)
-        (work / "operator-token").write_text(operator_token)
-        (work / "operator-token").chmod(0o600)
-        internal, external = free_port(), free_port()
-        health, metrics = free_port(), free_port()
-        self.urls.internal = f"http://127.0.0.1:{internal}"
-        self.urls.external = f"http://127.0.0.1:{external}"
-        self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
-        self._write_identities(work / "identities.yaml")
-        self._spawn(
-            "api",
-            {
-                "PHT_API_STORE": str(store),
-                "PHT_API_STATE_DIR": str(work / "api-state"),
-                "PHT_API_INTERNAL_HOST": "127.0.0.1",
-                "PHT_API_INTERNAL_PORT": str(internal),
-                "PHT_API_EXTERNAL_HOST": "127.0.0.1",
-                "PHT_API_EXTERNAL_PORT": str(external),
-                "PHT_API_OPERATOR_TOKEN_FILE": str(work / "operator-token"),
-                "PHT_API_IDENTITY_MODE": "local",
-                "PHT_API_LOCAL_IDENTITIES_FILE": str(work / "identities.yaml"),
-                "PHT_API_STATION_NAME": self.config.name,
-                "PHT_API_PUBLIC_BASE_URL": self.urls.external,
-                **(
-                    {"PHT_API_POLICY_FILE": str(self.config.policy_file)}
-                    if self.config.policy_file
-                    else {}
-                ),
-            },
-        )
+        internal, health, metrics = self._start_station_api(work, store)
         operator_kubeconfig = await self._operator_kubeconfig(work / "operator.kubeconfig")
         self._spawn(
             "operator",

@@ -128,36 +128,7 @@ class LocalStation:
             work / "kubeconfig", self.urls.kubernetes, REQUEST_NAMESPACE
         )
         self._kubelet = ProcessKubelet(self.cluster, RUN_NAMESPACE, work)
-        operator_token = secrets.token_urlsafe(32)
-        (work / "operator-token").write_text(operator_token)
-        (work / "operator-token").chmod(0o600)
-        internal, external = free_port(), free_port()
-        health, metrics = free_port(), free_port()
-        self.urls.internal = f"http://127.0.0.1:{internal}"
-        self.urls.external = f"http://127.0.0.1:{external}"
-        self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
-        self._write_identities(work / "identities.yaml")
-        self._spawn(
-            "api",
-            {
-                "PHT_API_STORE": str(store),
-                "PHT_API_STATE_DIR": str(work / "api-state"),
-                "PHT_API_INTERNAL_HOST": "127.0.0.1",
-                "PHT_API_INTERNAL_PORT": str(internal),
-                "PHT_API_EXTERNAL_HOST": "127.0.0.1",
-                "PHT_API_EXTERNAL_PORT": str(external),
-                "PHT_API_OPERATOR_TOKEN_FILE": str(work / "operator-token"),
-                "PHT_API_IDENTITY_MODE": "local",
-                "PHT_API_LOCAL_IDENTITIES_FILE": str(work / "identities.yaml"),
-                "PHT_API_STATION_NAME": self.config.name,
-                "PHT_API_PUBLIC_BASE_URL": self.urls.external,
-                **(
-                    {"PHT_API_POLICY_FILE": str(self.config.policy_file)}
-                    if self.config.policy_file
-                    else {}
-                ),
-            },
-        )
+        internal, health, metrics = self._start_station_api(work, store)
         self._spawn(
             "operator",
             {
@@ -189,6 +160,41 @@ class LocalStation:
                 handle.write(chunk)
         with cohort.open("rb") as source:
             load_rdf(store, source, "nquads", self.config.graph)
+
+    def _start_station_api(self, work: Path, store: Path) -> tuple[int, int, int]:
+        """Start the station API on loopback ports with a fresh operator credential; return the
+        internal port and the ports left for the operator's health and metrics endpoints."""
+        operator_token = secrets.token_urlsafe(32)
+        (work / "operator-token").write_text(operator_token)
+        (work / "operator-token").chmod(0o600)
+        internal, external = free_port(), free_port()
+        health, metrics = free_port(), free_port()
+        self.urls.internal = f"http://127.0.0.1:{internal}"
+        self.urls.external = f"http://127.0.0.1:{external}"
+        self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
+        self._write_identities(work / "identities.yaml")
+        self._spawn(
+            "api",
+            {
+                "PHT_API_STORE": str(store),
+                "PHT_API_STATE_DIR": str(work / "api-state"),
+                "PHT_API_INTERNAL_HOST": "127.0.0.1",
+                "PHT_API_INTERNAL_PORT": str(internal),
+                "PHT_API_EXTERNAL_HOST": "127.0.0.1",
+                "PHT_API_EXTERNAL_PORT": str(external),
+                "PHT_API_OPERATOR_TOKEN_FILE": str(work / "operator-token"),
+                "PHT_API_IDENTITY_MODE": "local",
+                "PHT_API_LOCAL_IDENTITIES_FILE": str(work / "identities.yaml"),
+                "PHT_API_STATION_NAME": self.config.name,
+                "PHT_API_PUBLIC_BASE_URL": self.urls.external,
+                **(
+                    {"PHT_API_POLICY_FILE": str(self.config.policy_file)}
+                    if self.config.policy_file
+                    else {}
+                ),
+            },
+        )
+        return internal, health, metrics
 
     def _write_identities(self, path: Path) -> None:
         def digest(token: str) -> str:
