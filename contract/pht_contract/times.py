@@ -29,3 +29,36 @@ def parse_utc(value: str | None) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
+
+
+#: Moments and durations a researcher reads, and a train can move, are shown in whole minutes.
+#: A run ending at a moment of its choosing then picks one of ``timeout / 60`` values instead of
+#: ``timeout`` (a day's run: about 10.5 bits instead of 16.4); the stewards' records (provenance,
+#: the result archive) keep the second. See docs/security.md, "The covert-channel budget".
+RESEARCHER_TIME_STEP_SECONDS = 60
+
+
+def researcher_moment(moment: datetime.datetime | None = None) -> datetime.datetime:
+    """``moment`` (default: now) rounded down to :data:`RESEARCHER_TIME_STEP_SECONDS`."""
+    exact = (moment or utc_now()).astimezone(datetime.UTC)
+    whole = int(exact.timestamp())
+    return datetime.datetime.fromtimestamp(
+        whole - whole % RESEARCHER_TIME_STEP_SECONDS, datetime.UTC
+    )
+
+
+def researcher_iso(moment: datetime.datetime | None = None) -> str:
+    """:func:`utc_iso` of :func:`researcher_moment`: the form every researcher-visible time takes."""
+    return utc_iso(researcher_moment(moment))
+
+
+def researcher_iso_of(value: str | None) -> str | None:
+    """A precise RFC 3339 record as a researcher sees it; ``None`` when absent or malformed."""
+    parsed = parse_utc(value)
+    return None if parsed is None else researcher_iso(parsed)
+
+
+def researcher_seconds(seconds: float) -> int:
+    """A duration rounded down to whole :data:`RESEARCHER_TIME_STEP_SECONDS` (never negative)."""
+    whole = max(0, int(seconds))
+    return whole - whole % RESEARCHER_TIME_STEP_SECONDS

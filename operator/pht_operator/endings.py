@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pht_contract import wire
 from pht_contract.conditions import ConditionType, Reason, Summary
-from pht_contract.times import parse_utc, utc_iso, utc_now
+from pht_contract.times import parse_utc, researcher_iso, utc_now
 from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS
 from pht_operator.passes import TrainPass, event, flush, provenance
 from pht_operator.statuses import reason_of
@@ -44,7 +44,7 @@ async def cancel(train: TrainPass, reason: Reason, message: str) -> None:
 async def finish(train: TrainPass, summary: Summary, reason: Reason | str, message: str) -> None:
     """Record the terminal condition, then clean up (token first, TTL last)."""
     train.draft.set_outcome(summary, str(reason), message)
-    train.draft.set("completionTime", utc_iso())
+    train.draft.set("completionTime", researcher_iso())
     await flush(train)
     ctx = train.ctx
     created = parse_utc(train.body["metadata"].get("creationTimestamp"))

@@ -16,7 +16,7 @@ from pht_contract.conditions import ConditionType, Reason, Summary
 from pht_contract.hashing import spec_hash
 from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
-from pht_contract.times import parse_utc, utc_iso, utc_now
+from pht_contract.times import parse_utc, researcher_iso, researcher_seconds, utc_now
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runobjects
 from pht_operator.decisions import decide
@@ -198,7 +198,7 @@ async def follow_run(train: TrainPass) -> Next:
     phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, utc_now())
     train.draft.set("attempts", phase.attempts)
     if phase.started_at is not None and not train.status.get("startTime"):
-        train.draft.set("startTime", utc_iso(phase.started_at))
+        train.draft.set("startTime", researcher_iso(phase.started_at))
     if phase.phase == jobstates.Phase.RUNNING:
         if train.draft.set_condition(ConditionType.RUNNING, "True", Reason.RUNNING, phase.message):
             created = parse_utc(job["metadata"].get("creationTimestamp"))
@@ -370,7 +370,7 @@ def _record_run_end(train: TrainPass, phase: jobstates.RunPhase) -> None:
     if start is None:
         return
     seconds = max(0.0, (end - start).total_seconds())
-    train.draft.set("durationSeconds", int(seconds))
+    train.draft.set("durationSeconds", researcher_seconds(seconds))
     metrics = train.ctx.metrics
     metrics.run_duration.observe(seconds)
     assert train.spec is not None

@@ -14,7 +14,7 @@ from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
 from pht_contract.objects import Obj
-from pht_contract.times import utc_iso
+from pht_contract.times import researcher_iso
 
 #: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
 _LIVE_MESSAGES = {
@@ -63,7 +63,8 @@ class StatusDraft:
     def set_condition(
         self, kind: ConditionType, value: str, reason: Reason | str, message: str
     ) -> bool:
-        """Set one condition; ``lastTransitionTime`` moves only when its status changes."""
+        """Set one condition; ``lastTransitionTime`` moves only when its status changes, and
+        shows whole minutes (a researcher reads it; a run's end is the train's to choose)."""
         conditions = [dict(c) for c in self.status.get("conditions") or []]
         current = next((c for c in conditions if c.get("type") == kind.value), None)
         reason = str(reason)
@@ -81,7 +82,7 @@ class StatusDraft:
             "lastTransitionTime": (
                 current["lastTransitionTime"]
                 if current is not None and current.get("status") == value
-                else utc_iso()
+                else researcher_iso()
             ),
         }
         if self.generation is not None:

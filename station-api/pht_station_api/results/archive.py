@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
-from pht_contract.times import utc_iso, utc_now
+from pht_contract.times import researcher_iso_of, utc_iso, utc_now
 from pht_contract.trains import Progress, ReleaseState, ResultSummary
 from pht_contract.wire import (
     DetailValue,
@@ -289,7 +289,8 @@ class ResultArchive:
         self._ledger.record(entry)
 
     def train_state(self, uid: str, registered: bool, progress: Progress | None) -> TrainState:
-        """What the operator mirrors: the rule, but a result summary only after release."""
+        """What the operator mirrors: the rule, but a result summary only after release (its
+        time in whole minutes, as researchers see it; the record keeps the second)."""
         record = self._records.get(uid)
         if record is None:
             return TrainState(uid=uid, registered=registered, progress=progress)
@@ -298,7 +299,7 @@ class ResultArchive:
             summary = ResultSummary(
                 digest=record.released_digest,
                 size_bytes=record.released_size or 0,
-                released_at=record.released_at,
+                released_at=researcher_iso_of(record.released_at),
             )
         return TrainState(
             uid=uid,
