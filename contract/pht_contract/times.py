@@ -48,7 +48,7 @@ def researcher_moment(moment: datetime.datetime | None = None) -> datetime.datet
 
 
 def researcher_iso(moment: datetime.datetime | None = None) -> str:
-    """:func:`utc_iso` of :func:`researcher_moment`: the form every researcher-visible time takes."""
+    """:func:`utc_iso` of :func:`researcher_moment`: how a researcher-visible time is written."""
     return utc_iso(researcher_moment(moment))
 
 
