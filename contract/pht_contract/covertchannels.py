@@ -208,8 +208,9 @@ _STATUS: Final = (
     _status(
         "status.conditions[].lastTransitionTime",
         lambda limits: limits.end_minutes,
-        "whole minutes; after the run starts, conditions change when it ends (a steward's "
-        "later release is the steward's moment)",
+        "whole minutes for Running, Succeeded, Failed and ResultReleased, which change when "
+        "the run ends (a steward's later release is the steward's moment); Admitted and "
+        "Approved are set before the run",
     ),
     _fixed(
         Surface.TRAIN_STATUS,

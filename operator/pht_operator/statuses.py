@@ -14,7 +14,7 @@ from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
 from pht_contract.objects import Obj
-from pht_contract.times import researcher_iso
+from pht_contract.times import researcher_iso, utc_iso
 
 #: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
 _LIVE_MESSAGES = {
@@ -28,6 +28,16 @@ _LIVE_MESSAGES = {
 }
 #: Conditions every Train carries from the first pass on (``Unknown`` until decided).
 INITIAL_CONDITIONS = (ConditionType.ADMITTED, ConditionType.APPROVED, ConditionType.SUCCEEDED)
+#: Conditions a run's code can move (when it ends, how): their transition times show whole
+#: minutes. Admission and approval happen before the code runs and keep the second.
+RUN_MOVED_CONDITIONS = frozenset(
+    {
+        ConditionType.RUNNING,
+        ConditionType.SUCCEEDED,
+        ConditionType.FAILED,
+        ConditionType.RESULT_RELEASED,
+    }
+)
 
 
 def conditions_of(status: Obj) -> dict[str, Obj]:
@@ -63,8 +73,8 @@ class StatusDraft:
     def set_condition(
         self, kind: ConditionType, value: str, reason: Reason | str, message: str
     ) -> bool:
-        """Set one condition; ``lastTransitionTime`` moves only when its status changes, and
-        shows whole minutes (a researcher reads it; a run's end is the train's to choose)."""
+        """Set one condition; ``lastTransitionTime`` moves only when its status changes (in
+        whole minutes for :data:`RUN_MOVED_CONDITIONS`: a researcher reads them)."""
         conditions = [dict(c) for c in self.status.get("conditions") or []]
         current = next((c for c in conditions if c.get("type") == kind.value), None)
         reason = str(reason)
@@ -74,6 +84,7 @@ class StatusDraft:
             current.get("message"),
         ) == (value, reason, message):
             return False
+        now = researcher_iso() if kind in RUN_MOVED_CONDITIONS else utc_iso()
         entry: Obj = {
             "type": kind.value,
             "status": value,
@@ -82,7 +93,7 @@ class StatusDraft:
             "lastTransitionTime": (
                 current["lastTransitionTime"]
                 if current is not None and current.get("status") == value
-                else researcher_iso()
+                else now
             ),
         }
         if self.generation is not None:
