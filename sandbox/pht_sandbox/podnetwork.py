@@ -145,7 +145,7 @@ def _allocation_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _addresses_in_use() -> set[str]:
+def addresses_in_use() -> set[str]:
     routes = _run("ip", "-4", "-o", "route", "show", "root", str(POD_ADDRESSES))
     return {line.split()[0].split("/")[0] for line in routes.splitlines() if line.strip()}
 
@@ -154,7 +154,7 @@ def create(pod_id: str, listener: str, port: int) -> PodNetwork:
     """A new network for pod ``pod_id`` (a short unique hex id) that reaches only
     ``listener:port``; on failure nothing is left behind."""
     with _allocation_lock():
-        used = _addresses_in_use()
+        used = addresses_in_use()
         free = next(
             (str(a) for a in POD_ADDRESSES.hosts() if str(a) not in used and a.packed[3] != 0),
             None,
