@@ -215,9 +215,10 @@ async def demo(
     real = cluster == "real"
     make_station: Callable[[StationConfig], LocalStation] = LocalStation
     if real:
-        from pht_sandbox.realstation import RealStation, control_plane_binaries
+        from pht_sandbox.realstation import RealStation, control_plane_binaries, require_runtime
 
         control_plane_binaries()  # says how to build them, before anything starts
+        require_runtime(runtime)  # says why runc cannot work here, before anything starts
 
         def make_station(config: StationConfig) -> LocalStation:
             return RealStation(config, pod_runtime=runtime)

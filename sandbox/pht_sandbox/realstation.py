@@ -75,6 +75,21 @@ ROOTFS_CACHE: Final = Path(
 )
 
 
+def default_images_dir() -> Path:
+    """Where ``make images`` puts the image archives (``PHT_IMAGES_OUT`` moves them)."""
+    if os.environ.get("PHT_IMAGES_OUT"):
+        return Path(os.environ["PHT_IMAGES_OUT"])
+    root = repository_root()
+    return (root or Path.cwd()) / ".tools" / "images"
+
+
+def require_runtime(choice: str) -> None:
+    """Raise :class:`~pht_sandbox.nodeagent.RuntimeUnavailable` with the reason when the pod
+    runtime asked for cannot work here, before anything starts (``auto`` always can)."""
+    if choice != "auto":
+        choose_runtime(choice, default_images_dir(), ROOTFS_CACHE, lambda _line: None)
+
+
 def control_plane_binaries() -> ControlPlaneBinaries:
     """The built control plane; ControlPlaneError with one line saying how to build it."""
     try:
@@ -181,12 +196,7 @@ class RealStation(LocalStation):
         await self._wait_ready(f"http://127.0.0.1:{health}/healthz", "operator")
 
     def _images_dir(self) -> Path:
-        if self.images_dir is not None:
-            return self.images_dir
-        if os.environ.get("PHT_IMAGES_OUT"):
-            return Path(os.environ["PHT_IMAGES_OUT"])
-        root = repository_root()
-        return (root or Path.cwd()) / ".tools" / "images"
+        return self.images_dir if self.images_dir is not None else default_images_dir()
 
     def _client(self, identity: str) -> httpx.AsyncClient:
         assert self.plane is not None

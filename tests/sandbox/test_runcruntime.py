@@ -9,7 +9,9 @@ About 5 s per container on two cores (the image is unpacked once per digest and 
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 TRAIN_IMAGE = "ghcr.io/pht-station/trains/cohort-summary@sha256:" + "1" * 64
 UID, GID, FS_GROUP = 65532, 65533, 65534
 TOKEN = "not-a-real-token"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def runtime(port: int = 9) -> RuncRuntime:
@@ -262,3 +265,49 @@ def test_runc_is_chosen_where_it_works_and_process_when_asked(tmp_path: Path) ->
     assert isinstance(chosen, ProcessRuntime) and name == "process"
     with pytest.raises(RuntimeUnavailable, match="unknown runtime"):
         choose_runtime("docker", probeimage.ARCHIVES, tmp_path, said.append)
+
+
+def _pht_demo(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **({"PATH": path} if path is not None else {})}
+    return subprocess.run(
+        [sys.executable, "-m", "pht_cli.main", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_pht_demo_refuses_a_runtime_that_cannot_work_here_in_one_line(tmp_path: Path) -> None:
+    emulated = _pht_demo("--runtime", "runc", "--once", "--work-dir", str(tmp_path / "w"))
+    assert emulated.returncode == 2
+    assert emulated.stderr.strip() == "error: --runtime applies to --cluster real only"
+    # This machine's commands, runc left out.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for folder in os.environ.get("PATH", "").split(":"):
+        if not Path(folder).is_dir():
+            continue
+        for command in Path(folder).iterdir():
+            if command.name != "runc" and not (bin_dir / command.name).exists():
+                (bin_dir / command.name).symlink_to(command)
+    tools = f"{Path(sys.executable).parent}:{REPO / '.tools' / 'bin'}:{bin_dir}"
+    assert shutil.which("runc", path=tools) is None
+    without_runc = _pht_demo(
+        "--cluster",
+        "real",
+        "--runtime",
+        "runc",
+        "--once",
+        "--work-dir",
+        str(tmp_path / "w"),
+        path=tools,
+    )
+    assert without_runc.returncode == 2, without_runc.stderr
+    assert without_runc.stderr.strip().splitlines() == [
+        "error: train pods cannot run under runc here: no 'runc' on PATH "
+        "(apt-get install runc; 'make tools' installs it)"
+    ]
+    assert not (tmp_path / "w").exists()  # refused before anything started
