@@ -47,6 +47,8 @@ HEARTBEAT_SECONDS: Final = 10.0
 NO_POD_DEADLINE_SECONDS: Final = 7 * 24 * 3600.0
 #: Exit code a kubelet reports for a container it killed (128 + SIGKILL).
 KILLED_EXIT_CODE: Final = 137
+#: Exit code a kubelet reports for a container its runtime could not start.
+START_ERROR_EXIT_CODE: Final = 128
 #: Seconds a pod waits for the Secrets it mounts before it is reported waiting.
 SECRET_RETRIES: Final = 30
 MERGE: Final = {"Content-Type": "application/merge-patch+json"}
@@ -436,7 +438,23 @@ class NodeAgent:
             await self._write_status(pod, running_status(pod, started_at, self.runtime_name))
             deadline = float(pod["spec"].get("activeDeadlineSeconds") or NO_POD_DEADLINE_SECONDS)
             launch = PodLaunch(train, container, env, run_dir, deadline, pod["spec"], secrets, name)
-            code = await self.runtime.run(launch)
+            try:
+                code = await self.runtime.run(launch)
+            except (OSError, RuntimeError, ValueError) as exc:
+                # As a kubelet reports a container its runtime could not start.
+                message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                await self._write_status(
+                    pod,
+                    terminated_status(
+                        pod,
+                        started_at,
+                        START_ERROR_EXIT_CODE,
+                        "StartError",
+                        message=message,
+                        runtime_name=self.runtime_name,
+                    ),
+                )
+                return
             if code is None:
                 status = terminated_status(
                     pod,

@@ -87,8 +87,9 @@ def _normal(name: str) -> str:
     return str(PurePosixPath("/", name))[1:]
 
 
-def read(path: Path) -> Image:
-    """The image in an OCI archive, with every path its layers add (whiteouts applied)."""
+def read(path: Path, with_paths: bool = True) -> Image:
+    """The image in an OCI archive, with every path its layers add (whiteouts applied; left
+    out, without reading the layers, when ``with_paths`` is false)."""
     with tarfile.open(path) as archive:
         descriptor, manifest = _manifest(archive)
         image = Image(
@@ -98,7 +99,7 @@ def read(path: Path) -> Image:
             digest=descriptor["digest"],
         )
         sizes: dict[str, int] = {}
-        for digest in image.layers:
+        for digest in image.layers if with_paths else []:
             with tarfile.open(fileobj=_blob(archive, digest), mode="r|*") as layer:
                 for member in layer:
                     name = _normal(member.name)
@@ -195,7 +196,7 @@ def unpacked(archive: Path, cache: Path) -> UnpackedImage:
     Concurrent callers (threads or processes) wait for one unpacking; a half-unpacked tree is
     never used (it is unpacked beside its final place and renamed when complete).
     """
-    image = read(archive)
+    image = read(archive, with_paths=False)
     key = image.digest.replace(":", "-")
     final = cache / key / "rootfs"
     with _locked(cache / f"{key}.lock"):
