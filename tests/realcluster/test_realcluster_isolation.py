@@ -94,11 +94,11 @@ def test_a_hostile_train_on_the_real_control_plane_reaches_only_the_station_api(
                 ["dns-cluster-name", "resolve", "kubernetes.default.svc", 443],
                 ["dns-public-name", "resolve", "example.org", 443],
             ]
-            await station.apply(
-                json.loads(json.dumps(yaml.safe_load(POLICY_FILE.read_text()))),
-                constants.POLICY_PLURAL,
+            await station.apply(yaml.safe_load(POLICY_FILE.read_text()), constants.POLICY_PLURAL)
+            await run_one_train(
+                station,
+                probe_train("isolation-probe", probeimage.COMMAND, {"targets": targets}),
             )
-            await run_one_train(station, probe_train(targets))
             node = (await station.kube_request("GET", f"/api/v1/nodes/{NODE_NAME}")).json()
             pods = await station.list_objects("v1", "pods", RUN_NAMESPACE)
             statuses = [p.get("status") or {} for p in pods]
