@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -42,7 +43,9 @@ REAL_BANNER: Final = """\
 PHT station on a REAL Kubernetes control plane — for evaluation and development only.
   * etcd, kube-apiserver, kube-controller-manager and kube-scheduler run on 127.0.0.1, with the
     chart's CRDs, admission policies and RBAC; the operator runs under the chart's RBAC.
-  * Train pods run on a node agent as LOCAL PROCESSES WITHOUT CONTAINER ISOLATION.
+  * Train pods run on a node agent: as isolated OCI containers under runc where this machine
+    allows it (root, runc, 'make images'), else as LOCAL PROCESSES WITHOUT CONTAINER ISOLATION;
+    the agent says which, and why, when it starts.
   * The cohort is SYNTHETIC (Lung1-shaped, ROO/NCIT terms); never load patient data here.
 """
 
@@ -199,22 +202,32 @@ async def steward_cli(station: LocalStation, *args: str) -> str:
 
 @stops_on_sigterm
 async def demo(
-    work_dir: Path, out_dir: Path, once: bool, patients: int, cluster: str = "emulator"
+    work_dir: Path,
+    out_dir: Path,
+    once: bool,
+    patients: int,
+    cluster: str = "emulator",
+    runtime: str = "auto",
 ) -> int:
     """The demo's story on the emulated cluster (``cluster="emulator"``) or on a real
-    control plane (``cluster="real"``); 0 when the Train's result was released."""
+    control plane (``cluster="real"``, its train pods run by the ``runtime`` the node agent
+    chooses); 0 when the Train's result was released."""
     real = cluster == "real"
-    station_class: type[LocalStation] = LocalStation
+    make_station: Callable[[StationConfig], LocalStation] = LocalStation
     if real:
-        from pht_sandbox.realstation import RealStation, control_plane_binaries
+        from pht_sandbox.realstation import RealStation, control_plane_binaries, require_runtime
 
         control_plane_binaries()  # says how to build them, before anything starts
-        station_class = RealStation
+        require_runtime(runtime)  # says why runc cannot work here, before anything starts
+
+        def make_station(config: StationConfig) -> LocalStation:
+            return RealStation(config, pod_runtime=runtime)
+
     print(REAL_BANNER if real else BANNER)
     started = time.monotonic()
     work_dir = fresh_work_dir(work_dir)
     config = StationConfig("demo", work_dir, patients=patients, policy_file=POLICY_FILE)
-    async with station_class(config) as station:
+    async with make_station(config) as station:
         print(
             f"station up in {time.monotonic() - started:.1f}s: "
             f"{'real' if real else 'emulated'} cluster "

@@ -8,9 +8,12 @@ way a kubelet does: ``Running``, then ``Succeeded`` or ``Failed`` with the conta
 code and reason. The real Job controller turns that into the Job's outcome. A pod deleted
 while it runs is killed, marked failed and its deletion confirmed (``gracePeriodSeconds=0``).
 
-Images other than the bundled example trains stay ``Pending`` with ``ErrImagePull``, as a
-kubelet leaves an image it cannot pull. The runtime decides the isolation; the agent says it
-loudly when it starts.
+The runtime decides the isolation and which images it can run; the agent says it loudly when
+it starts. :func:`choose_runtime` picks :class:`~pht_sandbox.runcruntime.RuncRuntime` (each pod
+an isolated OCI container from its image archive) where this machine allows it and otherwise
+falls back to :class:`~pht_sandbox.podruntime.ProcessRuntime` (bundled trains as local
+processes), saying exactly why. Images the runtime cannot run stay ``Pending`` with
+``ErrImagePull``, as a kubelet leaves an image it cannot pull.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pht_contract.times import utc_iso, utc_now
 from pht_sandbox.bundledtrains import bundled_trains, image_repository
 from pht_sandbox.podruntime import PodLaunch, PodRuntime, ProcessRuntime, pod_environment
 from pht_sandbox.podruntime import secret_names as mounted_secrets
+from pht_sandbox.runcruntime import OOM_KILLED, RuncRuntime, runc_problem
 
 #: Label on the agent's Node: which runtime runs its pods.
 RUNTIME_LABEL: Final = "pht.health-ai.nl/node-agent-runtime"
@@ -43,9 +47,41 @@ HEARTBEAT_SECONDS: Final = 10.0
 NO_POD_DEADLINE_SECONDS: Final = 7 * 24 * 3600.0
 #: Exit code a kubelet reports for a container it killed (128 + SIGKILL).
 KILLED_EXIT_CODE: Final = 137
+#: Exit code a kubelet reports for a container its runtime could not start.
+START_ERROR_EXIT_CODE: Final = 128
 #: Seconds a pod waits for the Secrets it mounts before it is reported waiting.
 SECRET_RETRIES: Final = 30
 MERGE: Final = {"Content-Type": "application/merge-patch+json"}
+#: What ``choose_runtime`` may be asked for.
+RUNTIME_CHOICES: Final = ("auto", "runc", "process")
+
+
+class RuntimeUnavailable(RuntimeError):
+    """The runtime asked for cannot run pods on this machine (the reason is the message)."""
+
+
+def choose_runtime(
+    choice: str, images_dir: Path, cache_dir: Path, say: Callable[[str], None] = print
+) -> tuple[PodRuntime, str]:
+    """The pod runtime and its name: ``runc`` where it works here, else (``auto``) local
+    processes with a loud line saying why; ``runc`` asked for but impossible raises
+    :class:`RuntimeUnavailable` with the reason."""
+    if choice not in RUNTIME_CHOICES:
+        raise RuntimeUnavailable(
+            f"unknown runtime {choice!r} (one of {', '.join(RUNTIME_CHOICES)})"
+        )
+    if choice == "process":
+        return ProcessRuntime(), "process"
+    problem = runc_problem(images_dir)
+    if problem is None:
+        return RuncRuntime(images_dir, cache_dir, say=say), "runc"
+    if choice == "runc":
+        raise RuntimeUnavailable(f"train pods cannot run under runc here: {problem}")
+    say(
+        f"!!! train pods cannot run as isolated runc containers here: {problem}; "
+        "FALLING BACK TO LOCAL PROCESSES WITHOUT ISOLATION !!!"
+    )
+    return ProcessRuntime(), "process"
 
 
 @dataclass(frozen=True)
@@ -144,7 +180,7 @@ def waiting_status(pod: Obj, reason: str, message: str) -> Obj:
     }
 
 
-def running_status(pod: Obj, started_at: str) -> Obj:
+def running_status(pod: Obj, started_at: str, runtime_name: str = "process") -> Obj:
     container = pod["spec"]["containers"][0]
     return {
         "phase": "Running",
@@ -158,7 +194,7 @@ def running_status(pod: Obj, started_at: str) -> Obj:
                 "name": container["name"],
                 "image": container["image"],
                 "imageID": container["image"],
-                "containerID": f"process://{pod['metadata']['uid']}",
+                "containerID": f"{runtime_name}://{pod['metadata']['uid']}",
                 "ready": True,
                 "restartCount": 0,
                 "started": True,
@@ -169,10 +205,16 @@ def running_status(pod: Obj, started_at: str) -> Obj:
 
 
 def terminated_status(
-    pod: Obj, started_at: str, exit_code: int, reason: str, pod_reason: str = "", message: str = ""
+    pod: Obj,
+    started_at: str,
+    exit_code: int,
+    reason: str,
+    pod_reason: str = "",
+    message: str = "",
+    runtime_name: str = "process",
 ) -> Obj:
     """The pod after its container ended: Succeeded on exit code 0, Failed otherwise."""
-    status = running_status(pod, started_at)
+    status = running_status(pod, started_at, runtime_name)
     status["phase"] = "Succeeded" if exit_code == 0 else "Failed"
     status["conditions"] = _pod_conditions(False)
     (container,) = status["containerStatuses"]
@@ -367,9 +409,10 @@ class NodeAgent:
         name = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]
         train = bundled_trains().get(image_repository(container["image"]))
-        if train is None:
+        if not self.runtime.image_available(container["image"]):
+            what = "example trains" if self.runtime.local_paths else "image archives"
             message = (
-                f'image "{container["image"]}" is not one of the example trains this node '
+                f'image "{container["image"]}" is not one of the {what} this node '
                 f"agent runs ({self.runtime_name} runtime)"
             )
             await self._write_status(pod, waiting_status(pod, "ErrImagePull", message))
@@ -389,10 +432,29 @@ class NodeAgent:
         started_at = utc_iso()
         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.work_dir))
         try:
-            env = pod_environment(pod["spec"], secrets, run_dir, train)
-            await self._write_status(pod, running_status(pod, started_at))
+            env: dict[str, str] = {}
+            if self.runtime.local_paths and train is not None:
+                env = pod_environment(pod["spec"], secrets, run_dir, train)
+            await self._write_status(pod, running_status(pod, started_at, self.runtime_name))
             deadline = float(pod["spec"].get("activeDeadlineSeconds") or NO_POD_DEADLINE_SECONDS)
-            code = await self.runtime.run(PodLaunch(train, container, env, run_dir, deadline))
+            launch = PodLaunch(train, container, env, run_dir, deadline, pod["spec"], secrets, name)
+            try:
+                code = await self.runtime.run(launch)
+            except (OSError, RuntimeError, ValueError) as exc:
+                # As a kubelet reports a container its runtime could not start.
+                message = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+                await self._write_status(
+                    pod,
+                    terminated_status(
+                        pod,
+                        started_at,
+                        START_ERROR_EXIT_CODE,
+                        "StartError",
+                        message=message,
+                        runtime_name=self.runtime_name,
+                    ),
+                )
+                return
             if code is None:
                 status = terminated_status(
                     pod,
@@ -401,10 +463,15 @@ class NodeAgent:
                     "Error",
                     "DeadlineExceeded",
                     "Pod was active on the node longer than the specified deadline",
+                    self.runtime_name,
                 )
             else:
                 exit_code, reason = exit_reason(code)
-                status = terminated_status(pod, started_at, exit_code, reason)
+                if OOM_KILLED in launch.notes:
+                    reason = OOM_KILLED
+                status = terminated_status(
+                    pod, started_at, exit_code, reason, runtime_name=self.runtime_name
+                )
             await self._write_status(pod, status)
         finally:
             # The algorithm's output stays with the station (never shown to researchers).
@@ -423,7 +490,10 @@ class NodeAgent:
             started_at = (pod.get("status") or {}).get("startTime") or utc_iso()
             with contextlib.suppress(httpx.HTTPError, RuntimeError):
                 await self._write_status(
-                    pod, terminated_status(pod, started_at, KILLED_EXIT_CODE, "Error")
+                    pod,
+                    terminated_status(
+                        pod, started_at, KILLED_EXIT_CODE, "Error", runtime_name=self.runtime_name
+                    ),
                 )
         with contextlib.suppress(httpx.HTTPError):
             await self.api.request(

@@ -2,10 +2,10 @@
 
 The station in a box's kubelet (:mod:`pht_sandbox.processpods`, emulated cluster) and the node
 agent (:mod:`pht_sandbox.nodeagent`, real API server) hand a :class:`PodLaunch` to a
-:class:`PodRuntime` and get an exit code back. Today's only runtime, :class:`ProcessRuntime`,
+:class:`PodRuntime` and get an exit code back. The simplest runtime, :class:`ProcessRuntime`,
 runs a bundled example train as a **local process without container isolation**: it shares
-this machine's network, file system and user. A runtime that starts an OCI container (runc)
-implements the same protocol.
+this machine's network, file system and user. :class:`pht_sandbox.runcruntime.RuncRuntime`
+runs the pod's image as an isolated OCI container under runc instead.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import os
 import resource
 import signal
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
 from pht_contract.objects import Obj
 from pht_contract.quantities import QuantityError, parse_quantity
-from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain
+from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain, bundled_trains, image_repository
 
 #: Address space beyond the memory limit: interpreters reserve far more than they touch.
 ADDRESS_SPACE_HEADROOM: Final = 2 * 1024**3
@@ -76,12 +76,23 @@ def secret_names(pod_spec: Obj) -> list[str]:
 class PodLaunch:
     """One container of one pod, ready to start: what it runs and with which limits."""
 
-    train: BundledTrain
+    #: The bundled train a local process runs (``None`` for a runtime that runs images).
+    train: BundledTrain | None
     container: Obj
     env: dict[str, str]
     run_dir: Path
     #: Seconds until the deadline kills it.
     timeout: float
+    #: The whole pod spec (volumes, securityContext) and the Secrets it mounts (as in the API).
+    pod_spec: Obj = field(default_factory=dict)
+    secrets: dict[str, dict[str, str]] = field(default_factory=dict)
+    name: str = "pod"
+    #: What the runtime noticed about how the container ended (e.g. ``OOMKilled``).
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def image(self) -> str:
+        return str(self.container.get("image", ""))
 
     @property
     def log(self) -> Path:
@@ -93,6 +104,13 @@ class PodRuntime(Protocol):
 
     #: One line for the operator of this machine: how isolated a pod is.
     isolation: str
+    #: True when the pod sees its volumes as folders of this machine (environment values that
+    #: point into a mount are rewritten to them, :func:`pod_environment`).
+    local_paths: bool
+
+    def image_available(self, image: str) -> bool:
+        """Whether this runtime can run ``image`` (else the pod waits as ErrImagePull)."""
+        ...
 
     async def run(self, launch: PodLaunch) -> int | None:
         """The container's exit code, or ``None`` when the deadline killed it.
@@ -110,8 +128,14 @@ class ProcessRuntime:
         "train pods run as LOCAL PROCESSES WITHOUT CONTAINER ISOLATION: they share this "
         "machine's network, file system and user"
     )
+    local_paths = True
+
+    def image_available(self, image: str) -> bool:
+        return image_repository(image) in bundled_trains()
 
     async def run(self, launch: PodLaunch) -> int | None:
+        if launch.train is None:
+            raise ValueError(f"{launch.image}: not a bundled train, a local process cannot run it")
         limits = launch.container.get("resources", {}).get("limits", {})
         memory = quantity(limits.get("memory"))
         cpus = max(1.0, quantity(limits.get("cpu")) or 1.0)

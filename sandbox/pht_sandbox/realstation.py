@@ -34,7 +34,9 @@ from pht_sandbox.controlplane.binaries import ControlPlaneBinaries, locate, repo
 from pht_sandbox.controlplane.cluster import IDENTITIES, ControlPlane, kubeconfig
 from pht_sandbox.controlplane.nodes import NODES
 from pht_sandbox.controlplane.processes import ControlPlaneError
-from pht_sandbox.nodeagent import LEASE_NAMESPACE, NodeAgent, machine_capacity
+from pht_sandbox.nodeagent import LEASE_NAMESPACE, NodeAgent, choose_runtime, machine_capacity
+from pht_sandbox.podnetwork import ensure_listener_address
+from pht_sandbox.runcruntime import RuncRuntime
 from pht_sandbox.stations import REQUEST_NAMESPACE, RUN_NAMESPACE, LocalStation
 
 RELEASE: Final = "pht"
@@ -67,6 +69,25 @@ IN_POD_ONLY: Final = frozenset(
     }
 )
 HELM_TIMEOUT: Final = 300.0
+#: Unpacked image root file systems, one per image digest, shared by every station here.
+ROOTFS_CACHE: Final = Path(
+    os.environ.get("PHT_ROOTFS_CACHE", Path.home() / ".cache" / "pht-images" / "rootfs-runc")
+)
+
+
+def default_images_dir() -> Path:
+    """Where ``make images`` puts the image archives (``PHT_IMAGES_OUT`` moves them)."""
+    if os.environ.get("PHT_IMAGES_OUT"):
+        return Path(os.environ["PHT_IMAGES_OUT"])
+    root = repository_root()
+    return (root or Path.cwd()) / ".tools" / "images"
+
+
+def require_runtime(choice: str) -> None:
+    """Raise :class:`~pht_sandbox.nodeagent.RuntimeUnavailable` with the reason when the pod
+    runtime asked for cannot work here, before anything starts (``auto`` always can)."""
+    if choice != "auto":
+        choose_runtime(choice, default_images_dir(), ROOTFS_CACHE, lambda _line: None)
 
 
 def control_plane_binaries() -> ControlPlaneBinaries:
@@ -100,6 +121,11 @@ class RealStation(LocalStation):
     #: the chart, and stop it at the end).
     plane: ControlPlane | None = None
     agent: NodeAgent | None = None
+    #: How the node agent runs train pods: ``auto`` (runc where this machine allows it, else
+    #: local processes, said loudly), ``runc`` or ``process``.
+    pod_runtime: str = "auto"
+    #: The image archives the runc runtime runs (default: ``.tools/images``, ``make images``).
+    images_dir: Path | None = None
     _owns_plane: bool = False
     say: Any = print
     _kube: httpx.AsyncClient | None = None
@@ -126,13 +152,28 @@ class RealStation(LocalStation):
             await asyncio.to_thread(self._install_chart, work)
         await self._cordon_simulated_nodes(True)
         self._agent_api = self._client("admin")
+        runtime, runtime_name = await asyncio.to_thread(
+            choose_runtime, self.pod_runtime, self._images_dir(), ROOTFS_CACHE, self.say
+        )
+        if isinstance(runtime, RuncRuntime):
+            # Pods reach only this address, in their own network namespaces.
+            await asyncio.to_thread(ensure_listener_address, runtime.api_address)
+            self.internal_host = runtime.api_address
         self.agent = NodeAgent(
-            self._agent_api, NODE_NAME, work / "node", capacity=machine_capacity(), say=self.say
+            self._agent_api,
+            NODE_NAME,
+            work / "node",
+            runtime=runtime,
+            runtime_name=runtime_name,
+            capacity=machine_capacity(),
+            say=self.say,
         )
         await self.agent.start()
         await self._wait_schedulable(NODE_NAME)
 
         internal, health, metrics = self._start_station_api(work, store)
+        if isinstance(runtime, RuncRuntime):
+            runtime.api_port = internal
         operator_kubeconfig = await self._operator_kubeconfig(work / "operator.kubeconfig")
         self._spawn(
             "operator",
@@ -153,6 +194,9 @@ class RealStation(LocalStation):
         self._http = httpx.AsyncClient(timeout=10.0)
         await self._wait_ready(f"{self.urls.external}/readyz", "station API")
         await self._wait_ready(f"http://127.0.0.1:{health}/healthz", "operator")
+
+    def _images_dir(self) -> Path:
+        return self.images_dir if self.images_dir is not None else default_images_dir()
 
     def _client(self, identity: str) -> httpx.AsyncClient:
         assert self.plane is not None

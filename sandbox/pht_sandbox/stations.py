@@ -101,6 +101,8 @@ class LocalStation:
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _kubelet: ProcessKubelet | None = None
     _http: httpx.AsyncClient | None = None
+    #: The address the station API's internal listener (the one train pods call) binds.
+    internal_host: str = "127.0.0.1"
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -169,7 +171,7 @@ class LocalStation:
         (work / "operator-token").chmod(0o600)
         internal, external = free_port(), free_port()
         health, metrics = free_port(), free_port()
-        self.urls.internal = f"http://127.0.0.1:{internal}"
+        self.urls.internal = f"http://{self.internal_host}:{internal}"
         self.urls.external = f"http://127.0.0.1:{external}"
         self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
         self._write_identities(work / "identities.yaml")
@@ -178,7 +180,7 @@ class LocalStation:
             {
                 "PHT_API_STORE": str(store),
                 "PHT_API_STATE_DIR": str(work / "api-state"),
-                "PHT_API_INTERNAL_HOST": "127.0.0.1",
+                "PHT_API_INTERNAL_HOST": self.internal_host,
                 "PHT_API_INTERNAL_PORT": str(internal),
                 "PHT_API_EXTERNAL_HOST": "127.0.0.1",
                 "PHT_API_EXTERNAL_PORT": str(external),

@@ -130,16 +130,6 @@ def test_the_image_holds_no_compiler_pip_or_sandbox_and_stays_small(name: str) -
     assert image.unpacked_bytes <= limit, size
 
 
-def _layer(entries: dict[str, bytes]) -> bytes:
-    buffer = BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as layer:
-        for name, content in entries.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(content)
-            layer.addfile(info, BytesIO(content))
-    return buffer.getvalue()
-
-
 def test_the_checks_catch_a_bad_image(tmp_path: Path) -> None:
     """Guards the checks above with a small archive built here: root user, gcc, pip and the
     station in a box; a later layer's whiteout removes a file an earlier one added."""
@@ -150,7 +140,7 @@ def test_the_checks_catch_a_bad_image(tmp_path: Path) -> None:
         blobs[digest] = content
         return {"digest": digest, "size": len(content)}
 
-    first = _layer(
+    first = oci.layer(
         {
             "usr/bin/gcc-12": b"",
             "opt/venv/lib/python3.11/site-packages/pip/__init__.py": b"",
@@ -158,7 +148,7 @@ def test_the_checks_catch_a_bad_image(tmp_path: Path) -> None:
             "secret/notes": b"gone",
         }
     )
-    second = _layer({"secret/.wh.notes": b""})
+    second = oci.layer({"secret/.wh.notes": b""})
     config = add(json.dumps({"config": {"User": "0", "Entrypoint": ["pht"]}}).encode())
     manifest = add(json.dumps({"config": config, "layers": [add(first), add(second)]}).encode())
     archive = tmp_path / "bad.tar"

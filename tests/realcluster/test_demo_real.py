@@ -40,7 +40,8 @@ def test_demo_on_the_real_control_plane_releases_the_result(tmp_path: Path) -> N
     text = done.stdout
     assert done.returncode == 0, text[-4000:] + done.stderr[-3000:]
     assert "REAL Kubernetes control plane" in text
-    assert "LOCAL PROCESSES WITHOUT CONTAINER ISOLATION" in text  # said loudly, at start
+    # Said loudly at start: this machine (root, runc, the images built) isolates train pods.
+    assert "TRAIN PODS RUN AS OCI CONTAINERS UNDER RUNC" in text
     assert "pht approve km-survival-by-stage   # bob, a data steward, approves" in text
     assert "ResultReleased=False(AwaitingRelease)" in text
     assert "Succeeded=True(ResultReleased)" in text

@@ -14,6 +14,7 @@ from pht_cli.sandbox import require_sandbox
 def run(args: argparse.Namespace) -> int:
     require_sandbox()
     from pht_sandbox.controlplane.processes import ControlPlaneError
+    from pht_sandbox.nodeagent import RuntimeUnavailable
     from pht_sandbox.stations import WorkDirInUse
 
     try:
@@ -26,14 +27,25 @@ def run(args: argparse.Namespace) -> int:
             return asyncio.run(
                 federated_demo(Path(args.work_dir) / "federated", Path(args.out), args.once)
             )
+        runtime = getattr(args, "runtime", None)
+        if runtime is not None and args.cluster != "real":
+            print("error: --runtime applies to --cluster real only", file=sys.stderr)
+            return 2
         from pht_sandbox.demo import demo
 
         return asyncio.run(
-            demo(Path(args.work_dir), Path(args.out), args.once, args.patients, args.cluster)
+            demo(
+                Path(args.work_dir),
+                Path(args.out),
+                args.once,
+                args.patients,
+                args.cluster,
+                runtime or "auto",
+            )
         )
     except KeyboardInterrupt:
         return 0
-    except (WorkDirInUse, ControlPlaneError) as exc:
+    except (WorkDirInUse, ControlPlaneError, RuntimeUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (RuntimeError, TimeoutError, OSError) as exc:
@@ -66,7 +78,16 @@ def register(subparsers: Any) -> None:
         default="emulator",
         help="emulator (default): the emulated Kubernetes API; real: a real control plane on "
         "127.0.0.1 (etcd, kube-apiserver, controller manager, scheduler; built by 'make tools') "
-        "with the chart installed and a node agent that runs train pods as local processes",
+        "with the chart installed and a node agent that runs train pods",
+    )
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "runc", "process"),
+        default=None,
+        help="with --cluster real, how the node agent runs train pods: runc (each pod an "
+        "isolated OCI container from its image archive; needs root, runc, iproute2, nftables "
+        "and 'make images'), process (local processes, no isolation) or auto (default: runc "
+        "where this machine allows it, else processes, saying why)",
     )
     parser.set_defaults(handler=run)
     commands = parser.add_subparsers(dest="demo_command", metavar="COMMAND")
