@@ -167,6 +167,8 @@ class Ending:
     #: (type, status, reason, message) of each condition of the Train at its end.
     conditions: list[tuple[str, str, str, str]] = field(default_factory=list)
     result: Obj | None = None
+    #: Whether ``pht held`` listed the result for the steward before the release.
+    held_listed: bool = False
     #: The run's objects left once the Train ended: (kind, name, a Job's
     #: ttlSecondsAfterFinished or a Pod's phase).
     left_at_end: list[tuple[str, str, Any]] = field(default_factory=list)
@@ -299,6 +301,13 @@ async def forget_approvals(station: LocalStation, name: str) -> None:
             await station.kube_request("DELETE", f"{APPROVALS_PATH}/{item['metadata']['name']}")
 
 
+async def listed_as_held(station: LocalStation, name: str) -> bool:
+    """Whether the steward's ``pht held`` lists the Train's result."""
+    listing = json.loads(await steward_cli(station, "held", "-o", "json"))
+    items = listing["items"] if isinstance(listing, dict) else listing
+    return any((i["namespace"], i["name"]) == (REQUEST_NAMESPACE, name) for i in items)
+
+
 def slow_trains(root: Path) -> dict[str, BundledTrain]:
     """Image repository → a package of its own, for each case that runs the slow train."""
     return {
@@ -341,6 +350,7 @@ async def follow(station: LocalStation, case: Case, trains: dict[str, BundledTra
     else:
         train = await station.wait_for(name, held_for_steward, STEP_TIMEOUT)
         if held_for_steward(train):
+            seen.held_listed = await listed_as_held(station, name)
             await steward_cli(
                 station, "release", f"{REQUEST_NAMESPACE}/{name}", "--reason", RELEASE_REASON
             )
