@@ -172,6 +172,8 @@ class Ending:
     #: The run's objects left once the Train ended: (kind, name, a Job's
     #: ttlSecondsAfterFinished or a Pod's phase).
     left_at_end: list[tuple[str, str, Any]] = field(default_factory=list)
+    #: Seconds from the Train's end until its run was tidied up (see :func:`tidy`).
+    seconds_to_tidy: float = 0.0
     #: Whether the station API still accepts the run's token once the Train ended (or went).
     registration_active: bool | None = None
     #: The run's objects (and the Train) left after the Train was deleted.
@@ -221,6 +223,31 @@ async def run_objects(station: LocalStation, uid: str) -> list[tuple[str, str, A
                 )
                 found.append((kind, meta["name"], detail))
     return sorted(found)
+
+
+def tidy(objects: list[tuple[str, str, Any]]) -> bool:
+    """An ended run as it should be left: no Secret or NetworkPolicy, each Job with a TTL, no
+    pod still running (a pod the Job controller deleted at the deadline is gone)."""
+    return all(
+        (kind == "Job" and detail) or (kind == "Pod" and detail in ("Succeeded", "Failed"))
+        for kind, _n, detail in objects
+    )
+
+
+async def cleaned_up(station: LocalStation, uid: str) -> list[tuple[str, str, Any]]:
+    """The run's objects once the operator and the node have tidied up after the Train's end
+    (the operator records the outcome first, then cleans up; a pod deleted at the deadline is
+    killed, then goes), or as they are when that does not happen within 30 s."""
+    objects: list[tuple[str, str, Any]] = []
+
+    async def check() -> bool:
+        nonlocal objects
+        objects = await run_objects(station, uid)
+        return tidy(objects)
+
+    with contextlib.suppress(TimeoutError):
+        await until(check, 30, "the run was not cleaned up")
+    return objects
 
 
 def registration_active(station: LocalStation, uid: str) -> bool:
@@ -360,7 +387,9 @@ async def follow(station: LocalStation, case: Case, trains: dict[str, BundledTra
         seen.conditions = conditions(train)
         if seen.summary == "Succeeded":
             seen.result = await station.released_result(name)
-        seen.left_at_end = await run_objects(station, uid)
+        ended = time.monotonic()
+        seen.left_at_end = await cleaned_up(station, uid)
+        seen.seconds_to_tidy = time.monotonic() - ended
     if mine is not None:
         seen.processes_at_end = await processes_gone(mine)
     seen.registration_active = registration_active(station, uid)

@@ -130,6 +130,8 @@ def runs(
     work = tmp_path_factory.mktemp(f"trains-{runtime}")
     done = asyncio.run(run_everything(control_plane, work, runtime))
     print(f"six Trains on the real control plane and on the emulator: {done.seconds:.1f} s")
+    for name, ending in done.real.items():
+        print(f"  {name}: tidied up {ending.seconds_to_tidy:.1f} s after its end (real)")
     return done
 
 
