@@ -88,7 +88,7 @@ def write_slow_train(root: Path, repository: str) -> BundledTrain:
 
 def example(file: str) -> Obj:
     document: Obj = yaml.safe_load((EXAMPLES / file).read_text())
-    return copy.deepcopy(document)
+    return document
 
 
 def example_policy() -> Obj:
