@@ -33,7 +33,7 @@ import httpx
 
 from pht_contract.objects import Obj
 from pht_contract.times import utc_iso, utc_now
-from pht_sandbox.bundledtrains import bundled_trains, image_repository
+from pht_sandbox.bundledtrains import BundledTrain, bundled_trains, image_repository
 from pht_sandbox.podruntime import PodLaunch, PodRuntime, ProcessRuntime, pod_environment
 from pht_sandbox.podruntime import secret_names as mounted_secrets
 from pht_sandbox.runcruntime import OOM_KILLED, RuncRuntime, runc_problem
@@ -253,6 +253,9 @@ class NodeAgent:
     capacity: NodeCapacity = field(default_factory=NodeCapacity)
     runtime_name: str = "process"
     say: Callable[[str], None] = print
+    #: Image repository → the train package this node runs for it (the example trains; an
+    #: author adds their own train here to try it on the station before building an image).
+    trains: dict[str, BundledTrain] = field(default_factory=bundled_trains)
     _pods: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _started: set[str] = field(default_factory=set)
     _deleting: set[str] = field(default_factory=set)
@@ -408,8 +411,13 @@ class NodeAgent:
     async def _run_pod(self, pod: Obj) -> None:
         name = pod["metadata"]["name"]
         container = pod["spec"]["containers"][0]
-        train = bundled_trains().get(image_repository(container["image"]))
-        if not self.runtime.image_available(container["image"]):
+        train = self.trains.get(image_repository(container["image"]))
+        available = (
+            train is not None
+            if self.runtime.local_paths
+            else self.runtime.image_available(container["image"])
+        )
+        if not available:
             what = "example trains" if self.runtime.local_paths else "image archives"
             message = (
                 f'image "{container["image"]}" is not one of the {what} this node '
