@@ -495,7 +495,7 @@ async def start_operator(
         profile = ["-m", "cProfile", "-o", os.environ["PHT_BENCH_PROFILE"]]
     else:
         profile = []
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         *profile,
         "-m",
@@ -507,6 +507,22 @@ async def start_operator(
         stderr=asyncio.subprocess.STDOUT,
         env=env,
     )
+    if os.environ.get("PHT_BENCH_PYSPY"):  # sample the operator's CPU until it exits
+        await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--output",
+            os.environ["PHT_BENCH_PYSPY"],
+            "--pid",
+            str(process.pid),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    return process
 
 
 async def operator_side(
