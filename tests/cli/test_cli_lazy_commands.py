@@ -29,6 +29,8 @@ NOT_FOR_THE_OPERATOR = (
     "fastapi",
     "uvicorn",
     "shtab",
+    "rich",
+    "httpx",  # the operator's clients are httpx2 (httpx would also load its CLI extras)
 )
 
 #: Runs ``pht operator`` up to the point where its event loop would start, then prints the
