@@ -46,6 +46,8 @@ NODE_NAME: Final = "station-node-0"
 REQUESTED_BY: Final = constants.ANNOTATION_REQUESTED_BY
 RESEARCHER_USER: Final = IDENTITIES["researcher"].user
 STEWARD_USER: Final = IDENTITIES["steward"].user
+#: Seconds a kind the chart just installed may answer 503 before the API server serves it.
+NEW_KIND_SECONDS: Final = 30.0
 #: The chart's values: the station's namespaces, and who is a steward or a researcher.
 CHART_VALUES: Final[Obj] = {
     "station": {"createNamespaces": True, "namespaces": [REQUEST_NAMESPACE]},
@@ -333,15 +335,23 @@ class RealStation(LocalStation):
             annotations = {**(obj["metadata"].get("annotations") or {})}
             annotations[REQUESTED_BY] = RESEARCHER_USER
             obj["metadata"]["annotations"] = annotations
-            async with self._client("researcher") as researcher:
-                answer = await researcher.post(url, json=obj)
-        else:
-            answer = await self.kube.patch(
-                f"{url}/{obj['metadata']['name']}",
-                params={"fieldManager": "pht-demo", "force": "true"},
-                content=json.dumps(obj),
-                headers={"Content-Type": "application/apply-patch+yaml"},
-            )
+        deadline = asyncio.get_running_loop().time() + NEW_KIND_SECONDS
+        while True:
+            if plural == constants.TRAIN_PLURAL:
+                async with self._client("researcher") as researcher:
+                    answer = await researcher.post(url, json=obj)
+            else:
+                answer = await self.kube.patch(
+                    f"{url}/{obj['metadata']['name']}",
+                    params={"fieldManager": "pht-demo", "force": "true"},
+                    content=json.dumps(obj),
+                    headers={"Content-Type": "application/apply-patch+yaml"},
+                )
+            # A CRD just installed can answer 503 for a moment after it is Established, while
+            # the API server builds its handler (as kubectl users see right after an install).
+            if answer.status_code != 503 or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.5)
         if answer.status_code >= 400:
             raise RuntimeError(f"applying {obj['kind']}: HTTP {answer.status_code} {answer.text}")
         result: Obj = answer.json()

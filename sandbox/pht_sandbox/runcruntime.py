@@ -149,9 +149,7 @@ class RuncRuntime:
         network: podnetwork.PodNetwork | None = None
         log = launch.log.open("wb")
         try:
-            network = await asyncio.to_thread(
-                podnetwork.create, pod_id, self.api_address, self.api_port
-            )
+            network = await _created_network(pod_id, self.api_address, self.api_port)
             spec = container_spec(
                 launch, image, bundle, network, self._cgroup_controllers(), self.pids_limit
             )
@@ -189,6 +187,20 @@ class RuncRuntime:
             if network is not None:
                 await asyncio.to_thread(podnetwork.remove, network)
             shutil.rmtree(bundle, ignore_errors=True)
+
+
+async def _created_network(pod_id: str, address: str, port: int) -> podnetwork.PodNetwork:
+    """The pod's network, made in a worker thread. A cancelled caller still waits for the
+    thread and takes the network down, so that a pod deleted while its network is being
+    made leaves no namespace, veth or nftables table behind."""
+    making = asyncio.ensure_future(asyncio.to_thread(podnetwork.create, pod_id, address, port))
+    try:
+        return await asyncio.shield(making)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            made = await making
+            await asyncio.to_thread(podnetwork.remove, made)
+        raise
 
 
 async def _runc(*args: str) -> None:

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -224,6 +225,35 @@ def test_cancelling_a_run_kills_the_container_and_removes_its_network_and_cgroup
     assert "started" in run.log.read_text()
     assert any(name.startswith("pht-") for name in during), during  # it had a network
     assert any(name.startswith("pht_pod_") for name in during), during
+    nothing_left()
+
+
+def test_a_run_cancelled_while_its_network_is_made_leaves_no_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pod deleted at the moment its network is being made: the network is finished in a
+    worker thread after the cancel, and must still be taken down."""
+    made: list[str] = []
+    real_create = podnetwork.create
+
+    def slow_create(pod_id: str, listener: str, port: int) -> podnetwork.PodNetwork:
+        time.sleep(1.0)
+        network = real_create(pod_id, listener, port)
+        made.append(network.namespace)
+        return network
+
+    monkeypatch.setattr(podnetwork, "create", slow_create)
+    run = launch(pod(python("print('never')")), tmp_path / "run")
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runtime().run(run))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert made, "the network was made after the cancel"
     nothing_left()
 
 
