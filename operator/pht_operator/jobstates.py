@@ -91,6 +91,26 @@ def train_message(pods: list[Obj]) -> str | None:
     return max(ended)[1] if ended else None
 
 
+def _ended(pod: Obj) -> bool:
+    return any(
+        (container.get("state") or {}).get("terminated")
+        for container in pod.get("status", {}).get("containerStatuses") or []
+    )
+
+
+def misses_ended_pod(phase: RunPhase, pods: list[Obj]) -> bool:
+    """Whether a run failed its attempts while none of ``pods`` shows a container that ended.
+
+    A Job's outcome and its pods' last statuses come through separate watches, so the outcome
+    can arrive first; the pods are then worth reading once for the reason the train gave.
+    """
+    return (
+        phase.phase == Phase.FAILED
+        and phase.reason == Reason.BACKOFF_LIMIT_EXCEEDED
+        and not any(_ended(pod) for pod in pods)
+    )
+
+
 def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.datetime) -> RunPhase:
     status = job.get("status", {})
     attempts = _attempts(job)

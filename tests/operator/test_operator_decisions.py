@@ -263,3 +263,15 @@ def test_the_last_attempt_gives_the_reason_and_a_deadline_gives_none() -> None:
     }
     late = jobstates.classify(deadline, [ended("InvalidParameters")], 900, NOW)
     assert late.message == "the run exceeded its deadline of 60s"
+
+
+def test_a_failed_run_whose_pods_show_no_end_is_worth_reading_again() -> None:
+    running = pod(phase="Running", containerStatuses=[{"state": {"running": {}}}])
+    phase = jobstates.classify(FAILED_JOB, [running], 900, NOW)
+    assert jobstates.misses_ended_pod(phase, [running])
+    assert jobstates.misses_ended_pod(phase, [])
+    assert not jobstates.misses_ended_pod(phase, [ended(None)])
+    succeeded = jobstates.classify(
+        {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, [], 900, NOW
+    )
+    assert not jobstates.misses_ended_pod(succeeded, [])
