@@ -16,6 +16,7 @@ import contextlib
 import os
 import resource
 import signal
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,10 +111,17 @@ def termination_message(launch: PodLaunch) -> str:
     """The container's termination message as a kubelet reports it: at most
     :data:`TERMINATION_MESSAGE_MAX_BYTES` bytes of the file, as text; empty without one."""
     try:
-        with launch.termination_log.open("rb") as file:
-            head = file.read(TERMINATION_MESSAGE_MAX_BYTES)
+        # Never follow a link or wait on a pipe put in its place.
+        descriptor = os.open(launch.termination_log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return ""
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return ""
+        try:
+            head = file.read(TERMINATION_MESSAGE_MAX_BYTES)
+        except OSError:
+            return ""
     return head.decode("utf-8", errors="replace")
 
 
@@ -209,8 +217,17 @@ class ProcessRuntime:
             log.close()
         if code != 0:
             # A local process cannot write /dev/termination-log: its log's last line stands in.
-            launch.termination_log.write_text(reason_from_log(launch.log), encoding="utf-8")
+            _write_new(launch.termination_log, reason_from_log(launch.log))
         return code
+
+
+def _write_new(path: Path, text: str) -> None:
+    """``text`` in a new regular file at ``path``, whatever was there (never through a link)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def exit_reason(code: int) -> tuple[int, str]:

@@ -2,6 +2,7 @@
 real` without a built control plane. The agent against a real API server: tests/realcluster."""
 
 import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,34 @@ def test_a_termination_message_is_read_up_to_the_kubelets_cap(tmp_path: Path) ->
     launch.termination_log.write_bytes(b"\xff" + b"y" * (2 * 1024 * 1024))
     message = termination_message(launch)
     assert len(message) == TERMINATION_MESSAGE_MAX_BYTES and message.startswith("\ufffd")
+
+
+def test_a_link_or_a_pipe_in_place_of_the_termination_log_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("InvalidParameters")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    launch = PodLaunch(None, {}, {}, run_dir, 1.0)
+    launch.termination_log.symlink_to(elsewhere)
+    assert termination_message(launch) == ""
+    launch.termination_log.unlink()
+    os.mkfifo(launch.termination_log)
+    assert termination_message(launch) == ""  # and it did not wait for a writer
+
+
+def test_a_local_process_does_not_write_through_a_link_it_planted(tmp_path: Path) -> None:
+    source = (
+        "import os\n"
+        "os.symlink(os.environ['VICTIM'], os.path.join(os.environ['RUN_DIR'], 'termination-log'))\n"
+        "from pht_train import fail\nfail('TooFewPatients')\n"
+    )
+    launch = _process_launch(tmp_path, source)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    launch.env.update(VICTIM=str(victim), RUN_DIR=str(launch.run_dir))
+    assert asyncio.run(ProcessRuntime().run(launch)) == 3
+    assert victim.read_text() == "keep"
+    assert termination_message(launch) == "TooFewPatients"
 
 
 def test_running_and_waiting_pods() -> None:
