@@ -24,6 +24,11 @@ operator and the baseline use the cluster-admin client certificate.
     .venv/bin/python bench/operator_throughput.py                  # emulator, ~2 minutes
     .venv/bin/python bench/operator_throughput.py --cluster real   # real API server, ~4 minutes
     .venv/bin/python bench/operator_throughput.py --rates 5,10 --step-trains 20 --rss-trains 100
+
+To see where the operator's CPU goes, ``PHT_BENCH_PYSPY=FILE`` attaches ``py-spy record`` to it
+(collapsed stacks in FILE; ``pip install py-spy`` first) and ``PHT_BENCH_PROFILE=FILE`` runs it
+under cProfile instead (which slows Python code several times; the figures are then not the
+operator's).
 """
 
 from __future__ import annotations
@@ -490,12 +495,15 @@ async def start_operator(
             "PHT_OPERATOR_STATION_NAME": "bench",
         }
     )
+    spy = Path(sys.executable).with_name("py-spy")
+    if os.environ.get("PHT_BENCH_PYSPY") and not spy.exists():
+        raise SystemExit(f"PHT_BENCH_PYSPY needs py-spy: {sys.executable} -m pip install py-spy")
     log = (Path(tempfile.mkdtemp(prefix="pht-bench-")) / "operator.log").open("wb")
     if os.environ.get("PHT_BENCH_PROFILE"):  # cProfile the operator; stats written on SIGTERM
         profile = ["-m", "cProfile", "-o", os.environ["PHT_BENCH_PROFILE"]]
     else:
         profile = []
-    return await asyncio.create_subprocess_exec(
+    process = await asyncio.create_subprocess_exec(
         sys.executable,
         *profile,
         "-m",
@@ -507,6 +515,22 @@ async def start_operator(
         stderr=asyncio.subprocess.STDOUT,
         env=env,
     )
+    if os.environ.get("PHT_BENCH_PYSPY"):  # sample the operator's CPU until it exits
+        await asyncio.create_subprocess_exec(
+            str(spy),
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--output",
+            os.environ["PHT_BENCH_PYSPY"],
+            "--pid",
+            str(process.pid),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+    return process
 
 
 async def operator_side(

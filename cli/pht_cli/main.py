@@ -1,8 +1,12 @@
-"""Entry point: every module in :mod:`pht_cli.commands` contributes one subcommand.
+"""Entry point: every module in :mod:`pht_cli.commands` contributes its subcommands.
 
-A command module defines ``register(subparsers)``, which adds its parser and sets
-``handler`` (a function taking the parsed namespace and returning an exit code). New commands
-need no edit here, so the operator, station API and demo commands stay in their own modules.
+A command module defines ``register(subparsers)``, which adds its parsers and sets
+``handler`` (a function taking the parsed namespace and returning an exit code).
+:data:`COMMANDS` names each command word, the module that registers it and its one-line help.
+A run imports only the module of the command it runs: ``pht operator`` does not load the
+station API, numpy, the RDF store or the validators, which keeps the long-running processes
+small and every command quick to start. The other commands appear in ``pht --help`` from their
+entries here; ``pht completion`` builds the whole tree.
 
 No command ends in a traceback: a :class:`~pht_cli.errors.CliError` is one line and exit 2,
 anything unexpected one line and exit 1, with the traceback behind ``--debug``.
@@ -13,12 +17,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, cast
+from typing import Final, NoReturn, cast
 
 import pht_contract
 from pht_cli import commands
@@ -39,7 +43,42 @@ GLOBAL_FLAGS: Final = {
 }
 
 
-def _add_global_options(parser: argparse.ArgumentParser) -> None:
+@dataclass(frozen=True)
+class Command:
+    """A command word, the module under :mod:`pht_cli.commands` that registers it, its help."""
+
+    name: str
+    module: str
+    help: str
+
+
+#: Every command, in the order ``pht --help`` lists them (the modules' order of registration).
+COMMANDS: Final = (
+    Command("api", "api", "serve the station API (FAIR Data Point, SPARQL gateway, results)"),
+    Command("approve", "approvals", "approve a Train (bound to its current spec hash)"),
+    Command("reject", "approvals", "reject a Train (final)"),
+    Command("pending", "approvals", "list Trains that wait for approval"),
+    Command("audit", "audit", "verify the provenance chain; show a train's story"),
+    Command("cohort", "cohort", "synthetic lung cancer cohorts"),
+    Command("completion", "completion", "print a shell completion script (bash, zsh or fish)"),
+    Command("crds", "crds", "print the CRDs (Train, StationPolicy, TrainApproval)"),
+    Command("demo", "demo", "run a whole station on this machine and send a train through it"),
+    Command("dev", "dev", "development tools (a real local control plane)"),
+    Command("load", "load", "bulk-load RDF into a named graph of the data store"),
+    Command("operator", "operator", "run the station operator"),
+    Command("held", "results", "results held for a steward"),
+    Command("release", "results", "release a held result (stewards)"),
+    Command("block", "results", "block a held result (stewards)"),
+    Command("result", "results", "a train's result"),
+    Command("train", "train", "work on trains before shipping them"),
+    Command(
+        "validate", "validate", "validate Train, StationPolicy and TrainApproval manifests offline"
+    ),
+)
+
+
+def _add_value_options(parser: argparse.ArgumentParser) -> None:
+    """The global options that take a value (the command word comes after their values)."""
     parser.add_argument(
         "--kubeconfig",
         dest="global_kubeconfig",
@@ -60,6 +99,10 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
         metavar="NS",
         help="namespace, for commands that take one",
     )
+
+
+def _add_global_options(parser: argparse.ArgumentParser) -> None:
+    _add_value_options(parser)
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback of an unexpected error"
     )
@@ -71,18 +114,48 @@ def _add_global_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+class _NoCommandWord(Exception):
+    """The words before the command do not parse; the full parser will say why."""
+
+
+class _CommandFinder(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _NoCommandWord(message)
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command a command line runs (``pht -n ns pending …`` → ``pending``), or None."""
+    finder = _CommandFinder(add_help=False)
+    _add_value_options(finder)
+    finder.add_argument("command", nargs="?")
+    try:
+        known, _ = finder.parse_known_args(list(argv))
+    except _NoCommandWord:
+        return None
+    return cast(str | None, known.command)
+
+
+def build_parser(prog: str = PROG, only: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser. By default every command is complete (help, completion scripts);
+    with ``only``, just the module that registers that command word is imported (none for a
+    word no command has), and every other command is a name with its help (enough for
+    ``pht --help`` and for a typo's error).
+    """
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Personal Health Train station for Kubernetes.",
     )
     _add_global_options(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
-        register = getattr(module, "register", None)
-        if register is not None:
-            register(subparsers)
+    wanted = {c.module for c in COMMANDS if only is None or c.name == only}
+    registered: set[str] = set()
+    for command in COMMANDS:
+        if command.module not in wanted:
+            subparsers.add_parser(command.name, help=command.help, add_help=False)
+        elif command.module not in registered:
+            registered.add(command.module)
+            module = importlib.import_module(f"{commands.__name__}.{command.module}")
+            module.register(subparsers)
     return parser
 
 
@@ -115,8 +188,9 @@ def run_handler(handler: Handler, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
-    parser = build_parser(prog)
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(prog, only=command_word(words) or "")
+    args = parser.parse_args(words)
     handler = cast(Handler | None, getattr(args, "handler", None))
     if handler is None:
         parser.print_help()

@@ -125,7 +125,8 @@ class OperatorApp:
             )
 
     def run_object_event(self, kind: str, event_type: str, body: Obj) -> None:
-        """A Job or Pod of a run changed: record it and wake its Train."""
+        """A Job or Pod of a run changed: record it, and wake its Train if anything a pass
+        reads of it changed."""
         self.liveness.heard()
         uid = self.view.put_run_object(
             kind, event_type, body, run_namespace=self.settings.run_namespace

@@ -9,7 +9,6 @@ visible in a watch event — is kept here so capacity is never over-committed wi
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
 from pht_contract.objects import Obj
+from pht_operator.jsondata import copy_json
 from pht_operator.statuses import is_terminal, is_true
 
 #: Summaries of Trains that hold one of the policy's concurrent-run slots.
@@ -63,31 +63,42 @@ class ClusterView:
     def put_run_object(
         self, kind: str, event_type: str | None, body: Obj, *, run_namespace: str
     ) -> str | None:
-        """Record a Job or Pod of a run; returns its Train's uid (from the label).
+        """Record a Job or Pod of a run; returns its Train's uid (from the label) if what
+        following the run reads has changed, None if the event changed nothing of it.
 
         Only the run namespace counts (the run-object watches cover nothing else, and a Job or
         Pod elsewhere carrying a Train's labels must never fake its outcome).
-        Only what following a run reads is kept (no pod template, no container specs): with a
-        thousand runs the cache would otherwise dominate the operator's memory.
+        Only what following a run reads is kept (no pod template, no container specs, no
+        timestamps of probes): with a thousand runs the cache would otherwise dominate the
+        operator's memory, and on a real cluster most updates of a run's pods and Job (a node
+        assigned, a readiness count, the Job's TTL) change nothing a pass decides on, so they
+        wake no pass.
         """
         if (body.get("metadata") or {}).get("namespace") != run_namespace:
             return None
-        body = copy.deepcopy(_slim(body))
+        body = _job_view(body) if kind == "jobs" else _pod_view(body)
         meta = body["metadata"]
         uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)
         if not uid:
             return None
+        uid = str(uid)
         if kind == "jobs":
+            current = self.jobs.get(uid)
             if event_type == "DELETED":
-                if self.jobs.get(uid, {}).get("metadata", {}).get("uid") == meta.get("uid"):
+                if current is not None and current["metadata"].get("uid") == meta.get("uid"):
                     self.jobs.pop(uid, None)
-            elif uid not in self.jobs or _newer(body, self.jobs[uid]):
-                self.jobs[uid] = body
-        elif event_type == "DELETED":
-            self.pods[uid].pop(meta["name"], None)
+                return uid
+            if current is not None and not _newer(body, current):
+                return None
+            self.jobs[uid] = body
         else:
-            self.pods[uid][meta["name"]] = body
-        return str(uid)
+            pods = self.pods[uid]
+            current = pods.get(meta["name"])
+            if event_type == "DELETED":
+                pods.pop(meta["name"], None)
+                return uid
+            pods[meta["name"]] = body
+        return uid if current is None or not _same_but_version(body, current) else None
 
     def drop_train(self, uid: str) -> None:
         body = self.trains.pop(uid, None)
@@ -152,6 +163,15 @@ _KEPT_METADATA = (
     "deletionTimestamp",
 )
 _KEPT_SPEC = ("suspend", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished")
+_KEPT_JOB_STATUS = (
+    "active",
+    "succeeded",
+    "failed",
+    "startTime",
+    "completionTime",
+    "uncountedTerminatedPods",
+)
+_KEPT_CONDITION = ("type", "status", "reason", "message", "lastTransitionTime")
 
 
 #: Kept by the API server and kubectl for their own use; the operator never reads them, and
@@ -174,14 +194,69 @@ def _without_bookkeeping(body: Obj) -> Obj:
     return {**body, "metadata": meta}
 
 
-def _slim(body: Obj) -> Obj:
+def _job_view(body: Obj) -> Obj:
+    """What following a run reads of its Job (:mod:`pht_operator.jobstates`, the adoption by
+    uid, the queue-wait metric)."""
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
-    return {
-        "metadata": {key: meta[key] for key in _KEPT_METADATA if key in meta},
+    status = body.get("status") or {}
+    view: Obj = {
+        "metadata": {key: copy_json(meta[key]) for key in _KEPT_METADATA if key in meta},
         "spec": {key: spec[key] for key in _KEPT_SPEC if key in spec},
-        "status": body.get("status") or {},
+        "status": {key: copy_json(status[key]) for key in _KEPT_JOB_STATUS if key in status},
     }
+    conditions = status.get("conditions")
+    if conditions:
+        view["status"]["conditions"] = [
+            {key: cond[key] for key in _KEPT_CONDITION if key in cond} for cond in conditions
+        ]
+    return view
+
+
+def _pod_view(body: Obj) -> Obj:
+    """What following a run reads of one of its pods: the phase, why a container waits,
+    whether and since when it is unschedulable, and which Job owns it."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    view_status: Obj = {}
+    if "phase" in status:
+        view_status["phase"] = status["phase"]
+    scheduled = [
+        {key: cond[key] for key in _KEPT_CONDITION if key in cond}
+        for cond in status.get("conditions") or []
+        if cond.get("type") == "PodScheduled"
+    ]
+    if scheduled:
+        view_status["conditions"] = scheduled
+    containers = status.get("containerStatuses")
+    if containers:
+        view_status["containerStatuses"] = [
+            _waiting_reason((container.get("state") or {}).get("waiting"))
+            for container in containers
+        ]
+    return {
+        "metadata": {key: copy_json(meta[key]) for key in _KEPT_METADATA if key in meta},
+        "status": view_status,
+    }
+
+
+def _waiting_reason(waiting: Obj | None) -> Obj:
+    if not waiting:
+        return {"state": {}}
+    return {"state": {"waiting": {"reason": waiting.get("reason")}}}
+
+
+def _same_but_version(candidate: Obj, current: Obj) -> bool:
+    """Equal apart from ``metadata.resourceVersion``."""
+    if candidate.keys() != current.keys():
+        return False
+    for key, value in candidate.items():
+        if key != "metadata" and value != current[key]:
+            return False
+    mine, theirs = dict(candidate["metadata"]), dict(current["metadata"])
+    mine.pop("resourceVersion", None)
+    theirs.pop("resourceVersion", None)
+    return mine == theirs
 
 
 def _newer(candidate: Obj, current: Obj) -> bool:

@@ -7,10 +7,12 @@ removed and the Job's TTL set. Cancelling revokes the token *before* deleting th
 
 from __future__ import annotations
 
+from typing import Any
+
 from pht_contract import wire
 from pht_contract.conditions import ConditionType, Reason, Summary
 from pht_contract.times import parse_utc, researcher_iso, utc_now
-from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS
+from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError
 from pht_operator.passes import TrainPass, event, flush, provenance
 from pht_operator.statuses import reason_of
 
@@ -73,18 +75,30 @@ async def clean_up(train: TrainPass) -> None:
         await ctx.station.deregister(train.uid)
         await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "terminal")
         await delete_run_objects(train, job=False)
-        job = await ctx.kube.get_or_none(JOBS, run["namespace"], run["jobName"])
-        if job is not None and job["metadata"]["uid"] == run.get("jobUid"):
-            ttl = ctx.settings.job_ttl_seconds
-            if job.get("spec", {}).get("ttlSecondsAfterFinished") != ttl:
-                await ctx.kube.merge_patch(
-                    JOBS,
-                    run["namespace"],
-                    run["jobName"],
-                    {"spec": {"ttlSecondsAfterFinished": ttl}},
-                )
+        await _set_job_ttl(train, run)
     ctx.view.cleaned.add(train.uid)
     ctx.view.release_slot(train.namespace, train.uid)
+
+
+async def _set_job_ttl(train: TrainPass, run: dict[str, Any]) -> None:
+    """Let the run's Job expire after the configured TTL. The Job comes from the watch cache
+    (asked for only if the cache does not hold the recorded one); a Job of the same name that
+    is not the recorded one is left alone."""
+    ctx = train.ctx
+    job = ctx.view.jobs.get(train.uid)
+    if job is None or job["metadata"].get("uid") != run.get("jobUid"):
+        job = await ctx.kube.get_or_none(JOBS, run["namespace"], run["jobName"])
+    if job is None or job["metadata"].get("uid") != run.get("jobUid"):
+        return
+    ttl = ctx.settings.job_ttl_seconds
+    if (job.get("spec") or {}).get("ttlSecondsAfterFinished") == ttl:
+        return
+    patch = {"spec": {"ttlSecondsAfterFinished": ttl}}
+    try:
+        await ctx.kube.merge_patch(JOBS, run["namespace"], run["jobName"], patch)
+    except ApiError as exc:
+        if not exc.not_found:  # gone meanwhile (its TTL or a person): nothing to expire
+            raise
 
 
 async def delete_run_objects(train: TrainPass, *, job: bool) -> None:

@@ -1,7 +1,10 @@
 """Kopf wiring: watch streams feed the cluster view and wake the work queue; nothing else.
 
 Handlers are ``on.event`` handlers on purpose: they run on every event, write nothing through
-Kopf (no progress annotations, no Kopf finalizer) and never decide anything themselves. All
+Kopf (no progress annotations, no Kopf finalizer) and never decide anything themselves. They
+are coroutines, so Kopf runs them on the operator's event loop, where the cluster view and the
+work queue live (a plain function would run in Kopf's thread pool: a thread switch per event,
+and the queue woken from another thread). All
 decisions happen in :mod:`pht_operator.reconciler`, one deduplicated pass per Train, so the
 number of writes per Train is what the lifecycle needs and nothing more. An index on Trains
 makes Kopf hold every handler until the initial listing is complete, so capacity is never
@@ -10,7 +13,6 @@ judged on a half-filled cache after a restart.
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
@@ -19,6 +21,7 @@ import kopf
 from pht_contract import constants
 from pht_contract.conditions import Summary
 from pht_operator.app import OperatorApp
+from pht_operator.jsondata import copy_json
 from pht_operator.statuses import is_terminal
 
 logger = logging.getLogger("pht_operator.handlers")
@@ -62,13 +65,13 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         settings.scanning.disabled = True
 
     @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
-    def index_trains(body: Any, **_: Any) -> None:
+    async def index_trains(body: Any, **_: Any) -> None:
         # Kopf holds all handlers until every index is filled from the initial listing.
-        app.view.put_train(copy.deepcopy(dict(body)))
+        app.view.put_train(copy_json(dict(body)))
         app.liveness.heard()
 
     @kopf.on.event(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
-    def train_event(event: Any, **_: Any) -> None:
+    async def train_event(event: Any, **_: Any) -> None:
         app.liveness.heard()
         body = event["object"]
         uid = body["metadata"]["uid"]
@@ -77,13 +80,13 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
             app.view.drop_train(uid)
             _wake_namespace(app, namespace, {Summary.WAITING.value})
             return
-        app.view.put_train(copy.deepcopy(body))
+        app.view.put_train(copy_json(body))
         app.queue.add(uid)
         if is_terminal(body.get("status") or {}) or body["metadata"].get("deletionTimestamp"):
             _wake_namespace(app, namespace, {Summary.WAITING.value})
 
     @kopf.on.event(GROUP, VERSION, constants.POLICY_PLURAL, registry=registry)
-    def policy_event(event: Any, **_: Any) -> None:
+    async def policy_event(event: Any, **_: Any) -> None:
         app.liveness.heard()
         body = event["object"]
         namespace = body["metadata"].get("namespace", "")
@@ -92,11 +95,11 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         if event.get("type") == "DELETED":
             app.view.policies.pop(namespace, None)
         else:
-            app.view.policies[namespace] = copy.deepcopy(body)
+            app.view.policies[namespace] = copy_json(body)
         _wake_namespace(app, namespace, {Summary.WAITING.value, Summary.AWAITING_APPROVAL.value})
 
     @kopf.on.event(GROUP, VERSION, constants.APPROVAL_PLURAL, registry=registry)
-    def approval_event(event: Any, **_: Any) -> None:
+    async def approval_event(event: Any, **_: Any) -> None:
         app.liveness.heard()
         body = event["object"]
         namespace = body["metadata"].get("namespace", "")
@@ -104,7 +107,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
         if event.get("type") == "DELETED":
             app.view.approvals[namespace].pop(name, None)
         else:
-            app.view.approvals[namespace][name] = copy.deepcopy(body)
+            app.view.approvals[namespace][name] = copy_json(body)
         _wake_namespace(app, namespace, {Summary.AWAITING_APPROVAL.value})
 
     return registry

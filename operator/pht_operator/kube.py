@@ -29,10 +29,6 @@ from lightkube.core.exceptions import NotReadyError
 from lightkube.core.resource import NamespacedResource
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
-from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Pod, Secret
-from lightkube.resources.events_v1 import Event
-from lightkube.resources.networking_v1 import NetworkPolicy
 from lightkube.types import CascadeType, PatchType
 
 from pht_contract import constants
@@ -52,11 +48,17 @@ POLICIES: Final = create_namespaced_resource(
 APPROVALS: Final = create_namespaced_resource(
     constants.API_GROUP, constants.API_VERSION, "TrainApproval", constants.APPROVAL_PLURAL
 )
-JOBS: Final = Job
-PODS: Final = Pod
-SECRETS: Final = Secret
-NETWORK_POLICIES: Final = NetworkPolicy
-EVENTS: Final = Event
+# The built-in kinds as generic resources too: lightkube's typed models would turn every
+# object read, written or watched into nested dataclasses and back into a dict (on a real
+# cluster a good share of the operator's CPU for each Job and pod update); the operator
+# works on plain dicts and the API server validates what it is sent.
+JOBS: Final = create_namespaced_resource("batch", "v1", "Job", "jobs")
+PODS: Final = create_namespaced_resource("", "v1", "Pod", "pods")
+SECRETS: Final = create_namespaced_resource("", "v1", "Secret", "secrets")
+NETWORK_POLICIES: Final = create_namespaced_resource(
+    "networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"
+)
+EVENTS: Final = create_namespaced_resource("events.k8s.io", "v1", "Event", "events")
 
 
 class ApiError(Exception):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 
-import httpx
+import httpx2
 
 from pht_contract import wire
 from pht_contract.base import ApiModel
@@ -81,7 +81,7 @@ class StationApiError(Exception):
 class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
         # No proxy from the environment: it would read the operator credential over plain HTTP.
-        self._client = httpx.AsyncClient(
+        self._client = httpx2.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False
         )
         self._token = token
@@ -99,7 +99,7 @@ class StationApi:
 
     async def _send(
         self, method: str, path: str, body: ApiModel | None = None, ok_missing: bool = False
-    ) -> httpx.Response:
+    ) -> httpx2.Response:
         headers = {}
         token = self._token()
         if token:
@@ -111,7 +111,7 @@ class StationApi:
                 json=body.wire() if body is not None else None,
                 headers=headers,
             )
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise StationApiError(f"{method} {path}: {type(exc).__name__}") from exc
         if ok_missing and response.status_code == 404:
             return response

@@ -9,12 +9,12 @@ Trains cost no writes.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pht_contract.conditions import TERMINAL_SUMMARIES, ConditionType, Reason, Summary
 from pht_contract.objects import Obj
 from pht_contract.times import researcher_iso, utc_iso
+from pht_operator.jsondata import copy_json
 
 #: What ``Succeeded=Unknown`` says while a Train is live, by summary (its reason is the summary).
 _LIVE_MESSAGES = {
@@ -66,8 +66,8 @@ class StatusDraft:
     """A mutable copy of a Train's status; :meth:`patch` says what changed."""
 
     def __init__(self, status: Obj | None, generation: int | None) -> None:
-        self.original = copy.deepcopy(status or {})
-        self.status = copy.deepcopy(status or {})
+        self.original = copy_json(status or {})
+        self.status = copy_json(status or {})
         self.generation = generation
 
     def set_condition(

@@ -1,0 +1,192 @@
+"""The run's Job and pods in the watch cache: what is kept, and which updates wake a pass.
+
+On a real cluster a run's pod and Job change many times (a node assigned, an IP, probe times,
+a readiness count, the TTL the operator sets); only changes to what following the run reads
+may cost a pass, and none of those may be missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+from typing import Any
+
+from pht_contract import constants
+from pht_operator import jobstates
+from pht_operator.clusterview import ClusterView
+from pht_operator.jsondata import copy_json
+
+RUNS = "pht-runs"
+TRAIN_UID = "train-1"
+JOB_UID = "job-1"
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+
+
+def _pod(version: int, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "run-km-abc",
+            "namespace": RUNS,
+            "uid": "pod-1",
+            "resourceVersion": str(version),
+            "creationTimestamp": "2026-11-30T11:59:00Z",
+            "labels": {constants.LABEL_TRAIN_UID: TRAIN_UID, "job-name": "run-km"},
+            "ownerReferences": [{"kind": "Job", "name": "run-km", "uid": JOB_UID}],
+            "managedFields": [{"manager": "kubelet"}],
+        },
+        "spec": {"containers": [{"name": "train", "image": "x", "env": [{"name": "A"}]}]},
+        "status": {"phase": "Pending", **status},
+    }
+
+
+def _job(version: int, **status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "run-km",
+            "namespace": RUNS,
+            "uid": JOB_UID,
+            "resourceVersion": str(version),
+            "creationTimestamp": "2026-11-30T11:59:00Z",
+            "labels": {constants.LABEL_TRAIN_UID: TRAIN_UID},
+        },
+        "spec": {"backoffLimit": 0, "template": {"spec": {"containers": [{"name": "train"}]}}},
+        "status": status,
+    }
+
+
+def _put(view: ClusterView, kind: str, body: dict[str, Any], event: str = "MODIFIED") -> bool:
+    return view.put_run_object(kind, event, body, run_namespace=RUNS) == TRAIN_UID
+
+
+def test_pod_updates_that_change_nothing_a_pass_reads_wake_no_pass() -> None:
+    view = ClusterView()
+    assert _put(view, "pods", _pod(1), "ADDED")
+    scheduled = _pod(
+        2,
+        conditions=[{"type": "PodScheduled", "status": "True", "lastTransitionTime": "t1"}],
+    )
+    assert _put(view, "pods", scheduled)  # the scheduling condition is read
+    placed = copy.deepcopy(scheduled)
+    placed["metadata"]["resourceVersion"] = "3"
+    placed["spec"]["nodeName"] = "kwok-node-0"
+    placed["status"].update(hostIP="10.0.0.1", podIP="10.0.0.2", qosClass="Burstable")
+    placed["status"]["conditions"].append(
+        {"type": "Initialized", "status": "True", "lastProbeTime": None}
+    )
+    assert not _put(view, "pods", placed)
+    running = copy.deepcopy(placed)
+    running["metadata"]["resourceVersion"] = "4"
+    running["status"]["phase"] = "Running"
+    assert _put(view, "pods", running)
+    assert not _put(view, "pods", running)  # the same object again (a relist)
+    assert _put(view, "pods", running, "DELETED")
+    assert view.pods[TRAIN_UID] == {}
+
+
+def test_a_waiting_reason_wakes_a_pass_and_is_kept() -> None:
+    view = ClusterView()
+    _put(view, "pods", _pod(1), "ADDED")
+    waiting = {"name": "train", "ready": False, "state": {"waiting": {"reason": "ErrImagePull"}}}
+    assert _put(view, "pods", _pod(2, containerStatuses=[waiting]))
+    (pod,) = view.pods[TRAIN_UID].values()
+    job = _job(1, active=1, startTime="2026-11-30T11:59:01Z")
+    phase = jobstates.classify(job, [pod], 300, NOW)
+    assert phase.reason == "ImagePullFailed"
+
+
+def test_the_cached_pod_holds_only_what_following_the_run_reads() -> None:
+    view = ClusterView()
+    body = _pod(
+        1,
+        conditions=[
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available",
+                "lastTransitionTime": "2026-11-30T11:59:30Z",
+            }
+        ],
+    )
+    _put(view, "pods", body, "ADDED")
+    kept = view.pods[TRAIN_UID]["run-km-abc"]
+    assert "spec" not in kept and "managedFields" not in kept["metadata"]
+    assert kept["metadata"]["ownerReferences"] == [
+        {"kind": "Job", "name": "run-km", "uid": JOB_UID}
+    ]
+    # The pending timeout reads the condition: the cached pod decides as the full one does.
+    full = jobstates.classify(_job(1, active=1), [body], 20, NOW)
+    cached = jobstates.classify(_job(1, active=1), [kept], 20, NOW)
+    assert cached == full and full.reason == "Unschedulable"
+    body["metadata"]["labels"]["changed"] = "later"
+    assert "changed" not in kept["metadata"]["labels"]  # a copy, not the watch's object
+
+
+def test_job_updates_wake_a_pass_only_when_the_outcome_inputs_change() -> None:
+    view = ClusterView()
+    assert _put(view, "jobs", _job(1), "ADDED")
+    started = _job(2, active=1, startTime="2026-11-30T11:59:01Z")
+    assert _put(view, "jobs", started)
+    ready = _job(3, active=1, ready=1, startTime="2026-11-30T11:59:01Z")
+    ready["status"]["terminating"] = 0
+    assert not _put(view, "jobs", ready)
+    older = _job(2, active=0)
+    assert not _put(view, "jobs", older)  # an older version never replaces a newer one
+    assert view.jobs[TRAIN_UID]["status"]["active"] == 1
+    done = _job(
+        4,
+        succeeded=1,
+        startTime="2026-11-30T11:59:01Z",
+        completionTime="2026-11-30T11:59:09Z",
+        conditions=[
+            {"type": "Complete", "status": "True", "lastProbeTime": "t", "lastTransitionTime": "t"}
+        ],
+    )
+    assert _put(view, "jobs", done)
+    assert jobstates.classify(view.jobs[TRAIN_UID], [], 300, NOW).phase == "Succeeded"
+    assert _put(view, "jobs", done, "DELETED")
+    assert TRAIN_UID not in view.jobs
+
+
+def test_objects_outside_the_run_namespace_or_without_a_train_are_ignored() -> None:
+    view = ClusterView()
+    elsewhere = _pod(1)
+    elsewhere["metadata"]["namespace"] = "pht-requests"
+    assert view.put_run_object("pods", "ADDED", elsewhere, run_namespace=RUNS) is None
+    unlabelled = _job(1)
+    unlabelled["metadata"]["labels"] = {}
+    assert view.put_run_object("jobs", "ADDED", unlabelled, run_namespace=RUNS) is None
+    assert view.pods.get(TRAIN_UID, {}) == {} and view.jobs == {}
+
+
+def test_copy_json_copies_containers_and_shares_scalars() -> None:
+    original = {"a": [1, {"b": "c"}], "d": None, "e": 1.5, "f": True}
+    copied = copy_json(original)
+    assert copied == original
+    copied["a"][1]["b"] = "changed"
+    copied["a"].append(2)
+    assert original == {"a": [1, {"b": "c"}], "d": None, "e": 1.5, "f": True}
+    odd = {"t": (1, [2])}
+    assert copy_json(odd) == odd and copy_json(odd)["t"][1] is not odd["t"][1]
+
+
+def test_every_watch_handler_runs_on_the_event_loop() -> None:
+    """Coroutines: Kopf runs them on the loop that owns the cache and the work queue (a plain
+    function would run in Kopf's thread pool)."""
+    import kopf
+
+    from pht_operator.handlers import build_registry
+
+    class App:  # build_registry only closes over the app
+        pass
+
+    registry = build_registry(App())  # type: ignore[arg-type]
+    handlers = [
+        handler
+        for resource_registry in (registry._indexing, registry._watching)
+        for handler in resource_registry.get_all_handlers()
+    ]
+    assert len(handlers) == 4
+    assert all(asyncio.iscoroutinefunction(handler.fn) for handler in handlers)
+    assert isinstance(registry, kopf.OperatorRegistry)
