@@ -27,6 +27,7 @@ from typing import Final
 from pht_contract.conditions import Reason, Summary
 from pht_contract.policies import StationPolicySpec
 from pht_contract.times import RESEARCHER_TIME_STEP_SECONDS
+from pht_contract.trainfailures import shown_reason_choices
 from pht_contract.trains import ProgressStage
 
 
@@ -201,9 +202,11 @@ _STATUS: Final = (
     ),
     _status(
         "status.conditions[].message",
-        lambda limits: (GATE_RULES + 1) * (MAX_RETRIES + 2),
-        "fixed texts but for the gate's rule of a held or blocked result and the attempts "
-        "of a failed run",
+        lambda limits: (GATE_RULES + 1) * (MAX_RETRIES + 2) * shown_reason_choices(),
+        "fixed texts but for the gate's rule of a held or blocked result, the attempts of a "
+        "failed run and the reason its train gave: none, one of "
+        "pht_contract.trainfailures.TRAIN_FAILURE_REASONS, or UnlistedReason for any other "
+        "termination message",
     ),
     _status(
         "status.conditions[].lastTransitionTime",
@@ -290,7 +293,7 @@ _EVENT_FIELDS: Final = (
     _event("reason", lambda limits: len(Reason), "as the conditions' reason"),
     _event(
         "note",
-        lambda limits: (GATE_RULES + 1) * (MAX_RETRIES + 2),
+        lambda limits: (GATE_RULES + 1) * (MAX_RETRIES + 2) * shown_reason_choices(),
         "as the conditions' message",
     ),
     _event(

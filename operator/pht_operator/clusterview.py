@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
 from pht_contract.objects import Obj
+from pht_contract.trainfailures import shown_reason
 from pht_operator.jsondata import copy_json
 from pht_operator.statuses import is_terminal, is_true
 
@@ -172,6 +173,7 @@ _KEPT_JOB_STATUS = (
     "uncountedTerminatedPods",
 )
 _KEPT_CONDITION = ("type", "status", "reason", "message", "lastTransitionTime")
+_KEPT_TERMINATED = ("reason", "exitCode", "finishedAt")
 
 
 #: Kept by the API server and kubectl for their own use; the operator never reads them, and
@@ -214,8 +216,9 @@ def _job_view(body: Obj) -> Obj:
 
 
 def _pod_view(body: Obj) -> Obj:
-    """What following a run reads of one of its pods: the phase, why a container waits,
-    whether and since when it is unschedulable, and which Job owns it."""
+    """What following a run reads of one of its pods: the phase, why a container waits or how
+    it ended (its termination message only as the reason a researcher may see), whether and
+    since when it is unschedulable, and which Job owns it."""
     meta = body.get("metadata") or {}
     status = body.get("status") or {}
     view_status: Obj = {}
@@ -231,8 +234,7 @@ def _pod_view(body: Obj) -> Obj:
     containers = status.get("containerStatuses")
     if containers:
         view_status["containerStatuses"] = [
-            _waiting_reason((container.get("state") or {}).get("waiting"))
-            for container in containers
+            _container_state(container.get("state") or {}) for container in containers
         ]
     return {
         "metadata": {key: copy_json(meta[key]) for key in _KEPT_METADATA if key in meta},
@@ -240,10 +242,17 @@ def _pod_view(body: Obj) -> Obj:
     }
 
 
-def _waiting_reason(waiting: Obj | None) -> Obj:
-    if not waiting:
-        return {"state": {}}
-    return {"state": {"waiting": {"reason": waiting.get("reason")}}}
+def _container_state(state: Obj) -> Obj:
+    waiting, terminated = state.get("waiting"), state.get("terminated")
+    if waiting:
+        return {"state": {"waiting": {"reason": waiting.get("reason")}}}
+    if terminated:
+        ended = {key: terminated[key] for key in _KEPT_TERMINATED if key in terminated}
+        shown = shown_reason(terminated.get("message"))
+        if shown is not None:
+            ended["message"] = shown
+        return {"state": {"terminated": ended}}
+    return {"state": {}}
 
 
 def _same_but_version(candidate: Obj, current: Obj) -> bool:

@@ -5,6 +5,10 @@ Job conditions first (``Complete``, ``Failed`` with ``DeadlineExceeded`` /
 ``BackoffLimitExceeded``), then ``spec.suspend`` (a queue such as Kueue holds it: no pending
 timer), then the pods (image-pull and container-config errors fail fast; unschedulable waits
 up to the policy's pending timeout, counted from when the pod became unschedulable).
+
+A run that failed its attempts names the reason its train gave (the last failed container's
+termination message) only through :func:`pht_contract.trainfailures.shown_reason`: a listed
+reason, or ``UnlistedReason``; nothing else of the message is ever used.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Final
 from pht_contract.conditions import Reason
 from pht_contract.objects import Obj
 from pht_contract.times import parse_utc
+from pht_contract.trainfailures import shown_reason
 
 IMAGE_PULL_REASONS: Final = frozenset(
     {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
@@ -68,6 +73,44 @@ def _counted_pods(status: Obj) -> bool:
     return any(counts) or bool(uncounted.get("succeeded") or uncounted.get("failed"))
 
 
+def train_message(pods: list[Obj]) -> str | None:
+    """The termination message of the container that ended last with an error of its own.
+
+    Only containers that exited non-zero by themselves (``reason: Error``) count: a runtime's
+    start error or an out-of-memory kill is the node's text, not the train's.
+    """
+    ended: list[tuple[str, str]] = []
+    for pod in pods:
+        for container in pod.get("status", {}).get("containerStatuses") or []:
+            terminated = (container.get("state") or {}).get("terminated") or {}
+            if terminated.get("reason") != "Error" or not terminated.get("exitCode"):
+                continue
+            message = terminated.get("message")
+            if isinstance(message, str):
+                ended.append((str(terminated.get("finishedAt") or ""), message))
+    return max(ended)[1] if ended else None
+
+
+def _ended(pod: Obj) -> bool:
+    return any(
+        (container.get("state") or {}).get("terminated")
+        for container in pod.get("status", {}).get("containerStatuses") or []
+    )
+
+
+def misses_ended_pod(phase: RunPhase, pods: list[Obj]) -> bool:
+    """Whether a run failed its attempts while none of ``pods`` shows a container that ended.
+
+    A Job's outcome and its pods' last statuses come through separate watches, so the outcome
+    can arrive first; the pods are then worth reading once for the reason the train gave.
+    """
+    return (
+        phase.phase == Phase.FAILED
+        and phase.reason == Reason.BACKOFF_LIMIT_EXCEEDED
+        and not any(_ended(pod) for pod in pods)
+    )
+
+
 def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.datetime) -> RunPhase:
     status = job.get("status", {})
     attempts = _attempts(job)
@@ -95,6 +138,11 @@ def classify(job: Obj, pods: list[Obj], pending_seconds: int, now: datetime.date
             if reason == Reason.DEADLINE_EXCEEDED
             else f"the run failed after {max(attempts, 1)} attempt(s) (backoffLimit reached)"
         )
+        given = (
+            shown_reason(train_message(pods)) if reason == Reason.BACKOFF_LIMIT_EXCEEDED else None
+        )
+        if given is not None:
+            message += f"; the train reported {given}"
         return RunPhase(
             Phase.FAILED,
             reason,

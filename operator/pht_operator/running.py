@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections.abc import Iterable
 
 from pht_contract import constants, wire
 from pht_contract.conditions import ConditionType, Reason, Summary
@@ -21,7 +22,8 @@ from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runobjects
 from pht_operator.decisions import decide
 from pht_operator.endings import cancel, fail, succeed
-from pht_operator.kube import JOBS, NETWORK_POLICIES, SECRETS, ApiError, Resource
+from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, SECRETS, ApiError, Resource
+from pht_operator.names import label_value
 from pht_operator.passes import (
     Next,
     TrainPass,
@@ -167,6 +169,15 @@ async def start_run(train: TrainPass) -> Next:
     return Next.DONE
 
 
+def _run_pods(pods: Iterable[Obj], job_uid: str) -> list[Obj]:
+    """The pods of the run's own Job."""
+    return [
+        pod
+        for pod in pods
+        if any(ref.get("uid") == job_uid for ref in pod["metadata"].get("ownerReferences") or [])
+    ]
+
+
 async def follow_run(train: TrainPass) -> Next:
     """Mirror the Job (and its pods) into status; once it completed, mirror the release."""
     if reason_of(train.status, ConditionType.RUNNING) == Reason.RUN_COMPLETED:
@@ -188,14 +199,19 @@ async def follow_run(train: TrainPass) -> Next:
             delete_job=False,
         )
         return Next.DONE
-    pods = [
-        pod
-        for pod in ctx.view.pods.get(train.uid, {}).values()
-        if any(
-            ref.get("uid") == run["jobUid"] for ref in pod["metadata"].get("ownerReferences") or []
-        )
-    ]
+    pods = _run_pods(ctx.view.pods.get(train.uid, {}).values(), run["jobUid"])
     phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, utc_now())
+    if jobstates.misses_ended_pod(phase, pods):
+        # The Job's outcome came before its pod's last status: read the pods once, so that the
+        # reason the train gave is not missed.
+        labels = {constants.LABEL_TRAIN_UID: label_value(train.uid)}
+        try:
+            listed, _ = await ctx.kube.list(PODS, run["namespace"], labels)
+        except ApiError:
+            listed = []
+        if listed:
+            pods = _run_pods(listed, run["jobUid"])
+            phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, utc_now())
     train.draft.set("attempts", phase.attempts)
     if phase.started_at is not None and not train.status.get("startTime"):
         train.draft.set("startTime", researcher_iso(phase.started_at))

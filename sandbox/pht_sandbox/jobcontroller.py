@@ -190,14 +190,29 @@ class JobController:
             },
         )
 
-    async def fail(self, namespace: str, name: str, reason: str = "BackoffLimitExceeded") -> Obj:
-        """The Job fails: ``BackoffLimitExceeded`` or ``DeadlineExceeded``."""
+    async def fail(
+        self,
+        namespace: str,
+        name: str,
+        reason: str = "BackoffLimitExceeded",
+        *,
+        exit_code: int | None = None,
+        message: str = "",
+    ) -> Obj:
+        """The Job fails: ``BackoffLimitExceeded`` or ``DeadlineExceeded``.
+
+        With ``exit_code``, its pod's container ended by itself with that code and the
+        termination ``message`` (as a kubelet reports it), else the pod just failed.
+        """
         messages = {
             "BackoffLimitExceeded": "Job has reached the specified backoff limit",
             "DeadlineExceeded": "Job was active longer than specified deadline",
         }
+        pod_status: Obj = {"phase": "Failed"}
+        if exit_code is not None:
+            pod_status["containerStatuses"] = [self._terminated(exit_code, message)]
         for pod in self.pods(namespace, name):
-            await self._pod_status(namespace, pod["metadata"]["name"], {"phase": "Failed"})
+            await self._pod_status(namespace, pod["metadata"]["name"], pod_status)
         attempts = int(self.job(namespace, name)["spec"].get("backoffLimit", 0)) + 1
         return await self._job_status(
             namespace,
@@ -298,6 +313,26 @@ class JobController:
             "image": "",
             "imageID": "",
             "state": {"waiting": {"reason": reason, "message": message}},
+        }
+
+    @staticmethod
+    def _terminated(exit_code: int, message: str) -> Obj:
+        ended = utc_iso()
+        terminated: Obj = {
+            "exitCode": exit_code,
+            "reason": "Error",
+            "startedAt": ended,
+            "finishedAt": ended,
+        }
+        if message:
+            terminated["message"] = message
+        return {
+            "name": "train",
+            "ready": False,
+            "restartCount": 0,
+            "image": "",
+            "imageID": "",
+            "state": {"terminated": terminated},
         }
 
     async def _ensure_pod(self, namespace: str, job_name: str) -> str:

@@ -34,7 +34,14 @@ import httpx
 from pht_contract.objects import Obj
 from pht_contract.times import utc_iso, utc_now
 from pht_sandbox.bundledtrains import BundledTrain, bundled_trains, image_repository
-from pht_sandbox.podruntime import PodLaunch, PodRuntime, ProcessRuntime, pod_environment
+from pht_sandbox.podruntime import (
+    PodLaunch,
+    PodRuntime,
+    ProcessRuntime,
+    exit_reason,
+    pod_environment,
+    termination_message,
+)
 from pht_sandbox.podruntime import secret_names as mounted_secrets
 from pht_sandbox.runcruntime import OOM_KILLED, RuncRuntime, runc_problem
 
@@ -233,13 +240,6 @@ def terminated_status(
         status["reason"] = pod_reason
         status["message"] = message
     return status
-
-
-def exit_reason(code: int) -> tuple[int, str]:
-    """A process's return code as a kubelet reports a container's: (exit code, reason)."""
-    if code < 0:  # killed by a signal
-        return 128 - code, "Error"
-    return code, "Completed" if code == 0 else "Error"
 
 
 @dataclass
@@ -478,7 +478,12 @@ class NodeAgent:
                 if OOM_KILLED in launch.notes:
                     reason = OOM_KILLED
                 status = terminated_status(
-                    pod, started_at, exit_code, reason, runtime_name=self.runtime_name
+                    pod,
+                    started_at,
+                    exit_code,
+                    reason,
+                    message=termination_message(launch),
+                    runtime_name=self.runtime_name,
                 )
             await self._write_status(pod, status)
         finally:

@@ -16,6 +16,7 @@ import contextlib
 import os
 import resource
 import signal
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Final, Protocol
 
 from pht_contract.objects import Obj
 from pht_contract.quantities import QuantityError, parse_quantity
+from pht_contract.trainfailures import FAILURE_LINE_PREFIX, TERMINATION_MESSAGE_MAX_BYTES
 from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain, bundled_trains, image_repository
 
 #: Address space beyond the memory limit: interpreters reserve far more than they touch.
@@ -98,6 +100,48 @@ class PodLaunch:
     def log(self) -> Path:
         return self.run_dir / "train.log"
 
+    @property
+    def termination_log(self) -> Path:
+        """Where the container's termination message is kept on this machine (a runtime that
+        isolates the container mounts it at ``/dev/termination-log``)."""
+        return self.run_dir / "termination-log"
+
+
+def termination_message(launch: PodLaunch) -> str:
+    """The container's termination message as a kubelet reports it: at most
+    :data:`TERMINATION_MESSAGE_MAX_BYTES` bytes of the file, as text; empty without one."""
+    try:
+        # Never follow a link or wait on a pipe put in its place.
+        descriptor = os.open(launch.termination_log, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    with os.fdopen(descriptor, "rb") as file:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return ""
+        try:
+            head = file.read(TERMINATION_MESSAGE_MAX_BYTES)
+        except OSError:
+            return ""
+    return head.decode("utf-8", errors="replace")
+
+
+def reason_from_log(log: Path) -> str:
+    """The reason of a failed train from the last ``pht-train-failure: <Reason>`` line of its log
+    (stdout, flushed at exit, may follow it), as Kubernetes' ``FallbackToLogsOnError`` takes a
+    message from the log's tail: only the last :data:`TERMINATION_MESSAGE_MAX_BYTES` bytes are
+    read. Empty without such a line."""
+    try:
+        with log.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - TERMINATION_MESSAGE_MAX_BYTES))
+            tail = file.read(TERMINATION_MESSAGE_MAX_BYTES)
+    except OSError:
+        return ""
+    for line in reversed(tail.decode("utf-8", errors="replace").splitlines()):
+        if line.startswith(FAILURE_LINE_PREFIX):
+            return line[len(FAILURE_LINE_PREFIX) :]
+    return ""
+
 
 class PodRuntime(Protocol):
     """Starts a container and waits for it."""
@@ -159,7 +203,7 @@ class ProcessRuntime:
             preexec_fn=limit,  # resource limits must be set in the child, before exec
         )
         try:
-            return await asyncio.wait_for(process.wait(), launch.timeout)
+            code = await asyncio.wait_for(process.wait(), launch.timeout)
         except TimeoutError:
             kill_group(process.pid)
             await process.wait()
@@ -171,6 +215,26 @@ class ProcessRuntime:
             raise
         finally:
             log.close()
+        if code != 0:
+            # A local process cannot write /dev/termination-log: its log's last line stands in.
+            _write_new(launch.termination_log, reason_from_log(launch.log))
+        return code
+
+
+def _write_new(path: Path, text: str) -> None:
+    """``text`` in a new regular file at ``path``, whatever was there (never through a link)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def exit_reason(code: int) -> tuple[int, str]:
+    """A process's return code as a kubelet reports a container's: (exit code, reason)."""
+    if code < 0:  # killed by a signal
+        return 128 - code, "Error"
+    return code, "Completed" if code == 0 else "Error"
 
 
 def kill_group(pid: int) -> None:

@@ -29,8 +29,10 @@ from pht_sandbox.podruntime import (
     PodLaunch,
     PodRuntime,
     ProcessRuntime,
+    exit_reason,
     pod_environment,
     secret_names,
+    termination_message,
 )
 
 
@@ -105,22 +107,30 @@ class ProcessKubelet:
             await self.jobs.run(self.namespace, name)
             loop = asyncio.get_running_loop()
             started = loop.time()
+            last: tuple[int, str] | None = None  # the last attempt's exit code and message
             for _attempt in range(attempts):
                 remaining = deadline - (loop.time() - started)
                 if remaining <= 0:
                     break
-                code = await self.runtime.run(PodLaunch(train, container, env, run_dir, remaining))
+                launch = PodLaunch(train, container, env, run_dir, remaining)
+                code = await self.runtime.run(launch)
                 if code == 0:
                     await self.jobs.succeed(self.namespace, name)
                     return
                 if code is None:
                     break  # deadline
-            reason = (
-                "DeadlineExceeded"
-                if loop.time() - started >= deadline
-                else ("BackoffLimitExceeded")
-            )
-            await self.jobs.fail(self.namespace, name, reason)
+                last = (exit_reason(code)[0], termination_message(launch))
+            if loop.time() - started >= deadline or last is None:
+                await self.jobs.fail(self.namespace, name, "DeadlineExceeded")
+            else:
+                exit_code, message = last
+                await self.jobs.fail(
+                    self.namespace,
+                    name,
+                    "BackoffLimitExceeded",
+                    exit_code=exit_code,
+                    message=message,
+                )
         finally:
             # The algorithm's output stays with the station (never shown to researchers).
             log = run_dir / "train.log"

@@ -11,6 +11,8 @@ read-only, with:
 * its volumes: each ``emptyDir`` a tmpfs of its ``sizeLimit`` (``/dev/shm`` included), each
   Secret volume its items as read-only files at the mount path, an ``/etc/hosts`` with only
   ``localhost`` and an empty ``/etc/resolv.conf`` (no DNS);
+* a writable ``/dev/termination-log``: a file of the pod's own, created empty, of which the node
+  agent reads at most 4096 bytes once the container ended (the pod's termination message);
 * its CPU and memory limits and a pids limit through cgroups (a missing controller is reported
   once, loudly, and left out), and ``OOMKilled`` when the memory cgroup killed it;
 * its own network namespace that reaches only the station API's internal listener
@@ -374,6 +376,18 @@ def container_spec(
             "options": file_options,
         },
     ]
+    termination = launch.termination_log
+    termination.write_bytes(b"")
+    os.chown(termination, uid, group)
+    termination.chmod(0o600)
+    mounts.append(
+        {
+            "destination": "/dev/termination-log",
+            "type": "bind",
+            "source": str(termination),
+            "options": ["rbind", "rw", "nosuid", "nodev", "noexec"],
+        }
+    )
     volumes = volume_mounts(launch, bundle, uid, gid, group)
     if not any(m["destination"] == "/dev/shm" for m in volumes):
         volumes.append(

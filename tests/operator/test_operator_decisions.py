@@ -195,3 +195,83 @@ def test_policy_caps_a_standing_approval_runs_and_lifetime() -> None:
     assert covered(used=4, max_runs=5, max_days=30)
     assert not covered(used=5, max_runs=5, max_days=30)  # the policy's maxRuns wins
     assert not covered(used=0, max_runs=50, max_days=7)  # older than the policy's maxDays
+
+
+# --- the reason a failed train gave ------------------------------------------------------------
+
+FAILED_JOB = {
+    "spec": {"backoffLimit": 0},
+    "status": {
+        "failed": 1,
+        "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}],
+    },
+}
+
+
+def ended(message: str | None, reason: str = "Error", code: int = 3, at: str = "") -> Any:
+    terminated: dict[str, Any] = {"exitCode": code, "reason": reason}
+    if message is not None:
+        terminated["message"] = message
+    if at:
+        terminated["finishedAt"] = at
+    return pod(
+        phase="Failed", containerStatuses=[{"name": "train", "state": {"terminated": terminated}}]
+    )
+
+
+def test_a_failed_run_names_the_listed_reason_its_train_gave() -> None:
+    phase = jobstates.classify(FAILED_JOB, [ended("InvalidParameters")], 900, NOW)
+    assert phase.reason == "BackoffLimitExceeded"
+    assert phase.message == (
+        "the run failed after 1 attempt(s) (backoffLimit reached); "
+        "the train reported InvalidParameters"
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["PatientSeventeenIsNinetyThree", "InvalidParameters\nage 93", "x" * 1024 * 1024, "é 93"],
+)
+def test_any_other_message_shows_the_fixed_word_and_none_of_its_text(message: str) -> None:
+    phase = jobstates.classify(FAILED_JOB, [ended(message)], 900, NOW)
+    assert phase.message.endswith("; the train reported UnlistedReason")
+    assert "93" not in phase.message and "Seventeen" not in phase.message
+    assert len(phase.message) < 120
+
+
+def test_without_a_reason_of_the_train_the_message_is_unchanged() -> None:
+    plain = "the run failed after 1 attempt(s) (backoffLimit reached)"
+    for pods in ([], [ended(None)], [ended("")], [pod(phase="Failed")]):
+        assert jobstates.classify(FAILED_JOB, pods, 900, NOW).message == plain
+    # The node's own texts are not the train's: a start error or an out-of-memory kill.
+    for node_text in (ended("exec: no such file", "StartError", 128), ended("x", "OOMKilled", 137)):
+        assert jobstates.classify(FAILED_JOB, [node_text], 900, NOW).message == plain
+
+
+def test_the_last_attempt_gives_the_reason_and_a_deadline_gives_none() -> None:
+    pods = [
+        ended("TooFewPatients", at="2026-11-28T11:58:00Z"),
+        ended("ModelDidNotConverge", at="2026-11-28T11:59:00Z"),
+    ]
+    phase = jobstates.classify(FAILED_JOB, pods, 900, NOW)
+    assert phase.message.endswith("the train reported ModelDidNotConverge")
+    deadline = {
+        "spec": {"activeDeadlineSeconds": 60},
+        "status": {
+            "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]
+        },
+    }
+    late = jobstates.classify(deadline, [ended("InvalidParameters")], 900, NOW)
+    assert late.message == "the run exceeded its deadline of 60s"
+
+
+def test_a_failed_run_whose_pods_show_no_end_is_worth_reading_again() -> None:
+    running = pod(phase="Running", containerStatuses=[{"state": {"running": {}}}])
+    phase = jobstates.classify(FAILED_JOB, [running], 900, NOW)
+    assert jobstates.misses_ended_pod(phase, [running])
+    assert jobstates.misses_ended_pod(phase, [])
+    assert not jobstates.misses_ended_pod(phase, [ended(None)])
+    succeeded = jobstates.classify(
+        {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, [], 900, NOW
+    )
+    assert not jobstates.misses_ended_pod(succeeded, [])

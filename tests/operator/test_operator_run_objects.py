@@ -190,3 +190,38 @@ def test_every_watch_handler_runs_on_the_event_loop() -> None:
     assert len(handlers) == 4
     assert all(asyncio.iscoroutinefunction(handler.fn) for handler in handlers)
     assert isinstance(registry, kopf.OperatorRegistry)
+
+
+def test_a_failed_container_is_kept_with_only_the_reason_a_researcher_may_see() -> None:
+    view = ClusterView()
+    _put(view, "pods", _pod(1), "ADDED")
+    ended = {
+        "exitCode": 3,
+        "reason": "Error",
+        "finishedAt": "2026-11-30T11:59:40Z",
+        "containerID": "containerd://abc",
+        "message": "InvalidParameters",
+    }
+    failed = _pod(2, containerStatuses=[{"name": "train", "state": {"terminated": ended}}])
+    failed["status"]["phase"] = "Failed"
+    assert _put(view, "pods", failed)
+    (pod,) = view.pods[TRAIN_UID].values()
+    kept = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert kept == {k: ended[k] for k in ("exitCode", "reason", "finishedAt", "message")}
+    job = _job(3, failed=1, conditions=[jobstates_failed()])
+    assert jobstates.classify(job, [pod], 300, NOW).message.endswith(
+        "; the train reported InvalidParameters"
+    )
+    # A train's own text never stays in the cache: only the word the mapping shows.
+    hostile = copy.deepcopy(failed)
+    hostile["metadata"]["resourceVersion"] = "3"
+    hostile["status"]["containerStatuses"][0]["state"]["terminated"]["message"] = "x" * 4096
+    assert _put(view, "pods", hostile)
+    (pod,) = view.pods[TRAIN_UID].values()
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"] == (
+        "UnlistedReason"
+    )
+
+
+def jobstates_failed() -> dict[str, Any]:
+    return {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}

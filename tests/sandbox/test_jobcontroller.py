@@ -68,3 +68,20 @@ async def test_autopilot_and_ttl() -> None:
         await asyncio.sleep(0.01)
     assert cluster.get_object(JOBS, "r", "j") is None
     await jobs.stop()
+
+
+async def test_a_failed_container_reports_its_exit_code_and_termination_message() -> None:
+    cluster = ClusterEmulator()
+    jobs = JobController(cluster)
+    await cluster.create_object(JOBS, JOB)
+    await jobs.run("r", "j")
+    await jobs.fail("r", "j", "BackoffLimitExceeded", exit_code=3, message="InvalidParameters")
+    (container,) = jobs.pods("r", "j")[0]["status"]["containerStatuses"]
+    terminated = container["state"]["terminated"]
+    assert (terminated["exitCode"], terminated["reason"]) == (3, "Error")
+    assert terminated["message"] == "InvalidParameters"
+    # Without an exit code (a deadline) the pod just fails, as before.
+    await cluster.create_object(JOBS, {**JOB, "metadata": {**JOB["metadata"], "name": "k"}})
+    await jobs.run("r", "k")
+    await jobs.fail("r", "k", "DeadlineExceeded")
+    assert jobs.pods("r", "k")[0]["status"]["phase"] == "Failed"

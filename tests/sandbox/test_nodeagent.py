@@ -1,6 +1,8 @@
 """The node agent's kubelet contract (pod status as a kubelet writes it) and `pht demo --cluster
 real` without a built control plane. The agent against a real API server: tests/realcluster."""
 
+import asyncio
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from pht_contract.objects import Obj
+from pht_contract.trainfailures import TERMINATION_MESSAGE_MAX_BYTES
+from pht_sandbox.bundledtrains import SDK_DIR, BundledTrain
 from pht_sandbox.nodeagent import (
     KILLED_EXIT_CODE,
     RUNTIME_LABEL,
@@ -19,7 +23,12 @@ from pht_sandbox.nodeagent import (
     terminated_status,
     waiting_status,
 )
-from pht_sandbox.podruntime import ProcessRuntime
+from pht_sandbox.podruntime import (
+    PodLaunch,
+    ProcessRuntime,
+    reason_from_log,
+    termination_message,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,6 +67,91 @@ def test_a_pod_killed_by_its_deadline_says_so_as_a_kubelet_does() -> None:
     )
     assert (status["phase"], status["reason"]) == ("Failed", "DeadlineExceeded")
     assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 137
+
+
+def test_a_failed_container_carries_its_termination_message() -> None:
+    failed = terminated_status(a_pod(), "2026-01-01T00:00:00Z", 3, "Error", message="NoMatch")
+    assert failed["containerStatuses"][0]["state"]["terminated"]["message"] == "NoMatch"
+    assert "message" not in failed  # the pod's own message is the node's, not the train's
+    ok = terminated_status(a_pod(), "2026-01-01T00:00:00Z", 0, "Completed")
+    assert "message" not in ok["containerStatuses"][0]["state"]["terminated"]
+
+
+def _process_launch(tmp_path: Path, source: str) -> PodLaunch:
+    package = tmp_path / "train" / "failing"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(source)
+    train = BundledTrain("failing", tmp_path / "train", "failing")
+    env = {"PYTHONPATH": f"{tmp_path / 'train'}:{SDK_DIR}", "HOME": str(tmp_path)}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    return PodLaunch(train, {"name": "train", "image": "x"}, env, run_dir, 60.0)
+
+
+def test_a_local_process_gives_the_reason_of_its_last_failure_line(tmp_path: Path) -> None:
+    # stdout flushed at exit comes after the SDK's stderr line: the reason is still found.
+    source = "from pht_train import fail\nprint('done computing')\nfail('TooFewPatients')\n"
+    launch = _process_launch(tmp_path, source)
+    assert asyncio.run(ProcessRuntime().run(launch)) == 3
+    assert "pht-train-failure: TooFewPatients" in launch.log.read_text()
+    assert termination_message(launch) == "TooFewPatients"
+
+
+def test_a_local_process_that_succeeds_or_gives_no_reason_has_no_message(tmp_path: Path) -> None:
+    launch = _process_launch(tmp_path, "raise SystemExit(1)\n")
+    assert asyncio.run(ProcessRuntime().run(launch)) == 1
+    assert termination_message(launch) == ""
+    fine = _process_launch(tmp_path / "ok", "print('pht-train-failure: Anything')\n")
+    assert asyncio.run(ProcessRuntime().run(fine)) == 0
+    assert termination_message(fine) == ""  # only a failed container falls back to its log
+
+
+def test_only_the_logs_last_4096_bytes_are_read_for_a_reason(tmp_path: Path) -> None:
+    log = tmp_path / "train.log"
+    log.write_text("pht-train-failure: InvalidParameters\n" + "x" * TERMINATION_MESSAGE_MAX_BYTES)
+    assert reason_from_log(log) == ""
+    log.write_text("pht-train-failure: " + "A" * 2_000_000 + "\n")
+    assert reason_from_log(log) == ""
+    log.write_text("noise\npht-train-failure: Old\npht-train-failure: New\nstdout\n")
+    assert reason_from_log(log) == "New"
+    assert reason_from_log(tmp_path / "missing.log") == ""
+
+
+def test_a_termination_message_is_read_up_to_the_kubelets_cap(tmp_path: Path) -> None:
+    launch = PodLaunch(None, {}, {}, tmp_path, 1.0)
+    assert termination_message(launch) == ""
+    launch.termination_log.write_bytes(b"\xff" + b"y" * (2 * 1024 * 1024))
+    message = termination_message(launch)
+    assert len(message) == TERMINATION_MESSAGE_MAX_BYTES and message.startswith("\ufffd")
+
+
+def test_a_link_or_a_pipe_in_place_of_the_termination_log_is_not_followed(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.write_text("InvalidParameters")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    launch = PodLaunch(None, {}, {}, run_dir, 1.0)
+    launch.termination_log.symlink_to(elsewhere)
+    assert termination_message(launch) == ""
+    launch.termination_log.unlink()
+    os.mkfifo(launch.termination_log)
+    assert termination_message(launch) == ""  # and it did not wait for a writer
+
+
+def test_a_local_process_does_not_write_through_a_link_it_planted(tmp_path: Path) -> None:
+    source = (
+        "import os\n"
+        "os.symlink(os.environ['VICTIM'], os.path.join(os.environ['RUN_DIR'], 'termination-log'))\n"
+        "from pht_train import fail\nfail('TooFewPatients')\n"
+    )
+    launch = _process_launch(tmp_path, source)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    launch.env.update(VICTIM=str(victim), RUN_DIR=str(launch.run_dir))
+    assert asyncio.run(ProcessRuntime().run(launch)) == 3
+    assert victim.read_text() == "keep"
+    assert termination_message(launch) == "TooFewPatients"
 
 
 def test_running_and_waiting_pods() -> None:

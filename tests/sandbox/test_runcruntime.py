@@ -19,9 +19,10 @@ import pytest
 from images import probeimage
 
 from pht_contract.objects import Obj
+from pht_contract.trainfailures import TERMINATION_MESSAGE_MAX_BYTES
 from pht_sandbox import podnetwork
 from pht_sandbox.nodeagent import RuntimeUnavailable, choose_runtime
-from pht_sandbox.podruntime import PodLaunch, ProcessRuntime
+from pht_sandbox.podruntime import PodLaunch, ProcessRuntime, termination_message
 from pht_sandbox.realstation import ROOTFS_CACHE
 from pht_sandbox.runcruntime import CGROUP_PARENT, CGROUP_ROOT, OOM_KILLED, RUNC_STATE, RuncRuntime
 
@@ -184,6 +185,27 @@ def test_an_ordinary_failure_is_not_oomkilled(tmp_path: Path) -> None:
     run = launch(pod(python("raise SystemExit(3)")), tmp_path / "run")
     assert asyncio.run(runtime().run(run)) == 3
     assert run.notes == []
+
+
+def test_the_sdks_reason_reaches_the_termination_message(tmp_path: Path) -> None:
+    fail = "import pht_train, os\nprint(oct(os.stat('/dev/termination-log').st_mode))\n"
+    fail += "pht_train.fail('InvalidParameters')"
+    run = launch(pod(python(fail)), tmp_path / "run")
+    assert asyncio.run(runtime().run(run)) == 3, run.log.read_text()
+    assert "0o100600" in run.log.read_text()  # a regular file the train's user may write
+    assert termination_message(run) == "InvalidParameters"
+    nothing_left()
+
+
+def test_a_megabyte_in_the_termination_log_is_read_up_to_the_kubelets_cap(
+    tmp_path: Path,
+) -> None:
+    flood = "open('/dev/termination-log', 'w').write('Reason\\n' + 'x' * 1024 * 1024)\n"
+    run = launch(pod(python(flood + "raise SystemExit(3)")), tmp_path / "run")
+    assert asyncio.run(runtime().run(run)) == 3, run.log.read_text()
+    message = termination_message(run)
+    assert len(message.encode()) == TERMINATION_MESSAGE_MAX_BYTES
+    assert message.startswith("Reason\n")
 
 
 def test_the_deadline_kills_the_container_and_nothing_is_left(tmp_path: Path) -> None:

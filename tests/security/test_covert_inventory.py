@@ -51,6 +51,7 @@ from pht_contract.covertchannels import (
     channels,
 )
 from pht_contract.times import RESEARCHER_TIME_STEP_SECONDS
+from pht_contract.trainfailures import TRAIN_FAILURE_REASONS
 from pht_contract.wire import RESULT_PATH, SPARQL_PATH, TRAIN_COMPLETION_PATH
 from pht_operator import events as operator_events
 from pht_operator import metrics as operator_metrics
@@ -343,6 +344,29 @@ def test_a_bound_is_times_log2_choices_and_nothing_for_no_choice() -> None:
     assert completion.bits(limits) == pytest.approx(math.log2(61))
     exact = channels(Surface.API_SERVER)["Train metadata.managedFields[].time"]
     assert exact.bits(limits) == pytest.approx(math.log2(3601))
+
+
+def test_a_failed_trains_reason_is_counted_in_the_condition_message_and_the_event_note() -> None:
+    # The reason a train gives is shown only as one of the listed words, UnlistedReason, or not
+    # at all (pht_contract.trainfailures): each message and note multiplies by that many.
+    limits = RunLimits()
+    without_reason = (GATE_RULES + 1) * (MAX_RETRIES + 2)
+    with_reason = without_reason * (len(TRAIN_FAILURE_REASONS) + 2)
+    message = channels(Surface.TRAIN_STATUS)["status.conditions[].message"]
+    note = channels(Surface.TRAIN_EVENT)["note"]
+    for channel in (message, note):
+        assert channel.choices(limits) == with_reason
+        assert channel.bits(limits) == pytest.approx(math.log2(with_reason))
+    assert "TRAIN_FAILURE_REASONS" in message.why and "UnlistedReason" in message.why
+    # The operator reads a pod's termination message only through the mapping.
+    readers = {
+        source.name: source.read_text()
+        for source in OPERATOR_SOURCES.glob("*.py")
+        if '"terminated"' in source.read_text()
+    }
+    assert "jobstates.py" in readers, sorted(readers)
+    for name, text in readers.items():
+        assert "shown_reason(" in text, f"{name} reads termination messages unmapped"
 
 
 def test_names_are_unique_per_surface() -> None:
