@@ -299,7 +299,10 @@ def test_an_approved_train_runs_in_the_restricted_namespace_and_ends_without_out
             f"/api/v1/namespaces/{REQUESTS_NS}/events",
             params={"fieldSelector": "involvedObject.name=km-run"},
         ).json()["items"]
-    events.sort(key=lambda e: int(e["metadata"]["resourceVersion"]))
+    # In the order the operator decided them (each Event's microsecond eventTime): the Events
+    # are posted in the background, so two posted together may be stored in either order.
+    events.sort(key=lambda e: (e.get("eventTime") or "", int(e["metadata"]["resourceVersion"])))
+    assert all(e.get("eventTime") for e in events), events
     said = [e["reason"] for e in events]
     if Reason.RUNNING in said:
         assert Reason.JOB_CREATED not in said[said.index(Reason.RUNNING) :], said

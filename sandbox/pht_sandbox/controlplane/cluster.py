@@ -29,7 +29,10 @@ from pht_sandbox.controlplane.processes import Component, ControlPlaneError, fre
 from pht_sandbox.terminating import raise_on_sigterm
 
 START_TIMEOUT_SECONDS = 120.0
-SERVICE_CIDR = "10.96.0.0/24"
+#: A /16, as kind uses: the API server hands out addresses from 10.96.1.0 on first and keeps
+#: 10.96.0.0/24 for Services that name their own (the chart's internal listener, 10.96.0.81), so
+#: a fixed address never collides with one given out earlier. A /24 keeps only 16 such addresses.
+SERVICE_CIDR = "10.96.0.0/16"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 #: The people and components the control plane knows, by kubeconfig name.
