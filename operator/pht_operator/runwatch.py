@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_operator.kube import ApiError, KubeClient, Resource
 
@@ -23,10 +24,15 @@ MAX_RETRY_SECONDS = 30.0
 
 
 def _identity(obj: Obj) -> Obj:
-    """What a DELETED event needs (the store keeps no more): the object's metadata identity."""
+    """What a DELETED event needs (the store keeps no more): the object's metadata identity,
+    with only the label naming its Train (the cluster view finds the Train by it)."""
     meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "uid", "labels", "resourceVersion")
-    return {"metadata": {k: meta[k] for k in keep if k in meta}}
+    keep = ("name", "namespace", "uid", "resourceVersion")
+    identity = {k: meta[k] for k in keep if k in meta}
+    train_uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)
+    if train_uid is not None:
+        identity["labels"] = {constants.LABEL_TRAIN_UID: train_uid}
+    return {"metadata": identity}
 
 
 def _key(obj: Obj) -> str:
