@@ -8,8 +8,9 @@ and immutable scalars, which this copies several times faster than :func:`copy.d
 The copy's dict keys and short string values are interned: a JSON decoder makes new strings for
 every document, so a thousand cached Trains would otherwise hold a thousand copies of
 ``"lastTransitionTime"``, ``"True"``, the namespace and every other field name and condition
-reason (about 3 KiB per Train). Long strings (messages, queries) are rarely repeated and are
-shared with the original instead. Interned strings are freed with their last user.
+reason, condition message and image reference (about 4 KiB per Train). Longer strings (queries,
+free text) are rarely repeated and are shared with the original instead. Interned strings are
+freed with their last user.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 _intern = sys.intern
-#: Longer string values are kept as they are (names, uids and timestamps are shorter).
-INTERNED_VALUE_LENGTH = 64
+#: Longer string values are kept as they are (names, uids, timestamps, condition messages and
+#: image references are shorter).
+INTERNED_VALUE_LENGTH = 128
 
 
 def copy_json(value: T) -> T:

@@ -177,7 +177,7 @@ def test_copy_json_copies_containers_and_shares_scalars() -> None:
 
 def test_copies_of_separate_documents_share_names_and_short_values() -> None:
     """A thousand cached Trains hold one copy of each field name and repeated short value."""
-    long_text = "SELECT ?s WHERE { ?s ?p ?o }\n" * 4
+    long_text = "SELECT ?s WHERE { ?s ?p ?o }\n" * 8
     text = json.dumps(
         {"status": {"conditions": [{"type": "Admitted", "status": "True"}]}, "q": long_text}
     )
