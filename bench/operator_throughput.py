@@ -28,7 +28,10 @@ operator and the baseline use the cluster-admin client certificate.
 To see where the operator's CPU goes, ``PHT_BENCH_PYSPY=FILE`` attaches ``py-spy record`` to it
 (collapsed stacks in FILE; ``pip install py-spy`` first) and ``PHT_BENCH_PROFILE=FILE`` runs it
 under cProfile instead (which slows Python code several times; the figures are then not the
-operator's).
+operator's). ``PHT_BENCH_TRACEMALLOC=DIR`` runs it with tracemalloc on and writes, idle and after
+the RSS Trains, a snapshot (``DIR/1.tracemalloc``, ``DIR/2.tracemalloc``; compare them with
+``tracemalloc.Snapshot.load(...).compare_to``) and its live objects by type (``DIR/*.types.json``);
+tracemalloc's own bookkeeping then inflates the RSS figures.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import functools
 import json
 import math
 import os
@@ -432,8 +436,11 @@ async def drive(
     station_ns: str,
     args: argparse.Namespace,
     after_ramp: Callable[[], Awaitable[None]] | None = None,
+    memory_probe: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     figures.rss_idle = rss_mib(process.pid)
+    if memory_probe is not None:
+        await memory_probe()
     before_writes = bed.writes()
     cpu_before = cpu_seconds(process.pid)
     made = 0
@@ -463,6 +470,8 @@ async def drive(
     await settle(process.pid)
     figures.rss_trains = len(bed.job_at)
     figures.rss = rss_mib(process.pid)
+    if memory_probe is not None:
+        await memory_probe()
 
 
 async def settle(pid: int, quiet: float = 2.0, longest: float = 30.0) -> None:
@@ -501,6 +510,8 @@ async def start_operator(
     log = (Path(tempfile.mkdtemp(prefix="pht-bench-")) / "operator.log").open("wb")
     if os.environ.get("PHT_BENCH_PROFILE"):  # cProfile the operator; stats written on SIGTERM
         profile = ["-m", "cProfile", "-o", os.environ["PHT_BENCH_PROFILE"]]
+    elif os.environ.get("PHT_BENCH_TRACEMALLOC"):  # snapshots on SIGUSR1 (see memory_probe)
+        profile = ["-c", MEMORY_PROBE, os.environ["PHT_BENCH_TRACEMALLOC"]]
     else:
         profile = []
     process = await asyncio.create_subprocess_exec(
@@ -533,6 +544,34 @@ async def start_operator(
     return process
 
 
+#: Runs ``pht operator`` with tracemalloc on; each SIGUSR1 writes a snapshot of the allocations
+#: and the live objects by type to ``<dir>/<n>.tracemalloc`` and ``<dir>/<n>.types.json``
+#: (``-c`` scripts get their arguments in sys.argv[1:]).
+MEMORY_PROBE = """
+import collections, gc, json, pathlib, runpy, signal, sys, tracemalloc
+out = pathlib.Path(sys.argv[1]); out.mkdir(parents=True, exist_ok=True)
+tracemalloc.start(12)
+taken = []
+def dump(*_):
+    taken.append(1)
+    gc.collect()
+    n = len(taken)
+    tracemalloc.take_snapshot().dump(str(out / f"{n}.tracemalloc"))
+    counts = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
+    (out / f"{n}.types.json").write_text(json.dumps(counts.most_common(60)))
+signal.signal(signal.SIGUSR1, dump)
+sys.argv = ["pht", *sys.argv[4:]]  # after "-m pht_cli.main"
+runpy.run_module("pht_cli.main", run_name="__main__")
+"""
+
+
+async def memory_snapshot(process: asyncio.subprocess.Process) -> None:
+    """With PHT_BENCH_TRACEMALLOC, have the operator write a memory snapshot (see above)."""
+    if os.environ.get("PHT_BENCH_TRACEMALLOC") and process.returncode is None:
+        process.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(5.0)
+
+
 async def operator_side(
     bed: Bed, kubeconfig: Path, station_ns: str, run_ns: str, args: argparse.Namespace
 ) -> Figures:
@@ -552,7 +591,15 @@ async def operator_side(
                 figures.histogram_p50, _ = histogram_quantile(text, name, 0.5)
                 figures.histogram_p99, _ = histogram_quantile(text, name, 0.99)
 
-            await drive(figures, bed, process, station_ns, args, read_histogram)
+            await drive(
+                figures,
+                bed,
+                process,
+                station_ns,
+                args,
+                read_histogram,
+                functools.partial(memory_snapshot, process),
+            )
         finally:
             await stop(process, 15)
     return figures

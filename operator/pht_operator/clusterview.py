@@ -26,7 +26,7 @@ _SLOT_SUMMARIES = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Marks:
     """Monotonic timestamps of transitions this process saw (sub-second metrics)."""
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_operator.kube import ApiError, KubeClient, Resource
 
@@ -22,11 +23,29 @@ logger = logging.getLogger("pht_operator.runwatch")
 MAX_RETRY_SECONDS = 30.0
 
 
-def _identity(obj: Obj) -> Obj:
-    """What a DELETED event needs (the store keeps no more): the object's metadata identity."""
+#: What is remembered of each listed or watched object between listings: name, namespace,
+#: uid, resourceVersion and the label naming its Train (a tuple, not a dict: one per run object).
+Identity = tuple[str | None, str | None, str | None, str | None, str | None]
+_IDENTITY_FIELDS = ("name", "namespace", "uid", "resourceVersion")
+
+
+def _identity(obj: Obj) -> Identity:
     meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "uid", "labels", "resourceVersion")
-    return {"metadata": {k: meta[k] for k in keep if k in meta}}
+    train_uid = (meta.get("labels") or {}).get(constants.LABEL_TRAIN_UID)
+    name, namespace, uid, version = (meta.get(key) for key in _IDENTITY_FIELDS)
+    return name, namespace, uid, version, train_uid
+
+
+def _deleted(identity: Identity) -> Obj:
+    """What a DELETED event needs (the store keeps no more): the object's metadata identity,
+    with only the label naming its Train (the cluster view finds the Train by it)."""
+    *fields, train_uid = identity
+    meta: Obj = {
+        key: value for key, value in zip(_IDENTITY_FIELDS, fields, strict=True) if value is not None
+    }
+    if train_uid is not None:
+        meta["labels"] = {constants.LABEL_TRAIN_UID: train_uid}
+    return {"metadata": meta}
 
 
 def _key(obj: Obj) -> str:
@@ -51,7 +70,7 @@ async def watch_objects(
     without a restart.
     """
     version: str | None = None
-    known: dict[str, Obj] = {}
+    known: dict[str, Identity] = {}
     delay = retry_seconds
     what = resource.__name__
     while True:
@@ -61,7 +80,7 @@ async def watch_objects(
                 listed = {_key(item): item for item in items}
                 # Objects deleted while no watch was open get their DELETED event now.
                 for key in set(known) - set(listed):
-                    handle("DELETED", known.pop(key))
+                    handle("DELETED", _deleted(known.pop(key)))
                 for key, item in listed.items():
                     known[key] = _identity(item)
                     handle("ADDED", item)

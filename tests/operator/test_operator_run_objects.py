@@ -8,14 +8,18 @@ may cost a pass, and none of those may be missed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
+import json
 from typing import Any
 
 from pht_contract import constants
 from pht_operator import jobstates
 from pht_operator.clusterview import ClusterView
-from pht_operator.jsondata import copy_json
+from pht_operator.jsondata import INTERNED_VALUE_LENGTH, copy_json
+from pht_operator.kube import JOBS, ApiError
+from pht_operator.runwatch import watch_objects
 
 RUNS = "pht-runs"
 TRAIN_UID = "train-1"
@@ -171,6 +175,24 @@ def test_copy_json_copies_containers_and_shares_scalars() -> None:
     assert copy_json(odd) == odd and copy_json(odd)["t"][1] is not odd["t"][1]
 
 
+def test_copies_of_separate_documents_share_names_and_short_values() -> None:
+    """A thousand cached Trains hold one copy of each field name and repeated short value."""
+    long_text = "SELECT ?s WHERE { ?s ?p ?o }\n" * 8
+    text = json.dumps(
+        {"status": {"conditions": [{"type": "Admitted", "status": "True"}]}, "q": long_text}
+    )
+    first, second = copy_json(json.loads(text)), copy_json(json.loads(text))
+    assert first == second == json.loads(text)
+    first_key, second_key = next(iter(first["status"])), next(iter(second["status"]))
+    assert first_key is second_key
+    first_condition = first["status"]["conditions"][0]
+    second_condition = second["status"]["conditions"][0]
+    assert first_condition["status"] is second_condition["status"]
+    assert first_condition["type"] is second_condition["type"]
+    assert len(long_text) > INTERNED_VALUE_LENGTH
+    assert first["q"] is not second["q"]  # long values are not interned, only shared
+
+
 def test_every_watch_handler_runs_on_the_event_loop() -> None:
     """Coroutines: Kopf runs them on the loop that owns the cache and the work queue (a plain
     function would run in Kopf's thread pool)."""
@@ -225,3 +247,74 @@ def test_a_failed_container_is_kept_with_only_the_reason_a_researcher_may_see() 
 
 def jobstates_failed() -> dict[str, Any]:
     return {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+
+
+class _RelistingKube:
+    """Lists a Job, then answers the watch with 410 Gone and lists nothing (it was deleted)."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.listings: list[list[dict[str, Any]]] = [[job], []]
+        self.relisted = asyncio.Event()
+
+    async def list(
+        self, res: Any, namespace: str, labels: dict[str, str] | None = None
+    ) -> tuple[list[dict[str, Any]], str]:
+        items = self.listings.pop(0) if self.listings else []
+        if not self.listings:
+            self.relisted.set()
+        return items, "7"
+
+    async def watch(self, res: Any, namespace: str, **_: Any) -> Any:
+        if not self.relisted.is_set():
+            raise ApiError(410, "Gone", "too old")
+        await asyncio.Event().wait()
+        yield  # pragma: no cover - an async generator that never yields
+
+
+async def test_a_job_deleted_while_no_watch_was_open_is_reported_with_its_train() -> None:
+    """The relist's DELETED carries the identity and the Train's label (only that label is
+    kept per object between listings), so the cluster view still finds the Train."""
+    job = {
+        "metadata": {
+            "name": "pht-run-1",
+            "namespace": "pht-runs",
+            "uid": "job-uid",
+            "resourceVersion": "5",
+            "labels": {constants.LABEL_TRAIN_UID: TRAIN_UID, "other": "x"},
+        },
+        "spec": {"template": {"spec": {"containers": [{"name": "train"}]}}},
+    }
+    seen: list[tuple[str, dict[str, Any]]] = []
+    task = asyncio.create_task(
+        watch_objects(
+            _RelistingKube(job),  # type: ignore[arg-type]
+            JOBS,
+            "pht-runs",
+            {},
+            lambda kind, body: seen.append((kind, body)),
+            watch_timeout=1.0,
+            retry_seconds=0.01,
+        )
+    )
+    for _ in range(200):
+        if len(seen) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert [kind for kind, _ in seen] == ["ADDED", "DELETED"]
+    deleted = seen[1][1]
+    assert deleted == {
+        "metadata": {
+            "name": "pht-run-1",
+            "namespace": "pht-runs",
+            "uid": "job-uid",
+            "resourceVersion": "5",
+            "labels": {constants.LABEL_TRAIN_UID: TRAIN_UID},
+        }
+    }
+    view = ClusterView()
+    view.put_run_object("jobs", "ADDED", job, run_namespace="pht-runs")
+    assert view.put_run_object("jobs", "DELETED", deleted, run_namespace="pht-runs") == TRAIN_UID
+    assert view.jobs == {}
