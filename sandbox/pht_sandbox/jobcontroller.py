@@ -306,14 +306,7 @@ class JobController:
 
     @staticmethod
     def _waiting(reason: str, message: str) -> Obj:
-        return {
-            "name": "train",
-            "ready": False,
-            "restartCount": 0,
-            "image": "",
-            "imageID": "",
-            "state": {"waiting": {"reason": reason, "message": message}},
-        }
+        return _container_status({"waiting": {"reason": reason, "message": message}})
 
     @staticmethod
     def _terminated(exit_code: int, message: str) -> Obj:
@@ -326,14 +319,7 @@ class JobController:
         }
         if message:
             terminated["message"] = message
-        return {
-            "name": "train",
-            "ready": False,
-            "restartCount": 0,
-            "image": "",
-            "imageID": "",
-            "state": {"terminated": terminated},
-        }
+        return _container_status({"terminated": terminated})
 
     async def _ensure_pod(self, namespace: str, job_name: str) -> str:
         existing = self.pods(namespace, job_name)
@@ -381,3 +367,15 @@ class JobController:
         return await self.cluster.patch_object(
             JOBS, namespace, name, {"status": status}, subresource="status"
         )
+
+
+def _container_status(state: Obj) -> Obj:
+    """The train container's status in ``state`` (it never restarts: the Job makes a new pod)."""
+    return {
+        "name": "train",
+        "ready": False,
+        "restartCount": 0,
+        "image": "",
+        "imageID": "",
+        "state": state,
+    }

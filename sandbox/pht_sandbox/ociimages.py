@@ -68,8 +68,8 @@ def _json_blob(archive: tarfile.TarFile, digest: str) -> dict[str, Any]:
     return loaded
 
 
-def _manifest(archive: tarfile.TarFile) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The archive's one manifest descriptor (from index.json) and the manifest itself."""
+def _descriptor(archive: tarfile.TarFile) -> dict[str, Any]:
+    """The archive's one manifest descriptor, from its index.json."""
     try:
         index = archive.extractfile("index.json")
     except KeyError:
@@ -80,6 +80,12 @@ def _manifest(archive: tarfile.TarFile) -> tuple[dict[str, Any], dict[str, Any]]
     if len(manifests) != 1 or not isinstance(manifests[0], dict):
         raise ImageError(f"the archive holds {len(manifests)} images, not one")
     descriptor: dict[str, Any] = manifests[0]
+    return descriptor
+
+
+def _manifest(archive: tarfile.TarFile) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The archive's one manifest descriptor (from index.json) and the manifest itself."""
+    descriptor = _descriptor(archive)
     return descriptor, _json_blob(archive, descriptor["digest"])
 
 
@@ -123,16 +129,8 @@ def read_reference(path: Path) -> str:
     """The image reference the archive was pushed as (its index's annotation), without reading
     its layers."""
     with tarfile.open(path) as archive:
-        try:
-            index = archive.extractfile("index.json")
-        except KeyError:
-            index = None
-        if index is None:
-            raise ImageError("no index.json: not an OCI archive")
-        manifests = json.load(index).get("manifests") or []
-    if len(manifests) != 1:
-        raise ImageError(f"the archive holds {len(manifests)} images, not one")
-    return str((manifests[0].get("annotations") or {}).get(REFERENCE_ANNOTATION, ""))
+        descriptor = _descriptor(archive)
+    return str((descriptor.get("annotations") or {}).get(REFERENCE_ANNOTATION, ""))
 
 
 def unpack(path: Path, rootfs: Path) -> None:

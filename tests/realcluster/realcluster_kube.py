@@ -5,13 +5,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 
+from pht_contract import constants
 from pht_sandbox.controlplane.cluster import ControlPlane, kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -68,6 +70,31 @@ def run(
         input=stdin,
         check=False,
     )
+
+
+#: The chart's StationPolicy of the requests namespace.
+POLICY_PATH = (
+    f"/apis/{constants.GROUP_VERSION}/namespaces/{REQUESTS_NS}/stationpolicies/"
+    f"{constants.STATION_POLICY_NAME}"
+)
+
+
+@contextmanager
+def policy_spec_in_place(plane: ControlPlane, spec: dict[str, Any]) -> Iterator[None]:
+    """The chart's StationPolicy holds ``spec`` meanwhile; the chart's own is put back after."""
+    with plane.client() as admin:
+        live = admin.get(POLICY_PATH)
+        assert live.status_code == 200, live.text
+        chart_spec = live.json()["spec"]
+        replaced = admin.put(POLICY_PATH, json={**live.json(), "spec": spec})
+        assert replaced.status_code == 200, replaced.text
+    try:
+        yield
+    finally:
+        with plane.client() as admin:
+            now = admin.get(POLICY_PATH).json()
+            restored = admin.put(POLICY_PATH, json={**now, "spec": chart_spec})
+            assert restored.status_code == 200, restored.text
 
 
 def wait_for(check: Callable[[], T | None], timeout: float = 60.0, every: float = 0.3) -> T:

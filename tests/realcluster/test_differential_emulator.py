@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from realcluster_kube import REPO, REQUESTS_NS, RUNS_NS
+from realcluster_kube import REPO, REQUESTS_NS, RUNS_NS, policy_spec_in_place
 
 from pht_contract import constants
 from pht_contract.objects import Obj
@@ -43,10 +43,6 @@ from pht_sandbox.stations import LocalStation, StationConfig
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 NAME = "diff-km"
-POLICY_PATH = (
-    f"/apis/{constants.GROUP_VERSION}/namespaces/{REQUESTS_NS}/stationpolicies/"
-    f"{constants.STATION_POLICY_NAME}"
-)
 TRAIN_PATH = f"/apis/{constants.GROUP_VERSION}/namespaces/{REQUESTS_NS}/trains"
 APPROVALS_PATH = f"/apis/{constants.GROUP_VERSION}/namespaces/{REQUESTS_NS}/trainapprovals"
 RUN_KINDS = {
@@ -225,25 +221,14 @@ async def both(plane: ControlPlane, work: Path) -> tuple[Observed, Observed]:
     policy = yaml.safe_load((REPO / "examples" / "policies" / "station-policy.yaml").read_text())
     policy_file = work / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy))
-    with plane.client() as admin:
-        live = admin.get(POLICY_PATH)
-        assert live.status_code == 200, live.text
-        chart_spec = live.json()["spec"]
-        replaced = admin.put(POLICY_PATH, json={**live.json(), "spec": policy["spec"]})
-        assert replaced.status_code == 200, replaced.text
     observed: list[Observed] = []
-    try:
+    with policy_spec_in_place(plane, policy["spec"]):
         for station in (
             RealStation(config(work / "real", policy_file), plane=plane),
             LocalStation(config(work / "emulator", policy_file)),
         ):
             async with station:
                 observed.append(await scenario(station, policy))
-    finally:
-        with plane.client() as admin:
-            now = admin.get(POLICY_PATH).json()
-            restored = admin.put(POLICY_PATH, json={**now, "spec": chart_spec})
-            assert restored.status_code == 200, restored.text
     on_real, on_emulator = observed
     return on_emulator, on_real
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from realcluster_kube import REQUESTS_NS
+from realcluster_kube import policy_spec_in_place
 from realcluster_trains import (
     CASES,
     DEADLINE_SECONDS,
@@ -48,10 +48,6 @@ from pht_sandbox.stations import STEWARD, LocalStation, StationConfig
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
-POLICY_PATH = (
-    f"/apis/{constants.GROUP_VERSION}/namespaces/{REQUESTS_NS}/stationpolicies/"
-    f"{constants.STATION_POLICY_NAME}"
-)
 #: The node agent's runtimes these runs are proven with (its Node carries the name).
 POD_RUNTIMES = ("runc", "process")
 PATIENTS = StationConfig("", Path()).patients
@@ -95,13 +91,7 @@ async def run_everything(plane: ControlPlane, work: Path, runtime: str) -> Runs:
     policy = example_policy()
     policy_file = work / "policy.yaml"
     policy_file.write_text(yaml.safe_dump(policy))
-    with plane.client() as admin:
-        live = admin.get(POLICY_PATH)
-        assert live.status_code == 200, live.text
-        chart_spec = live.json()["spec"]
-        replaced = admin.put(POLICY_PATH, json={**live.json(), "spec": policy["spec"]})
-        assert replaced.status_code == 200, replaced.text
-    try:
+    with policy_spec_in_place(plane, policy["spec"]):
         real = real_station(
             StationConfig("trains", work / "real", policy_file=policy_file), plane, runtime, work
         )
@@ -117,11 +107,6 @@ async def run_everything(plane: ControlPlane, work: Path, runtime: str) -> Runs:
             emulated._kubelet.trains.update(slow)
             await emulated.apply(policy, constants.POLICY_PLURAL)
             on_real, on_emulator = await asyncio.gather(follow_all(real), follow_all(emulated))
-    finally:
-        with plane.client() as admin:
-            now = admin.get(POLICY_PATH).json()
-            restored = admin.put(POLICY_PATH, json={**now, "spec": chart_spec})
-            assert restored.status_code == 200, restored.text
     logs = [log.name for log in (work / "real" / "node").glob("pht-*.log")]
     ran = [case.name for case in CASES if any(f"-{case.name}-" in log for log in logs)]
     return Runs(runtime, on_real, on_emulator, node_runtime, ran, time.monotonic() - started)
