@@ -113,7 +113,6 @@ def test_one_member_listed_165000_times_is_blocked_within_seconds_by_the_store(
         retention_days=7,
         patients=frozenset(f"p{i}" for i in range(COHORT)),
         image="evil@" + REVIEWED_DIGEST,
-        at=REVIEW_MOMENT,
     )
     store, chain = ResultArchive(tmp_path / "results"), ProvenanceChain.open(None, None)
     store.upload(context, raw, chain)
