@@ -4,13 +4,23 @@ Defaults follow what the field uses (see docs/api.md): DataSHIELD's ``nfilter.ta
 vantage6's minimum of 5 records motivate a minimum cell count of 5 and a minimum cohort of 10.
 """
 
-from typing import Annotated, ClassVar, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, ClassVar, Final, Literal
 
 from pydantic import Field, model_validator
 
-from pht_contract.base import ApiModel, Iri, LabelKey, LabelValue, Quantity, ShortText
+from pht_contract.base import (
+    ApiModel,
+    Iri,
+    LabelKey,
+    LabelValue,
+    Quantity,
+    ShortText,
+    Timestamp,
+)
 from pht_contract.constants import STATION_POLICY_NAME
 from pht_contract.manifests import IDENTIFIER, Category
+from pht_contract.times import parse_utc
 
 ModelFormat = Literal["safetensors", "onnx", "npy", "json"]
 SAFE_MODEL_FORMATS: tuple[ModelFormat, ...] = ("safetensors", "onnx", "npy", "json")
@@ -122,6 +132,63 @@ class DataAccessPolicy(ApiModel):
 
 #: An image digest as the operator pins it (``image@sha256:…``).
 ImageDigest = Annotated[str, Field(pattern=r"^sha256:[a-f0-9]{64}$", max_length=71)]
+#: The longest a review of an image counts for (a leap year).
+MAX_REVIEW_DAYS: Final = 366
+
+
+class ImageReview(ApiModel):
+    """A steward's recorded review of one train image: who reviewed which digest, when, why,
+    and until when. Admission binds ``reviewer`` to the user who adds or changes the entry."""
+
+    cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
+        (
+            "timestamp(self.expiresAt) > timestamp(self.reviewedAt)",
+            "expiresAt must be after reviewedAt",
+        ),
+        (
+            f"timestamp(self.expiresAt) <= timestamp(self.reviewedAt) + "
+            f"duration('{MAX_REVIEW_DAYS * 24}h')",
+            f"a review counts for at most {MAX_REVIEW_DAYS} days: set expiresAt at most "
+            f"{MAX_REVIEW_DAYS} days after reviewedAt",
+        ),
+        ("has(self.notes) || has(self.link)", "say what was reviewed: set notes or link"),
+    )
+
+    digest: ImageDigest
+    """The reviewed image's ``sha256:`` digest (a tag can be moved to other code)."""
+    reviewer: Annotated[str, Field(min_length=1, max_length=253)]
+    """The steward's Kubernetes username; admission binds it to request.userInfo.username."""
+    reviewed_at: Timestamp
+    """When the review was done (RFC 3339, UTC); a review dated in the future counts for
+    nothing."""
+    expires_at: Timestamp
+    """When the review stops counting (after ``reviewedAt``, at most 366 days later); results
+    of the image are then held for a steward again."""
+    notes: str | None = Field(default=None, min_length=1, max_length=2048)
+    """What was reviewed and the conclusion."""
+    link: Iri | None = None
+    """Where the review is written down (a ticket, a pull request, a report)."""
+
+    @model_validator(mode="after")
+    def _dated_and_explained(self) -> "ImageReview":
+        reviewed, expires = parse_utc(self.reviewed_at), parse_utc(self.expires_at)
+        if reviewed is None or expires is None:
+            raise ValueError("reviewedAt and expiresAt must be RFC 3339 timestamps")
+        if expires <= reviewed:
+            raise ValueError("expiresAt must be after reviewedAt")
+        if expires - reviewed > timedelta(days=MAX_REVIEW_DAYS):
+            raise ValueError(
+                f"a review counts for at most {MAX_REVIEW_DAYS} days: set expiresAt at most "
+                f"{MAX_REVIEW_DAYS} days after reviewedAt"
+            )
+        if self.notes is None and self.link is None:
+            raise ValueError("say what was reviewed: set notes or link")
+        return self
+
+    def counts_at(self, moment: datetime) -> bool:
+        """Whether the review counts at ``moment``: reviewed by then, and not yet expired."""
+        reviewed, expires = parse_utc(self.reviewed_at), parse_utc(self.expires_at)
+        return reviewed is not None and expires is not None and reviewed <= moment < expires
 
 
 class ReleasableVariable(ApiModel):
@@ -182,9 +249,11 @@ class DisclosurePolicy(ApiModel):
     """Largest result upload."""
     differencing_threshold: int = Field(default=5, ge=0, le=100_000)
     """A release whose cohort differs from an earlier release by fewer patients is held."""
-    auto_release_image_digests: list[ImageDigest] = Field(default_factory=list, max_length=64)
-    """Digests of train images a steward reviewed and trusts: their results that pass every
-    check are released without a steward. Every other result is held for a steward."""
+    reviewed_images: list[ImageReview] = Field(default_factory=list, max_length=64)
+    """Train images a steward reviewed and trusts, each with its reviewer, date, notes or link
+    and expiry: results of a reviewed digest that pass every check are released without a
+    steward until the review expires. Every other result is held for a steward."""
+
     releasable_variables: list[ReleasableVariable] = Field(default_factory=list, max_length=64)
     """The only variables (and values) that may label table rows; other labels block."""
     significant_digits: int = Field(default=6, ge=1, le=17)
@@ -193,6 +262,18 @@ class DisclosurePolicy(ApiModel):
     """Most non-empty table cells plus statistics in one result, all tables together."""
     max_labelled_rows_per_result: int = Field(default=1_000, ge=1, le=100_000)
     """Most labelled table rows in one result, all tables together."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unrecorded_trust(cls, data: object) -> object:
+        if isinstance(data, dict) and (
+            "autoReleaseImageDigests" in data or "auto_release_image_digests" in data
+        ):
+            raise ValueError(
+                "autoReleaseImageDigests was replaced by reviewedImages: record each trusted "
+                "image as {digest, reviewer, reviewedAt, expiresAt, notes or link}"
+            )
+        return data
 
 
 class StationPolicySpec(ApiModel):

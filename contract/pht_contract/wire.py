@@ -67,7 +67,7 @@ class TrainRegistration(ApiModel):
     image_runs_as_built: bool = False
     """True when the run starts the image's own entrypoint and command (no ``command`` or
     ``args`` override) and mounts no input artifact: only then is a steward's review of the
-    image digest (``autoReleaseImageDigests``) a review of the code that runs."""
+    image digest (``reviewedImages``) a review of the code that runs."""
     requested_by: Annotated[str, Field(max_length=253)] | None = None
     """The Kubernetes user who created the Train (recorded by the admission policy); the
     differencing ledger is kept per this identity, which the requester cannot rename."""

@@ -3,11 +3,12 @@
 Three stations in a box (three synthetic hospitals with different case mixes) each get a
 *standing approval* for the federated logistic-regression train (image digest + query hash, a
 number of runs, an expiry), so rounds need no steward to start. The steward has also reviewed
-the train's code and marked its image digest for automatic release in the StationPolicy
-(``disclosure.autoReleaseImageDigests``, with derived numbers released to 15 significant
-digits), so its statistics leave after the gate's checks without a steward; every other image's
-results would still be held. The demo prints that step. Each round the coordinator applies one
-Train per station carrying the current coefficients, waits for the **released** statistics
+the train's code and recorded that review of its image digest in the StationPolicy
+(``disclosure.reviewedImages``: digest, reviewer, date, notes, expiry; derived numbers are
+released to 15 significant digits), so its statistics leave after the gate's checks without a
+steward; every other image's results would still be held. The demo prints that step. Each
+round the coordinator applies one Train per station carrying the current coefficients, waits for
+the **released** statistics
 (gradient, Hessian, n — no rows), adds them up and takes a Newton step, until the step is
 negligible. Then, as a check only possible because the cohorts are synthetic, it fits the same
 model on the pooled rows and prints both: they agree to the stated tolerance, which shows the
@@ -32,10 +33,11 @@ from numpy.typing import NDArray
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_contract.sparql import query_hash
-from pht_contract.times import utc_in
+from pht_contract.times import utc_in, utc_iso
 from pht_sandbox.stations import (
     GRAPH,
     RESEARCHER,
+    STEWARD,
     LocalStation,
     StationConfig,
     fresh_work_dir,
@@ -75,10 +77,25 @@ def _train_module(name: str) -> Any:
 FEDERATED_DIGITS: Final = 15
 
 
+#: How long the steward's review of the federated train counts in the demo.
+REVIEW_DAYS: Final = 30
+
+
+def image_review(digest: str) -> Obj:
+    """The steward's recorded review of the federated train's image."""
+    return {
+        "digest": digest,
+        "reviewer": STEWARD,
+        "reviewedAt": utc_iso(),
+        "expiresAt": utc_in(REVIEW_DAYS * 24 * 3600),
+        "notes": "federated-logreg: statistics only (n, gradient, Hessian), no rows",
+    }
+
+
 def reviewed_policy(policy: Obj, digest: str) -> Obj:
-    """The example policy with the federated train's image reviewed for automatic release."""
+    """The example policy with the steward's review of the federated train's image."""
     disclosure = dict(policy["spec"].get("disclosure") or {})
-    disclosure["autoReleaseImageDigests"] = [digest]
+    disclosure["reviewedImages"] = [image_review(digest)]
     disclosure["significantDigits"] = FEDERATED_DIGITS
     return {**policy, "spec": {**policy["spec"], "disclosure": disclosure}}
 
@@ -220,7 +237,9 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
         print(
             "The steward reviewed the federated-logreg code (statistics only: n, gradient, "
             "Hessian) and trusts its results to leave after the gate's checks:\n"
-            f"  spec.disclosure.autoReleaseImageDigests: [{digest}]\n"
+            "  spec.disclosure.reviewedImages:\n"
+            f"  - {{digest: {digest}, reviewer: {STEWARD},\n"
+            f"     reviewedAt: <today>, expiresAt: <in {REVIEW_DAYS} days>, notes: ...}}\n"
             f"  spec.disclosure.significantDigits: {FEDERATED_DIGITS}\n"
             f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # with those two lines, "
             "at each station"

@@ -31,7 +31,7 @@ def test_every_rule_is_exercised_here() -> None:
         for kind in ("Train", "StationPolicy", "TrainApproval")
         for rule in _rules(_schema(kind))
     ]
-    assert len(rules) == 9, rules
+    assert len(rules) == 12, rules
 
 
 def test_train_needs_queries_or_graphs(km_train: dict[str, Any]) -> None:
@@ -163,3 +163,34 @@ def test_a_releasable_numeric_range_is_closed_and_ordered(
 def test_rule_evaluation_is_real() -> None:
     assert evaluate_rule("self.a == 1", {"a": 1}) is True
     assert evaluate_rule("self.a == 1", {"a": 2}) is False
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({}, None),
+        ({"expiresAt": "2027-01-11T09:00:00Z"}, None),  # 366 days: the longest a review counts
+        ({"expiresAt": "2027-01-11T09:00:01Z"}, "spec.disclosure.reviewedImages[0]"),
+        ({"expiresAt": "2026-01-10T09:00:00Z"}, "spec.disclosure.reviewedImages[0]"),
+        ({"expiresAt": "2025-12-31T09:00:00Z"}, "spec.disclosure.reviewedImages[0]"),
+        ({"notes": None}, "spec.disclosure.reviewedImages[0]"),
+        ({"notes": None, "link": "https://git.example.org/km/-/merge_requests/7"}, None),
+    ],
+)
+def test_an_image_review_is_dated_bounded_and_explained(
+    example_policy: dict[str, Any], change: dict[str, Any], path: str | None
+) -> None:
+    review = {
+        "digest": "sha256:" + "a" * 64,
+        "reviewer": "steward@station.local",
+        "reviewedAt": "2026-01-10T09:00:00Z",
+        "expiresAt": "2026-07-10T09:00:00Z",
+        "notes": "counts by stage only",
+        **change,
+    }
+    policy = copy.deepcopy(example_policy)
+    policy["spec"]["disclosure"]["reviewedImages"] = [
+        {k: v for k, v in review.items() if v is not None}
+    ]
+    failures = check(_schema("StationPolicy"), policy)
+    assert [f.path for f in failures] == ([] if path is None else [path]), failures

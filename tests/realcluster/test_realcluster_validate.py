@@ -26,6 +26,21 @@ Obj = dict[str, Any]
 Change = Callable[[Obj], None]
 
 
+REVIEWS = "spec.disclosure.reviewedImages"
+REVIEW = {
+    "digest": "sha256:" + "a" * 64,
+    "reviewer": "pht-admin",
+    "reviewedAt": "2026-01-10T09:00:00Z",
+    "expiresAt": "2026-07-10T09:00:00Z",
+    "notes": "counts by stage only",
+}
+LATEST, TOO_LATE = "2027-01-11T09:00:00Z", "2027-01-11T09:00:01Z"
+EARLY = "2026-01-10T08:59:59Z"
+LINK_ONLY = {k: v for k, v in REVIEW.items() if k != "notes"} | {"link": "https://git.example/1"}
+UNEXPLAINED = {k: v for k, v in REVIEW.items() if k != "notes"}
+NO_REVIEWER = {k: v for k, v in REVIEW.items() if k != "reviewer"}
+
+
 def put(path: str, value: Any) -> Change:
     def change(obj: Obj) -> None:
         *parents, last = path.split(".")
@@ -134,6 +149,15 @@ CORPUS: list[tuple[str, Callable[[], Obj], Change | None, bool]] = [
     ("policy-too-many-organisations", policy, put("spec.organisations", ["o"] * 65), False),
     # CEL rules.
     ("train-neither-queries-nor-graphs", km, drop("spec.queries"), False),
+    ("policy-image-review", policy, put(REVIEWS, [REVIEW]), True),
+    ("policy-review-366-days", policy, put(REVIEWS, [{**REVIEW, "expiresAt": LATEST}]), True),
+    ("policy-review-link-only", policy, put(REVIEWS, [LINK_ONLY]), True),
+    ("policy-review-367-days", policy, put(REVIEWS, [{**REVIEW, "expiresAt": TOO_LATE}]), False),
+    ("policy-review-expires-first", policy, put(REVIEWS, [{**REVIEW, "expiresAt": EARLY}]), False),
+    ("policy-review-bad-digest", policy, put(REVIEWS, [{**REVIEW, "digest": "sha256:1"}]), False),
+    ("policy-review-unexplained", policy, put(REVIEWS, [UNEXPLAINED]), False),
+    ("policy-review-no-reviewer", policy, put(REVIEWS, [NO_REVIEWER]), False),
+    ("policy-bare-digests", policy, put("spec.disclosure.autoReleaseImageDigests", []), False),
     ("policy-wrong-name", policy, put("metadata.name", "my-policy"), False),
     ("approval-train-and-standing", standing, put("spec.train", TRAIN_REF), False),
     ("approval-neither-train-nor-standing", single, drop("spec.train"), False),

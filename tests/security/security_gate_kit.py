@@ -5,13 +5,14 @@ label, count, number and byte of the result. The station's example policy is the
 """
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from pht_contract.manifests import ResultManifest
-from pht_contract.policies import DisclosurePolicy
+from pht_contract.policies import DisclosurePolicy, ImageReview
 
 REPO = Path(__file__).resolve().parents[2]
 for helpers in ("station_api", "station_api/disclosure"):
@@ -25,6 +26,8 @@ REVIEWED_DIGEST = "sha256:" + "c" * 64
 REVIEWED_IMAGE = "ghcr.io/pht-station/trains/kaplan-meier:0.1.0@" + REVIEWED_DIGEST
 UNREVIEWED_IMAGE = "ghcr.io/pht-station/trains/evil:0.1.0@sha256:" + "d" * 64
 PATIENT_IDS = [f"LUNG1-{i:03d}" for i in range(1, COHORT + 1)]
+#: When the gate decides in these tests: inside the validity of the review below.
+REVIEW_MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def example_policy(reviewed: bool = False) -> DisclosurePolicy:
@@ -32,7 +35,14 @@ def example_policy(reviewed: bool = False) -> DisclosurePolicy:
     spec = yaml.safe_load(POLICY_FILE.read_text())["spec"]
     policy = DisclosurePolicy.model_validate(spec["disclosure"])
     if reviewed:
-        policy = policy.model_copy(update={"auto_release_image_digests": [REVIEWED_DIGEST]})
+        review = ImageReview(
+            digest=REVIEWED_DIGEST,
+            reviewer="steward@station.local",
+            reviewed_at="2026-01-05T09:00:00Z",
+            expires_at="2026-12-31T09:00:00Z",
+            notes="Kaplan-Meier by stage: counts and survival only",
+        )
+        policy = policy.model_copy(update={"reviewed_images": [review]})
     return policy
 
 

@@ -19,7 +19,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "station_api"))
 
-from stationkit import bearer, operator_headers, registration
+from stationkit import bearer, current_review, operator_headers, registration
 
 from pht_contract.wire import (
     RESULT_PATH,
@@ -161,10 +161,10 @@ async def register_train(
     """``spec`` overrides what the researcher typed (``requester_name``, ``..._organisation``)."""
     token = secrets.token_urlsafe(24)
     reg = registration(token, [query])
-    # The image is one the steward reviewed for automatic release, so what the ledger decides is
-    # what the requester would see without a steward (an unreviewed image is held anyway).
+    # A steward's review of the image counts now, so what the ledger decides is what the
+    # requester would see without a steward (an unreviewed image is held anyway).
     disclosure = reg.policy.disclosure.model_copy(
-        update={"auto_release_image_digests": [REVIEWED_DIGEST]}
+        update={"reviewed_images": [current_review(REVIEWED_DIGEST)]}
     )
     reg = reg.model_copy(
         update={

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from security_gate_kit import COHORT, REVIEWED_DIGEST, REVIEWED_IMAGE, example_policy
+from security_gate_kit import COHORT, REVIEW_MOMENT, REVIEWED_DIGEST, REVIEWED_IMAGE, example_policy
 
 from pht_contract.manifests import ModelFile, ResultManifest
 from pht_contract.trains import ReleaseState
@@ -49,7 +49,11 @@ def _judge(*files: bytes, fmt: str = "npy") -> tuple[Outcome, Rule | None, float
     models = [ModelFile.model_validate(_wire(d, f"m{i}.{fmt}", fmt)) for i, d in enumerate(files)]
     started = time.monotonic()
     decision = evaluate(
-        ResultManifest(models=models), POLICY, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        ResultManifest(models=models),
+        POLICY,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     return decision.outcome, decision.rule, time.monotonic() - started
 
@@ -171,7 +175,11 @@ def test_sixteen_files_share_one_budget() -> None:
     models = [ModelFile.model_validate(_wire(each, f"m{i}.npy")) for i in range(16)]
     started = time.monotonic()
     decision = evaluate(
-        ResultManifest(models=models), POLICY, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        ResultManifest(models=models),
+        POLICY,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     assert time.monotonic() - started < SECONDS
     assert decision.outcome == Outcome.BLOCKED
@@ -196,6 +204,10 @@ def test_honest_models_are_judged_as_before() -> None:
     released = POLICY.model_copy(update={"manual_release_for_models": False})
     model = ModelFile.model_validate(_wire(array.getvalue()))
     decision = evaluate(
-        ResultManifest(models=[model]), released, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        ResultManifest(models=[model]),
+        released,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     assert decision.outcome == Outcome.RELEASED

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 import pytest
-from security_gate_kit import COHORT, PATIENT_IDS, REVIEWED_IMAGE, example_policy
+from security_gate_kit import COHORT, PATIENT_IDS, REVIEW_MOMENT, REVIEWED_IMAGE, example_policy
 
 from pht_contract.manifests import ModelFile, ResultManifest
 from pht_station_api.disclosure import Outcome, Rule, evaluate
@@ -32,7 +32,11 @@ def _decide(data: bytes, fmt: str) -> tuple[Outcome, Rule | None, str]:
         }
     )
     decision = evaluate(
-        ResultManifest(models=[model]), AUTO, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        ResultManifest(models=[model]),
+        AUTO,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     described = " ".join(f.describe() for f in decision.findings)
     return decision.outcome, decision.rule, described

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from security_gate_kit import COHORT, REVIEWED_IMAGE, example_policy
+from security_gate_kit import COHORT, REVIEW_MOMENT, REVIEWED_IMAGE, example_policy
 
 from pht_contract.manifests import ModelFile, ResultManifest
 from pht_station_api.disclosure import Outcome, Rule, evaluate
@@ -47,7 +47,9 @@ def _model(data: bytes, fmt: str) -> ModelFile:
 
 def _decide(data: bytes, fmt: str) -> tuple[Outcome, object]:
     manifest = ResultManifest(models=[_model(data, fmt)])
-    decision = evaluate(manifest, POLICY, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate(
+        manifest, POLICY, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     return decision.outcome, decision.rule
 
 

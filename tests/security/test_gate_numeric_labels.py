@@ -6,7 +6,15 @@ bits per row; only whole numbers in the range may label a row.
 """
 
 import pytest
-from security_gate_kit import COHORT, REVIEWED_IMAGE, example_policy, km_like, parse, table
+from security_gate_kit import (
+    COHORT,
+    REVIEW_MOMENT,
+    REVIEWED_IMAGE,
+    example_policy,
+    km_like,
+    parse,
+    table,
+)
 
 from pht_station_api.disclosure import Outcome, Rule, evaluate
 
@@ -14,7 +22,9 @@ REVIEWED = example_policy(reviewed=True)
 
 
 def _decide(body: dict[str, object]) -> tuple[Outcome, Rule | None, list[list[object]]]:
-    decision = evaluate(parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate(
+        parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     rows = [row for t in decision.released.tables for row in t.rows]
     return decision.outcome, decision.rule, rows
 

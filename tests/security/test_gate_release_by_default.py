@@ -9,6 +9,7 @@ steward releases it. A tag, or another digest of the same repository, is not the
 import hashlib
 import secrets
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest_asyncio
 import yaml
 from security_gate_kit import REVIEWED_DIGEST, REVIEWED_IMAGE
 
+from pht_contract.policies import ImageReview
+from pht_contract.times import utc_iso
 from pht_contract.wire import (
     RESULT_PATH,
     SPARQL_PATH,
@@ -33,6 +36,7 @@ from pht_station_api.state import StationState
 from stationkit import (  # isort: skip
     bearer,
     client_for,
+    current_review,
     example_query,
     make_store,
     operator_headers,
@@ -104,12 +108,19 @@ async def outside(station: StationState) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def _run(
-    inside: httpx.AsyncClient, image: str, reviewed: list[str], as_built: bool = True
+    inside: httpx.AsyncClient,
+    image: str,
+    reviewed: list[str],
+    as_built: bool = True,
+    reviews: list[ImageReview] | None = None,
 ) -> TrainRegistration:
-    """Register with ``image`` under the example policy reviewing ``reviewed``; run; complete."""
+    """Register with ``image`` under the example policy with a current steward's review of each
+    digest in ``reviewed`` (or exactly ``reviews``); run; complete."""
     token = secrets.token_urlsafe(24)
     reg = registration(token, [KM])
-    disclosure = reg.policy.disclosure.model_copy(update={"auto_release_image_digests": reviewed})
+    if reviews is None:
+        reviews = [current_review(digest) for digest in reviewed]
+    disclosure = reg.policy.disclosure.model_copy(update={"reviewed_images": reviews})
     reg = reg.model_copy(
         update={
             "image": image,
@@ -187,6 +198,29 @@ async def test_the_reviewed_image_is_released_after_the_checks(
     assert await _state(inside, reg) == ("Released", None)
     download = await outside.get(f"/results/{reg.namespace}/{reg.name}", headers=bearer(REQUESTER))
     assert download.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends"),
+    [
+        (-200, -1),  # expired yesterday
+        (2, 100),  # dated the day after tomorrow
+    ],
+)
+async def test_a_review_that_does_not_count_now_waits_for_a_steward(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient, starts: int, ends: int
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    review = current_review(REVIEWED_DIGEST).model_copy(
+        update={
+            "reviewed_at": utc_iso(now + timedelta(days=starts)),
+            "expires_at": utc_iso(now + timedelta(days=ends)),
+        }
+    )
+    reg = await _run(inside, REVIEWED_IMAGE, reviewed=[], reviews=[review])
+    assert await _state(inside, reg) == ("Held", "StewardReviewRequired")
+    early = await outside.get(f"/results/{reg.namespace}/{reg.name}", headers=bearer(REQUESTER))
+    assert early.status_code == 404
 
 
 async def test_a_reviewed_image_with_its_command_overridden_waits_for_a_steward(

@@ -12,6 +12,7 @@ import pytest
 from security_gate_kit import (
     COHORT,
     PATIENT_IDS,
+    REVIEW_MOMENT,
     REVIEWED_IMAGE,
     UNREVIEWED_IMAGE,
     example_policy,
@@ -35,9 +36,13 @@ def test_one_statistic_per_patient_claiming_the_whole_cohort_is_not_released() -
         "statistics": [{"name": f"s{i}", "value": age, "n": COHORT} for i, age in enumerate(ages)]
     }
     for policy, image in ((REVIEWED, REVIEWED_IMAGE), (example_policy(), UNREVIEWED_IMAGE)):
-        decision = evaluate(parse(body), policy, audited_cohort=COHORT, image=image)
+        decision = evaluate(
+            parse(body), policy, audited_cohort=COHORT, image=image, at=REVIEW_MOMENT
+        )
         assert decision.outcome != Outcome.RELEASED
-    reviewed = evaluate(parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    reviewed = evaluate(
+        parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     assert (reviewed.outcome, reviewed.rule) == (Outcome.HELD, Rule.VALUES_EXCEED_COHORT)
 
 
@@ -53,7 +58,11 @@ def test_patient_identifiers_as_labels_spread_over_32_tables_are_blocked() -> No
         if PATIENT_IDS[t * per_table : (t + 1) * per_table]
     ]
     decision = evaluate(
-        parse({"tables": tables}), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        parse({"tables": tables}),
+        REVIEWED,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.LABEL_NOT_RELEASABLE)
     assert "LUNG1" not in _described(decision)
@@ -66,7 +75,11 @@ def test_releasable_labels_cannot_carry_one_row_per_patient_across_tables() -> N
         table(f"t{t}", "days", [[t * 100 + r, 5, 70.0] for r in range(84)]) for t in range(32)
     ]
     decision = evaluate(
-        parse({"tables": tables}), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE
+        parse({"tables": tables}),
+        REVIEWED,
+        audited_cohort=COHORT,
+        image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     assert decision.outcome == Outcome.BLOCKED
     assert {Rule.COUNTS_EXCEED_COHORT, Rule.TOO_MANY_LABELLED_ROWS} <= {
@@ -81,6 +94,7 @@ def test_repeated_labels_cannot_turn_an_aggregate_into_rows() -> None:
         REVIEWED,
         audited_cohort=COHORT,
         image=REVIEWED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.DUPLICATE_GROUP_ROW)
 
@@ -89,7 +103,9 @@ def test_a_label_outside_its_variables_domain_is_blocked() -> None:
     for label in ("LUNG1-001", "stage IV", 99999, True):
         body = {"tables": [table("t", "stage", [[label, 200, 1.0], ["All", 422, 1.0]])]}
         raw = json.dumps(body).encode()
-        decision = evaluate_bytes(raw, REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+        decision = evaluate_bytes(
+            raw, REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+        )
         assert decision.outcome == Outcome.BLOCKED, label
 
 
@@ -100,7 +116,9 @@ def test_an_integer_thousands_of_digits_long_never_leaves(column: str) -> None:
     row = [cells["stage"], cells["patients"], cells["value"]]
     body = {"tables": [table("t", "stage", [row, ["All", 422, 2.0]])]}
     raw = json.dumps(body).encode()
-    decision = evaluate_bytes(raw, REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate_bytes(
+        raw, REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     assert decision.outcome == Outcome.BLOCKED
     assert str(cohort_as_integer)[:50] not in decision.released.model_dump_json()
     assert str(cohort_as_integer)[:20] not in _described(decision)
@@ -113,7 +131,9 @@ def test_statistics_leave_as_doubles_with_bounded_significant_digits() -> None:
             {"name": "big", "value": 2**52 + 1, "n": COHORT},
         ]
     }
-    decision = evaluate(parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate(
+        parse(body), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     assert decision.outcome == Outcome.RELEASED
     values = [s.value for s in decision.released.statistics]
     assert values == [68.1235, 4.5036e15]  # 6 significant digits, the example policy's setting
@@ -121,10 +141,14 @@ def test_statistics_leave_as_doubles_with_bounded_significant_digits() -> None:
 
 def test_cells_per_result_are_capped() -> None:
     policy = REVIEWED.model_copy(update={"max_cells_per_result": 20})
-    decision = evaluate(parse(km_like()), policy, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate(
+        parse(km_like()), policy, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.TOO_MANY_CELLS)
 
 
 def test_the_honest_result_still_passes_the_checks() -> None:
-    decision = evaluate(parse(km_like()), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE)
+    decision = evaluate(
+        parse(km_like()), REVIEWED, audited_cohort=COHORT, image=REVIEWED_IMAGE, at=REVIEW_MOMENT
+    )
     assert (decision.outcome, decision.rule) == (Outcome.RELEASED, None)

@@ -14,7 +14,7 @@ import httpx
 import yaml
 
 from pht_contract.hashing import canonical_json, token_hash
-from pht_contract.policies import StationPolicySpec
+from pht_contract.policies import ImageReview, StationPolicySpec
 from pht_contract.sparql import query_hash
 from pht_contract.wire import TRAIN_REGISTRATION_PATH, ApprovedQuery, TrainRegistration
 from pht_station_api.cohorts import cohort_bytes
@@ -156,3 +156,15 @@ async def register(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def current_review(digest: str, reviewer: str = "steward@station.local") -> ImageReview:
+    """A steward's review of ``digest`` that counts now: dated yesterday, expiring in 30 days."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return ImageReview(
+        digest=digest,
+        reviewer=reviewer,
+        reviewed_at=(now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        expires_at=(now + timedelta(days=30)).isoformat().replace("+00:00", "Z"),
+        notes="reviewed the train's code: aggregate tables and statistics only",
+    )

@@ -28,8 +28,9 @@ import yaml
 from trainkit import EXAMPLES, REPO
 
 from pht_contract.hashing import canonical_json, token_hash
-from pht_contract.policies import StationPolicySpec
+from pht_contract.policies import ImageReview, StationPolicySpec
 from pht_contract.sparql import query_hash
+from pht_contract.times import utc_iso
 from pht_contract.wire import (
     HEALTH_PATH,
     TRAIN_COMPLETION_PATH,
@@ -109,11 +110,17 @@ def register(station: Station, train: dict[str, Any], token: str) -> str:
     """What the operator does for an admitted, approved Train."""
     uid = str(uuid.uuid4())
     spec = train["spec"]
-    # The example images are reviewed for automatic release here, so the test sees what the
-    # gate's checks decide (any other image's result is held for a steward).
-    disclosure = station.policy.disclosure.model_copy(
-        update={"auto_release_image_digests": [spec["image"].split("@", 1)[1]]}
+    # A steward's review of each example image counts here, so the test sees what the gate's
+    # checks decide (any other image's result is held for a steward).
+    now = datetime.now(UTC)
+    review = ImageReview(
+        digest=spec["image"].split("@", 1)[1],
+        reviewer="steward@station.local",
+        reviewed_at=utc_iso(now - timedelta(days=1)),
+        expires_at=utc_iso(now + timedelta(days=30)),
+        notes="the example train's code, reviewed for its tests",
     )
+    disclosure = station.policy.disclosure.model_copy(update={"reviewed_images": [review]})
     policy = station.policy.model_copy(update={"disclosure": disclosure})
     registration = TrainRegistration(
         uid=uid,

@@ -14,8 +14,8 @@ from typing import Any, Final
 
 from pht_contract.conditions import Reason
 from pht_contract.hashing import spec_hash
-from pht_contract.policies import StationPolicySpec
-from pht_contract.times import utc_iso
+from pht_contract.policies import ImageReview, StationPolicySpec
+from pht_contract.times import utc_in, utc_iso
 from pht_contract.wire import (
     ProvenanceEvent,
     ProvenanceKind,
@@ -31,6 +31,9 @@ from pht_station_api.disclosure.trust import image_digest
 
 #: Who the provenance chain names for the operator's part in a local run.
 ACTOR: Final = "pht-train-run-local"
+
+#: Who reviews the image in a local rehearsal: the author, for their own run.
+LOCAL_REVIEWER: Final = "local-rehearsal"
 
 
 def record(
@@ -56,19 +59,24 @@ def record(
 
 
 def reviewed_locally(policy: StationPolicySpec, image: str) -> StationPolicySpec:
-    """The policy with this image's digest reviewed for automatic release.
+    """The policy with this image's digest reviewed, for one day, by the author rehearsing it.
 
     A local run skips the steward's review of the image as it skips approval, so the gate's
-    checks alone decide what the author sees. At a station the result of an image whose digest
-    the steward has not listed in ``autoReleaseImageDigests`` waits for a steward.
+    checks alone decide what the author sees. At a station the result of an image that has no
+    current steward's review in ``reviewedImages`` waits for a steward.
     """
     digest = image_digest(image)
     if digest is None:
         return policy
+    review = ImageReview(
+        digest=digest,
+        reviewer=LOCAL_REVIEWER,
+        reviewed_at=utc_iso(),
+        expires_at=utc_in(24 * 3600),
+        notes="a local rehearsal: the author runs their own code",
+    )
     disclosure = policy.disclosure.model_copy(
-        update={
-            "auto_release_image_digests": [*policy.disclosure.auto_release_image_digests, digest]
-        }
+        update={"reviewed_images": [*policy.disclosure.reviewed_images, review]}
     )
     return policy.model_copy(update={"disclosure": disclosure})
 

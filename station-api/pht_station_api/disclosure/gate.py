@@ -2,20 +2,23 @@
 
 Inputs are the manifest, the ``DisclosurePolicy`` that admitted the train (its snapshot from
 the registration, not whatever the policy says today), the cohort size the *audited queries*
-saw, and the cohort sizes already released to the same requester. No I/O and no clock, so the
-property-based tests can drive it with arbitrary manifests.
+saw, the cohort sizes already released to the same requester, and the moment of the decision
+(an image review counts only between its date and its expiry). No I/O and no clock of its own,
+so the property-based tests can drive it with arbitrary manifests.
 
 The cohort the audit saw is the most distinct patients any of the train's query results bound.
 When no query bound patient IRIs (aggregate-only queries), the audit cannot confirm the
 algorithm's claims, so such a result is held (``CohortUnverified``) rather than trusted.
 
 Every check runs on every result, but passing them releases a result only when the train's
-image digest was reviewed for automatic release (:mod:`.trust`); any other result is held for
+image digest has a review in the policy that counts at the moment of the decision
+(:mod:`.trust`); any other result is held for
 a steward with the findings attached (``StewardReviewRequired``, named only when no more
 specific rule holds or blocks it).
 """
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from pydantic import ValidationError
 
@@ -26,7 +29,7 @@ from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome,
 from pht_station_api.disclosure.ledgers import differs_too_little
 from pht_station_api.disclosure.models import review_models
 from pht_station_api.disclosure.tables import review_tables
-from pht_station_api.disclosure.trust import reviewed_for_auto_release
+from pht_station_api.disclosure.trust import review_for
 
 
 def declared_cohorts(manifest: ResultManifest, audited: int | None) -> tuple[int, ...]:
@@ -45,7 +48,10 @@ def evaluate(
     released_cohorts: Iterable[int] = (),
     result_bytes: int = 0,
     image: str | None = None,
+    at: datetime | None = None,
 ) -> GateDecision:
+    """The gate's decision; without ``at`` (the moment of the decision) no image review
+    counts, so a result that passes every check is still held for a steward."""
     if result_bytes > policy.max_result_bytes:
         return decide([Finding(Rule.RESULT_TOO_LARGE, Outcome.BLOCKED)], ResultManifest(), (), 0)
     findings: list[Finding] = []
@@ -64,7 +70,7 @@ def evaluate(
     cohorts = declared_cohorts(manifest, audited_cohort)
     if differs_too_little(cohorts, released_cohorts, policy.differencing_threshold):
         findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD))
-    if not reviewed_for_auto_release(policy, image):
+    if review_for(policy, image, at) is None:
         # Last, so that a more specific hold names the decision.
         findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD))
     released = manifest.model_copy(
@@ -80,6 +86,7 @@ def evaluate_bytes(
     audited_cohort: int | None,
     released_cohorts: Iterable[int] = (),
     image: str | None = None,
+    at: datetime | None = None,
 ) -> GateDecision:
     """The gate on bytes as uploaded: anything that is not a valid manifest is blocked."""
     if len(raw) > policy.max_result_bytes:
@@ -95,4 +102,5 @@ def evaluate_bytes(
         released_cohorts=released_cohorts,
         result_bytes=len(raw),
         image=image,
+        at=at,
     )

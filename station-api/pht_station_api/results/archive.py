@@ -11,9 +11,11 @@ held result of the station (see :mod:`pht_station_api.disclosure.ledgers`). Rele
 results keep their outgoing manifest; blocked ones keep nothing that could leave. Every upload
 and every decision (the gate's and a steward's) is a provenance record naming its rule.
 
-A result that passes every check is released only when the train's image digest is one the
-admitting policy reviewed for automatic release; any other is held for a steward with the
-gate's findings (see :mod:`pht_station_api.disclosure.trust`).
+A result that passes every check is released only when the admitting policy holds a review of
+the train's image digest that counts at the moment of the decision; any other is held for a
+steward with the gate's findings (see :mod:`pht_station_api.disclosure.trust`). The release
+record of such an automatic release names the review: reviewer, date, expiry, link and the
+hash of the notes.
 """
 
 import hashlib
@@ -30,6 +32,7 @@ from pydantic import ValidationError
 
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
+from pht_contract.policies import ImageReview
 from pht_contract.times import researcher_iso_of, utc_iso, utc_now
 from pht_contract.trains import Progress, ReleaseState, ResultSummary
 from pht_contract.wire import (
@@ -43,6 +46,7 @@ from pht_contract.wire import (
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
 from pht_station_api.disclosure.gate import evaluate_bytes
 from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing, just_below
+from pht_station_api.disclosure.trust import review_for, review_record
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -198,6 +202,7 @@ class ResultArchive:
             record.completed = True
             record.completion_reason = completion.reason
             decision: GateDecision | None = None
+            review: ImageReview | None = None
             if not completion.job_succeeded or not record.attempts:
                 record.release = ReleaseState.NO_OUTPUT
                 record.decided_at = utc_iso()
@@ -205,13 +210,16 @@ class ResultArchive:
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
+                moment = utc_now()
+                # Only an image with a review that counts now may skip a steward; every other
+                # result is held with the gate's findings.
+                review = review_for(record.policy(), record.image, moment)
                 decision = evaluate_bytes(
                     raw,
                     record.policy(),
                     audited_cohort=audited_cohort,
-                    # Only an image the policy reviewed for automatic release may skip a
-                    # steward; every other result is held with the gate's findings.
                     image=record.image,
+                    at=moment,
                 )
                 decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision)
@@ -229,6 +237,9 @@ class ResultArchive:
             details["suppressedCells"] = decision.suppressed_cells
             details["findings"] = "; ".join(f.describe() for f in decision.findings)[:1024]
             details["auditedCohort"] = audited_cohort
+            if review is not None and record.release == ReleaseState.RELEASED:
+                # An automatic release names the review that let it skip a steward.
+                details.update(review_record(review))
         chain.record(ProvenanceKind.RELEASE, train_uid=train.uid, actor=GATE_ACTOR, details=details)
         return Completion(record, decision, decided_now=True)
 

@@ -87,7 +87,10 @@ class ResultRecord:
         )
 
     def policy(self) -> DisclosurePolicy:
-        return DisclosurePolicy.model_validate(self.disclosure)
+        # Policies archived before reviews were recorded listed bare digests; such trust names
+        # no reviewer and no expiry, so it no longer counts (the result waits for a steward).
+        disclosure = {k: v for k, v in self.disclosure.items() if k != "autoReleaseImageDigests"}
+        return DisclosurePolicy.model_validate(disclosure)
 
     def to_json(self) -> dict[str, Any]:
         value = asdict(self)

@@ -7,6 +7,7 @@ import json
 import pickle
 import struct
 import zipfile
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ def torch_like_zip() -> bytes:
     return out.getvalue()
 
 
-#: An image a steward reviewed for automatic release (the policies below list its digest).
+#: An image a steward reviewed (the policies below record a review of its digest).
 TRUSTED_DIGEST = "sha256:" + "a" * 64
 TRUSTED_IMAGE = "registry.example.org/pht/trains/km@" + TRUSTED_DIGEST
 #: Patient-like labels: what an attacker would put in a Group column.
@@ -127,11 +128,31 @@ RELEASABLE: list[dict[str, Any]] = [
 ]
 
 
+#: When the gate decides in these tests: inside every :func:`image_review`'s validity.
+REVIEW_MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def image_review(
+    digest: str,
+    reviewer: str = "steward@station.local",
+    reviewed_at: str = "2026-01-05T09:00:00Z",
+    expires_at: str = "2026-12-31T09:00:00Z",
+) -> dict[str, Any]:
+    """A steward's recorded review of ``digest``, counting at :data:`REVIEW_MOMENT`."""
+    return {
+        "digest": digest,
+        "reviewer": reviewer,
+        "reviewedAt": reviewed_at,
+        "expiresAt": expires_at,
+        "notes": "survival by stage only; no rows, no free text",
+    }
+
+
 def gate_policy(trusted: bool = True, **fields: Any) -> Any:
     """A policy whose labels cover the samples and that trusts ``TRUSTED_IMAGE`` by default."""
     from pht_contract.policies import DisclosurePolicy
 
     base: dict[str, Any] = {"releasable_variables": RELEASABLE}
     if trusted:
-        base["auto_release_image_digests"] = [TRUSTED_DIGEST]
+        base["reviewed_images"] = [image_review(TRUSTED_DIGEST)]
     return DisclosurePolicy.model_validate({**base, **fields})

@@ -2,6 +2,7 @@
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pht_contract.manifests import ResultManifest
@@ -12,21 +13,30 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "disclosure.md"
 
 
 IMAGE = "registry.example.org/pht/km@sha256:" + "b" * 64
+#: When the gate decides: inside the review's validity.
+MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+REVIEW = {
+    "digest": IMAGE.split("@")[1],
+    "reviewer": "steward@station.local",
+    "reviewedAt": "2026-01-05T09:00:00Z",
+    "expiresAt": "2026-07-05T09:00:00Z",
+    "notes": "counts and mean days by stage only",
+}
 
 
 def _policy(**fields: object) -> DisclosurePolicy:
-    """The page's policy: ``stage`` releasable, the train's image reviewed for auto-release."""
+    """The page's policy: ``stage`` releasable, a current review of the train's image."""
     return DisclosurePolicy.model_validate(
         {
             "releasableVariables": [{"name": "stage", "values": ["I", "II", "IIIa", "IIIb"]}],
-            "autoReleaseImageDigests": [IMAGE.split("@")[1]],
+            "reviewedImages": [REVIEW],
             **fields,
         }
     )
 
 
 def evaluate(manifest: ResultManifest, policy: DisclosurePolicy, **kw: object) -> GateDecision:
-    return gate.evaluate(manifest, policy, audited_cohort=60, image=IMAGE)
+    return gate.evaluate(manifest, policy, audited_cohort=60, image=IMAGE, at=MOMENT)
 
 
 def _example() -> ResultManifest:
@@ -56,13 +66,15 @@ def test_documented_defaults_hold_for_a_steward() -> None:
         DisclosurePolicy(releasable_variables=_policy().releasable_variables),
         audited_cohort=60,
         image=IMAGE,
+        at=MOMENT,
     )
     assert (unreviewed.outcome, unreviewed.rule) == (Outcome.HELD, Rule.STEWARD_REVIEW_REQUIRED)
     no_variables = gate.evaluate(
         _example(),
-        DisclosurePolicy(auto_release_image_digests=[IMAGE.split("@")[1]]),
+        DisclosurePolicy.model_validate({"reviewedImages": [REVIEW]}),
         audited_cohort=60,
         image=IMAGE,
+        at=MOMENT,
     )
     assert (no_variables.outcome, no_variables.rule) == (
         Outcome.BLOCKED,

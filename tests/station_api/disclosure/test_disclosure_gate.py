@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from disclosure_samples import (
     PATIENT_LABELS,
+    REVIEW_MOMENT,
     TRUSTED_IMAGE,
     gate_policy,
     manifest,
@@ -31,11 +32,11 @@ POLICY = gate_policy()
 
 
 def evaluate(*args: Any, **kwargs: Any) -> GateDecision:
-    return gate.evaluate(*args, **{"image": TRUSTED_IMAGE, **kwargs})
+    return gate.evaluate(*args, **{"image": TRUSTED_IMAGE, "at": REVIEW_MOMENT, **kwargs})
 
 
 def evaluate_bytes(*args: Any, **kwargs: Any) -> GateDecision:
-    return gate.evaluate_bytes(*args, **{"image": TRUSTED_IMAGE, **kwargs})
+    return gate.evaluate_bytes(*args, **{"image": TRUSTED_IMAGE, "at": REVIEW_MOMENT, **kwargs})
 
 
 def test_clean_aggregate_is_released() -> None:

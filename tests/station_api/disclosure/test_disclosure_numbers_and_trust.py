@@ -1,16 +1,35 @@
 """Numbers as they may leave, labels by domain, and which images skip the steward."""
 
+import hashlib
 import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from pht_contract.manifests import ResultTable
-from pht_contract.policies import DisclosurePolicy, ReleasableVariable
+from pht_contract.policies import DisclosurePolicy, ImageReview, ReleasableVariable
 from pht_station_api.disclosure.labels import labels_releasable, releasable
 from pht_station_api.disclosure.numbers import MAX_EXACT_INTEGER, as_double, round_significant
-from pht_station_api.disclosure.trust import image_digest, reviewed_for_auto_release
+from pht_station_api.disclosure.trust import image_digest, review_for, review_record
 
 DIGEST = "sha256:" + "1" * 64
+OTHER_DIGEST = "sha256:" + "2" * 64
+REVIEWED_AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+EXPIRES_AT = datetime(2026, 7, 5, 9, 0, tzinfo=UTC)
+MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _review(digest: str = DIGEST, **fields: object) -> ImageReview:
+    values: dict[str, object] = {
+        "digest": digest,
+        "reviewer": "steward@station.local",
+        "reviewedAt": "2026-01-05T09:00:00Z",
+        "expiresAt": "2026-07-05T09:00:00Z",
+        "notes": "counts by stage only",
+        **fields,
+    }
+    return ImageReview.model_validate(values)
 
 
 @pytest.mark.parametrize(
@@ -82,6 +101,74 @@ def test_only_a_pinned_digest_identifies_reviewed_code(
     image: str | None, digest: str | None
 ) -> None:
     assert image_digest(image) == digest
-    policy = DisclosurePolicy(auto_release_image_digests=[DIGEST])
-    assert reviewed_for_auto_release(policy, image) == (digest == DIGEST)
-    assert not reviewed_for_auto_release(DisclosurePolicy(), image)
+    policy = DisclosurePolicy(reviewed_images=[_review()])
+    assert (review_for(policy, image, MOMENT) is not None) == (digest == DIGEST)
+    assert review_for(DisclosurePolicy(), image, MOMENT) is None
+
+
+def test_a_review_of_one_digest_does_not_cover_another() -> None:
+    policy = DisclosurePolicy(reviewed_images=[_review(DIGEST)])
+    assert review_for(policy, "registry.example.org/km@" + OTHER_DIGEST, MOMENT) is None
+
+
+@pytest.mark.parametrize(
+    ("moment", "counts"),
+    [
+        (REVIEWED_AT - timedelta(seconds=1), False),  # dated in the future
+        (REVIEWED_AT, True),
+        (MOMENT, True),
+        (EXPIRES_AT - timedelta(seconds=1), True),
+        (EXPIRES_AT, False),  # expired: no review
+        (EXPIRES_AT + timedelta(days=30), False),
+        (None, False),  # no moment to judge by: no review counts
+    ],
+)
+def test_a_review_counts_only_from_its_date_until_its_expiry(
+    moment: datetime | None, counts: bool
+) -> None:
+    policy = DisclosurePolicy(reviewed_images=[_review()])
+    image = "registry.example.org/km@" + DIGEST
+    assert (review_for(policy, image, moment) is not None) == counts
+
+
+def test_of_several_reviews_of_one_digest_the_longest_lasting_counts() -> None:
+    renewed = _review(reviewedAt="2026-02-01T09:00:00Z", expiresAt="2027-01-31T09:00:00Z")
+    expired = _review(reviewedAt="2025-01-01T09:00:00Z", expiresAt="2025-12-01T09:00:00Z")
+    policy = DisclosurePolicy(reviewed_images=[expired, _review(), renewed])
+    assert review_for(policy, "km@" + DIGEST, MOMENT) == renewed
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"digest": "sha256:" + "A" * 64}, "String should match pattern"),
+        ({"digest": "latest"}, "String should match pattern"),
+        ({"expiresAt": "2026-01-05T09:00:00Z"}, "expiresAt must be after reviewedAt"),
+        ({"expiresAt": "2027-01-07T09:00:00Z"}, "at most 366 days"),
+        ({"reviewedAt": "yesterday"}, "RFC 3339"),
+        ({"notes": None}, "set notes or link"),
+        ({"reviewer": ""}, "at least 1 character"),
+    ],
+)
+def test_a_malformed_review_is_refused_with_its_reason(
+    fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _review(**fields)
+
+
+def test_the_replaced_list_of_bare_digests_is_refused_with_a_pointer() -> None:
+    with pytest.raises(ValidationError, match="replaced by reviewedImages"):
+        DisclosurePolicy.model_validate({"autoReleaseImageDigests": [DIGEST]})
+
+
+def test_the_provenance_record_names_the_review_and_hashes_its_notes() -> None:
+    review = _review(link="https://git.example.org/pht/km/-/merge_requests/12")
+    assert review_record(review) == {
+        "reviewDigest": DIGEST,
+        "reviewer": "steward@station.local",
+        "reviewedAt": "2026-01-05T09:00:00Z",
+        "reviewExpiresAt": "2026-07-05T09:00:00Z",
+        "reviewLink": "https://git.example.org/pht/km/-/merge_requests/12",
+        "reviewNotesSha256": hashlib.sha256(b"counts by stage only").hexdigest(),
+    }

@@ -7,12 +7,15 @@
 import base64
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from disclosure_samples import (
+    REVIEW_MOMENT,
     TRUSTED_DIGEST,
     TRUSTED_IMAGE,
+    image_review,
     model_file,
     npy_bytes,
     onnx_bytes,
@@ -134,7 +137,17 @@ RELEASABLE = [{"name": "grp", "values": GROUP_VALUES}]
 policies = st.builds(
     DisclosurePolicy,
     releasable_variables=st.just(RELEASABLE),
-    auto_release_image_digests=st.sampled_from([[TRUSTED_DIGEST], [TRUSTED_DIGEST], []]),
+    reviewed_images=st.sampled_from(
+        [
+            [image_review(TRUSTED_DIGEST)],
+            [image_review(TRUSTED_DIGEST)],
+            [],
+            # expired, dated in the future, or of another digest: none of them counts
+            [image_review(TRUSTED_DIGEST, expires_at="2026-02-01T00:00:00Z")],
+            [image_review(TRUSTED_DIGEST, reviewed_at="2026-04-01T00:00:00Z")],
+            [image_review("sha256:" + "b" * 64)],
+        ]
+    ),
     significant_digits=st.integers(min_value=1, max_value=17),
     min_cohort=st.integers(min_value=1, max_value=30),
     min_cell_count=st.integers(min_value=1, max_value=20),
@@ -204,23 +217,26 @@ def assert_tables_and_statistics_safe(
     policy=policies,
     earlier=st.lists(st.integers(min_value=0, max_value=400), max_size=4),
     image=st.sampled_from([TRUSTED_IMAGE, TRUSTED_IMAGE, None, "registry.example.org/km:1.0"]),
+    at=st.sampled_from([REVIEW_MOMENT, REVIEW_MOMENT, None]),
 )
 def test_no_violating_manifest_is_released(
     scenario: tuple[ResultManifest, int | None],
     policy: DisclosurePolicy,
     earlier: list[int],
     image: str | None,
+    at: datetime | None,
 ) -> None:
     manifest, audited = scenario
     decision = evaluate(
-        manifest, policy, audited_cohort=audited, released_cohorts=earlier, image=image
+        manifest, policy, audited_cohort=audited, released_cohorts=earlier, image=image, at=at
     )
     if decision.outcome != Outcome.RELEASED:
         assert decision.rule is not None
         return
     out = decision.released
-    # only a reviewed image's result is released without a steward
-    assert image == TRUSTED_IMAGE and TRUSTED_DIGEST in policy.auto_release_image_digests
+    # only the result of an image with a review that counts now is released without a steward
+    assert image == TRUSTED_IMAGE and at is not None
+    assert any(r.digest == TRUSTED_DIGEST and r.counts_at(at) for r in policy.reviewed_images)
     # the cohort is audited and large enough
     assert audited is not None and audited >= policy.min_cohort
     # nothing a human must see first
@@ -260,9 +276,11 @@ def test_no_violating_table_is_released(
         small_cell_action=action,
         differencing_threshold=0,
         releasable_variables=RELEASABLE,
-        auto_release_image_digests=[TRUSTED_DIGEST],
+        reviewed_images=[image_review(TRUSTED_DIGEST)],
     )
-    decision = evaluate(manifest, policy, audited_cohort=audited, image=TRUSTED_IMAGE)
+    decision = evaluate(
+        manifest, policy, audited_cohort=audited, image=TRUSTED_IMAGE, at=REVIEW_MOMENT
+    )
     if decision.outcome == Outcome.RELEASED:
         assert_tables_and_statistics_safe(decision.released, policy, audited)
     else:
@@ -385,10 +403,14 @@ def test_suppression_removes_every_small_cell_and_nothing_else(
         min_cell_count=min_cell,
         differencing_threshold=0,
         releasable_variables=RELEASABLE,
-        auto_release_image_digests=[TRUSTED_DIGEST],
+        reviewed_images=[image_review(TRUSTED_DIGEST)],
     )
     decision = evaluate(
-        ResultManifest(tables=[table]), policy, audited_cohort=audited, image=TRUSTED_IMAGE
+        ResultManifest(tables=[table]),
+        policy,
+        audited_cohort=audited,
+        image=TRUSTED_IMAGE,
+        at=REVIEW_MOMENT,
     )
     shown = sum(1 for n, _ in rows if n >= min_cell)
     if shown * min_cell > cohort:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stationkit import current_review
 
 from pht_contract.policies import DisclosurePolicy
 from pht_contract.trains import ReleaseState
@@ -24,15 +25,16 @@ from pht_station_api.results.errors import (
     TooManyUploads,
     UnknownResult,
 )
+from pht_station_api.results.records import ResultRecord
 
 DONE = RunCompletion(job_succeeded=True, reason="RunCompleted")
 
 
 REVIEWED_DIGEST = "sha256:" + "e" * 64
-#: The stores' tests judge what the gate's checks decide: the image is reviewed for automatic
-#: release and the sample labels are releasable (the default hold has its own test).
+#: The stores' tests judge what the gate's checks decide: a steward's review of the image counts
+#: now and the sample labels are releasable (the default hold has its own test).
 REVIEWED = {
-    "auto_release_image_digests": [REVIEWED_DIGEST],
+    "reviewed_images": [current_review(REVIEWED_DIGEST)],
     "releasable_variables": [{"name": "stage", "values": [f"stage {i}" for i in range(100)]}],
 }
 
@@ -238,3 +240,74 @@ def test_retention_purges_content_not_the_decision(
     with pytest.raises(NotReleased):
         archive.released("uid-1")
     assert archive.purge_expired(datetime.now(UTC) + timedelta(days=30)) == []
+
+
+def _release_record(chain: ProvenanceChain, uid: str) -> dict[str, Any]:
+    (release,) = [r for r in chain.story(uid) if r.kind == ProvenanceKind.RELEASE]
+    return dict(release.details)
+
+
+def test_an_automatic_release_names_the_review_in_the_provenance_chain(
+    archive: ResultArchive, chain: ProvenanceChain
+) -> None:
+    review = current_review(REVIEWED_DIGEST, reviewer="bob@maastro.example")
+    review = review.model_copy(update={"link": "https://git.example.org/km/-/merge_requests/7"})
+    policy = {"reviewed_images": [review]}
+    archive.upload(train(**policy), result([50, 50]), chain)
+    done = archive.complete(train(**policy), DONE, 100, chain)
+    assert done.record.release == ReleaseState.RELEASED
+    details = _release_record(chain, "uid-1")
+    assert details["decision"] == "Released"
+    assert details["reviewer"] == "bob@maastro.example"
+    assert details["reviewDigest"] == REVIEWED_DIGEST
+    assert (details["reviewedAt"], details["reviewExpiresAt"]) == (
+        review.reviewed_at,
+        review.expires_at,
+    )
+    assert details["reviewLink"] == "https://git.example.org/km/-/merge_requests/7"
+    assert review.notes is not None
+    assert details["reviewNotesSha256"] == hashlib.sha256(review.notes.encode()).hexdigest()
+
+
+def test_an_expired_review_is_no_review_the_result_is_held(
+    archive: ResultArchive, chain: ProvenanceChain
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    expired = current_review(REVIEWED_DIGEST).model_copy(
+        update={
+            "reviewed_at": (now - timedelta(days=200)).isoformat().replace("+00:00", "Z"),
+            "expires_at": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+        }
+    )
+    policy = {"reviewed_images": [expired]}
+    archive.upload(train(**policy), result([50, 50]), chain)
+    done = archive.complete(train(**policy), DONE, 100, chain)
+    assert (done.record.release, done.record.rule) == (
+        ReleaseState.HELD,
+        "StewardReviewRequired",
+    )
+    details = _release_record(chain, "uid-1")
+    assert details["decision"] == "Held" and "reviewer" not in details
+
+
+def test_a_review_of_one_digest_does_not_release_another_image(
+    archive: ResultArchive, chain: ProvenanceChain
+) -> None:
+    other = "km@sha256:" + "f" * 64
+    archive.upload(train(image=other), result([50, 50]), chain)
+    done = archive.complete(train(image=other), DONE, 100, chain)
+    assert (done.record.release, done.record.rule) == (
+        ReleaseState.HELD,
+        "StewardReviewRequired",
+    )
+    assert "reviewer" not in _release_record(chain, "uid-1")
+
+
+def test_an_archived_policy_with_bare_digests_no_longer_trusts_them(tmp_path: Path) -> None:
+    """Records written before reviews were recorded still load; their bare digests name no
+    reviewer or expiry, so they count for nothing."""
+    record = ResultRecord.new(train(), "2026-01-01T00:00:00Z")
+    data = record.to_json()
+    data["disclosure"] = {**data["disclosure"], "autoReleaseImageDigests": [REVIEWED_DIGEST]}
+    data["disclosure"].pop("reviewedImages")
+    assert ResultRecord.from_json(data).policy().reviewed_images == []

@@ -13,6 +13,7 @@ from pht_contract.trains import ReleaseState
 from pht_contract.wire import RunCompletion
 from pht_station_api.provenance import ProvenanceChain
 from pht_station_api.results import ResultArchive, TrainContext
+from pht_station_api.results import archive as archive_module
 
 REVIEWED_DIGEST = "sha256:" + "c" * 64
 RELEASED_AT = datetime.datetime(2026, 5, 4, 10, 11, 47, 250000, tzinfo=datetime.UTC)
@@ -27,7 +28,15 @@ def _train() -> TrainContext:
         organisation="maastro",
         disclosure=DisclosurePolicy.model_validate(
             {
-                "auto_release_image_digests": [REVIEWED_DIGEST],
+                "reviewed_images": [
+                    {
+                        "digest": REVIEWED_DIGEST,
+                        "reviewer": "steward@station.local",
+                        "reviewedAt": "2026-05-01T09:00:00Z",
+                        "expiresAt": "2026-08-01T09:00:00Z",
+                        "notes": "counts by stage only",
+                    }
+                ],
                 "releasable_variables": [{"name": "stage", "values": ["I", "II"]}],
             }
         ),
@@ -41,6 +50,8 @@ def test_released_at_is_coarse_for_researchers_and_precise_in_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(times, "utc_now", lambda: RELEASED_AT)
+    # The gate judges the image review at the same moment.
+    monkeypatch.setattr(archive_module, "utc_now", lambda: RELEASED_AT)
     archive = ResultArchive(tmp_path / "results")
     chain = ProvenanceChain.open(None, None)
     table = {

@@ -24,6 +24,7 @@ from stationkit import (
     COHORT_PATIENTS,
     bearer,
     client_for,
+    current_review,
     example_query,
     operator_headers,
     register,
@@ -159,7 +160,7 @@ async def register_reviewed(
     token = secrets.token_urlsafe(24)
     reg = registration(token, queries)
     disclosure = reg.policy.disclosure.model_copy(
-        update={"auto_release_image_digests": [REVIEWED_IMAGE.split("@")[1]]}
+        update={"reviewed_images": [current_review(REVIEWED_IMAGE.split("@")[1])]}
     )
     policy = reg.policy.model_copy(update={"disclosure": disclosure})
     reg = reg.model_copy(update={"image": REVIEWED_IMAGE, "policy": policy})

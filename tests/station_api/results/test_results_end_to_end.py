@@ -26,6 +26,7 @@ import yaml
 from stationkit import (
     OPERATOR_TOKEN,
     bearer,
+    current_review,
     example_query,
     make_store,
     operator_headers,
@@ -142,8 +143,9 @@ def api(
 def _train(client: httpx.Client, body: dict[str, Any], **disclosure: Any) -> TrainRegistration:
     token = secrets.token_urlsafe(16)
     reg = registration(token, [KM])
-    # The image is reviewed for automatic release, so the gate's checks decide.
-    disclosure = {"auto_release_image_digests": [REVIEWED_IMAGE.split("@")[1]], **disclosure}
+    # A steward's review of the image counts now, so the gate's checks decide.
+    review = current_review(REVIEWED_IMAGE.split("@")[1])
+    disclosure = {"reviewed_images": [review], **disclosure}
     policy = reg.policy.model_copy(
         update={"disclosure": reg.policy.disclosure.model_copy(update=disclosure)}
     )
