@@ -82,6 +82,20 @@ def _ahead(percent: int, stage: ProgressStage, of: Progress | ProgressOffer | No
     return (percent, stage) != (of.percent, of.stage)
 
 
+def _current(registration: dict[str, Any]) -> dict[str, Any]:
+    """A saved registration as this version reads it: a policy saved with the replaced
+    ``autoReleaseImageDigests`` (bare digests, no reviewer) loads without it, trusting nothing,
+    so a station with such runs saved still starts and holds their results for a steward."""
+    policy = registration.get("policy")
+    if not isinstance(policy, dict):
+        return registration
+    disclosure = policy.get("disclosure")
+    if not isinstance(disclosure, dict) or "autoReleaseImageDigests" not in disclosure:
+        return registration
+    disclosure = {k: v for k, v in disclosure.items() if k != "autoReleaseImageDigests"}
+    return {**registration, "policy": {**policy, "disclosure": disclosure}}
+
+
 @dataclass
 class RegisteredTrain:
     registration: TrainRegistration
@@ -135,7 +149,7 @@ class RegisteredTrain:
         progress = data.get("progress")
         offer = data.get("progressOffer")
         return cls(
-            registration=TrainRegistration.model_validate(data["registration"]),
+            registration=TrainRegistration.model_validate(_current(data["registration"])),
             registered_at=str(data["registeredAt"]),
             revoked=bool(data.get("revoked", False)),
             revoked_at=data.get("revokedAt"),

@@ -1,5 +1,6 @@
 """Operator registration: idempotent PUT, immediate revocation, persistence, credentials."""
 
+import json
 from pathlib import Path
 
 import httpx
@@ -139,3 +140,22 @@ async def test_unusable_registrations_are_refused(
         TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
     )
     assert response.status_code == 422 and response.json()["reason"] == "InvalidRegistration"
+
+
+async def test_a_run_saved_with_bare_trusted_digests_loads_and_trusts_nothing(
+    tmp_path: Path,
+) -> None:
+    """Runs saved before image reviews replaced bare digests still load after an upgrade; the
+    bare digests are dropped, so no result of theirs is released without a steward."""
+    path = tmp_path / "registrations.json"
+    registry = TrainRegistry(path)
+    reg = registration("saved-token", [KM])
+    registry.register(reg)
+    registry.flush()
+    saved = json.loads(path.read_text())
+    disclosure = saved["trains"][0]["registration"]["policy"]["disclosure"]
+    disclosure["autoReleaseImageDigests"] = [reg.image.partition("@")[2] or "sha256:" + "a" * 64]
+    path.write_text(json.dumps(saved))
+    loaded = TrainRegistry(path).get(reg.uid)
+    assert loaded is not None
+    assert loaded.registration.policy.disclosure.reviewed_images == []
