@@ -51,6 +51,8 @@ class ClusterView:
     #: costs no API reads (a Job missing here is confirmed with a GET before RunLost).
     jobs: dict[str, Obj] = field(default_factory=dict)
     pods: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
+    #: When (monotonic) each running Train's progress was last read from the station API.
+    progress_read: dict[str, float] = field(default_factory=dict)
 
     def put_train(self, body: Obj) -> str:
         body = _without_bookkeeping(body)
@@ -108,8 +110,20 @@ class ClusterView:
         self.suspend_checked.discard(uid)
         self.jobs.pop(uid, None)
         self.pods.pop(uid, None)
+        self.progress_read.pop(uid, None)
         if body is not None:
             self.reserved[body["metadata"]["namespace"]].discard(uid)
+
+    def progress_due(self, uid: str, every: float) -> bool:
+        """Whether a running Train's progress should be read again: the first time, then at
+        most once per ``every`` seconds (the station API's progress changes on its own clock,
+        not with the pod and Job updates that wake most passes)."""
+        now = time.monotonic()
+        last = self.progress_read.get(uid)
+        if last is not None and now - last < every:
+            return False
+        self.progress_read[uid] = now
+        return True
 
     def trains_in(self, namespace: str) -> list[Obj]:
         return [b for b in self.trains.values() if b["metadata"].get("namespace") == namespace]
