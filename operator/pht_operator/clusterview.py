@@ -63,6 +63,24 @@ class ClusterView:
         self.marks.setdefault(uid, Marks())
         return uid
 
+    def put_watched_train(self, body: Obj) -> str:
+        """A Train as a watch delivered it: copied into the cache, without the API server's
+        bookkeeping (dropped before copying, not after). A version the cache holds already
+        (the operator's own write, or the same event handed to the index and the event
+        handler) is not copied again."""
+        meta = body["metadata"]
+        uid = str(meta["uid"])
+        current = self.trains.get(uid)
+        version = meta.get("resourceVersion")
+        if (
+            current is not None
+            and version is not None
+            and current["metadata"].get("resourceVersion") == version
+        ):
+            self.marks.setdefault(uid, Marks())
+            return uid
+        return self.put_train(copy_json(_without_bookkeeping(body)))
+
     def put_run_object(
         self, kind: str, event_type: str | None, body: Obj, *, run_namespace: str
     ) -> str | None:
