@@ -133,12 +133,13 @@ class ClusterView:
             self.reserved[body["metadata"]["namespace"]].discard(uid)
 
     def progress_due(self, uid: str, every: float) -> bool:
-        """Whether a running Train's progress should be read again: the first time, then at
-        most once per ``every`` seconds (the station API's progress changes on its own clock,
-        not with the pod and Job updates that wake most passes)."""
+        """Whether a running Train's progress should be read now: not on the pass that sees
+        the run start (a run that just started has reported nothing yet), then at most once
+        per ``every`` seconds. The station API's progress changes on its own clock, not with
+        the pod and Job updates that wake most passes; the run's end reads it anyway."""
         now = time.monotonic()
-        last = self.progress_read.get(uid)
-        if last is not None and now - last < every:
+        last = self.progress_read.setdefault(uid, now)
+        if now - last < every:
             return False
         self.progress_read[uid] = now
         return True

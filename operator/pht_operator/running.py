@@ -225,8 +225,8 @@ async def follow_run(train: TrainPass) -> Next:
                 ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
             event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
         train.draft.set_summary(Summary.RUNNING)
-        # Half the re-check interval: every periodic re-check reads it, the pod and Job
-        # updates in between mostly do not.
+        # Half the re-check interval: the periodic re-checks read it, the pod and Job
+        # updates in between do not.
         if ctx.view.progress_due(train.uid, ctx.settings.poll_interval_seconds / 2):
             await _mirror_progress(train)
     elif phase.phase in (jobstates.Phase.QUEUED, jobstates.Phase.PENDING):

@@ -10,17 +10,22 @@ from collections.abc import AsyncIterator
 import pytest
 from operator_harness import RUN_NS, STATION_NS, Harness, run_in_thread
 
+from pht_contract.trains import ProgressStage
 from pht_operator.clusterview import ClusterView
 from pht_sandbox.emulator import TRAINS
 
 
-def test_progress_is_due_first_then_once_per_interval() -> None:
+def test_progress_is_due_once_per_interval_from_the_run_start() -> None:
     view = ClusterView()
+    assert not view.progress_due("u-1", every=0.2)  # the run just started
+    time.sleep(0.1)
+    assert not view.progress_due("u-2", every=0.2)
+    time.sleep(0.15)
     assert view.progress_due("u-1", every=0.2)
     assert not view.progress_due("u-1", every=0.2)
-    assert view.progress_due("u-2", every=0.2)  # per Train
-    time.sleep(0.25)
-    assert view.progress_due("u-1", every=0.2)
+    assert not view.progress_due("u-2", every=0.2)  # per Train: its clock started later
+    time.sleep(0.1)
+    assert view.progress_due("u-2", every=0.2)
     view.drop_train("u-1")
     assert "u-1" not in view.progress_read
 
@@ -43,7 +48,6 @@ async def test_passes_woken_while_running_do_not_each_read_progress(
     uid = harness.train("steady")["metadata"]["uid"]
     await harness.jobs.run(RUN_NS, harness.job_name("steady"))
     await harness.wait_summary("steady", "Running")
-    await harness.wait_for(lambda: harness.station.state_reads[uid] >= 1)
     version = harness.train("steady")["metadata"]["resourceVersion"]
     for n in range(5):  # each change wakes a pass over the running Train
         await harness.cluster.patch_object(
@@ -54,5 +58,10 @@ async def test_passes_woken_while_running_do_not_each_read_progress(
     )
     await asyncio.sleep(0.5)  # let the woken passes finish
     assert harness.train("steady")["metadata"]["resourceVersion"] != version
-    assert harness.station.state_reads[uid] == 1
+    assert harness.station.state_reads[uid] == 0
     assert harness.summary("steady") == "Running"
+    harness.station.report_progress(uid, 100, ProgressStage.DONE)
+    await harness.jobs.succeed(RUN_NS, harness.job_name("steady"))
+    body = await harness.wait_summary("steady", "Succeeded")
+    assert body["status"]["progress"]["percent"] == 100  # the run's end reads it
+    assert harness.station.state_reads[uid] >= 1
