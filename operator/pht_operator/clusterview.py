@@ -64,10 +64,11 @@ class ClusterView:
         return uid
 
     def put_watched_train(self, body: Obj) -> str:
-        """A Train as a watch delivered it: copied into the cache, without the API server's
-        bookkeeping (dropped before copying, not after). A version the cache holds already
-        (the operator's own write, or the same event handed to the index and the event
-        handler) is not copied again."""
+        """A Train as a watch or the API server's answer to a write delivered it: copied into
+        the cache (keys and short strings interned), without the API server's bookkeeping
+        (dropped before copying, not after). A version the cache holds already (the
+        operator's own write seen again by the watch, or the same event handed to the index
+        and the event handler) is not copied again."""
         meta = body["metadata"]
         uid = str(meta["uid"])
         current = self.trains.get(uid)
