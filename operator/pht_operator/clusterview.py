@@ -51,6 +51,8 @@ class ClusterView:
     #: costs no API reads (a Job missing here is confirmed with a GET before RunLost).
     jobs: dict[str, Obj] = field(default_factory=dict)
     pods: dict[str, dict[str, Obj]] = field(default_factory=lambda: defaultdict(dict))
+    #: When (monotonic) each running Train's progress was last read from the station API.
+    progress_read: dict[str, float] = field(default_factory=dict)
 
     def put_train(self, body: Obj) -> str:
         body = _without_bookkeeping(body)
@@ -60,6 +62,25 @@ class ClusterView:
             self.trains[uid] = body
         self.marks.setdefault(uid, Marks())
         return uid
+
+    def put_watched_train(self, body: Obj) -> str:
+        """A Train as a watch or the API server's answer to a write delivered it: copied into
+        the cache (keys and short strings interned), without the API server's bookkeeping
+        (dropped before copying, not after). A version the cache holds already (the
+        operator's own write seen again by the watch, or the same event handed to the index
+        and the event handler) is not copied again."""
+        meta = body["metadata"]
+        uid = str(meta["uid"])
+        current = self.trains.get(uid)
+        version = meta.get("resourceVersion")
+        if (
+            current is not None
+            and version is not None
+            and current["metadata"].get("resourceVersion") == version
+        ):
+            self.marks.setdefault(uid, Marks())
+            return uid
+        return self.put_train(copy_json(_without_bookkeeping(body)))
 
     def put_run_object(
         self, kind: str, event_type: str | None, body: Obj, *, run_namespace: str
@@ -108,8 +129,21 @@ class ClusterView:
         self.suspend_checked.discard(uid)
         self.jobs.pop(uid, None)
         self.pods.pop(uid, None)
+        self.progress_read.pop(uid, None)
         if body is not None:
             self.reserved[body["metadata"]["namespace"]].discard(uid)
+
+    def progress_due(self, uid: str, every: float) -> bool:
+        """Whether a running Train's progress should be read now: not on the pass that sees
+        the run start (a run that just started has reported nothing yet), then at most once
+        per ``every`` seconds. The station API's progress changes on its own clock, not with
+        the pod and Job updates that wake most passes; the run's end reads it anyway."""
+        now = time.monotonic()
+        last = self.progress_read.setdefault(uid, now)
+        if now - last < every:
+            return False
+        self.progress_read[uid] = now
+        return True
 
     def trains_in(self, namespace: str) -> list[Obj]:
         return [b for b in self.trains.values() if b["metadata"].get("namespace") == namespace]

@@ -77,6 +77,7 @@ async def clean_up(train: TrainPass) -> None:
         await delete_run_objects(train, job=False)
         await _set_job_ttl(train, run)
     ctx.view.cleaned.add(train.uid)
+    ctx.view.progress_read.pop(train.uid, None)
     ctx.view.release_slot(train.namespace, train.uid)
 
 

@@ -8,6 +8,7 @@ and never fails it: an Event is a courtesy to humans, the status is the record.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import socket
@@ -62,17 +63,32 @@ def build_event(body: Obj, kind: str, reason: str, message: str, action: str) ->
 
 
 class EventPoster:
+    """Posts Events in the background; the Events about one Train reach the API server in the
+    order they were raised (each waits for the one before it), so ``kubectl describe`` and
+    anything else ordering them by arrival tells the story in order."""
+
     def __init__(self, kube: KubeClient) -> None:
         self._kube = kube
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The last Event still being posted per Train (by uid).
+        self._last: dict[str, asyncio.Task[None]] = {}
 
     def __call__(self, body: Obj, kind: str, reason: str, message: str, action: str) -> None:
         event = build_event(body, kind, reason, message, action)
-        task = asyncio.get_running_loop().create_task(self._post(event))
+        uid = str(body["metadata"]["uid"])
+        task = asyncio.get_running_loop().create_task(self._post(event, self._last.get(uid)))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._last[uid] = task
+        task.add_done_callback(functools.partial(self._posted, uid))
 
-    async def _post(self, event: Obj) -> None:
+    def _posted(self, uid: str, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._last.get(uid) is task:
+            del self._last[uid]
+
+    async def _post(self, event: Obj, after: asyncio.Task[None] | None) -> None:
+        if after is not None:
+            await asyncio.wait({after})  # whatever became of it
         try:
             await self._kube.create(EVENTS, event["metadata"]["namespace"], event)
         except ApiError as exc:

@@ -67,7 +67,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     @kopf.index(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
     async def index_trains(body: Any, **_: Any) -> None:
         # Kopf holds all handlers until every index is filled from the initial listing.
-        app.view.put_train(copy_json(dict(body)))
+        app.view.put_watched_train(dict(body))
         app.liveness.heard()
 
     @kopf.on.event(GROUP, VERSION, constants.TRAIN_PLURAL, registry=registry)
@@ -80,7 +80,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
             app.view.drop_train(uid)
             _wake_namespace(app, namespace, {Summary.WAITING.value})
             return
-        app.view.put_train(copy_json(body))
+        app.view.put_watched_train(body)
         app.queue.add(uid)
         if is_terminal(body.get("status") or {}) or body["metadata"].get("deletionTimestamp"):
             _wake_namespace(app, namespace, {Summary.WAITING.value})

@@ -113,7 +113,7 @@ class TrainPass:
     def adopt(self, updated: Obj) -> None:
         """Continue from the Train as the API server answered a write."""
         self.body = updated
-        self.ctx.view.put_train(updated)
+        self.ctx.view.put_watched_train(updated)
         self.draft = StatusDraft(updated.get("status"), updated["metadata"].get("generation"))
 
 
@@ -166,7 +166,7 @@ async def refresh_on_conflict(train: TrainPass, exc: ApiError) -> None:
     with contextlib.suppress(ApiError):
         fresh = await train.ctx.kube.get_or_none(TRAINS, train.namespace, train.name)
         if fresh is not None:
-            train.ctx.view.put_train(fresh)
+            train.ctx.view.put_watched_train(fresh)
 
 
 async def load_policy(train: TrainPass) -> StationPolicySpec | None:

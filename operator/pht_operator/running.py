@@ -138,6 +138,9 @@ async def start_run(train: TrainPass) -> Next:
     )
     job = await _ensure_object(train, JOBS, runobjects.build_job(request, settings))
     job_uid = job["metadata"]["uid"]
+    # Into the watch cache at once: the pass that the status write below wakes follows the
+    # run from the cache instead of reading the Job again before its watch event arrives.
+    train.ctx.view.put_run_object("jobs", None, job, run_namespace=settings.run_namespace)
     await provenance(train, wire.ProvenanceKind.RUN, "created", jobUid=job_uid)
     train.draft.set(
         "run",
@@ -222,7 +225,10 @@ async def follow_run(train: TrainPass) -> Next:
                 ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
             event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
         train.draft.set_summary(Summary.RUNNING)
-        await _mirror_progress(train)
+        # Half the re-check interval: the periodic re-checks read it, the pod and Job
+        # updates in between do not.
+        if ctx.view.progress_due(train.uid, ctx.settings.poll_interval_seconds / 2):
+            await _mirror_progress(train)
     elif phase.phase in (jobstates.Phase.QUEUED, jobstates.Phase.PENDING):
         if train.draft.set_condition(
             ConditionType.RUNNING, "False", phase.reason, phase.message

@@ -8,6 +8,7 @@ contract models, idempotency of registration (by uid) and provenance (by event_i
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 from collections.abc import AsyncIterator, Callable
@@ -39,6 +40,8 @@ class StationApiDouble:
     provenance: dict[str, wire.ProvenanceEvent] = field(default_factory=dict)
     states: dict[str, wire.TrainState] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
+    #: How often each Train's state (progress, release) was read.
+    state_reads: collections.Counter[str] = field(default_factory=collections.Counter)
     fail_next: int = 0
     #: While set, registrations answer 503 (the station API is down for runs).
     refuse_registrations: bool = False
@@ -92,6 +95,7 @@ class StationApiDouble:
         if (refused := self._guard(request)) is not None:
             return refused
         uid = request.match_info["uid"]
+        self.state_reads[uid] += 1
         state = self.states.get(uid)
         if state is None:
             return aiohttp.web.json_response({"detail": "unknown"}, status=404)

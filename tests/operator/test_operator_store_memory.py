@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pht_contract.objects import Obj
 from pht_operator.clusterview import ClusterView
 
 
@@ -34,3 +35,34 @@ def test_a_train_without_bookkeeping_is_kept_as_is() -> None:
     body = {"metadata": {"uid": "u-2", "name": "km", "namespace": "ns", "resourceVersion": "1"}}
     store.put_train(body)
     assert store.trains["u-2"] is body
+
+
+def _watched(version: str, summary: str) -> Obj:
+    return {
+        "metadata": {
+            "uid": "u-3",
+            "name": "km",
+            "namespace": "ns",
+            "resourceVersion": version,
+            "managedFields": [{"manager": "pht-operator", "fieldsV1": {"f:status": {}}}],
+        },
+        "status": {"summary": summary},
+    }
+
+
+def test_a_watched_train_is_copied_once_per_version() -> None:
+    store = ClusterView()
+    first = _watched("7", "Queued")
+    store.put_watched_train(first)
+    kept = store.trains["u-3"]
+    assert kept is not first and "managedFields" not in kept["metadata"]
+    assert kept["status"] == {"summary": "Queued"}
+    first["status"]["summary"] = "changed by someone else"  # the cache holds its own copy
+    assert kept["status"] == {"summary": "Queued"}
+    store.put_watched_train(_watched("7", "Queued"))  # the same version again
+    assert store.trains["u-3"] is kept
+    store.put_watched_train(_watched("8", "Running"))
+    assert store.trains["u-3"]["status"] == {"summary": "Running"}
+    assert store.trains["u-3"]["metadata"]["resourceVersion"] == "8"
+    store.put_watched_train(_watched("6", "Pending"))  # an older version never wins
+    assert store.trains["u-3"]["metadata"]["resourceVersion"] == "8"
