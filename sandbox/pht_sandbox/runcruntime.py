@@ -184,10 +184,12 @@ class RuncRuntime:
                 launch.notes.append(OOM_KILLED)
             return code
         finally:
+            # Blocking on purpose: a clean-up that awaited could itself be cancelled (the agent
+            # stopping, the event loop closing) and leave the pod's network behind.
             log.close()
-            await _runc("delete", "--force", container_id)
+            _runc_now("delete", "--force", container_id)
             if network is not None:
-                await asyncio.to_thread(podnetwork.remove, network)
+                podnetwork.remove(network)
             shutil.rmtree(bundle, ignore_errors=True)
 
 
@@ -203,6 +205,19 @@ async def _created_network(pod_id: str, address: str, port: int) -> podnetwork.P
             made = await making
             await asyncio.to_thread(podnetwork.remove, made)
         raise
+
+
+def _runc_now(*args: str) -> None:
+    """``runc`` with ``args``, waited for in this thread (for clean-up that must finish)."""
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(
+            ["runc", "--root", str(RUNC_STATE), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            check=False,
+        )
 
 
 async def _runc(*args: str) -> None:

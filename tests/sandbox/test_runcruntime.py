@@ -279,6 +279,30 @@ def test_a_run_cancelled_while_its_network_is_made_leaves_no_network(
     nothing_left()
 
 
+def test_a_run_cancelled_again_and_again_still_cleans_up(tmp_path: Path) -> None:
+    """An agent stopping while its event loop closes cancels a pod's task more than once: the
+    clean-up must still remove the container and its network."""
+    run = launch(
+        pod(python("print('started', flush=True)\nimport time; time.sleep(120)")), tmp_path / "run"
+    )
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runtime().run(run))
+        for _ in range(300):
+            await asyncio.sleep(0.1)
+            if run.log.exists() and "started" in run.log.read_text():
+                break
+        while not task.done():
+            task.cancel()
+            await asyncio.sleep(0.01)
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert "started" in run.log.read_text()
+    nothing_left()
+
+
 def test_only_images_with_an_archive_are_run() -> None:
     runc = runtime()
     assert runc.image_available(TRAIN_IMAGE)
