@@ -228,6 +228,30 @@ class ReleasableVariable(ApiModel):
         return self
 
 
+class AggregateRules(ApiModel):
+    """The rules for aggregates the station computes itself (``spec.aggregates`` of a Train).
+
+    The frequency threshold is ``minCellCount``: every released cell stands for at least that
+    many patients, and a survival table's drop in numbers at risk between released points too.
+    """
+
+    zeros_are_disclosive: bool = True
+    """Suppress cells that count no patient (a zero says every patient of a group lacks it)."""
+    dominance_n: int = Field(default=2, ge=1, le=10)
+    """n of the n-k dominance rule: the n largest contributions to a summed statistic…"""
+    dominance_k: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
+    """…must not make up more than this share of the cell's total."""
+    p_ratio: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
+    """p-ratio rule: the total less the two largest contributions must be at least this share
+    of the largest, or the second largest contributor could estimate the largest closely."""
+    min_residual_dof: int = Field(default=10, ge=1, le=100_000)
+    """A model round needs at least this many patients more than it has terms."""
+    min_events_per_parameter: int = Field(default=10, ge=1, le=1000)
+    """A Cox model round needs at least this many deaths per term."""
+    max_abs_coefficient: float = Field(default=50.0, gt=0, le=1000, allow_inf_nan=False)
+    """Ceiling on every coefficient a model round may be computed at, whatever a Train asks."""
+
+
 class DisclosurePolicy(ApiModel):
     min_cohort: int = Field(default=10, ge=1, le=100_000)
     """Fewest patients behind any released table or statistic."""
@@ -262,6 +286,8 @@ class DisclosurePolicy(ApiModel):
     """Most non-empty table cells plus statistics in one result, all tables together."""
     max_labelled_rows_per_result: int = Field(default=1_000, ge=1, le=100_000)
     """Most labelled table rows in one result, all tables together."""
+    aggregates: AggregateRules = Field(default_factory=AggregateRules)
+    """Rules for the aggregates the station computes itself (dominance, p-ratio, models)."""
 
     @model_validator(mode="before")
     @classmethod

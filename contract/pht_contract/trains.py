@@ -6,6 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from pht_contract.aggregates import MAX_AGGREGATES, AggregateSpec
 from pht_contract.base import (
     DNS_LABEL,
     ApiModel,
@@ -102,6 +103,12 @@ class TrainSpec(ApiModel):
     """The SPARQL queries the run may send, by name (each must be allowed by the policy)."""
     graphs: list[Iri] | None = Field(default=None, max_length=32)
     """Named graphs the train reads (each must be allowed by the policy)."""
+    aggregates: list[AggregateSpec] | None = Field(
+        default=None, max_length=MAX_AGGREGATES, json_schema_extra={"x-list-map-keys": ["name"]}
+    )
+    """Aggregates the station computes itself from an approved query's answer (counts, summary
+    statistics, Kaplan–Meier tables, model rounds); released after the station's rules
+    whatever the image."""
     input_artifact: InputArtifact | None = None
     """An artifact brought from a previous station, pinned by sha256."""
     resources: TrainResources = Field(default_factory=TrainResources)
@@ -142,6 +149,17 @@ class TrainSpec(ApiModel):
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise ValueError(f"query names must be unique; repeated: {', '.join(duplicates)}")
+        if self.aggregates:
+            names = [a.name for a in self.aggregates]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"aggregate names must be unique; repeated: {', '.join(repeated)}")
+            known = {q.name for q in self.queries or []}
+            unknown = sorted({a.query for a in self.aggregates} - known)
+            if unknown:
+                raise ValueError(
+                    f"aggregates name queries the Train does not declare: {', '.join(unknown)}"
+                )
         return self
 
     @property

@@ -1,0 +1,121 @@
+"""Declaring station-computed aggregates in a Train: what a declaration must say, per kind."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from pht_contract.aggregates import AggregateKind, AggregateSpec, TimeGrid
+from pht_contract.trains import TrainSpec
+
+SURVIVAL = {"time": "days", "event": "dead"}
+
+
+def _spec(**aggregate: Any) -> dict[str, Any]:
+    return {
+        "image": "example.org/km@sha256:" + "a" * 64,
+        "queries": [{"name": "survival", "sparql": "SELECT ?patient WHERE { ?patient ?p ?o }"}],
+        "requester": {"name": "R", "organisation": "maastro", "contact": "r@example.org"},
+        "purpose": "test",
+        "aggregates": [{"name": "agg", "query": "survival", **aggregate}],
+    }
+
+
+def test_a_kaplan_meier_declaration_reads_its_grid() -> None:
+    spec = TrainSpec.model_validate(
+        _spec(kind="KaplanMeier", survival=SURVIVAL, grid={"stepDays": 182, "endDays": 1826})
+    )
+    assert spec.aggregates is not None
+    grid = spec.aggregates[0].grid
+    assert grid is not None and grid.points()[:3] == [182, 364, 546] and grid.points()[-1] == 1820
+
+
+@pytest.mark.parametrize(
+    ("aggregate", "message"),
+    [
+        ({"kind": "KaplanMeier", "survival": SURVIVAL}, "needs grid"),
+        ({"kind": "Summary"}, "needs variable"),
+        (
+            {"kind": "CoxRound", "survival": SURVIVAL, "covariates": [{"variable": "age"}]},
+            "needs coefficients",
+        ),
+        (
+            {
+                "kind": "CoxRound",
+                "survival": SURVIVAL,
+                "covariates": [{"variable": "age"}],
+                "by": ["stage"],
+                "coefficients": {"parameter": "beta", "maxAbs": 5},
+            },
+            "no 'by'",
+        ),
+        ({"kind": "Count", "covariates": [{"variable": "age"}]}, "belong to model rounds"),
+        (
+            {
+                "kind": "GlmRound",
+                "family": "Binomial",
+                "coefficients": {"parameter": "b", "maxAbs": 5},
+            },
+            "exactly one of outcome",
+        ),
+        (
+            {
+                "kind": "GlmRound",
+                "family": "Gaussian",
+                "horizonOutcome": {"survival": SURVIVAL, "horizonDays": 730},
+                "coefficients": {"parameter": "b", "maxAbs": 5},
+            },
+            "Binomial only",
+        ),
+        (
+            {
+                "kind": "CoxRound",
+                "survival": SURVIVAL,
+                "coefficients": {"parameter": "b", "maxAbs": 5},
+                "covariates": [{"variable": "stage", "levels": ["II"]}],
+            },
+            "both levels and reference",
+        ),
+        (
+            {
+                "kind": "CoxRound",
+                "survival": SURVIVAL,
+                "coefficients": {"parameter": "b", "maxAbs": 5},
+                "covariates": [{"variable": "age"}, {"variable": "age"}],
+            },
+            "same model term twice",
+        ),
+        ({"kind": "Count", "query": "other"}, "queries the Train does not declare"),
+        ({"kind": "Count", "by": ["?patient"]}, "string_pattern_mismatch"),
+    ],
+)
+def test_a_declaration_that_does_not_fit_its_kind_is_refused(
+    aggregate: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        TrainSpec.model_validate(_spec(**aggregate))
+    assert message in str(refused.value)
+
+
+def test_model_terms_follow_the_covariates_in_order() -> None:
+    spec = AggregateSpec.model_validate(
+        {
+            "name": "round",
+            "query": "cohort",
+            "kind": "GlmRound",
+            "family": "Binomial",
+            "outcome": "alive",
+            "covariates": [
+                {"variable": "age", "centre": 70, "scale": 10},
+                {"variable": "stage", "levels": ["II", "IIIa"], "reference": "I"},
+            ],
+            "coefficients": {"parameter": "coefficients", "maxAbs": 20},
+        }
+    )
+    assert spec.kind is AggregateKind.GLM_ROUND
+    assert spec.terms() == ["intercept", "age", "stage[II]", "stage[IIIa]"]
+
+
+def test_a_grid_has_a_bounded_number_of_points() -> None:
+    with pytest.raises(ValidationError, match="at most 120 points"):
+        TimeGrid(step_days=1, end_days=365)
