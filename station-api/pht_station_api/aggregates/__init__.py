@@ -1,0 +1,1 @@
+"""Aggregates the station computes itself from an approved query's answer, and their rules."""
