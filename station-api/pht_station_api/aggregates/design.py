@@ -73,8 +73,10 @@ def _covariate_columns(covariate: Covariate, value: Value) -> list[float] | None
     return [1.0 if level == listed else 0.0 for listed in covariate.levels]
 
 
-def _covariate_row(spec: AggregateSpec, record: Mapping[str, Value]) -> list[float] | None:
-    row: list[float] = [1.0] if spec.terms()[:1] == ["intercept"] else []
+def _covariate_row(
+    spec: AggregateSpec, record: Mapping[str, Value], intercept: bool
+) -> list[float] | None:
+    row: list[float] = [1.0] if intercept else []
     for covariate in spec.covariates:
         columns = _covariate_columns(covariate, record.get(covariate.variable))
         if columns is None:
@@ -159,7 +161,7 @@ def glm_design(spec: AggregateSpec, answer: Answer) -> Design:
     _require(answer, needed)
     kept: list[tuple[list[float], float, bool, int]] = []
     for index, record in enumerate(answer.patients):
-        row = _covariate_row(spec, record)
+        row = _covariate_row(spec, record, intercept=spec.intercept)
         outcome = _glm_outcome(spec, record)
         if row is not None and outcome is not None:
             kept.append((row, outcome, False, index))
@@ -172,7 +174,7 @@ def cox_design(spec: AggregateSpec, answer: Answer) -> Design:
     _require(answer, [*_covariate_variables(spec), spec.survival.time, spec.survival.event])
     kept: list[tuple[list[float], float, bool, int]] = []
     for index, record in enumerate(answer.patients):
-        row = _covariate_row(spec, record)
+        row = _covariate_row(spec, record, intercept=False)
         survival = _survival(spec.survival, record)
         if row is not None and survival is not None:
             kept.append((row, survival[0], survival[1], index))

@@ -107,10 +107,10 @@ def _reference_rows(
     """The cohort's model columns read independently of the station's design code."""
     rows = []
     for record in answer.patients:
-        age, days, dead = number(record.get("age")), number(record.get("days")), None
+        age, days = number(record.get("age")), number(record.get("days"))
         dead = died(record.get("dead"))
         sex, stage = label(record.get("sex")), label(record.get("stage"))
-        if age is None or days is None or dead is None or sex is None:
+        if age is None or days is None or dead is None or sex not in ("male", "female"):
             continue
         if stage not in ("I", *stages):
             continue
@@ -350,6 +350,30 @@ def test_design_centres_scales_and_codes_indicators_against_the_reference() -> N
         design.x, [[1.0, 1.0, 1.0, 0.0, 1.0, 0.0], [1.0, -1.0, 0.0, 0.0, 0.0, 0.0]]
     )
     np.testing.assert_array_equal(design.response, [1.0, 0.0])  # alive at 730 days; died before
+
+
+@pytest.mark.parametrize(
+    ("family", "kept"),
+    [("Binomial", [0.0, 1.0]), ("Poisson", [0.0, 1.0, 3.0]), ("Gaussian", [0.0, 1.0, 3.0, -2.5])],
+)
+def test_an_outcome_the_family_cannot_model_leaves_the_patient_out(
+    family: str, kept: list[float]
+) -> None:
+    rows: list[dict[str, Value]] = [
+        {"age": 70.0, "y": value} for value in (0.0, 1.0, 3.0, -2.5, None, "many")
+    ]
+    spec = _glm_spec(
+        family=family,
+        horizonOutcome=None,
+        outcome="y",
+        intercept=False,
+        covariates=COVARIATES[:1],
+    )
+    design = glm_design(spec, _answer(rows, ("age", "y")))
+    assert design.terms == ("age",)
+    np.testing.assert_array_equal(design.x, [[0.0]] * len(kept))
+    assert design.response.tolist() == kept
+    assert design.left_out == len(rows) - len(kept)
 
 
 def test_an_unbound_value_is_the_missing_level_only_when_declared() -> None:
