@@ -1,18 +1,21 @@
 """``pht demo federated``: three stations, one coordinator, a model fitted without pooling data.
 
 Three stations in a box (three synthetic hospitals with different case mixes) each get a
-*standing approval* for the federated logistic-regression train (image digest + query hash, a
-number of runs, an expiry), so rounds need no steward to start. The steward has also reviewed
-the train's code and recorded that review of its image digest in the StationPolicy
-(``disclosure.reviewedImages``: digest, reviewer, date, notes, expiry; derived numbers are
-released to 15 significant digits), so its statistics leave after the gate's checks without a
-steward; every other image's results would still be held. The demo prints that step. Each
-round the coordinator applies one Train per station carrying the current coefficients, waits for
-the **released** statistics
-(gradient, Hessian, n — no rows), adds them up and takes a Newton step, until the step is
+*standing approval* for one kind of Train: a round of a logistic regression for 2-year overall
+survival that **the station computes itself** (``spec.aggregates``: a ``GlmRound`` over the
+approved query's answer, at the coefficients the coordinator sends, each within ±20). The
+approval names the image digest, the query hash, the aggregates hash and the bounds on the
+coefficients, for a number of runs and until an expiry, so rounds need no steward to start.
+The image (``station-aggregates``) reads and uploads nothing: no number the algorithm chose
+is in a round's result, so no steward reviews an image and none releases a result — the
+station releases each round's statistics (n, gradient, Hessian, log-likelihood; no rows) after
+its own rules (minimum cohort, residual degrees of freedom, small outcome classes and levels).
+Each round the coordinator applies one Train per station carrying the current coefficients,
+waits for the released statistics, adds them up and takes a Newton step, until the step is
 negligible. Then, as a check only possible because the cohorts are synthetic, it fits the same
-model on the pooled rows and prints both: they agree to the stated tolerance, which shows the
-algorithm travelled and the data did not.
+model on the pooled rows with an independent encoding (the federated-logreg example train's)
+and prints both: they agree to the stated tolerance, which shows the algorithm travelled and
+the data did not.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ import yaml
 from numpy.typing import NDArray
 
 from pht_contract import constants
+from pht_contract.hashing import aggregates_hash
 from pht_contract.objects import Obj
 from pht_contract.sparql import query_hash
-from pht_contract.times import utc_in, utc_iso
+from pht_contract.times import utc_in
+from pht_contract.trains import TrainSpec
 from pht_sandbox.stations import (
     GRAPH,
     RESEARCHER,
-    STEWARD,
     LocalStation,
     StationConfig,
     fresh_work_dir,
@@ -46,8 +50,13 @@ from pht_sandbox.terminating import stops_on_sigterm
 
 REPO: Final = Path(__file__).resolve().parents[2]
 POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
-TRAIN_FILE: Final = REPO / "examples" / "trains" / "federated-logreg.yaml"
+TRAIN_FILE: Final = REPO / "examples" / "trains" / "federated-round.yaml"
+#: The pooled reference fit encodes the rows with this example train's own code, independent of
+#: the station's design matrix.
 TRAIN_DIR: Final = REPO / "trains" / "examples" / "federated-logreg"
+#: The example train whose query and row encoding the pooled reference uses (its features are
+#: the round's terms, in the same order).
+REFERENCE_TRAIN_FILE: Final = REPO / "examples" / "trains" / "federated-logreg.yaml"
 HOSPITALS: Final = (1, 2, 3)
 PATIENTS: Final = 300
 MAX_ROUNDS: Final = 12
@@ -73,106 +82,77 @@ def _train_module(name: str) -> Any:
     return importlib.import_module(f"federated_logreg.{name}")
 
 
-#: Newton steps on summed gradients need more precision than the default 6 digits.
-FEDERATED_DIGITS: Final = 15
-
-
-#: How long the steward's review of the federated train counts in the demo.
-REVIEW_DAYS: Final = 30
-
-
-def image_review(digest: str) -> Obj:
-    """The steward's recorded review of the federated train's image."""
-    return {
-        "digest": digest,
-        "reviewer": STEWARD,
-        "reviewedAt": utc_iso(),
-        "expiresAt": utc_in(REVIEW_DAYS * 24 * 3600),
-        "notes": "federated-logreg: statistics only (n, gradient, Hessian), no rows",
-    }
-
-
-def reviewed_policy(policy: Obj, digest: str) -> Obj:
-    """The example policy with the steward's review of the federated train's image."""
-    disclosure = dict(policy["spec"].get("disclosure") or {})
-    disclosure["reviewedImages"] = [image_review(digest)]
-    disclosure["significantDigits"] = FEDERATED_DIGITS
-    return {**policy, "spec": {**policy["spec"], "disclosure": disclosure}}
-
-
-def standing_approval(template: Obj, runs: int, features: list[str]) -> Obj:
-    """What the stewards approve once for all rounds: this image and query, for the demo's
-    researcher only, with the scaling pinned and every coefficient bounded (a coordinator
-    free to pick the age centre and scale could make one round's Hessian single out a
-    patient)."""
-    image = template["spec"]["image"]
-    digest = image.split("@", 1)[1]
-    parameters = json.loads(template["spec"]["parameters"])
-    pinned = [
-        {"name": key, "type": "number", "required": True, "enum": [str(parameters[key])]}
-        for key in ("ageCentre", "ageScale", "horizonDays")
-    ]
+def standing_approval(template: Obj, runs: int, terms: list[str]) -> Obj:
+    """What the stewards approve once for all rounds: this image, query and aggregate
+    declaration, for the demo's researcher only, with every coefficient bounded (a coordinator
+    free to send any coefficient could make one round's statistics single out a patient)."""
+    spec = TrainSpec.model_validate(template["spec"])
     coefficients = {
         "name": "coefficients",
         "type": "object",
         "required": True,
         "items": "number",
-        "keys": features,
-        "maxItems": len(features),
+        "keys": terms,
+        "maxItems": len(terms),
         "minimum": -COEFFICIENT_BOUND,
         "maximum": COEFFICIENT_BOUND,
     }
     return {
         "apiVersion": constants.GROUP_VERSION,
         "kind": constants.APPROVAL_KIND,
-        "metadata": {"name": "federated-logreg-standing", "namespace": "pht-requests"},
+        "metadata": {"name": "federated-round-standing", "namespace": "pht-requests"},
         "spec": {
             "standing": {
-                "imageDigest": digest,
-                "queryHashes": [query_hash(q["sparql"]) for q in template["spec"]["queries"]],
+                "imageDigest": spec.image_digest,
+                "queryHashes": [query_hash(q.sparql) for q in spec.queries or []],
+                "aggregatesHash": aggregates_hash(spec),
                 "requesters": [RESEARCHER],
-                "parameters": [coefficients, *pinned],
+                "parameters": [coefficients],
                 "maxRuns": runs,
                 "expiresAt": utc_in(APPROVAL_VALIDITY_SECONDS),
             },
             "decision": "Approve",
             "approver": "steward@station.local",
-            "comment": "Federated 2-year survival model: rounds run without a steward each time.",
+            "comment": "Federated 2-year survival model: rounds the station computes, no steward "
+            "each time.",
         },
     }
 
 
 def round_train(
-    template: Obj, round_number: int, beta: NDArray[np.float64], features: list[str]
+    template: Obj, round_number: int, beta: NDArray[np.float64], terms: list[str]
 ) -> Obj:
-    parameters = json.loads(template["spec"]["parameters"])
-    parameters["coefficients"] = {f: float(b) for f, b in zip(features, beta, strict=True)}
+    parameters = {"coefficients": {t: float(b) for t, b in zip(terms, beta, strict=True)}}
     return {
         **template,
-        "metadata": {**template["metadata"], "name": f"federated-logreg-round-{round_number}"},
+        "metadata": {**template["metadata"], "name": f"federated-round-{round_number}"},
         "spec": {**template["spec"], "parameters": json.dumps(parameters)},
     }
 
 
-def local_sums(
-    statistics: list[Obj], features: list[str]
-) -> tuple[int, NDArray[np.float64], NDArray[np.float64]]:
-    """n, gradient and Hessian from one station's released statistics."""
-    values = {s["name"]: float(s["value"]) for s in statistics}
-    d = len(features)
-    gradient = np.array([values[f"gradient_{f}"] for f in features])
-    hessian = np.zeros((d, d))
-    for i in range(d):
-        for j in range(i, d):
-            hessian[i, j] = hessian[j, i] = values[f"hessian_{features[i]}__{features[j]}"]
-    return int(values["n"]), gradient, hessian
+def round_statistics(
+    result: Obj, terms: list[str]
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64]] | str:
+    """n, gradient and Hessian from one station's released round, or why there is none."""
+    rounds = [a for a in result.get("aggregates") or [] if a.get("kind") == "GlmRound"]
+    if not rounds:
+        return "no model round in the released result"
+    released = rounds[0]
+    model = released.get("model")
+    if released.get("status") != "Released" or model is None:
+        return f"the round was {released.get('status')} ({released.get('rule')})"
+    if model["terms"] != terms:
+        return "the round's terms differ from the coordinator's"
+    return int(model["n"]), np.array(model["gradient"]), np.array(model["hessian"])
 
 
-def pooled_fit(stations: list[LocalStation], template: Obj) -> tuple[NDArray[np.float64], int]:
-    """The reference: the same model fitted on everyone's rows in one place (synthetic only)."""
+def pooled_fit(stations: list[LocalStation]) -> tuple[NDArray[np.float64], int]:
+    """The reference: the same model fitted on everyone's rows in one place (synthetic only),
+    with the federated-logreg example train's own encoding of the rows."""
     from pyoxigraph import Literal, NamedNode, RdfFormat, Store
 
     features_module = _train_module("features")
+    template = _load(REFERENCE_TRAIN_FILE)
     query = template["spec"]["queries"][0]["sparql"]
     rows: list[dict[str, Any]] = []
     for station in stations:
@@ -221,7 +201,7 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
     started = time.monotonic()
     work_dir = fresh_work_dir(work_dir)
     template = _load(TRAIN_FILE)
-    features: list[str] = list(_train_module("features").FEATURES)
+    terms = TrainSpec.model_validate(template["spec"]).aggregates[0].terms()  # type: ignore[index]
     async with contextlib.AsyncExitStack() as stack:
         stations: list[LocalStation] = []
         for hospital in HOSPITALS:
@@ -233,31 +213,29 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
                 policy_file=POLICY_FILE,
             )
             stations.append(await stack.enter_async_context(LocalStation(config)))
-        digest = template["spec"]["image"].split("@", 1)[1]
+        approval = standing_approval(template, MAX_ROUNDS, terms)
+        standing = approval["spec"]["standing"]
         print(
-            "The steward reviewed the federated-logreg code (statistics only: n, gradient, "
-            "Hessian) and trusts its results to leave after the gate's checks:\n"
-            "  spec.disclosure.reviewedImages:\n"
-            f"  - {{digest: {digest}, reviewer: {STEWARD},\n"
-            f"     reviewedAt: <today>, expiresAt: <in {REVIEW_DAYS} days>, notes: ...}}\n"
-            f"  spec.disclosure.significantDigits: {FEDERATED_DIGITS}\n"
-            f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # with those two lines, "
-            "at each station"
+            "Each round is a Train whose statistics the STATION computes (spec.aggregates: a "
+            "GlmRound\nover the approved query's answer); its image reads and uploads nothing, so "
+            "no steward\nreviews an image or releases a round. The stewards approve the rounds "
+            "once:\n"
+            f"  standing: {{imageDigest: {standing['imageDigest'][:19]}…, queryHashes: "
+            f"[{standing['queryHashes'][0][:12]}…],\n"
+            f"             aggregatesHash: {standing['aggregatesHash'][:12]}…, coefficients "
+            f"within ±{COEFFICIENT_BOUND:g}, maxRuns: {MAX_ROUNDS}}}"
         )
-        policy = reviewed_policy(_load(POLICY_FILE), digest)
         for station in stations:
-            await station.apply(policy, constants.POLICY_PLURAL)
-            await station.apply(
-                standing_approval(template, MAX_ROUNDS, features), constants.APPROVAL_PLURAL
-            )
+            await station.apply(_load(POLICY_FILE), constants.POLICY_PLURAL)
+            await station.apply(approval, constants.APPROVAL_PLURAL)
         print(
             f"3 stations up in {time.monotonic() - started:.1f}s, each with a standing "
-            f"approval for {MAX_ROUNDS} runs of {template['spec']['image'].split('@')[0]}"
+            f"approval for {MAX_ROUNDS} rounds of {template['spec']['image'].split('@')[0]}"
         )
-        beta = np.zeros(len(features))
+        beta = np.zeros(len(terms))
         converged = False
         for round_number in range(1, MAX_ROUNDS + 1):
-            doc = round_train(template, round_number, beta, features)
+            doc = round_train(template, round_number, beta, terms)
             trains = await asyncio.gather(*(s.apply(doc, constants.TRAIN_PLURAL) for s in stations))
             name = trains[0]["metadata"]["name"]
             finals = await asyncio.gather(
@@ -269,7 +247,13 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
                     print(f"round {round_number}: {station.config.name} ended {summary}")
                     return 1
             results = await asyncio.gather(*(s.released_result(name) for s in stations))
-            sums = [local_sums(r["statistics"], features) for r in results]
+            sums = []
+            for station, result in zip(stations, results, strict=True):
+                statistics = round_statistics(result, terms)
+                if isinstance(statistics, str):
+                    print(f"round {round_number}: {station.config.name}: {statistics}")
+                    return 1
+                sums.append(statistics)
             n = sum(s[0] for s in sums)
             gradient = np.sum([s[1] for s in sums], axis=0)
             hessian = np.sum([s[2] for s in sums], axis=0)
@@ -282,8 +266,8 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
             if np.max(np.abs(step)) < STEP_TOLERANCE:
                 converged = True
                 break
-        pooled, pooled_n = pooled_fit(stations, template)
-        report(features, beta, pooled, pooled_n, converged, started, out_dir)
+        pooled, pooled_n = pooled_fit(stations)
+        report(terms, beta, pooled, pooled_n, converged, started, out_dir)
         if not once:
             print("\nThe three stations keep running (Ctrl-C stops them):")
             for station in stations:

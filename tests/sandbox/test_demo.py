@@ -78,9 +78,10 @@ def test_federated_demo_agrees_with_the_pooled_fit(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "AGREE" in result.stdout and "round 1:" in result.stdout
-    # the steward's recorded review of the image is a visible step
-    assert "spec.disclosure.reviewedImages:\n  - {digest: sha256:" in result.stdout
-    assert "reviewer: steward@station.local" in result.stdout
+    # the stations compute each round; the standing approval binds what they compute, and no
+    # image review stands in for a steward
+    assert "the STATION computes (spec.aggregates: a GlmRound" in result.stdout
+    assert "aggregatesHash: " in result.stdout and "reviewedImages" not in result.stdout
     fit = json.loads((out / "federated-coefficients.json").read_text())
     assert len(fit["federated"]) == len(fit["pooled"]) == len(fit["features"]) >= 3
     for federated, pooled in zip(fit["federated"], fit["pooled"], strict=True):

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from pht_contract.aggregates import AggregateResult
 from pht_contract.wire import (
     RESULT_PATH,
     TRAIN_COMPLETION_PATH,
@@ -20,6 +21,7 @@ from pht_contract.wire import (
     TrainState,
     UploadReceipt,
 )
+from pht_station_api.aggregates.runs import compute_for_run
 from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
@@ -115,20 +117,31 @@ def _known(state: StationState, uid: str) -> RegisteredTrain:
         404: refusal("NotFound"),
     },
 )
-def complete_run(
+async def complete_run(
     uid: str, completion: RunCompletion, state: StateDep, _: OperatorDep
 ) -> dict[str, Any]:
-    """The run's Job finished: the gate decides on the final attempt (once)."""
+    """The run's Job finished: the station computes the Train's declared aggregates, and the
+    gate decides on them and the final attempt (once)."""
     train = _known(state, uid)
     archive = result_archive(state)
-    done = archive.complete(train_context(train), completion, audited_cohort(train), state.chain)
+    aggregates: list[AggregateResult] = []
+    if completion.job_succeeded and not archive.completed(uid):
+        aggregates = await compute_for_run(state, train)
+    done = await run_in_threadpool(
+        archive.complete,
+        train_context(train),
+        completion,
+        audited_cohort(train),
+        state.chain,
+        aggregates,
+    )
     metrics = result_metrics(state.metrics)
     if done.decided_now:
         metrics.decided(done.record.release.value, done.record.rule)
         # Decided once: the ledger holds the fingerprints it needs from here on.
         state.registry.forget_patients(uid)
     metrics.set_held(len(archive.held()))
-    archive.purge_if_due()
+    await run_in_threadpool(archive.purge_if_due)
     return archive.train_state(uid, train.active(), train.progress).wire()
 
 
