@@ -238,9 +238,9 @@ class AggregateRules(ApiModel):
     zeros_are_disclosive: bool = True
     """Suppress cells that count no patient (a zero says every patient of a group lacks it)."""
     dominance_n: int = Field(default=2, ge=1, le=10)
-    """n of the n-k dominance rule: the n largest contributions to a summed statistic…"""
+    """n of the n-k dominance rule: when the n largest contributions to a summed statistic…"""
     dominance_k: float = Field(default=0.9, gt=0, le=1, allow_inf_nan=False)
-    """…must not make up more than this share of the cell's total."""
+    """…make up this share of the cell's total or more, the cell is suppressed."""
     p_ratio: float = Field(default=0.1, ge=0, le=1, allow_inf_nan=False)
     """p-ratio rule: the total less the two largest contributions must be at least this share
     of the largest, or the second largest contributor could estimate the largest closely."""

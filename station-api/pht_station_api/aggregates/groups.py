@@ -1,8 +1,9 @@
 """Grouping patients by releasable variables (the ``by`` of a station-computed table).
 
 Each ``by`` variable must be one of the policy's releasable variables with categorical values;
-a table lists every combination of those values, in the order the steward listed them, so that
-an empty group is judged like any other cell. A patient's label is read from its record
+a table lists every combination of those values (but ``All``, the label of an algorithm's
+whole-cohort row), in the order the steward listed them, so that an empty group is judged like
+any other cell. A patient's label is read from its record
 (:func:`~pht_station_api.aggregates.answers.label`); an unbound value is ``missing`` when the
 steward listed ``missing``, and a patient whose label is not listed is left out of the table —
 its label is never released.
@@ -18,6 +19,9 @@ from pht_contract.policies import DisclosurePolicy
 from pht_station_api.aggregates.answers import Answer, Value, label
 
 MISSING_LABEL: Final = "missing"
+#: The label an algorithm's table gives its whole-cohort row. No patient is in group ``All``,
+#: so a station table never lists it (an always-empty row would only cost a complementary cell).
+ALL_LABEL: Final = "All"
 UNKNOWN_VARIABLE: Final = "UnknownVariable"
 LABEL_NOT_RELEASABLE: Final = "LabelNotReleasable"
 NOT_CATEGORICAL: Final = "NotCategorical"
@@ -74,7 +78,7 @@ def grouping(
             return NOT_CATEGORICAL
         if variable not in answer.variables:
             return UNKNOWN_VARIABLE
-        values.append(tuple(dict.fromkeys(releasable.values)))
+        values.append(tuple(v for v in dict.fromkeys(releasable.values) if v != ALL_LABEL))
     if len(set(by)) != len(by) or set(by) & set(own_columns):
         return DUPLICATE_COLUMN
     if math.prod(len(labels) for labels in values) * rows_per_group > (
