@@ -27,7 +27,7 @@ the doubles, and ``dominanceK`` and ``pRatio`` are taken as the decimals they ar
 a share of exactly 0.9 meets a ``dominanceK`` of 0.9.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Final
 
@@ -87,3 +87,75 @@ def check_contributions(values: Sequence[float], k: int, rules: AggregateRules) 
     if total - largest - second < _decimal(rules.p_ratio) * largest:
         return P_RATIO
     return None
+
+
+#: What a reader knows of an emptied cell from its rule: at least ``floor``, at most ``ceiling``
+#: (``None``: no upper bound is known, as for a cell emptied as a complement).
+Bounds = tuple[int, int | None]
+
+
+def _narrowing(
+    counts: Sequence[int], emptied: Mapping[int, Bounds], k: int, row: int
+) -> tuple[int, bool]:
+    """How a reader's bounds on small cell ``row`` fall short of ``floor … k - 1``.
+
+    The emptied cells sum to ``H`` (the cohort size less the released counts). The cell is at
+    most ``H`` less the other cells' floors, and at least ``H`` less their ceilings when every
+    one of them has one. Returns how many patients more the emptied cells would need to hold
+    for the upper bound to reach ``k - 1`` (0: it does), and whether the lower bound is above
+    the cell's floor (only a cell of unknown ceiling joining them restores it).
+    """
+    floor, ceiling = emptied[row]
+    target = k - 1 if ceiling is None else min(k - 1, ceiling)
+    hidden = sum(counts[other] for other in emptied)
+    others = [bounds for other, bounds in emptied.items() if other != row]
+    ceilings = [other_ceiling for _, other_ceiling in others]
+    lower_too_high = (
+        None not in ceilings and hidden - sum(c for c in ceilings if c is not None) > floor
+    )
+    highest = hidden - sum(other_floor for other_floor, _ in others)
+    return max(0, target - highest), lower_too_high
+
+
+def complementary_cells(
+    counts: Sequence[int],
+    emptied: Mapping[int, Bounds],
+    k: int,
+    rules: AggregateRules,
+    released_floor: int,
+) -> list[int] | None:
+    """The further cells to empty so that no emptied small cell can be narrowed down.
+
+    A table's cohort size is a total: less the released counts it gives the sum of the emptied
+    cells. ``emptied`` maps each emptied cell to what a reader knows of it from its rule (a
+    small count: 0 or 1 to ``k - 1``); a cell emptied now from the released ones is known to
+    hold at least ``released_floor`` and has no known ceiling. A small cell (``0 < count < k``,
+    or a zero when zeros are disclosive) is protected while a reader can place it anywhere
+    from its floor to ``k - 1`` (its ceiling, when lower). While one is not, released cells
+    join the emptied ones: the smallest that closes the gap first, else the largest. ``None``:
+    even emptying every cell leaves a small cell narrowed down (the table may not leave).
+    """
+    bounds = dict(emptied)
+    protected = [
+        row
+        for row in bounds
+        if 0 < counts[row] < k or (counts[row] == 0 and rules.zeros_are_disclosive)
+    ]
+    candidates = sorted(
+        (count - released_floor, row)
+        for row, count in enumerate(counts)
+        if row not in bounds and count > 0
+    )
+    added: list[int] = []
+    while protected:
+        shortfalls = [_narrowing(counts, bounds, k, row) for row in protected]
+        need = max(short for short, _ in shortfalls)
+        if need <= 0 and not any(too_high for _, too_high in shortfalls):
+            break
+        if not candidates:
+            return None
+        closing = next((gain for gain in candidates if gain[0] >= need), candidates[-1])
+        candidates.remove(closing)
+        added.append(closing[1])
+        bounds[closing[1]] = (released_floor, None)
+    return added

@@ -7,7 +7,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pht_contract.policies import AggregateRules
-from pht_station_api.aggregates.rules import check_contributions, check_count
+from pht_station_api.aggregates.rules import (
+    Bounds,
+    check_contributions,
+    check_count,
+    complementary_cells,
+)
 
 DEFAULT = AggregateRules()
 ZEROS_NOT_DISCLOSIVE = AggregateRules(zeros_are_disclosive=False)
@@ -190,3 +195,82 @@ def test_a_released_count_is_zero_or_at_least_k(count: int, k: int) -> None:
     for rules in (DEFAULT, ZEROS_NOT_DISCLOSIVE):
         if check_count(count, k, rules) is None:
             assert count >= k or (count == 0 and not rules.zeros_are_disclosive)
+
+
+SMALL: Bounds = (0, K - 1)
+
+
+def test_nothing_emptied_needs_no_complement() -> None:
+    assert complementary_cells([10, 20], {}, K, DEFAULT, released_floor=K) == []
+
+
+def test_one_small_cell_is_never_left_alone_against_the_total() -> None:
+    # Alone, it would be the cohort size less the released counts.
+    counts = [3, 50, 6, 9]
+    assert complementary_cells(counts, {0: SMALL}, K, DEFAULT, released_floor=K) == [2]
+
+
+def test_the_complement_must_leave_the_small_cell_its_whole_range() -> None:
+    # With 6 emptied beside the 3, a reader knowing the complement holds at least 5 could
+    # still place the small cell anywhere from 0 to 4; with the 5 beside it, only from 0 to 3.
+    counts = [3, 5, 6]
+    assert complementary_cells(counts, {0: SMALL}, K, DEFAULT, released_floor=K) == [2]
+
+
+def test_small_cells_that_fill_their_ceilings_need_a_complement() -> None:
+    # Two cells of at most 4 summing to 8 are both 4.
+    counts = [4, 4, 30]
+    assert complementary_cells(counts, {0: SMALL, 1: SMALL}, K, DEFAULT, K) == [2]
+
+
+def test_an_emptied_zero_is_protected_when_zeros_are_disclosive() -> None:
+    counts = [0, 20, 9, 7]
+    assert complementary_cells(counts, {0: SMALL}, K, DEFAULT, released_floor=K) == [2]
+    assert complementary_cells(counts, {0: SMALL}, K, ZEROS_NOT_DISCLOSIVE, K) == []
+
+
+def test_several_complements_when_no_single_one_suffices() -> None:
+    # Each complement adds only what it holds beyond the 5 a reader knows it holds.
+    counts = [1, 7, 7, 5]
+    assert complementary_cells(counts, {0: SMALL}, K, DEFAULT, released_floor=K) == [2, 1]
+    assert complementary_cells([1, 6, 6, 5], {0: SMALL}, K, DEFAULT, released_floor=K) is None
+
+
+def test_no_complement_can_protect_a_small_cell_beside_one_released_cell_of_k() -> None:
+    assert complementary_cells([1, 5], {0: SMALL}, K, DEFAULT, released_floor=K) is None
+
+
+def _reader_can_place(counts: list[int], bounds: dict[int, Bounds], row: int, value: int) -> bool:
+    """Whether the emptied cells' total admits ``value`` in ``row`` (others within bounds)."""
+    rest = sum(counts[r] for r in bounds) - value
+    others = [b for r, b in bounds.items() if r != row]
+    low = sum(floor for floor, _ in others)
+    ceilings = [ceiling for _, ceiling in others]
+    high = None if None in ceilings else sum(c for c in ceilings if c is not None)
+    return rest >= low and (high is None or rest <= high)
+
+
+@given(
+    counts=st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=12),
+    k=st.integers(min_value=2, max_value=8),
+    zeros=st.booleans(),
+)
+def test_after_complements_every_small_cell_keeps_its_whole_range(
+    counts: list[int], k: int, zeros: bool
+) -> None:
+    rules = AggregateRules(zeros_are_disclosive=zeros)
+    floor = 0 if zeros else 1
+    emptied: dict[int, Bounds] = {
+        row: (floor, k - 1)
+        for row, count in enumerate(counts)
+        if check_count(count, k, rules) is not None
+    }
+    added = complementary_cells(counts, emptied, k, rules, released_floor=k)
+    if added is None:
+        return
+    assert not set(added) & set(emptied)
+    assert all(counts[row] >= k for row in added)
+    bounds = {**emptied, **dict.fromkeys(added, (k, None))}
+    for row in emptied:
+        assert _reader_can_place(counts, bounds, row, floor)
+        assert _reader_can_place(counts, bounds, row, k - 1)
