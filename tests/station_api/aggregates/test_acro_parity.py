@@ -18,9 +18,11 @@ import pandas as pd
 import pyoxigraph
 import pytest
 
+from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateStatus
 from pht_contract.policies import AggregateRules, DisclosurePolicy, ReleasableVariable
 from pht_station_api.aggregates.answers import Answer, read_answer
 from pht_station_api.aggregates.rules import check_contributions, check_count
+from pht_station_api.aggregates.tables import count_table, summary_table
 from pht_station_api.cohorts import cohort_bytes
 
 from . import acro_peer
@@ -62,6 +64,8 @@ class Cell:
     rules: AggregateRules
     #: Some cell of the same table has a negative contribution.
     table_has_negative: bool
+    #: The station withheld the whole table (``station`` is the table's rule).
+    withheld: bool = False
 
     def agrees(self) -> bool:
         if self.station is None:
@@ -151,6 +155,24 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
             and not _has_negative(c)
             and c.station in ("Dominance", "PRatio")
             and not c.acro & {"Dominance", "PRatio"}
+        ),
+    ),
+    KnownDifference(
+        "MinCohort",
+        "The station withholds a whole table counting fewer than minCohort patients (or "
+        "than minCellCount: the table's cohort size is a count too). ACRO has no cohort rule "
+        "for tables and judges their cells one by one: stricter.",
+        lambda c: c.withheld and c.station == "MinCohort",
+    ),
+    KnownDifference(
+        "Complementary",
+        "The station empties further counts when the table's total and the released counts "
+        "would narrow down an emptied small count (complementary suppression), and withholds "
+        "the table when no choice of further counts suffices. ACRO 1.0.2 reports only the "
+        "primary cells and leaves complementary suppression to the reviewer: stricter.",
+        lambda c: (
+            (c.table == "count" and c.station == "Complementary")
+            or (c.withheld and c.station == "MinCellCount")
         ),
     ),
     KnownDifference(
@@ -293,6 +315,81 @@ def test_small_cohorts_exercise_suppression() -> None:
     assert released
 
 
+# -- The station's tables ------------------------------------------------------------------
+
+
+def station_verdicts(
+    result: AggregateResult, by: Sequence[str], column: str, keys: Sequence[tuple[str, ...]]
+) -> dict[tuple[str, ...], tuple[str | None, bool]]:
+    """Per cell of ``column``: the station's rule (None: released) and whether it withheld
+    the whole table."""
+    if result.status is AggregateStatus.WITHHELD:
+        return dict.fromkeys(keys, (result.rule, True))
+    assert result.status is AggregateStatus.RELEASED, result.rule
+    assert result.table is not None
+    names = [c.name for c in result.table.columns]
+    assert names[: len(by)] == list(by)
+    emptied = {(cell.row, cell.column): cell.rule for cell in result.suppressed}
+    found: dict[tuple[str, ...], tuple[str | None, bool]] = {}
+    for row, cells in enumerate(result.table.rows):
+        key = tuple(str(label) for label in cells[: len(by)])
+        rule = emptied.get((row, column), emptied.get((row, None)))
+        assert (rule is None) == (cells[names.index(column)] is not None), "emptied = listed"
+        found[key] = (rule, False)
+    return found
+
+
+def table_cells(
+    answer: Answer, by: Sequence[str], variable: str, pol: DisclosurePolicy
+) -> list[Cell]:
+    """The cells of the station's Count and Summary tables beside ACRO's verdicts."""
+    variables = acro_peer.releasable(pol, by)
+    rules = pol.aggregates
+    cells: list[Cell] = []
+    frame = acro_peer.patient_frame(answer, variables)
+    counts = _contributions(frame.assign(one=1.0), list(by), "one")
+    acro = acro_peer.count_verdicts(frame, variables, pol)
+    result = count_table(
+        AggregateSpec(name="counts", query="cohort", kind="Count", by=list(by)), answer, {}, pol
+    )
+    for key, (rule, withheld) in station_verdicts(result, by, "patients", list(acro)).items():
+        count = len(counts.get(key, ()))
+        cells.append(Cell("count", key, count, (), rule, acro[key], rules, False, withheld))
+
+    frame = acro_peer.patient_frame(answer, variables, numbers=[variable])
+    behind = _contributions(frame, list(by), variable)
+    negative = any(value < 0 for values in behind.values() for value in values)
+    acro = acro_peer.mean_verdicts(frame, variables, variable, pol)
+    acro_counts = acro_peer.count_verdicts(frame, variables, pol)
+    spec = AggregateSpec(
+        name="summary", query="cohort", kind="Summary", by=list(by), variable=variable
+    )
+    result = summary_table(spec, answer, {}, pol)
+    means = station_verdicts(result, by, "mean", list(acro))
+    patients = station_verdicts(result, by, "patients", list(acro))
+    for key, values in ((key, behind.get(key, ())) for key in acro):
+        rule, withheld = means[key]
+        cells.append(
+            Cell("mean", key, len(values), values, rule, acro[key], rules, negative, withheld)
+        )
+        rule, withheld = patients[key]
+        cells.append(
+            Cell("count", key, len(values), (), rule, acro_counts[key], rules, False, withheld)
+        )
+    return cells
+
+
+@pytest.mark.parametrize(("patients", "seed"), COHORTS)
+@pytest.mark.parametrize("policy_name", list(POLICIES))
+@pytest.mark.parametrize("by", [[], ["stage"], ["stage", "sex"]], ids=["total", "1", "2"])
+def test_the_tables_agree_with_acro_on_synthetic_cohorts(
+    patients: int, seed: int, policy_name: str, by: list[str]
+) -> None:
+    pol = POLICIES[policy_name]
+    answer = cohort_answer(patients, seed)
+    assert_parity(table_cells(answer, by, "days", pol) + table_cells(answer, by, "age", pol))
+
+
 # -- Hand-made edge cases ------------------------------------------------------------------
 
 
@@ -325,6 +422,13 @@ EVEN = [10.0, 11.0, 12.0, 13.0, 14.0, 15.0]
 EDGE_CASES: list[
     tuple[str, dict[str, list[float]], DisclosurePolicy, dict[str, str | None], set[str]]
 ] = [
+    (
+        "a cohort below minCohort",
+        {"I": EVEN[:4], "II": EVEN[:4]},
+        edge_policy(),
+        {"I": "MinCellCount", "II": "MinCellCount"},
+        set(),
+    ),
     (
         "a dominant outlier",
         {"I": [30.0, 40.0, 50.0, 60.0, 70.0, 10_000.0], "II": EVEN},
@@ -409,6 +513,28 @@ def test_the_rules_agree_with_acro_on_edge_cases(
     assert assert_parity(compared) == differences, name
 
 
+#: What the station's tables add to the rules on each edge case: the cohort rule, and
+#: complementary suppression (a table of two groups cannot hide one small group).
+TABLE_DIFFERENCES: dict[str, set[str]] = {
+    "a cohort below minCohort": {"MinCohort"},
+    "a cell of k-1": {"Complementary"},
+    "zeros, disclosive": {"Complementary"},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "cells", "pol", "differences"),
+    [(case[0], case[1], case[2], case[4]) for case in EDGE_CASES],
+    ids=[case[0] for case in EDGE_CASES],
+)
+def test_the_tables_agree_with_acro_on_edge_cases(
+    name: str, cells: dict[str, list[float]], pol: DisclosurePolicy, differences: set[str]
+) -> None:
+    compared = table_cells(edge_answer(cells), ["stage"], "days", pol)
+    expected = (differences - {"EmptyStatisticRuleName"}) | TABLE_DIFFERENCES.get(name, set())
+    assert assert_parity(compared) == expected, name
+
+
 def test_an_undocumented_difference_fails_the_comparison() -> None:
     """The comparison is not vacuous: a station verdict that ACRO contradicts is reported."""
     cells = edge_cells({"I": EVEN[: K - 1], "II": EVEN}, edge_policy())
@@ -420,5 +546,5 @@ def test_an_undocumented_difference_fails_the_comparison() -> None:
 
 
 def test_every_known_difference_is_shown_by_an_edge_case() -> None:
-    shown = set().union(*(case[4] for case in EDGE_CASES))
+    shown = set().union(*(case[4] for case in EDGE_CASES), *TABLE_DIFFERENCES.values())
     assert shown == {d.name for d in KNOWN_DIFFERENCES}
