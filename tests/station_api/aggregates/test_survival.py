@@ -1,0 +1,286 @@
+"""Kaplan–Meier tables on the approved grid, and the rule on the drops in numbers at risk."""
+
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+
+import pyoxigraph
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lifelines import KaplanMeierFitter  # type: ignore[import-untyped]
+
+from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateStatus
+from pht_contract.policies import DisclosurePolicy, ReleasableVariable
+from pht_station_api.aggregates.answers import Answer, Value, died, label, number, read_answer
+from pht_station_api.aggregates.survival import kaplan_meier, kaplan_meier_table, released_points
+from tests.station_api.aggregates.conftest import answer_of, example_query
+
+Row = Mapping[str, Value]
+K = 5
+POLICY = DisclosurePolicy(
+    min_cohort=10,
+    min_cell_count=K,
+    releasable_variables=[
+        ReleasableVariable(name="stage", values=["I", "II", "IIIa", "IIIb", "missing"]),
+        ReleasableVariable(name="sex", values=["male", "female", "missing"]),
+        ReleasableVariable(name="days", minimum=0, maximum=36525),
+    ],
+)
+GRID = {"stepDays": 182, "endDays": 1825}
+
+
+def km_spec(*by: str, step: int = 182, end: int = 1825) -> AggregateSpec:
+    return AggregateSpec(
+        name="survival",
+        query="survival",
+        kind="KaplanMeier",
+        by=list(by),
+        survival={"time": "days", "event": "dead"},
+        grid={"stepDays": step, "endDays": end},
+    )
+
+
+def answer(rows: Sequence[Row], *extra: str) -> Answer:
+    patients = tuple(
+        {"patient": f"https://h.example/p/{index}", **row} for index, row in enumerate(rows)
+    )
+    return Answer(("patient", "days", "dead", *extra), patients, 0)
+
+
+def follow(days: float, dead: bool, **labels: str) -> Row:
+    return {"days": float(days), "dead": 1.0 if dead else 0.0, **labels}
+
+
+def column(result: AggregateResult, name: str) -> list[object]:
+    assert result.table is not None
+    index = [c.name for c in result.table.columns].index(name)
+    return [row[index] for row in result.table.rows]
+
+
+def rules_by_row(result: AggregateResult) -> dict[int, str]:
+    assert all(cell.column is None for cell in result.suppressed)
+    return {cell.row: cell.rule for cell in result.suppressed}
+
+
+@pytest.fixture(scope="module")
+def survival_answer(cohort_store: pyoxigraph.Store) -> Answer:
+    return read_answer(
+        answer_of(cohort_store, example_query("kaplan-meier", "survival")), "patient"
+    )
+
+
+def _follow_up(answer: Answer) -> list[tuple[float, bool]]:
+    pairs = []
+    for patient in answer.patients:
+        days, death = number(patient.get("days")), died(patient.get("dead"))
+        if days is not None and days >= 0 and death is not None:
+            pairs.append((days, death))
+    return pairs
+
+
+def test_the_overall_curve_matches_lifelines_and_most_points_are_released(
+    survival_answer: Answer,
+) -> None:
+    result = kaplan_meier_table(km_spec(), survival_answer, {}, POLICY)
+    assert result.status is AggregateStatus.RELEASED and result.table is not None
+    assert [c.name for c in result.table.columns] == [
+        "days", "at_risk", "left", "survival", "lower", "upper",
+    ]  # fmt: skip
+    assert [c.role for c in result.table.columns] == [
+        "Group", "Count", "Count", "Statistic", "Statistic", "Statistic",
+    ]  # fmt: skip
+    pairs = _follow_up(survival_answer)
+    assert result.table.cohort_size == len(pairs) >= 250
+    grid = list(range(182, 1826, 182))
+    assert column(result, "days") == grid
+    fitter = KaplanMeierFitter().fit([d for d, _ in pairs], [e for _, e in pairs])
+    expected = fitter.survival_function_at_times(grid).to_numpy()
+    interval = fitter.confidence_interval_survival_function_
+    released = [row for row in range(len(grid)) if row not in rules_by_row(result)]
+    assert len(released) >= 0.8 * len(grid)
+    for row in released:
+        at = interval.index[interval.index <= grid[row]].max()
+        assert column(result, "survival")[row] == pytest.approx(expected[row], rel=1e-5)
+        assert column(result, "lower")[row] == pytest.approx(interval.loc[at].iloc[0], rel=1e-5)
+        assert column(result, "upper")[row] == pytest.approx(interval.loc[at].iloc[1], rel=1e-5)
+        assert column(result, "at_risk")[row] == sum(1 for d, _ in pairs if d > grid[row])
+
+
+def test_left_is_the_drop_since_the_previous_released_point(survival_answer: Answer) -> None:
+    result = kaplan_meier_table(km_spec("stage"), survival_answer, {}, POLICY)
+    assert result.table is not None
+    stages = column(result, "stage")
+    at_risk, left = column(result, "at_risk"), column(result, "left")
+    pairs_by_stage: dict[str, list[float]] = {}
+    for patient in survival_answer.patients:
+        days = number(patient.get("days"))
+        if days is not None and died(patient.get("dead")) is not None:
+            pairs_by_stage.setdefault(label(patient.get("stage")) or "missing", []).append(days)
+    previous: dict[object, int] = {}
+    for stage, risk, gone in zip(stages, at_risk, left, strict=True):
+        if risk is None:
+            assert gone is None
+            continue
+        assert isinstance(risk, int) and isinstance(gone, int) and isinstance(stage, str)
+        start = previous.get(stage, len(pairs_by_stage[stage]))
+        assert gone == start - risk >= K and risk >= K
+        previous[stage] = risk
+
+
+def test_a_small_drop_is_held_back_and_accumulates_into_the_next_point() -> None:
+    # 30 patients; 3 leave before day 10, 4 more before day 20, 10 more before day 30.
+    rows = [follow(5, True)] * 2 + [follow(6, False)] + [follow(15, True)] * 4
+    rows += [follow(25, True)] * 10 + [follow(100, False)] * 13
+    result = kaplan_meier_table(km_spec(step=10, end=40), answer(rows), {}, POLICY)
+    assert column(result, "days") == [10, 20, 30, 40]
+    assert column(result, "at_risk") == [None, 23, 13, None]
+    assert column(result, "left") == [None, 7, 10, None]
+    assert rules_by_row(result) == {0: "SurvivalDrop", 3: "SurvivalDrop"}
+    assert column(result, "survival")[0] is None and column(result, "days")[0] == 10
+    assert result.rule == "SurvivalDrop"
+    survival = column(result, "survival")
+    assert survival[1] == pytest.approx((28 / 30) * (23 / 27), rel=1e-5)
+
+
+def test_a_point_with_fewer_than_k_at_risk_is_emptied() -> None:
+    rows = [follow(5, True)] * 10 + [follow(15, True)] * 6 + [follow(100, False)] * 4
+    result = kaplan_meier_table(km_spec(step=10, end=20), answer(rows), {}, POLICY)
+    assert column(result, "at_risk") == [10, None]
+    assert rules_by_row(result) == {1: "SurvivalDrop"}
+
+
+def test_a_group_below_the_minimum_cohort_is_emptied_entirely() -> None:
+    rows = [follow(5 + i, i % 2 == 0, sex="male") for i in range(40)]
+    rows += [follow(5 + i, True, sex="female") for i in range(40)]
+    rows += [follow(50, True, sex="missing")] * 9
+    result = kaplan_meier_table(km_spec("sex", step=10, end=30), answer(rows, "sex"), {}, POLICY)
+    rules = rules_by_row(result)
+    assert [rules.get(row) for row in (6, 7, 8)] == ["MinCohort"] * 3
+    assert column(result, "at_risk")[6:] == [None] * 3
+    assert column(result, "sex") == ["male"] * 3 + ["female"] * 3 + ["missing"] * 3
+
+
+def test_one_patient_in_a_group_is_hidden_with_a_complementary_curve() -> None:
+    rows = [follow(5 + i, i % 2 == 0, sex="male") for i in range(40)]
+    rows += [follow(5 + i, True, sex="female") for i in range(30)]
+    rows += [follow(12, True, sex="missing")]
+    result = kaplan_meier_table(km_spec("sex", step=10, end=30), answer(rows, "sex"), {}, POLICY)
+    rules = rules_by_row(result)
+    # The lone patient's group is emptied; the female curve (the smaller) goes with it, or
+    # the cohort size less the male group's size would tell the lone patient is there.
+    assert [rules.get(row) for row in range(9)] == [None] * 3 + ["Complementary"] * 3 + [
+        "MinCohort"
+    ] * 3
+    assert result.table is not None and result.table.cohort_size == 71
+
+
+def test_patients_whose_follow_up_cannot_be_read_are_left_out() -> None:
+    unreadable: list[Row] = [{"days": -5.0, "dead": 1.0}, {"days": "soon", "dead": 1.0}]
+    unreadable += [{"days": 30.0, "dead": "maybe"}, {"days": 30.0}, {"dead": 1.0}]
+    rows = [follow(10 + i, i % 3 == 0) for i in range(40)] + unreadable + unreadable[:2]
+    result = kaplan_meier_table(km_spec(step=10, end=50), answer(rows), {}, POLICY)
+    assert result.left_out == 7
+    assert result.table is not None and result.table.cohort_size == 40
+
+
+def test_a_label_not_listed_is_left_out() -> None:
+    rows = [follow(10 + i, True, stage="I") for i in range(30)]
+    rows += [follow(10 + i, True, stage="Patient 42 Jane Doe") for i in range(6)]
+    result = kaplan_meier_table(
+        km_spec("stage", step=10, end=20), answer(rows, "stage"), {}, POLICY
+    )
+    assert result.left_out == 6
+    assert "Jane" not in result.model_dump_json()
+
+
+def test_huge_follow_up_is_read_as_beyond_the_grid() -> None:
+    rows = [follow(1 + i, True) for i in range(30)] + [follow(1e300, False)] * 10
+    result = kaplan_meier_table(km_spec(step=10, end=30), answer(rows), {}, POLICY)
+    assert column(result, "at_risk") == [30, 20, 10]
+
+
+def test_an_answer_without_patients_is_withheld() -> None:
+    empty = Answer(("patient", "days", "dead"), (), 0)
+    result = kaplan_meier_table(km_spec(), empty, {}, POLICY)
+    assert result.status is AggregateStatus.WITHHELD and result.rule == "NoPatients"
+
+
+def test_a_cohort_below_the_minimum_is_withheld() -> None:
+    rows = [follow(10 + i, True) for i in range(9)]
+    result = kaplan_meier_table(km_spec(), answer(rows), {}, POLICY)
+    assert result.status is AggregateStatus.WITHHELD and result.rule == "MinCohort"
+
+
+def test_survival_columns_the_answer_lacks_fail() -> None:
+    data = Answer(("patient", "days"), ({"patient": "https://h.example/p/1", "days": 1.0},), 0)
+    result = kaplan_meier_table(km_spec(), data, {}, POLICY)
+    assert result.status is AggregateStatus.FAILED and result.rule == "UnknownVariable"
+
+
+def test_a_time_grid_label_cannot_be_a_group() -> None:
+    result = kaplan_meier_table(km_spec("days"), answer([follow(1, True)] * 20), {}, POLICY)
+    assert result.status is AggregateStatus.FAILED and result.rule == "NotCategorical"
+
+
+def test_the_estimate_and_interval_match_lifelines_with_ties_and_censoring() -> None:
+    pairs = [(5.0, True), (10.0, False), (10.0, True), (20.0, True), (30.0, False), (40.0, True)]
+    pairs += [(10.0, True), (25.0, False), (35.0, True), (45.0, False)]
+    curve = kaplan_meier(pairs, [5, 10, 20, 30, 40])
+    fitter = KaplanMeierFitter().fit([d for d, _ in pairs], [e for _, e in pairs])
+    interval = fitter.confidence_interval_survival_function_
+    for point in curve:
+        assert point.survival == pytest.approx(
+            fitter.survival_function_at_times(point.days).iloc[0], rel=1e-12
+        )
+        assert point.lower == pytest.approx(interval.loc[float(point.days)].iloc[0], rel=1e-9)
+        assert point.upper == pytest.approx(interval.loc[float(point.days)].iloc[1], rel=1e-9)
+        assert point.at_risk == sum(1 for d, _ in pairs if d > point.days)
+
+
+follow_ups = st.lists(
+    st.tuples(st.integers(min_value=0, max_value=400).map(float), st.booleans()),
+    min_size=0,
+    max_size=80,
+)
+
+
+@settings(max_examples=200)
+@given(pairs=follow_ups, k=st.integers(min_value=1, max_value=8))
+def test_released_numbers_at_risk_never_differ_by_fewer_than_k(
+    pairs: list[tuple[float, bool]], k: int
+) -> None:
+    curve = kaplan_meier(pairs, list(range(30, 361, 30)))
+    released = [curve[index].at_risk for index in released_points(curve, len(pairs), k)]
+    assert all(value >= k for value in released)
+    for first, second in combinations([len(pairs), *released], 2):
+        assert first - second == 0 or abs(first - second) >= k
+
+
+@settings(max_examples=100)
+@given(
+    groups=st.lists(follow_ups, min_size=2, max_size=2),
+    k=st.integers(min_value=2, max_value=6),
+)
+def test_every_released_row_is_the_true_curve_and_passes_the_rule(
+    groups: list[list[tuple[float, bool]]], k: int
+) -> None:
+    policy = POLICY.model_copy(update={"min_cell_count": k, "min_cohort": 5})
+    rows = [
+        follow(days, dead, sex=sex)
+        for sex, pairs in zip(("male", "female"), groups, strict=True)
+        for days, dead in pairs
+    ]
+    result = kaplan_meier_table(km_spec("sex", step=60, end=360), answer(rows, "sex"), {}, policy)
+    if result.status is not AggregateStatus.RELEASED:
+        return
+    for sex, pairs in zip(("male", "female"), groups, strict=True):
+        truth = kaplan_meier(pairs, list(range(60, 361, 60)))
+        last = len(pairs)
+        for row, point in enumerate(truth):
+            index = (0 if sex == "male" else 6) + row
+            risk = column(result, "at_risk")[index]
+            if risk is None:
+                continue
+            assert risk == point.at_risk >= k and last - point.at_risk >= k
+            assert column(result, "left")[index] == last - point.at_risk
+            last = point.at_risk
