@@ -19,6 +19,11 @@ Configuration mapping (ACRO's yaml key ← the station's policy):
 * ``survival_safe_threshold`` ← ``minCellCount``; ACRO 1.0.2 reads its survival threshold from
   the module constant ``acro.acro_tables.SURVIVAL_THRESHOLD`` rather than from the yaml key,
   so the peer sets both.
+
+ACRO's per-cell outcome is read for counts and means. For a standard deviation ACRO 1.0.2 runs
+only a whole-table degrees-of-freedom check, and for a survival table a whole-table check that
+the patients outnumber the distinct follow-up times by ``safe_dof_threshold``; neither gives a
+per-cell verdict, so neither is compared cell by cell.
 """
 
 import logging
@@ -26,10 +31,8 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
 import pandas as pd
 
 from pht_contract.policies import DisclosurePolicy, ReleasableVariable
@@ -217,56 +220,42 @@ def mean_verdicts(
     return {key: _flags(text) for key, text in _cells(_last_outcome(session), len(by))}
 
 
-@dataclass(frozen=True)
-class SurvivalVerdict:
-    """ACRO's survival table for one group, seen at the station's time points."""
-
-    #: ACRO's whole-table degrees-of-freedom check: patients less distinct follow-up times.
-    dof: int
-    dof_passes: bool
-    #: Per time point: True when the curve ACRO releases (``rounded_survival_fun``, each step
-    #: held back until at least its threshold of patients have left the risk set) equals the
-    #: exact Kaplan–Meier estimate there, False when ACRO still shows an earlier value.
-    exact_at: dict[int, bool]
-    #: Per time point: ACRO's released survival (1.0 before its first row).
-    released_at: dict[int, float]
-    #: Per time point: the exact Kaplan–Meier estimate from ACRO's (statsmodels') table.
-    exact: dict[int, float]
+#: Added to every number at risk handed to ACRO's survival rounding (see
+#: :func:`survival_verdicts`): its decisions read only differences of numbers at risk.
+_AT_RISK_OFFSET: Final = 1_000_000
 
 
-def survival_verdict(
+def survival_verdicts(
     frame: pd.DataFrame, time: str, event: str, points: Sequence[int], policy: DisclosurePolicy
-) -> SurvivalVerdict:
-    """ACRO's ``surv_func`` table (with its suppression) for the patients of ``frame``."""
-    session = acro_session(policy)
-    session.suppress = True
+) -> dict[int, frozenset[str]]:
+    """ACRO's survival rounding (``surv_func``'s suppression) applied to the station's grid.
+
+    ACRO shows a survival step only once at least its threshold of patients have left the risk
+    set since the last step it showed; until then it repeats the last shown value. Here its own
+    rounding (``acro.acro_tables._rounded_survival_table``) walks a table whose first row is
+    the start (everyone at risk) and whose other rows are the grid points, each with the
+    patients still followed after it (neither dead nor censored on or before it). To read
+    which rows it shows, each row carries one probe event and every number at risk is raised
+    by the same large offset (ACRO compares only differences of numbers at risk, so its
+    decisions do not change): a shown row is exactly one where ACRO's rounded curve drops.
+
+    Per point: ``{"SurvivalDrop"}`` where ACRO holds the point back, empty where it shows it.
+    """
     ACRO.acro_tables.SURVIVAL_THRESHOLD = policy.min_cell_count
-    times = frame[time].astype(float).reset_index(drop=True)
-    status = frame[event].astype(int).reset_index(drop=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        table = session.surv_func(times, status, output="table")
-    assert isinstance(table, pd.DataFrame)
-    dof = len(status) - len(times.unique())
-    event_times = np.asarray(table.index, dtype=float)
-    exact_curve = table["Surv prob"].to_numpy(dtype=float)
-    released_curve = table["rounded_survival_fun"].to_numpy(dtype=float)
-    exact_at: dict[int, bool] = {}
-    released_at: dict[int, float] = {}
-    exact: dict[int, float] = {}
-    for point in points:
-        position = int(np.searchsorted(event_times, point, side="right")) - 1
-        shown = 1.0 if position < 0 else float(released_curve[position])
-        true = 1.0 if position < 0 else float(exact_curve[position])
-        released_at[point], exact[point] = shown, true
-        exact_at[point] = abs(shown - true) <= 1e-12
-    return SurvivalVerdict(
-        dof=dof,
-        dof_passes=dof >= policy.aggregates.min_residual_dof,
-        exact_at=exact_at,
-        released_at=released_at,
-        exact=exact,
+    times = frame[time].astype(float).to_numpy()
+    at_risk = [len(times)] + [int((times > point).sum()) for point in points]
+    table = pd.DataFrame(
+        {
+            "num at risk": [n + _AT_RISK_OFFSET for n in at_risk],
+            "num events": [1] * len(at_risk),
+            "Surv prob": [1.0] * len(at_risk),
+        }
     )
+    rounded = ACRO.acro_tables._rounded_survival_table(table)["rounded_survival_fun"].tolist()
+    return {
+        point: frozenset() if rounded[row + 1] < rounded[row] else frozenset({"SurvivalDrop"})
+        for row, point in enumerate(points)
+    }
 
 
 def releasable(policy: DisclosurePolicy, names: Sequence[str]) -> list[ReleasableVariable]:

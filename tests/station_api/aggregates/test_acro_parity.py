@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import cache
+from itertools import product
 from typing import Literal
 
 import pandas as pd
@@ -22,6 +23,7 @@ from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateSta
 from pht_contract.policies import AggregateRules, DisclosurePolicy, ReleasableVariable
 from pht_station_api.aggregates.answers import Answer, read_answer
 from pht_station_api.aggregates.rules import check_contributions, check_count
+from pht_station_api.aggregates.survival import kaplan_meier_table
 from pht_station_api.aggregates.tables import count_table, summary_table
 from pht_station_api.cohorts import cohort_bytes
 
@@ -52,8 +54,9 @@ def policy(
 class Cell:
     """One cell of a table as both checkers see it."""
 
-    table: Literal["count", "mean"]
+    table: Literal["count", "mean", "survival"]
     key: tuple[str, ...]
+    #: Patients behind the cell (for a survival point: those still at risk after it).
     count: int
     #: The contributions behind a mean (empty for a count).
     values: tuple[float, ...]
@@ -66,6 +69,8 @@ class Cell:
     table_has_negative: bool
     #: The station withheld the whole table (``station`` is the table's rule).
     withheld: bool = False
+    #: The policy's minCellCount.
+    rules_k: int = K
 
     def agrees(self) -> bool:
         if self.station is None:
@@ -160,19 +165,31 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
     KnownDifference(
         "MinCohort",
         "The station withholds a whole table counting fewer than minCohort patients (or "
-        "than minCellCount: the table's cohort size is a count too). ACRO has no cohort rule "
-        "for tables and judges their cells one by one: stricter.",
-        lambda c: c.withheld and c.station == "MinCohort",
+        "than minCellCount: the table's cohort size is a count too), and empties the curve of "
+        "a survival group smaller than minCohort. ACRO has no cohort rule for tables and "
+        "judges their cells one by one: stricter.",
+        lambda c: c.station == "MinCohort",
     ),
     KnownDifference(
         "Complementary",
         "The station empties further counts when the table's total and the released counts "
         "would narrow down an emptied small count (complementary suppression), and withholds "
-        "the table when no choice of further counts suffices. ACRO 1.0.2 reports only the "
+        "the table when no choice of further counts suffices; likewise whole survival curves, "
+        "whose first released point tells the group's size. ACRO 1.0.2 reports only the "
         "primary cells and leaves complementary suppression to the reviewer: stricter.",
+        lambda c: c.station == "Complementary" or (c.withheld and c.station == "MinCellCount"),
+    ),
+    KnownDifference(
+        "AtRiskBelowK",
+        "The station shows a survival point only when at least minCellCount patients are still "
+        "at risk after it, as well as a drop of minCellCount since the last point shown; "
+        "ACRO's survival rounding looks only at the drop. The tail of a curve, where few "
+        "patients remain, is emptied by the station: stricter.",
         lambda c: (
-            (c.table == "count" and c.station == "Complementary")
-            or (c.withheld and c.station == "MinCellCount")
+            c.table == "survival"
+            and c.station == "SurvivalDrop"
+            and not c.acro
+            and c.count < c.rules_k
         ),
     ),
     KnownDifference(
@@ -332,7 +349,10 @@ def station_verdicts(
     emptied = {(cell.row, cell.column): cell.rule for cell in result.suppressed}
     found: dict[tuple[str, ...], tuple[str | None, bool]] = {}
     for row, cells in enumerate(result.table.rows):
-        key = tuple(str(label) for label in cells[: len(by)])
+        key = tuple(
+            str(int(label)) if isinstance(label, float) else str(label)
+            for label in cells[: len(by)]
+        )
         rule = emptied.get((row, column), emptied.get((row, None)))
         assert (rule is None) == (cells[names.index(column)] is not None), "emptied = listed"
         found[key] = (rule, False)
@@ -388,6 +408,60 @@ def test_the_tables_agree_with_acro_on_synthetic_cohorts(
     pol = POLICIES[policy_name]
     answer = cohort_answer(patients, seed)
     assert_parity(table_cells(answer, by, "days", pol) + table_cells(answer, by, "age", pol))
+
+
+GRID = {"stepDays": 182, "endDays": 1820}
+
+
+def survival_cells(
+    answer: Answer, by: Sequence[str], pol: DisclosurePolicy, grid: dict[str, int] = GRID
+) -> list[Cell]:
+    """The points of the station's Kaplan–Meier table beside ACRO's survival rounding."""
+    variables = acro_peer.releasable(pol, by)
+    spec = AggregateSpec.model_validate(
+        {
+            "name": "survival",
+            "query": "cohort",
+            "kind": "KaplanMeier",
+            "by": list(by),
+            "survival": {"time": "days", "event": "dead"},
+            "grid": grid,
+        }
+    )
+    points = spec.grid.points() if spec.grid else []
+    result = kaplan_meier_table(spec, answer, {}, pol)
+    frame = acro_peer.patient_frame(answer, variables, survival=("days", "dead"))
+    groups = [()] if not by else list(product(*(v.values for v in variables)))
+    keys = [(*labels, str(point)) for labels in groups for point in points]
+    station = station_verdicts(result, [*by, "days"], "survival", keys)
+    cells: list[Cell] = []
+    for labels in groups:
+        members = frame
+        for variable, value in zip(by, labels, strict=True):
+            members = members[members[variable] == value]
+        acro = acro_peer.survival_verdicts(members, "days", "dead", points, pol)
+        days = members["days"].astype(float)
+        for point in points:
+            key = (*labels, str(point))
+            rule, withheld = station[key]
+            at_risk = int((days > point).sum())
+            cells.append(
+                Cell(
+                    "survival", key, at_risk, (), rule, acro[point], pol.aggregates, False,
+                    withheld, pol.min_cell_count,
+                )
+            )  # fmt: skip
+    return cells
+
+
+@pytest.mark.parametrize(("patients", "seed"), COHORTS)
+@pytest.mark.parametrize("policy_name", list(POLICIES))
+@pytest.mark.parametrize("by", [[], ["stage"]], ids=["total", "1"])
+def test_survival_tables_agree_with_acro_on_synthetic_cohorts(
+    patients: int, seed: int, policy_name: str, by: list[str]
+) -> None:
+    pol = POLICIES[policy_name]
+    assert_parity(survival_cells(cohort_answer(patients, seed), by, pol))
 
 
 # -- Hand-made edge cases ------------------------------------------------------------------
@@ -545,6 +619,26 @@ def test_an_undocumented_difference_fails_the_comparison() -> None:
     assert failures == ["count cell ('I',): station None, ACRO ['MinCellCount']"]
 
 
+def test_a_survival_curve_agrees_with_acro_but_for_its_tail() -> None:
+    """Twenty deaths 50 days apart on a 100-day grid: two leave the risk set per point."""
+    patients = [
+        {"patient": f"https://example.org/patient/{index}", "stage": "I",
+         "days": 50.0 * index, "dead": True}
+        for index in range(1, 21)
+    ]  # fmt: skip
+    answer = Answer(("patient", "stage", "days", "dead"), tuple(patients), 0)
+    cells = survival_cells(answer, [], edge_policy(), {"stepDays": 100, "endDays": 1000})
+    shown = [int(c.key[0]) for c in cells if c.station is None]
+    acro_shown = [int(c.key[0]) for c in cells if not c.acro]
+    # Both wait for a drop of five (three points of two), and show 300 and 600; at 900 only
+    # two patients remain at risk: ACRO shows it, the station does not.
+    assert shown == [300, 600]
+    assert acro_shown == [300, 600, 900]
+    assert assert_parity(cells) == {"AtRiskBelowK"}
+
+
 def test_every_known_difference_is_shown_by_an_edge_case() -> None:
-    shown = set().union(*(case[4] for case in EDGE_CASES), *TABLE_DIFFERENCES.values())
+    shown = set().union(
+        *(case[4] for case in EDGE_CASES), *TABLE_DIFFERENCES.values(), {"AtRiskBelowK"}
+    )
     assert shown == {d.name for d in KNOWN_DIFFERENCES}
