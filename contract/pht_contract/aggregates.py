@@ -19,7 +19,7 @@ from typing import Annotated, ClassVar, Final, Literal
 from pydantic import Field, model_validator
 
 from pht_contract.base import ApiModel, DnsLabel
-from pht_contract.manifests import IDENTIFIER, Category, ResultTable
+from pht_contract.manifests import IDENTIFIER, Category, ResultManifest, ResultTable
 
 #: SPARQL variable names (without ``?``) an aggregate may read.
 VARIABLE = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
@@ -250,3 +250,12 @@ class AggregateResult(ApiModel):
     left_out: int | None = Field(default=None, ge=0)
     """Patients of the answer whose values could not be read, when at least the policy's
     ``minCellCount`` (a smaller number would tell how few patients lack a value)."""
+
+
+class OutgoingResult(ResultManifest):
+    """A result as it leaves: what the algorithm uploaded, after the gate, and the aggregates
+    the station computed itself. A train's upload can never carry ``aggregates``: the upload
+    is read as a :class:`ResultManifest`, which refuses unknown fields."""
+
+    aggregates: list[AggregateResult] = Field(default_factory=list, max_length=MAX_AGGREGATES)
+    """The aggregates the station computed from the approved queries' answers."""

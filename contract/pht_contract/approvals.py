@@ -107,6 +107,9 @@ class StandingScope(ApiModel):
     """Every parameter a covered Train may set, with its bounds; unset: no parameters."""
     graphs: list[Iri] | None = Field(default=None, max_length=32)
     """The exact `graphs` a covered Train reads; unset: the Train may not name any."""
+    aggregates_hash: Sha256Hex | None = None
+    """The hash of the exact `aggregates` a covered Train declares (`pht validate` prints it);
+    unset: a covered Train may declare none."""
     input_artifacts: list[Sha256Hex] = Field(default_factory=list, max_length=64)
     """Hashes of the input artifacts a covered Train may bring; unset: none."""
     requesters: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(

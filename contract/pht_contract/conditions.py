@@ -38,6 +38,7 @@ class Reason(StrEnum):
     INVALID_QUERY = "InvalidQuery"
     QUERIES_REQUIRED = "QueriesRequired"
     INVALID_PARAMETERS = "InvalidParameters"
+    AGGREGATE_NOT_ALLOWED = "AggregateNotAllowed"
     INVALID_SPEC = "InvalidSpec"
     CONCURRENCY_LIMIT_REACHED = "ConcurrencyLimitReached"
     # approval

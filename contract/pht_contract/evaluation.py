@@ -229,6 +229,38 @@ def _check_data_access(
     return found, hashes
 
 
+def _check_aggregates(spec: TrainSpec, policy: StationPolicySpec) -> list[Violation]:
+    """Groups only by variables the steward lists as releasable categories; coefficients
+    only within the station's ceiling."""
+    found: list[Violation] = []
+    variables = {v.name: v for v in policy.disclosure.releasable_variables}
+    ceiling = policy.disclosure.aggregates.max_abs_coefficient
+    for index, aggregate in enumerate(spec.aggregates or []):
+        where = f"spec.aggregates[{index}]"
+        for position, name in enumerate(aggregate.by):
+            variable = variables.get(name)
+            if variable is None or not variable.values:
+                found.append(
+                    Violation(
+                        Reason.AGGREGATE_NOT_ALLOWED,
+                        f"{where}.by[{position}]",
+                        f"{name!r} is not a releasable variable with listed values in the "
+                        "station's policy: an aggregate groups only by those",
+                    )
+                )
+        bound = aggregate.coefficients
+        if bound is not None and bound.max_abs > ceiling:
+            found.append(
+                Violation(
+                    Reason.AGGREGATE_NOT_ALLOWED,
+                    f"{where}.coefficients.maxAbs",
+                    f"{bound.max_abs:g} exceeds the station's ceiling of {ceiling:g} on "
+                    "model coefficients",
+                )
+            )
+    return found
+
+
 def effective_timeout(spec: TrainSpec, policy: StationPolicySpec) -> int:
     return spec.timeout_seconds or policy.timeouts.default_seconds
 
@@ -258,6 +290,7 @@ def evaluate(spec: TrainSpec, policy: StationPolicySpec) -> Decision:
         )
     data_violations, hashes = _check_data_access(spec, policy)
     violations += data_violations
+    violations += _check_aggregates(spec, policy)
     return Decision(
         violations=tuple(violations),
         requires_approval=policy.approval.mode != "None",

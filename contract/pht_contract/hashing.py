@@ -23,6 +23,13 @@ def spec_hash(spec: TrainSpec) -> str:
     return sha256_hex(canonical_json(wire))
 
 
+def aggregates_hash(spec: TrainSpec) -> str | None:
+    """The hash a standing approval names to cover exactly these aggregate declarations."""
+    if not spec.aggregates:
+        return None
+    return sha256_hex(canonical_json([a.wire() for a in spec.aggregates]))
+
+
 def token_hash(token: str) -> str:
     """The only form in which the station API keeps a run's token."""
     return sha256_hex(token.encode())

@@ -17,6 +17,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
+from pht_contract.aggregates import MAX_AGGREGATES, AggregateSpec
 from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
 from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import Progress, ProgressStage, ReleaseState, ResultSummary
@@ -71,6 +72,10 @@ class TrainRegistration(ApiModel):
     requested_by: Annotated[str, Field(max_length=253)] | None = None
     """The Kubernetes user who created the Train (recorded by the admission policy); the
     differencing ledger is kept per this identity, which the requester cannot rename."""
+    aggregates: list[AggregateSpec] = Field(default_factory=list, max_length=MAX_AGGREGATES)
+    """The aggregates the station computes itself when the run ends (``spec.aggregates``)."""
+    parameters: Annotated[str, Field(max_length=16 * 1024)] | None = None
+    """The Train's ``spec.parameters`` (a model round's coefficients come from them)."""
 
 
 class RegistrationReceipt(ApiModel):

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pht_contract import constants
 from pht_contract.approvals import StandingScope, TrainApproval
 from pht_contract.conditions import Reason
+from pht_contract.hashing import aggregates_hash
 from pht_contract.objects import Obj
 from pht_contract.parameters import ParameterRefusal, check_parameters
 from pht_contract.policies import StandingApprovalLimits
@@ -116,6 +117,9 @@ def scope_mismatch(
         return str(Reason.AWAITING_APPROVAL), "covers other args"
     if set(scope.graphs or []) != set(spec.graphs or []):
         return str(Reason.AWAITING_APPROVAL), "covers other graphs"
+    # What the station computes and releases is part of what was approved.
+    if aggregates_hash(spec) != scope.aggregates_hash:
+        return str(Reason.AWAITING_APPROVAL), "covers other aggregates"
     # The approved image may read its settings from an artifact as well as from parameters.
     if spec.input_artifact is not None and spec.input_artifact.sha256 not in scope.input_artifacts:
         return str(Reason.AWAITING_APPROVAL), "does not cover this Train's input artifact"

@@ -67,6 +67,8 @@ def build_registration(
         requester_organisation=spec.requester.organisation,
         requested_by=requested_by,
         expires_at=utc_in(request.timeout_seconds + policy.timeouts.pending_seconds),
+        aggregates=list(spec.aggregates or ()),
+        parameters=spec.parameters,
     )
 
 

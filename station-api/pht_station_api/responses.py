@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from pht_contract.aggregates import OutgoingResult
 from pht_contract.base import ApiModel
-from pht_contract.manifests import ResultManifest
 from pht_contract.wire import DetailValue
 
 
@@ -69,7 +69,7 @@ class HeldResults(ApiModel):
 class ResultView(ResultOverview):
     """A result for its steward: the overview and the manifest as it would leave, if any."""
 
-    outgoing: ResultManifest | None
+    outgoing: OutgoingResult | None
 
 
 class StoryRecord(ApiModel):

@@ -1,20 +1,29 @@
 """Declaring station-computed aggregates in a Train: what a declaration must say, per kind."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from pht_contract.aggregates import AggregateKind, AggregateSpec, TimeGrid
+from pht_contract.evaluation import evaluate
+from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
+
+REPO = Path(__file__).resolve().parents[2]
+SURVIVAL_QUERY = yaml.safe_load((REPO / "examples" / "trains" / "kaplan-meier.yaml").read_text())[
+    "spec"
+]["queries"][0]["sparql"]
 
 SURVIVAL = {"time": "days", "event": "dead"}
 
 
 def _spec(**aggregate: Any) -> dict[str, Any]:
     return {
-        "image": "example.org/km@sha256:" + "a" * 64,
-        "queries": [{"name": "survival", "sparql": "SELECT ?patient WHERE { ?patient ?p ?o }"}],
+        "image": "ghcr.io/pht-station/trains/km@sha256:" + "a" * 64,
+        "queries": [{"name": "survival", "sparql": SURVIVAL_QUERY}],
         "requester": {"name": "R", "organisation": "maastro", "contact": "r@example.org"},
         "purpose": "test",
         "aggregates": [{"name": "agg", "query": "survival", **aggregate}],
@@ -119,3 +128,31 @@ def test_model_terms_follow_the_covariates_in_order() -> None:
 def test_a_grid_has_a_bounded_number_of_points() -> None:
     with pytest.raises(ValidationError, match="at most 120 points"):
         TimeGrid(step_days=1, end_days=365)
+
+
+def _example_policy() -> StationPolicySpec:
+    document = yaml.safe_load((REPO / "examples" / "policies" / "station-policy.yaml").read_text())
+    return StationPolicySpec.model_validate(document["spec"])
+
+
+def test_admission_groups_only_by_releasable_categories() -> None:
+    policy = _example_policy()
+    fine = TrainSpec.model_validate(_spec(kind="Count", by=["stage", "sex"]))
+    assert not [v for v in evaluate(fine, policy).violations if v.reason == "AggregateNotAllowed"]
+    for by, where in ((["patient"], "by[0]"), (["stage", "days"], "by[1]")):
+        refused = evaluate(TrainSpec.model_validate(_spec(kind="Count", by=by)), policy)
+        reasons = [(v.reason, v.field) for v in refused.violations]
+        assert ("AggregateNotAllowed", f"spec.aggregates[0].{where}") in reasons
+
+
+def test_admission_caps_the_coefficients_a_round_may_carry() -> None:
+    policy = _example_policy()
+    ceiling = policy.disclosure.aggregates.max_abs_coefficient
+    cox = {"kind": "CoxRound", "survival": SURVIVAL, "covariates": [{"variable": "age"}]}
+    within = _spec(**cox, coefficients={"parameter": "beta", "maxAbs": ceiling})
+    beyond = _spec(**cox, coefficients={"parameter": "beta", "maxAbs": ceiling * 2})
+    assert not evaluate(TrainSpec.model_validate(within), policy).violations
+    refused = evaluate(TrainSpec.model_validate(beyond), policy).violations
+    assert [(v.reason, v.field) for v in refused] == [
+        ("AggregateNotAllowed", "spec.aggregates[0].coefficients.maxAbs")
+    ]

@@ -275,3 +275,38 @@ def test_a_failed_run_whose_pods_show_no_end_is_worth_reading_again() -> None:
         {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, [], 900, NOW
     )
     assert not jobstates.misses_ended_pod(succeeded, [])
+
+
+def test_a_standing_approval_covers_only_the_aggregates_it_names() -> None:
+    from pht_contract.approvals import StandingScope
+    from pht_contract.hashing import aggregates_hash
+    from pht_operator.approvals import scope_mismatch
+
+    body = train_body("km")["spec"]
+    counts = [{"name": "stages", "query": "survival", "kind": "Count", "by": ["stage"]}]
+    plain = TrainSpec.model_validate(body)
+    counting = TrainSpec.model_validate({**body, "aggregates": counts})
+    wider = TrainSpec.model_validate(
+        {**body, "aggregates": [{**counts[0], "by": ["stage", "sex"]}]}
+    )
+    scope = StandingScope.model_validate(
+        {
+            "imageDigest": DIGEST,
+            "queryHashes": ["c" * 64],
+            "maxRuns": 2,
+            "expiresAt": "2027-01-01T00:00:00Z",
+            **KM_BOUNDS,
+            "aggregatesHash": aggregates_hash(counting),
+        }
+    )
+    assert scope_mismatch(scope, counting, ("c" * 64,), REQUESTED_BY) is None
+    # A coordinator cannot widen what the station computes and releases under the approval…
+    assert scope_mismatch(scope, wider, ("c" * 64,), REQUESTED_BY) == (
+        "AwaitingApproval",
+        "covers other aggregates",
+    )
+    # …nor drop the declarations, nor add some to a scope that names none.
+    assert scope_mismatch(scope, plain, ("c" * 64,), REQUESTED_BY) is not None
+    bare = scope.model_copy(update={"aggregates_hash": None})
+    assert scope_mismatch(bare, counting, ("c" * 64,), REQUESTED_BY) is not None
+    assert scope_mismatch(bare, plain, ("c" * 64,), REQUESTED_BY) is None

@@ -5,7 +5,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pht_contract.hashing import aggregates_hash
+from pht_contract.sparql import query_hash
+from pht_contract.trains import Train
 from pht_contract.validation import describe, find_policy, load_documents, validate_object
+
+
+def standing_scope_hashes(doc: dict[str, Any]) -> list[str]:
+    """What a standing approval names to cover this Train: its queries' and aggregates' hashes."""
+    spec = Train.model_validate(doc).spec
+    lines = [f"queryHash {q.name}: {query_hash(q.sparql)}" for q in spec.queries or []]
+    covered = aggregates_hash(spec)
+    if covered is not None:
+        lines.append(f"aggregatesHash: {covered}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
                 else ("schema and CEL")
             )
             print(f"{path}: {describe(doc)}: valid ({checked})")
+            if doc.get("kind") == "Train":
+                for line in standing_scope_hashes(doc):
+                    print(f"  {line}")
     if failed:
         print(f"{failed} of {len(documents)} object(s) invalid", file=sys.stderr)
         return 1

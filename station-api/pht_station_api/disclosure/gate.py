@@ -17,11 +17,12 @@ a steward with the findings attached (``StewardReviewRequired``, named only when
 specific rule holds or blocks it).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
 
+from pht_contract.aggregates import AggregateResult
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure.caps import review_caps
@@ -104,3 +105,23 @@ def evaluate_bytes(
         image=image,
         at=at,
     )
+
+
+def station_computed(
+    policy: DisclosurePolicy, aggregates: Sequence[AggregateResult]
+) -> GateDecision:
+    """The decision on a result that holds only aggregates the station computed itself.
+
+    Their numbers come from the approved queries' answers and the approved declarations, never
+    from the algorithm, and their own rules (:mod:`pht_station_api.aggregates`) already
+    suppressed or withheld what must not leave; so they are released whatever the image, held
+    only when the policy holds every result. The cohort sizes they disclose go to the
+    differencing ledger like any result's.
+    """
+    findings: list[Finding] = []
+    if policy.manual_release_for_all:
+        findings.append(Finding(Rule.MANUAL_RELEASE_REQUIRED, Outcome.HELD))
+    sizes = {a.table.cohort_size for a in aggregates if a.table is not None}
+    sizes |= {a.model.n for a in aggregates if a.model is not None}
+    suppressed = sum(len(a.suppressed) for a in aggregates)
+    return decide(findings, ResultManifest(), tuple(sorted(sizes)), suppressed)

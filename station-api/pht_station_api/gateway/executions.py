@@ -156,6 +156,7 @@ async def _audit(
     state: StationState,
     train: RegisteredTrain,
     details: dict[str, DetailValue],
+    actor: str | None = None,
 ) -> None:
     registration = train.registration
     record: dict[str, DetailValue] = {
@@ -166,7 +167,7 @@ async def _audit(
         state.chain.record,
         ProvenanceKind.QUERY,
         train_uid=train.uid,
-        actor=_actor(train),
+        actor=actor or _actor(train),
         details=record,
     )
 
@@ -177,6 +178,7 @@ async def record_refusal(
     refusal: StationApiError,
     started: float,
     query_hash: str | None = None,
+    actor: str | None = None,
 ) -> None:
     """Count and audit a refused or failed request (the caller raises it afterwards)."""
     elapsed = time.perf_counter() - started
@@ -198,12 +200,19 @@ async def record_refusal(
             "durationMs": round(elapsed * 1000, 3),
             "distinctPatients": 0,
         },
+        actor,
     )
 
 
 async def run_query(
-    state: StationState, train: RegisteredTrain, request: QueryRequest, started: float
+    state: StationState,
+    train: RegisteredTrain,
+    request: QueryRequest,
+    started: float,
+    actor: str | None = None,
 ) -> Answer:
+    """Check, execute and audit one query of ``train``; ``actor`` names who asked when it is
+    not the train itself (the station computing the train's aggregates)."""
     policy = train.registration.policy.data_access
     try:
         checked, digest, refusal = await _checked(train, request)
@@ -240,7 +249,7 @@ async def run_query(
                 f"the answer binds fewer than the policy's minimum of {minimum} distinct patients"
             )
     except StationApiError as failure:
-        await record_refusal(state, train, failure, started, digest)
+        await record_refusal(state, train, failure, started, digest, actor)
         raise
     elapsed = time.perf_counter() - started
     state.metrics.query_answered(elapsed, outcome.rows)
@@ -256,6 +265,7 @@ async def run_query(
             "durationMs": round(elapsed * 1000, 3),
             "distinctPatients": outcome.distinct_patients,
         },
+        actor,
     )
     return Answer(outcome.body, MEDIA_TYPE_OF[result_format], outcome.rows)
 

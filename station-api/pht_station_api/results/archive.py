@@ -23,6 +23,7 @@ import logging
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
+from pht_contract.aggregates import AggregateResult, OutgoingResult
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import ImageReview
@@ -44,7 +46,7 @@ from pht_contract.wire import (
     UploadReceipt,
 )
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
-from pht_station_api.disclosure.gate import evaluate_bytes
+from pht_station_api.disclosure.gate import evaluate_bytes, station_computed
 from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing, just_below
 from pht_station_api.disclosure.trust import review_for, review_record
 from pht_station_api.results.errors import (
@@ -193,8 +195,14 @@ class ResultArchive:
         completion: RunCompletion,
         audited_cohort: int | None,
         chain: Chain,
+        aggregates: Sequence[AggregateResult] = (),
     ) -> "Completion":
-        """Decide once (idempotent): NoOutput, or the gate's decision on the final attempt."""
+        """Decide once (idempotent): NoOutput, or the gate's decision on the final attempt.
+
+        ``aggregates`` are those the station computed itself for the run: they leave with the
+        result. Without an upload they are the result, released after the ledger's check
+        whatever the image (held only when the policy holds every result).
+        """
         with self._lock:
             record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
@@ -203,10 +211,15 @@ class ResultArchive:
             record.completion_reason = completion.reason
             decision: GateDecision | None = None
             review: ImageReview | None = None
-            if not completion.job_succeeded or not record.attempts:
+            if not completion.job_succeeded or not (record.attempts or aggregates):
                 record.release = ReleaseState.NO_OUTPUT
                 record.decided_at = utc_iso()
                 record.decided_by = GATE_ACTOR
+            elif not record.attempts:
+                decision = station_computed(record.policy(), aggregates)
+                decision = self._check_ledger(record, train, decision, audited_cohort)
+                self._apply(record, decision, aggregates)
+                self._enter_ledger(record, train)
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
@@ -222,7 +235,7 @@ class ResultArchive:
                     at=moment,
                 )
                 decision = self._check_ledger(record, train, decision, audited_cohort)
-                self._apply(record, decision)
+                self._apply(record, decision, aggregates)
                 self._enter_ledger(record, train)
             self._save(record)
         details: dict[str, DetailValue] = {
@@ -233,17 +246,28 @@ class ResultArchive:
             "attempts": len(record.attempts),
         }
         if decision is not None:
-            details["attempt"] = record.attempts[-1].attempt
+            if record.attempts:
+                details["attempt"] = record.attempts[-1].attempt
             details["suppressedCells"] = decision.suppressed_cells
             details["findings"] = "; ".join(f.describe() for f in decision.findings)[:1024]
             details["auditedCohort"] = audited_cohort
-            if review is not None and record.release == ReleaseState.RELEASED:
+            if aggregates:
+                details["aggregates"] = "; ".join(
+                    f"{a.name}: {a.status.value}" + (f" ({a.rule})" if a.rule else "")
+                    for a in aggregates
+                )[:1024]
+            if review is not None and record.attempts and record.release == ReleaseState.RELEASED:
                 # An automatic release names the review that let it skip a steward.
                 details.update(review_record(review))
         chain.record(ProvenanceKind.RELEASE, train_uid=train.uid, actor=GATE_ACTOR, details=details)
         return Completion(record, decision, decided_now=True)
 
-    def _apply(self, record: ResultRecord, decision: GateDecision) -> None:
+    def _apply(
+        self,
+        record: ResultRecord,
+        decision: GateDecision,
+        aggregates: Sequence[AggregateResult] = (),
+    ) -> None:
         now = utc_iso()
         record.rule = decision.rule.value if decision.rule else None
         record.findings = [f.describe() for f in decision.findings]
@@ -252,7 +276,10 @@ class ResultArchive:
         if decision.outcome == Outcome.BLOCKED:
             record.release = ReleaseState.BLOCKED
             return
-        outgoing = decision.released.model_dump_json(by_alias=True, exclude_none=False).encode()
+        leaving = OutgoingResult.model_validate(
+            {**decision.released.model_dump(), "aggregates": list(aggregates)}
+        )
+        outgoing = leaving.model_dump_json(by_alias=True, exclude_none=False).encode()
         write_atomic(self._folder(record.uid) / OUTGOING, outgoing)
         if decision.outcome == Outcome.HELD:
             record.release = ReleaseState.HELD
@@ -323,6 +350,12 @@ class ResultArchive:
         )
 
     # --- stewards and requesters -------------------------------------------------------
+    def completed(self, uid: str) -> bool:
+        """Whether the run's completion was already reported (and so decided)."""
+        with self._lock:
+            record = self._records.get(uid)
+            return record is not None and record.completed
+
     def held(self) -> list[ResultRecord]:
         with self._lock:
             return sorted(
@@ -344,14 +377,14 @@ class ResultArchive:
             raise UnknownResult(f"no result is known for train {namespace}/{name}")
         return max(matches, key=lambda r: r.created_at)
 
-    def outgoing(self, uid: str) -> ResultManifest | None:
-        """The manifest as it would leave (stewards) — ``None`` if blocked, absent or purged."""
+    def outgoing(self, uid: str) -> OutgoingResult | None:
+        """The result as it would leave (stewards) — ``None`` if blocked, absent or purged."""
         path = self._folder(uid) / OUTGOING
         if not path.exists():
             return None
-        return ResultManifest.model_validate_json(path.read_bytes())
+        return OutgoingResult.model_validate_json(path.read_bytes())
 
-    def released(self, uid: str) -> ResultManifest:
+    def released(self, uid: str) -> OutgoingResult:
         record = self.get(uid)
         manifest = self.outgoing(uid) if record.release == ReleaseState.RELEASED else None
         if manifest is None:

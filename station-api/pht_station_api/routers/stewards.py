@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from pht_contract.manifests import IDENTIFIER, ResultManifest
+from pht_contract.aggregates import OutgoingResult
+from pht_contract.manifests import IDENTIFIER
 from pht_contract.wire import ReleaseDecision
 from pht_station_api.deps import (
     RESULTS_SUBRESOURCE,
@@ -142,11 +143,11 @@ async def train_story(
     return {"uid": record.uid, "records": [r.canonical() for r in story]}
 
 
-@router.get(RESULT_JSON_PATH, response_model=ResultManifest, response_model_exclude_none=True)
+@router.get(RESULT_JSON_PATH, response_model=OutgoingResult, response_model_exclude_none=True)
 async def download_result(
     namespace: Namespace, name: Name, state: StateDep, identity: HumanDep
-) -> ResultManifest:
-    """The released result manifest (requesters)."""
+) -> OutgoingResult:
+    """The released result (requesters): the gated manifest and the station's aggregates."""
     await authorize(state, identity, VERB_GET, namespace, name, RESULTS_SUBRESOURCE)
     archive = result_archive(state)
     record = archive.find(namespace, name)
