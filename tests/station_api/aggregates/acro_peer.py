@@ -226,15 +226,20 @@ _AT_RISK_OFFSET: Final = 1_000_000
 
 
 def survival_verdicts(
-    frame: pd.DataFrame, time: str, event: str, points: Sequence[int], policy: DisclosurePolicy
+    frame: pd.DataFrame,
+    time: str,
+    points: Sequence[int],
+    policy: DisclosurePolicy,
+    at_risk_after: bool = False,
 ) -> dict[int, frozenset[str]]:
     """ACRO's survival rounding (``surv_func``'s suppression) applied to the station's grid.
 
     ACRO shows a survival step only once at least its threshold of patients have left the risk
     set since the last step it showed; until then it repeats the last shown value. Here its own
     rounding (``acro.acro_tables._rounded_survival_table``) walks a table whose first row is
-    the start (everyone at risk) and whose other rows are the grid points, each with the
-    patients still followed after it (neither dead nor censored on or before it). To read
+    the start (everyone at risk) and whose other rows are the grid points with their numbers at
+    risk: as ACRO (statsmodels) counts them, the patients followed up to at least the point,
+    or with ``at_risk_after`` as the station counts them, those followed beyond it. To read
     which rows it shows, each row carries one probe event and every number at risk is raised
     by the same large offset (ACRO compares only differences of numbers at risk, so its
     decisions do not change): a shown row is exactly one where ACRO's rounded curve drops.
@@ -243,7 +248,8 @@ def survival_verdicts(
     """
     ACRO.acro_tables.SURVIVAL_THRESHOLD = policy.min_cell_count
     times = frame[time].astype(float).to_numpy()
-    at_risk = [len(times)] + [int((times > point).sum()) for point in points]
+    followed = (lambda p: times > p) if at_risk_after else (lambda p: times >= p)
+    at_risk = [len(times)] + [int(followed(point).sum()) for point in points]
     table = pd.DataFrame(
         {
             "num at risk": [n + _AT_RISK_OFFSET for n in at_risk],

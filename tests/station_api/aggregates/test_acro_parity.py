@@ -54,6 +54,11 @@ def policy(
     )
 
 
+def _agree(station: str | None, acro: frozenset[str]) -> bool:
+    """Both release, or the station empties the cell for a rule ACRO fails it on."""
+    return not acro if station is None else station in acro
+
+
 @dataclass(frozen=True)
 class Cell:
     """One cell of a table as both checkers see it."""
@@ -75,11 +80,12 @@ class Cell:
     withheld: bool = False
     #: The policy's minCellCount.
     rules_k: int = K
+    #: For a survival point: ACRO's verdict when the numbers at risk are counted as the
+    #: station counts them (patients followed beyond the point).
+    acro_after: frozenset[str] = frozenset()
 
     def agrees(self) -> bool:
-        if self.station is None:
-            return not self.acro
-        return self.station in self.acro
+        return _agree(self.station, self.acro)
 
     def describe(self) -> str:
         return f"{self.table} cell {self.key}: station {self.station}, ACRO {sorted(self.acro)}"
@@ -192,9 +198,19 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
         lambda c: (
             c.table == "survival"
             and c.station == "SurvivalDrop"
-            and not c.acro
+            and not (c.acro and c.acro_after)
             and c.count < c.rules_k
         ),
+    ),
+    KnownDifference(
+        "AtRiskAfterThePoint",
+        "ACRO (statsmodels) counts the patients at risk at a time before that time's deaths, "
+        "so the drop it requires before showing a step leaves out the deaths of the step it "
+        "shows. The station counts the patients followed beyond each point, so the drop "
+        "between two released points is exactly the patients whose deaths and censorings the "
+        "change in survival between them reflects. They differ only where patients die or "
+        "are censored on a grid point; counted the station's way, ACRO agrees.",
+        lambda c: c.table == "survival" and _agree(c.station, c.acro_after),
     ),
     KnownDifference(
         "AllZeroContributions",
@@ -428,7 +444,8 @@ def survival_cells(
         members = frame
         for variable, value in zip(by, labels, strict=True):
             members = members[members[variable] == value]
-        acro = acro_peer.survival_verdicts(members, "days", "dead", points, pol)
+        acro = acro_peer.survival_verdicts(members, "days", points, pol)
+        after = acro_peer.survival_verdicts(members, "days", points, pol, at_risk_after=True)
         days = members["days"].astype(float)
         for point in points:
             key = (*labels, str(point))
@@ -437,7 +454,7 @@ def survival_cells(
             cells.append(
                 Cell(
                     "survival", key, at_risk, (), rule, acro[point], pol.aggregates, False,
-                    withheld, pol.min_cell_count,
+                    withheld, pol.min_cell_count, after[point],
                 )
             )  # fmt: skip
     return cells
@@ -646,9 +663,28 @@ def test_a_survival_curve_agrees_with_acro_but_for_its_tail() -> None:
     assert assert_parity(cells) == {"AtRiskBelowK"}
 
 
+def test_deaths_on_a_grid_point_count_towards_that_point() -> None:
+    """Five deaths on day 100 and five on day 200, ten patients followed to day 1000."""
+    days = [100.0] * 5 + [200.0] * 5 + [1000.0] * 10
+    patients: list[dict[str, Value]] = [
+        {"patient": f"https://example.org/patient/{index}", "days": day, "dead": day < 1000}
+        for index, day in enumerate(days)
+    ]
+    answer = Answer(("patient", "days", "dead"), tuple(patients), 0)
+    cells = survival_cells(answer, [], edge_policy(), {"stepDays": 100, "endDays": 300})
+    # The station shows each step with the five deaths it reflects; ACRO counts them at risk
+    # on their day, so it shows each step one point late.
+    assert [int(c.key[0]) for c in cells if c.station is None] == [100, 200]
+    assert [int(c.key[0]) for c in cells if not c.acro] == [200, 300]
+    assert [int(c.key[0]) for c in cells if not c.acro_after] == [100, 200]
+    assert assert_parity(cells) == {"AtRiskAfterThePoint"}
+
+
 def test_every_known_difference_is_shown_by_an_edge_case() -> None:
     shown = set().union(
-        *(case[4] for case in EDGE_CASES), *TABLE_DIFFERENCES.values(), {"AtRiskBelowK"}
+        *(case[4] for case in EDGE_CASES),
+        *TABLE_DIFFERENCES.values(),
+        {"AtRiskBelowK", "AtRiskAfterThePoint"},
     )
     assert shown == {d.name for d in KNOWN_DIFFERENCES}
 
