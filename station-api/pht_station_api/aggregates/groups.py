@@ -8,6 +8,7 @@ steward listed ``missing``, and a patient whose label is not listed is left out 
 its label is never released.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -22,6 +23,8 @@ LABEL_NOT_RELEASABLE: Final = "LabelNotReleasable"
 NOT_CATEGORICAL: Final = "NotCategorical"
 #: A ``by`` variable repeated, or named like one of the table's own columns.
 DUPLICATE_COLUMN: Final = "DuplicateColumn"
+#: More rows than the policy's ``maxLabelledRowsPerResult``.
+TOO_MANY_ROWS: Final = "TooManyRows"
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,13 @@ def grouping(
     answer: Answer,
     policy: DisclosurePolicy,
     own_columns: Sequence[str],
+    rows_per_group: int = 1,
 ) -> Grouping | str:
     """The grouping ``by`` declares, or the rule it breaks (``LabelNotReleasable``, …).
 
-    ``own_columns`` are the table's other column names, which a ``by`` variable may not take.
+    ``own_columns`` are the table's other column names, which a ``by`` variable may not take;
+    a table of ``rows_per_group`` rows per combination of labels may not have more rows than
+    the policy's ``maxLabelledRowsPerResult`` (``TooManyRows``).
     """
     listed = {variable.name: variable for variable in policy.releasable_variables}
     values: list[tuple[str, ...]] = []
@@ -71,4 +77,8 @@ def grouping(
         values.append(tuple(dict.fromkeys(releasable.values)))
     if len(set(by)) != len(by) or set(by) & set(own_columns):
         return DUPLICATE_COLUMN
+    if math.prod(len(labels) for labels in values) * rows_per_group > (
+        policy.max_labelled_rows_per_result
+    ):
+        return TOO_MANY_ROWS
     return Grouping(tuple(by), tuple(values))

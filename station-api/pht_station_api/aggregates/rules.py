@@ -48,15 +48,18 @@ def check_count(count: int, k: int, rules: AggregateRules) -> str | None:
     return None
 
 
+def as_integers(values: Iterable[float]) -> tuple[list[int], int]:
+    """Finite doubles as integer numerators over one power-of-two denominator (exact)."""
+    ratios = [value.as_integer_ratio() for value in values]
+    # Every denominator is a power of two: bring all to the largest.
+    common = max((denominator for _, denominator in ratios), default=1)
+    return [numerator * (common // denominator) for numerator, denominator in ratios], common
+
+
 def _exact_sum(values: Iterable[float]) -> Fraction:
     """The exact sum of finite doubles (no rounding, no overflow)."""
-    ratios = [value.as_integer_ratio() for value in values]
-    if not ratios:
-        return Fraction(0)
-    # Every denominator is a power of two: bring all to the largest and add the numerators.
-    common = max(denominator for _, denominator in ratios)
-    total = sum(numerator * (common // denominator) for numerator, denominator in ratios)
-    return Fraction(total, common)
+    numerators, denominator = as_integers(values)
+    return Fraction(sum(numerators), denominator)
 
 
 def _decimal(parameter: float) -> Fraction:
@@ -94,27 +97,30 @@ def check_contributions(values: Sequence[float], k: int, rules: AggregateRules) 
 Bounds = tuple[int, int | None]
 
 
-def _narrowing(
-    counts: Sequence[int], emptied: Mapping[int, Bounds], k: int, row: int
+def _shortfall(
+    counts: Sequence[int], emptied: Mapping[int, Bounds], k: int, protected: Iterable[int]
 ) -> tuple[int, bool]:
-    """How a reader's bounds on small cell ``row`` fall short of ``floor … k - 1``.
+    """How a reader's bounds on the protected cells fall short of ``floor … k - 1``.
 
-    The emptied cells sum to ``H`` (the cohort size less the released counts). The cell is at
+    The emptied cells sum to ``H`` (the cohort size less the released counts). A cell is at
     most ``H`` less the other cells' floors, and at least ``H`` less their ceilings when every
     one of them has one. Returns how many patients more the emptied cells would need to hold
-    for the upper bound to reach ``k - 1`` (0: it does), and whether the lower bound is above
-    the cell's floor (only a cell of unknown ceiling joining them restores it).
+    for every upper bound to reach ``k - 1`` (0 or less: they do), and whether some lower
+    bound is above its cell's floor (only a cell of unknown ceiling joining them restores it).
     """
-    floor, ceiling = emptied[row]
-    target = k - 1 if ceiling is None else min(k - 1, ceiling)
-    hidden = sum(counts[other] for other in emptied)
-    others = [bounds for other, bounds in emptied.items() if other != row]
-    ceilings = [other_ceiling for _, other_ceiling in others]
-    lower_too_high = (
-        None not in ceilings and hidden - sum(c for c in ceilings if c is not None) > floor
-    )
-    highest = hidden - sum(other_floor for other_floor, _ in others)
-    return max(0, target - highest), lower_too_high
+    hidden = sum(counts[row] for row in emptied)
+    floors = sum(floor for floor, _ in emptied.values())
+    known = [ceiling for _, ceiling in emptied.values() if ceiling is not None]
+    unknown, ceilings = len(emptied) - len(known), sum(known)
+    need, lower_too_high = -hidden, False
+    for row in protected:
+        floor, ceiling = emptied[row]
+        target = k - 1 if ceiling is None else min(k - 1, ceiling)
+        need = max(need, target - (hidden - (floors - floor)))
+        if unknown - (ceiling is None) == 0:
+            lowest = hidden - (ceilings - (ceiling or 0))
+            lower_too_high = lower_too_high or lowest > floor
+    return need, lower_too_high
 
 
 def complementary_cells(
@@ -148,9 +154,8 @@ def complementary_cells(
     )
     added: list[int] = []
     while protected:
-        shortfalls = [_narrowing(counts, bounds, k, row) for row in protected]
-        need = max(short for short, _ in shortfalls)
-        if need <= 0 and not any(too_high for _, too_high in shortfalls):
+        need, lower_too_high = _shortfall(counts, bounds, k, protected)
+        if need <= 0 and not lower_too_high:
             break
         if not candidates:
             return None

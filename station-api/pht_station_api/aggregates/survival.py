@@ -145,16 +145,14 @@ def kaplan_meier_table(
 ) -> AggregateResult:
     """Survival on ``spec.grid`` per combination of ``by`` labels, with the rules applied."""
     del parameters  # a KaplanMeier has no parameters
-    found = grouping(spec.by, answer, policy, (DAYS, AT_RISK, LEFT, SURVIVAL, LOWER, UPPER))
+    columns, grid = spec.survival, spec.grid
+    if columns is None or grid is None:
+        return failed(spec, UNKNOWN_VARIABLE)
+    own_columns = (DAYS, AT_RISK, LEFT, SURVIVAL, LOWER, UPPER)
+    found = grouping(spec.by, answer, policy, own_columns, rows_per_group=len(grid.points()))
     if isinstance(found, str):
         return failed(spec, found)
-    columns = spec.survival
-    if (
-        columns is None
-        or spec.grid is None
-        or columns.time not in answer.variables
-        or columns.event not in answer.variables
-    ):
+    if columns.time not in answer.variables or columns.event not in answer.variables:
         return failed(spec, UNKNOWN_VARIABLE)
     if not answer.patients:
         return withheld(spec, NO_PATIENTS)
@@ -174,7 +172,7 @@ def kaplan_meier_table(
     if too_few(sum(sizes), policy):
         return withheld(spec, MIN_COHORT)
 
-    k, points = policy.min_cell_count, spec.grid.points()
+    k, points = policy.min_cell_count, grid.points()
     curves = [kaplan_meier(group, points) for group in groups]
     shown: list[set[int]] = []
     hidden: dict[int, str] = {}

@@ -43,6 +43,7 @@ from pht_station_api.aggregates.rules import (
     MIN_CELL_COUNT,
     ZERO_CELL,
     Bounds,
+    as_integers,
     check_contributions,
     check_count,
     complementary_cells,
@@ -121,19 +122,12 @@ def protect(counts: Sequence[int], emptied: dict[int, str], policy: DisclosurePo
     return True
 
 
-def _double_ratios(values: Sequence[float]) -> tuple[list[int], int]:
-    """The doubles as integers over one power-of-two denominator (exact)."""
-    ratios = [value.as_integer_ratio() for value in values]
-    common = max(denominator for _, denominator in ratios)
-    return [numerator * (common // denominator) for numerator, denominator in ratios], common
-
-
 def mean_and_sd(values: Sequence[float]) -> tuple[float, float | None]:
     """The exact mean and sample standard deviation (``None`` for one value), as doubles.
 
     A double that would not be finite comes back as infinity; the caller empties it.
     """
-    numerators, denominator = _double_ratios(values)
+    numerators, denominator = as_integers(values)
     n = len(numerators)
     total = sum(numerators)
     mean = float(Fraction(total, n * denominator))

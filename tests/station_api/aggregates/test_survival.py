@@ -284,3 +284,13 @@ def test_every_released_row_is_the_true_curve_and_passes_the_rule(
             assert risk == point.at_risk >= k and last - point.at_risk >= k
             assert column(result, "left")[index] == last - point.at_risk
             last = point.at_risk
+
+
+def test_a_grid_with_more_rows_than_the_policy_allows_fails() -> None:
+    policy = POLICY.model_copy(update={"max_labelled_rows_per_result": 20})
+    rows = [follow(1 + i, True, sex="male") for i in range(30)]
+    spec = km_spec("sex", step=10, end=70)  # 3 groups of 7 points
+    result = kaplan_meier_table(spec, answer(rows, "sex"), {}, policy)
+    assert result.status is AggregateStatus.FAILED and result.rule == "TooManyRows"
+    result = kaplan_meier_table(km_spec(step=10, end=70), answer(rows, "sex"), {}, policy)
+    assert result.status is AggregateStatus.RELEASED

@@ -45,6 +45,7 @@ RULES = {
     "LabelNotReleasable",
     "NotCategorical",
     "DuplicateColumn",
+    "TooManyRows",
 }
 
 
@@ -404,3 +405,11 @@ def test_a_group_of_k_minus_one_numbers_has_no_mean() -> None:
     assert column(result, "mean") == [None, 64.5]
     assert emptied(result, "mean") == {0: "MinCellCount"}
     assert result.left_out == 10
+
+
+def test_a_grouping_with_more_rows_than_the_policy_allows_fails() -> None:
+    policy = POLICY.model_copy(update={"max_labelled_rows_per_result": 9})
+    data = answer(("stage", "sex"), repeat({"stage": "I", "sex": "male"}, 20))
+    assert count_table(count_spec("stage"), data, {}, policy).status is AggregateStatus.RELEASED
+    result = count_table(count_spec("stage", "sex"), data, {}, policy)
+    assert result.status is AggregateStatus.FAILED and result.rule == "TooManyRows"
