@@ -37,6 +37,8 @@ MIN_CELL_COUNT: Final = "MinCellCount"
 ZERO_CELL: Final = "ZeroCell"
 DOMINANCE: Final = "Dominance"
 P_RATIO: Final = "PRatio"
+#: Every contributor has the same value: the statistic tells each patient's value.
+NO_VARIATION: Final = "NoVariation"
 
 
 def check_count(count: int, k: int, rules: AggregateRules) -> str | None:
@@ -72,13 +74,17 @@ def check_contributions(values: Sequence[float], k: int, rules: AggregateRules) 
 
     ``values`` are the finite contributions behind one cell (a mean's or a total's). Fewer than
     ``k`` contributors: ``MinCellCount`` (none at all: ``ZeroCell`` when zeros are disclosive,
-    otherwise ``MinCellCount``, as there is no statistic to release); then ``Dominance``, then
-    ``PRatio``, on the absolute contributions.
+    otherwise ``MinCellCount``, as there is no statistic to release); then, while zeros are
+    disclosive, ``NoVariation`` when every contributor has the same value (the mean is then each
+    patient's value, as a zero count says each patient lacks something); then ``Dominance``,
+    then ``PRatio``, on the absolute contributions.
     """
     if not values:
         return ZERO_CELL if rules.zeros_are_disclosive else MIN_CELL_COUNT
     if len(values) < k:
         return MIN_CELL_COUNT
+    if rules.zeros_are_disclosive and len(set(values)) == 1:
+        return NO_VARIATION
     magnitudes = sorted((abs(value) for value in values), reverse=True)
     total = _exact_sum(magnitudes)
     if total == 0:

@@ -57,6 +57,7 @@ MIN_COHORT: Final = "MinCohort"
 NO_PATIENTS: Final = "NoPatients"
 COMPLEMENTARY: Final = "Complementary"
 NOT_FINITE: Final = "NotFinite"
+RESIDUAL_DOF: Final = "ResidualDof"
 
 
 def failed(spec: AggregateSpec, rule: str) -> AggregateResult:
@@ -261,6 +262,9 @@ def summary_table(
             mean, sd = _statistic(exact_mean, policy), _statistic(exact_sd, policy)
             mean_rule = None if mean is not None else NOT_FINITE
             sd_rule = None if sd is not None else MIN_CELL_COUNT if len(group) < 2 else NOT_FINITE
+            if sd_rule is None and len(group) - 1 < rules.min_residual_dof:
+                # A spread needs degrees of freedom, as ACRO judges it: n − 1 ≥ minResidualDof.
+                sd, sd_rule = None, RESIDUAL_DOF
         else:
             mean_rule = sd_rule = as_reported(rule)
         if mean_rule is not None:

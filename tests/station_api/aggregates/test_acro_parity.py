@@ -214,16 +214,30 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
     ),
     KnownDifference(
         "AllZeroContributions",
-        "A cell whose contributions are all zero has no dominant contributor, so the station's "
-        "dominance and p-ratio rules pass it (the frequency rule still applies). ACRO 1.0.2 "
-        "means to pass it too (its p-ratio check says a zero largest value is not "
-        "disclosive) but compares the remainder 0 with its threshold and fails it.",
+        "Both suppress a mean whose contributions are all zero, under different rules: the "
+        "station because every contributor has the same value (NoVariation: the mean is each "
+        "patient's value), ACRO 1.0.2 on its p-ratio check (it means to pass a zero largest "
+        "value but compares the remainder 0 with its threshold). With zerosAreDisclosive "
+        "false the station releases it.",
         lambda c: (
             c.table == "mean"
             and c.count > 0
             and all(v == 0 for v in c.values)
-            and c.station is None
+            and c.station in ("NoVariation", None)
             and c.acro == {"PRatio"}
+        ),
+    ),
+    KnownDifference(
+        "NoVariation",
+        "The station suppresses a mean whose contributors all have the same value, while zeros "
+        "are disclosive: the mean then tells each patient's value, the same attribute "
+        "disclosure as a zero count. ACRO's dominance and p-ratio checks pass equal values: "
+        "stricter.",
+        lambda c: (
+            c.table == "mean"
+            and c.station == "NoVariation"
+            and len(set(c.values)) == 1
+            and not c.acro
         ),
     ),
     KnownDifference(
@@ -569,8 +583,15 @@ EDGE_CASES: list[
         "contributions all zero",
         {"I": [0.0] * 6, "II": EVEN},
         edge_policy(),
-        {"I": None, "II": None},
+        {"I": "NoVariation", "II": None},
         {"AllZeroContributions"},
+    ),
+    (
+        "contributions all equal",
+        {"I": [3.0] * 6, "II": EVEN},
+        edge_policy(),
+        {"I": "NoVariation", "II": None},
+        {"NoVariation"},
     ),
 ]
 

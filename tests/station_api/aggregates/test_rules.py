@@ -49,7 +49,7 @@ def test_a_statistic_over_nobody_is_never_released() -> None:
 
 
 def test_a_statistic_needs_k_contributors() -> None:
-    even = [10.0] * K
+    even = [10.0, 11.0, 12.0, 13.0, 14.0][:K]
     assert check_contributions(even[:-1], K, DEFAULT) == "MinCellCount"
     assert check_contributions(even, K, DEFAULT) is None
 
@@ -109,19 +109,30 @@ def test_negative_contributions_count_by_their_size() -> None:
 
 
 def test_contributions_that_are_all_zero_have_no_dominant_contributor() -> None:
-    assert check_contributions([0.0] * K, K, DEFAULT) is None
+    # Nothing dominates; where zeros are not disclosive an all-zero mean is released.
+    assert check_contributions([0.0] * K, K, ZEROS_NOT_DISCLOSIVE) is None
     assert check_contributions([0.0] * (K - 1), K, DEFAULT) == "MinCellCount"
 
 
+def test_a_statistic_over_identical_values_tells_each_value() -> None:
+    # A mean of 70 over five patients who are all 70 says each of them is 70: suppressed where
+    # zeros are (the same attribute disclosure as a zero count).
+    assert check_contributions([70.0] * K, K, DEFAULT) == "NoVariation"
+    assert check_contributions([0.0] * K, K, DEFAULT) == "NoVariation"
+    assert check_contributions([70.0] * (K - 1) + [71.0], K, DEFAULT) is None
+    assert check_contributions([70.0] * K, K, ZEROS_NOT_DISCLOSIVE) is None
+
+
 def test_huge_contributions_are_compared_without_overflow() -> None:
-    huge = [1.7e308] * K
+    huge = [1.7e308, 1.6e308, 1.5e308, 1.4e308, 1.3e308][:K]
     assert math.isinf(sum(huge))
     assert check_contributions(huge, K, DEFAULT) is None
     assert check_contributions([1.7e308, 1.7e308, 1.0, 1.0, 1.0], K, DEFAULT) == "Dominance"
 
 
 def test_a_policy_of_k_one_still_suppresses_a_single_contributor() -> None:
-    assert check_contributions([42.0], 1, DEFAULT) == "Dominance"
+    assert check_contributions([42.0], 1, DEFAULT) == "NoVariation"
+    assert check_contributions([42.0], 1, ZEROS_NOT_DISCLOSIVE) == "Dominance"
 
 
 finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False)

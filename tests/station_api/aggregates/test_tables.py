@@ -327,23 +327,27 @@ def test_a_summary_on_the_synthetic_cohort_is_the_direct_mean_and_sd(cohort: Ans
 
 def test_a_dominant_outlier_empties_the_mean_and_sd_but_not_the_count() -> None:
     rows: list[Row] = repeat({"sex": "male", "dose": 1.0}, 20)
-    rows += repeat({"sex": "male", "dose": 1e9}, 1) + repeat({"sex": "female", "dose": 2.0}, 20)
+    rows += repeat({"sex": "male", "dose": 1e9}, 1)
+    rows += [{"sex": "female", "dose": 1.0 + (i % 3)} for i in range(20)]
     result = summary_table(summary_spec("dose", "sex"), answer(("sex", "dose"), rows), {}, POLICY)
     assert column(result, "patients") == [21, 20]
-    assert column(result, "mean") == [None, 2.0]
-    assert column(result, "sd") == [None, 0.0]
+    assert column(result, "mean") == [None, 1.95]
+    assert column(result, "sd") == [
+        None,
+        round_significant(statistics.stdev([1.0 + (i % 3) for i in range(20)]), 6),
+    ]
     assert emptied(result, "mean") == {0: "Dominance"}
     assert emptied(result, "sd") == {0: "Dominance"}
     assert result.rule == "Dominance"
 
 
 def test_patients_without_a_number_are_left_out_of_a_summary() -> None:
-    rows: list[Row] = repeat({"sex": "male", "age": 60.0}, 20)
+    rows: list[Row] = [{"sex": "male", "age": 50.0 + i % 21} for i in range(20)]
     rows += [{"sex": "female", "age": 50.0 + i} for i in range(20)]
     rows += repeat({"sex": "female", "age": "unknown"}, 3) + repeat({"sex": "female"}, 3)
     result = summary_table(summary_spec("age", "sex"), answer(("sex", "age"), rows), {}, POLICY)
     assert column(result, "patients") == [20, 20]
-    assert column(result, "mean") == [60.0, 59.5]
+    assert column(result, "mean") == [59.5, 59.5]
     assert result.left_out == 6
     assert result.table is not None and result.table.cohort_size == 40
 
@@ -355,12 +359,12 @@ def test_a_nan_or_infinite_number_in_the_answer_is_not_a_number() -> None:
             "patient": {"type": "uri", "value": f"https://h.example/p/{i}"},
             "age": {"type": "literal", "datatype": double, "value": value},
         }
-        for i, value in enumerate(["NaN", "INF", "-INF"] + ["70"] * 12)
+        for i, value in enumerate(["NaN", "INF", "-INF"] + ["70", "72"] * 6)
     ]
     body = json.dumps({"head": {"vars": ["patient", "age"]}, "results": {"bindings": bindings}})
     result = summary_table(summary_spec("age"), read_answer(body.encode(), "patient"), {}, POLICY)
     assert result.table is not None
-    assert result.table.rows == [[12, 70.0, 0.0]]
+    assert result.table.rows == [[12, 71.0, round_significant(math.sqrt(12 / 11), 6)]]
     assert result.left_out is None  # three is fewer than k
 
 
@@ -414,3 +418,16 @@ def test_a_grouping_with_more_rows_than_the_policy_allows_fails() -> None:
     assert count_table(count_spec("stage"), data, {}, policy).status is AggregateStatus.RELEASED
     result = count_table(count_spec("stage", "sex"), data, {}, policy)
     assert result.status is AggregateStatus.FAILED and result.rule == "TooManyRows"
+
+
+def test_a_spread_needs_degrees_of_freedom_and_identical_values_tell_each_value() -> None:
+    # Six women (5 degrees of freedom: their sd is withheld, their mean released), twelve men
+    # of whom every one is 70 (the mean would tell each man's age: mean and sd withheld).
+    rows: list[Row] = [{"sex": "female", "age": 60.0 + i} for i in range(6)]
+    rows += repeat({"sex": "male", "age": 70.0}, 12)
+    result = summary_table(summary_spec("age", "sex"), answer(("sex", "age"), rows), {}, POLICY)
+    assert column(result, "patients") == [12, 6]
+    assert column(result, "mean") == [None, 62.5]
+    assert column(result, "sd") == [None, None]
+    assert emptied(result, "mean") == {0: "NoVariation"}
+    assert emptied(result, "sd") == {0: "NoVariation", 1: "ResidualDof"}
