@@ -28,12 +28,15 @@ import yaml
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_sandbox.stations import REQUEST_NAMESPACE, LocalStation, StationConfig, fresh_work_dir
+from pht_sandbox.survivalplots import plot_survival
 from pht_sandbox.tables import format_table
 from pht_sandbox.terminating import stops_on_sigterm
 
 REPO: Final = Path(__file__).resolve().parents[2]
 POLICY_FILE: Final = REPO / "examples" / "policies" / "station-policy.yaml"
 TRAIN_FILE: Final = REPO / "examples" / "trains" / "kaplan-meier.yaml"
+#: The same question answered by the station itself: every number it releases, it computed.
+STATION_TRAIN_FILE: Final = REPO / "examples" / "trains" / "survival-aggregates.yaml"
 TRAIN_TIMEOUT: Final = 120.0
 RELEASE_REASON: Final = (
     "reviewed: survival curves by stage, counts of at least 5, no row-level data"
@@ -70,73 +73,38 @@ def _conditions(train: Obj) -> str:
     return f"[{status.get('summary', 'Pending'):>16}] " + ", ".join(parts) + tail
 
 
-def save_result(result: Obj, out: Path) -> list[Path]:
-    """The released manifest as JSON, each table as CSV, and a survival plot when it has one."""
+def result_tables(result: Obj) -> list[Obj]:
+    """The released tables: those the train uploaded, then those the station computed."""
+    computed = [a["table"] for a in result.get("aggregates") or [] if a.get("table")]
+    return [*result.get("tables", []), *computed]
+
+
+def save_result(result: Obj, out: Path, name: str, title: str) -> list[Path]:
+    """The released result as ``<name>.json``, each table as CSV, and a Kaplan–Meier figure of
+    each survival table."""
     out.mkdir(parents=True, exist_ok=True)
-    written = [out / "result.json"]
+    written = [out / f"{name}.json"]
     written[0].write_text(json.dumps(result, indent=2))
-    for table in result.get("tables", []):
+    for table in result_tables(result):
         path = out / f"{table['name']}.csv"
         with path.open("w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow([c["name"] for c in table["columns"]])
             writer.writerows(table["rows"])
         written.append(path)
-        plot = plot_survival(table, out / f"{table['name']}.png")
+        plot = plot_survival(table, out / f"{table['name']}.png", title)
         if plot is not None:
             written.append(plot)
     return written
 
 
-def plot_survival(table: Obj, path: Path) -> Path | None:
-    """Step plot of survival per group, if the table is a Kaplan–Meier table."""
-    names = [c["name"] for c in table["columns"]]
-    if not {"days", "survival"} <= set(names):
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    group_index = 0
-    day_index, survival_index = names.index("days"), names.index("survival")
-    # Suppressed cells become gaps: the plot never interpolates across what the gate withheld.
-    curves: dict[str, list[tuple[float, float]]] = {}
-    for row in table["rows"]:
-        if row[day_index] is None:
-            continue
-        value = float("nan") if row[survival_index] is None else float(row[survival_index])
-        curves.setdefault(str(row[group_index]), []).append((float(row[day_index]), value))
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for label, points in sorted(curves.items(), key=lambda kv: (kv[0] == "All", kv[0])):
-        points = [(0.0, 1.0), *sorted(points)]
-        axes.plot(
-            [p[0] for p in points],
-            [p[1] for p in points],
-            marker="o",
-            markersize=3,
-            linewidth=2.6 if label == "All" else 1.4,
-            color="black" if label == "All" else None,
-            label=label,
-        )
-    axes.set_xlabel("days since diagnosis")
-    axes.set_ylabel("overall survival (Kaplan–Meier)")
-    figure.text(0.01, 0.01, "gaps: cells suppressed by the disclosure gate", fontsize=7)
-    axes.set_ylim(0, 1.02)
-    axes.set_title("Released by the station's disclosure gate (synthetic cohort)")
-    axes.grid(alpha=0.3)
-    axes.legend(title=names[group_index])
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
-
-
-async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print) -> Obj:
+async def run_one_train(
+    station: LocalStation, train_doc: Obj, say: Any = print, source: Path = TRAIN_FILE
+) -> Obj:
     """Apply, approve when asked, follow to the end; returns the final Train."""
     name = train_doc["metadata"]["name"]
     await station.apply(train_doc, constants.TRAIN_PLURAL)
-    say(f"$ kubectl apply -f {TRAIN_FILE.relative_to(REPO)}   # Train/{name} created")
+    say(f"$ kubectl apply -f {source.relative_to(REPO)}   # Train/{name} created")
 
     def awaiting_approval(train: Obj) -> bool:
         return any(
@@ -167,6 +135,31 @@ async def run_one_train(station: LocalStation, train_doc: Obj, say: Any = print)
             )
         )
     return await station.wait_for(name, lambda _t: False, TRAIN_TIMEOUT, show)
+
+
+async def show_result(
+    station: LocalStation, train: Obj, out_dir: Path, file_name: str, started: float
+) -> bool:
+    """Print and save the Train's released result; False when it did not succeed."""
+    status = train.get("status") or {}
+    name = train["metadata"]["name"]
+    if status.get("summary") != "Succeeded":
+        print(f"\nTrain/{name} ended {status.get('summary')}: {_conditions(train)}")
+        return False
+    result = await station.released_result(name)
+    print(
+        f"\nreleased result of Train/{name} "
+        f"({time.monotonic() - started:.1f}s after `pht demo` started):"
+    )
+    for table in result_tables(result):
+        print("\n" + format_table(table))
+    for aggregate in result.get("aggregates") or []:
+        if aggregate.get("status") != "Released":
+            print(f"\naggregate {aggregate['name']}: {aggregate['status']} ({aggregate['rule']})")
+    title = f"Train/{name}, released (synthetic cohort)"
+    files = save_result(result, out_dir, file_name, title)
+    print("\nsaved: " + ", ".join(str(p) for p in files))
+    return True
 
 
 def held_for_steward(train: Obj) -> bool:
@@ -237,21 +230,20 @@ async def demo(
         await station.apply(policy, constants.POLICY_PLURAL)
         print(f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # StationPolicy created")
         train = await run_one_train(station, _load(TRAIN_FILE))
-        status = train.get("status") or {}
         name = train["metadata"]["name"]
-        succeeded = status.get("summary") == "Succeeded"
-        if succeeded:
-            result = await station.released_result(name)
-            print(
-                f"\nreleased result of Train/{name} "
-                f"({time.monotonic() - started:.1f}s after `pht demo` started):"
-            )
-            for table in result.get("tables", []):
-                print("\n" + format_table(table))
-            files = save_result(result, out_dir)
-            print("\nsaved: " + ", ".join(str(p) for p in files))
-        else:
-            print(f"\nTrain/{name} ended {status.get('summary')}: {_conditions(train)}")
+        succeeded = await show_result(station, train, out_dir, "result", started)
+        print(
+            "\nThe same question, computed by the STATION itself (spec.aggregates): Kaplan–Meier "
+            "tables on a grid\nfixed at approval, checked by the station's own rules; its image "
+            "reads and uploads nothing,\nso no steward has to release the result."
+        )
+        computed = await run_one_train(
+            station, _load(STATION_TRAIN_FILE), source=STATION_TRAIN_FILE
+        )
+        succeeded = (
+            await show_result(station, computed, out_dir, "survival-aggregates", started)
+            and succeeded
+        )
         if once:
             return 0 if succeeded else 1
         print(f"""

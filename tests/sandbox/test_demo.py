@@ -59,6 +59,17 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     png = (out / "survival_by_stage.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
     assert (out / "survival_by_stage.csv").read_text().startswith("stage,days,at_risk")
+    # The same question computed by the station: released without a steward's release.
+    assert "$ kubectl apply -f examples/trains/survival-aggregates.yaml" in text
+    assert "$ pht release pht-requests/survival-aggregates" not in text
+    computed = json.loads((out / "survival-aggregates.json").read_text())
+    assert computed["tables"] == [] and computed["models"] == []
+    statuses = {a["name"]: a["status"] for a in computed["aggregates"]}
+    assert statuses["overall-survival"] == statuses["survival-by-stage"] == "Released"
+    overall = next(a for a in computed["aggregates"] if a["name"] == "overall-survival")
+    assert all(row[3] is not None for row in overall["table"]["rows"])  # every point released
+    figure = (out / "survival-by-stage.png").read_bytes()
+    assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) > 10_000
 
 
 @pytest.mark.slow
