@@ -215,7 +215,9 @@ async def follow_run(train: TrainPass) -> Next:
         if listed:
             pods = _run_pods(listed, run["jobUid"])
             phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, utc_now())
-    train.draft.set("attempts", phase.attempts)
+    # Never lower: a count that drops for a moment (pods deleted, a controller between two
+    # updates) would be a status write that tells nothing new.
+    train.draft.set("attempts", max(phase.attempts, int(train.status.get("attempts") or 0)))
     if phase.started_at is not None and not train.status.get("startTime"):
         train.draft.set("startTime", researcher_iso(phase.started_at))
     if phase.phase == jobstates.Phase.RUNNING:
