@@ -241,7 +241,7 @@ async def follow_run(train: TrainPass) -> Next:
             event(train, "Normal", phase.reason, phase.message, action="FollowRun")
         train.draft.set_summary(Summary.QUEUED)
     elif phase.phase == jobstates.Phase.SUCCEEDED:
-        await ctx.station.complete(
+        decided = await ctx.station.complete(
             train.uid, wire.RunCompletion(job_succeeded=True, reason=Reason.RUN_COMPLETED)
         )
         _record_run_end(train, phase)
@@ -255,7 +255,7 @@ async def follow_run(train: TrainPass) -> Next:
             "the run finished; awaiting the result",
             action="FollowRun",
         )
-        await mirror_release(train)
+        await mirror_release(train, decided)
     else:
         await ctx.station.complete(
             train.uid, wire.RunCompletion(job_succeeded=False, reason=phase.reason)
@@ -265,9 +265,10 @@ async def follow_run(train: TrainPass) -> Next:
     return Next.DONE
 
 
-async def mirror_release(train: TrainPass) -> None:
-    """The station API's verdict on the result: released, blocked, none, held, processing."""
-    state = await _mirror_progress(train)
+async def mirror_release(train: TrainPass, known: wire.TrainState | None = None) -> None:
+    """The station API's verdict on the result: released, blocked, none, held, processing
+    (``known``: the state the completion call answered, so it is not read again)."""
+    state = await _mirror_progress(train, known)
     release = state.release
     draft = train.draft
     if release == ReleaseState.RELEASED:
@@ -406,8 +407,10 @@ def _record_run_end(train: TrainPass, phase: jobstates.RunPhase) -> None:
         )
 
 
-async def _mirror_progress(train: TrainPass) -> wire.TrainState:
-    state = await train.ctx.station.state(train.uid)
+async def _mirror_progress(
+    train: TrainPass, known: wire.TrainState | None = None
+) -> wire.TrainState:
+    state = known if known is not None else await train.ctx.station.state(train.uid)
     if state.progress is not None:
         train.draft.set("progress", state.progress.wire())
     return state

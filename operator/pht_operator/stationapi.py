@@ -132,8 +132,16 @@ class StationApi:
             return wire.TrainState(uid=uid, registered=False)
         return wire.TrainState.model_validate(response.json())
 
-    async def complete(self, uid: str, completion: wire.RunCompletion) -> None:
-        await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+    async def complete(self, uid: str, completion: wire.RunCompletion) -> wire.TrainState | None:
+        """Report the run's end; the answer is the Train's state after the gate decided (the
+        same as :meth:`state`), or None if the station API answered without one."""
+        response = await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+        if response.status_code != 200 or not response.content:
+            return None
+        try:
+            return wire.TrainState.model_validate_json(response.content)
+        except ValueError:
+            return None
 
     async def deregister(self, uid: str) -> None:
         await self._send("DELETE", wire.TRAIN_REGISTRATION_PATH.format(uid=uid), ok_missing=True)

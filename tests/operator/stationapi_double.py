@@ -45,6 +45,8 @@ class StationApiDouble:
     fail_next: int = 0
     #: While set, registrations answer 503 (the station API is down for runs).
     refuse_registrations: bool = False
+    #: While set, the completion call answers 204 without the Train's state.
+    completion_without_state: bool = False
 
     def _authorised(self, request: aiohttp.web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {OPERATOR_TOKEN}"
@@ -111,7 +113,10 @@ class StationApiDouble:
         state = self.states.setdefault(uid, wire.TrainState(uid=uid, registered=True))
         if completion.job_succeeded and state.release == ReleaseState.PENDING:
             self._settle(uid, plan)
-        return aiohttp.web.Response(status=204)
+        if self.completion_without_state:
+            return aiohttp.web.Response(status=204)
+        # As the real station answers: the Train's state once the gate has decided.
+        return aiohttp.web.json_response(self.states[uid].wire())
 
     def _settle(self, uid: str, plan: Plan) -> None:
         release = plan.release if plan.uploads else ReleaseState.NO_OUTPUT
