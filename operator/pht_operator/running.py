@@ -21,7 +21,7 @@ from pht_contract.times import parse_utc, researcher_iso, researcher_seconds, ut
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runobjects
 from pht_operator.decisions import decide
-from pht_operator.endings import cancel, fail, succeed
+from pht_operator.endings import cancel, fail, record_run_end, succeed
 from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, SECRETS, ApiError, Resource
 from pht_operator.names import label_value
 from pht_operator.passes import (
@@ -31,7 +31,6 @@ from pht_operator.passes import (
     ensure_policy,
     event,
     flush,
-    provenance,
 )
 from pht_operator.stationapi import StationApiError, build_registration
 from pht_operator.statuses import reason_of
@@ -118,6 +117,7 @@ async def start_run(train: TrainPass) -> Next:
                 requested_by=(train.body["metadata"].get("annotations") or {}).get(
                     constants.ANNOTATION_REQUESTED_BY
                 ),
+                provenance=train.carried,
             )
         )
     except StationApiError as exc:
@@ -130,9 +130,8 @@ async def start_run(train: TrainPass) -> Next:
         train.draft.set_summary(Summary.PENDING)
         await flush(train)
         raise TransientError(str(exc)) from exc
-    await provenance(
-        train, wire.ProvenanceKind.REGISTRATION, "registered", specHash=request.spec_hash
-    )
+    # The station wrote the carried records and its own of the registration.
+    train.carried.clear()
     await _ensure_object(
         train, NETWORK_POLICIES, runobjects.build_network_policy(request, settings)
     )
@@ -141,7 +140,7 @@ async def start_run(train: TrainPass) -> Next:
     # Into the watch cache at once: the pass that the status write below wakes follows the
     # run from the cache instead of reading the Job again before its watch event arrives.
     train.ctx.view.put_run_object("jobs", None, job, run_namespace=settings.run_namespace)
-    await provenance(train, wire.ProvenanceKind.RUN, "created", jobUid=job_uid)
+    # The run's record (its Job, when created, how it ended) goes with the completion call.
     train.draft.set(
         "run",
         {
@@ -194,6 +193,7 @@ async def follow_run(train: TrainPass) -> Next:
         # Not (yet) in the watch cache: ask the API before declaring the run lost.
         job = await ctx.kube.get_or_none(JOBS, run["namespace"], run["jobName"])
     if job is None or job["metadata"]["uid"] != run["jobUid"]:
+        await record_run_end(train, Reason.RUN_LOST, run["jobUid"])
         await fail(
             train,
             Reason.RUN_LOST,
@@ -242,7 +242,7 @@ async def follow_run(train: TrainPass) -> Next:
         train.draft.set_summary(Summary.QUEUED)
     elif phase.phase == jobstates.Phase.SUCCEEDED:
         decided = await ctx.station.complete(
-            train.uid, wire.RunCompletion(job_succeeded=True, reason=Reason.RUN_COMPLETED)
+            train.uid, _completion(job, phase, succeeded=True, reason=Reason.RUN_COMPLETED)
         )
         _record_run_end(train, phase)
         train.draft.set_condition(
@@ -258,11 +258,25 @@ async def follow_run(train: TrainPass) -> Next:
         await mirror_release(train, decided)
     else:
         await ctx.station.complete(
-            train.uid, wire.RunCompletion(job_succeeded=False, reason=phase.reason)
+            train.uid, _completion(job, phase, succeeded=False, reason=phase.reason)
         )
         _record_run_end(train, phase)
         await fail(train, phase.reason, phase.message, delete_job=phase.reason in _STUCK)
     return Next.DONE
+
+
+def _completion(
+    job: Obj, phase: jobstates.RunPhase, *, succeeded: bool, reason: Reason
+) -> wire.RunCompletion:
+    """The run's end as the station API records it: outcome, Job, its creation, attempts."""
+    meta = job["metadata"]
+    return wire.RunCompletion(
+        job_succeeded=succeeded,
+        reason=reason,
+        job_uid=meta["uid"],
+        job_created_at=meta.get("creationTimestamp"),
+        attempts=phase.attempts,
+    )
 
 
 async def mirror_release(train: TrainPass, known: wire.TrainState | None = None) -> None:

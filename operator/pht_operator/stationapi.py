@@ -7,7 +7,7 @@ reconciler treats them as transient (retry on the next pass), never as a Train o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import httpx2
 
@@ -41,13 +41,16 @@ def build_registration(
     approved_hashes: Collection[str],
     token: str,
     requested_by: str | None = None,
+    provenance: Sequence[wire.ProvenanceEvent] = (),
 ) -> wire.TrainRegistration:
     """What the station API must know before the run starts: who asked, what was approved (the
     query texts and their hashes), the policy that admitted it, the hash of the run's token and
     when the registration expires (the run's deadline plus the time it may wait to start).
 
     The operator and ``pht train run-local`` both register through this function, so a local
-    rehearsal is registered exactly as a run at a station is.
+    rehearsal is registered exactly as a run at a station is. ``provenance``: the records of
+    the steps that led here (admission, approval), which the station writes before its own
+    record of the registration.
     """
     spec, policy = request.spec, request.policy
     return wire.TrainRegistration(
@@ -67,6 +70,7 @@ def build_registration(
         requester_organisation=spec.requester.organisation,
         requested_by=requested_by,
         expires_at=utc_in(request.timeout_seconds + policy.timeouts.pending_seconds),
+        provenance=list(provenance),
     )
 
 

@@ -3,7 +3,8 @@
 Not the station API: it stores registrations and provenance in memory and plays the result
 side of a run by a per-Train plan (how many uploads, which release decision). It checks what
 the real one must check — the operator's bearer credential, the request bodies against the
-contract models, idempotency of registration (by uid) and provenance (by event_id).
+contract models, idempotency of registration (by uid) and provenance (by event_id, whether
+posted or carried by a registration).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ class StationApiDouble:
     registration_puts: int = 0
     deregistered: list[str] = field(default_factory=list)
     completions: dict[str, wire.RunCompletion] = field(default_factory=dict)
+    #: Every operator record by event id, posted on its own or carried by a registration.
     provenance: dict[str, wire.ProvenanceEvent] = field(default_factory=dict)
+    #: The records the operator posted on their own (``POST /internal/v1/provenance``).
+    provenance_posts: list[str] = field(default_factory=list)
     states: dict[str, wire.TrainState] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     #: How often each Train's state (progress, release) was read.
@@ -74,6 +78,9 @@ class StationApiDouble:
             ):
                 return aiohttp.web.json_response({"reason": "InvalidRegistration"}, status=422)
         self.registration_puts += 1
+        for carried in registration.provenance:  # written first, as the real one does
+            assert carried.train_uid == uid
+            self.provenance.setdefault(carried.event_id, carried)
         created = uid not in self.registrations
         self.registrations[uid] = registration
         self.plans.setdefault(uid, self.plan_for(registration))
@@ -155,6 +162,7 @@ class StationApiDouble:
         if (refused := self._guard(request)) is not None:
             return refused
         event = wire.ProvenanceEvent.model_validate(await request.json())
+        self.provenance_posts.append(event.event_id)
         self.provenance.setdefault(event.event_id, event)
         return aiohttp.web.Response(status=202)
 

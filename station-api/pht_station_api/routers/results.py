@@ -23,6 +23,7 @@ from pht_contract.wire import (
 from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
+from pht_station_api.provenance.operatorsteps import record_run
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.responses import refusal
 from pht_station_api.results.archive import ResultArchive
@@ -120,6 +121,7 @@ def complete_run(
 ) -> dict[str, Any]:
     """The run's Job finished: the gate decides on the final attempt (once)."""
     train = _known(state, uid)
+    record_run(state.chain, train.registration, completion)
     archive = result_archive(state)
     done = archive.complete(train_context(train), completion, audited_cohort(train), state.chain)
     metrics = result_metrics(state.metrics)
