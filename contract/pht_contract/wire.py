@@ -76,6 +76,10 @@ class TrainRegistration(ApiModel):
     """The aggregates the station computes itself when the run ends (``spec.aggregates``)."""
     parameters: Annotated[str, Field(max_length=16 * 1024)] | None = None
     """The Train's ``spec.parameters`` (a model round's coefficients come from them)."""
+    provenance: list["ProvenanceEvent"] = Field(default_factory=list, max_length=4)
+    """The operator's records of the steps that led to this registration (its admission and
+    approval of this Train): the station writes them to the chain before the registration
+    record, each once per ``eventId``, instead of the operator posting each on its own."""
 
 
 class RegistrationReceipt(ApiModel):
@@ -103,6 +107,11 @@ class RunCompletion(ApiModel):
 
     job_succeeded: bool
     reason: Annotated[str, Field(max_length=64)]
+    job_uid: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """The run's Job; with it the station records the run (Job, creation time, attempts,
+    outcome) in the chain as part of this call."""
+    job_created_at: Timestamp | None = None
+    attempts: int | None = Field(default=None, ge=0, le=1000)
 
 
 class TrainState(ApiModel):
@@ -146,6 +155,9 @@ class ProvenanceEvent(ApiModel):
     details: dict[Annotated[str, Field(max_length=64)], DetailValue] = Field(
         default_factory=dict, max_length=32
     )
+
+
+TrainRegistration.model_rebuild()
 
 
 class ReleaseDecision(ApiModel):

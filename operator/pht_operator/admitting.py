@@ -18,7 +18,15 @@ from pht_contract.policies import StationPolicySpec
 from pht_contract.trains import TrainSpec
 from pht_operator.decisions import decide
 from pht_operator.endings import finish
-from pht_operator.passes import Next, TrainPass, ensure_policy, event, load_policy, provenance
+from pht_operator.passes import (
+    Next,
+    TrainPass,
+    carry_provenance,
+    ensure_policy,
+    event,
+    load_policy,
+    provenance,
+)
 from pht_operator.statuses import is_true, reason_of
 
 
@@ -115,7 +123,7 @@ async def admit(train: TrainPass) -> Next:
         train.draft.set_summary(Summary.WAITING)
         return Next.DONE
     ctx.view.reserved[train.namespace].add(train.uid)
-    await provenance(train, wire.ProvenanceKind.ADMISSION, "decision", outcome="Admitted")
+    carry_provenance(train, wire.ProvenanceKind.ADMISSION, "decision", outcome="Admitted")
     train.draft.set_condition(ConditionType.ADMITTED, "True", Reason.ADMITTED, decision.message)
     if not train.status.get("specHash"):
         # Kept when re-admitted after waiting: it is the hash already approved.

@@ -37,6 +37,11 @@ RUN_OBJECT_LABELS = {
     constants.LABEL_MANAGED_BY: constants.MANAGED_BY,
     constants.LABEL_COMPONENT: RUN_COMPONENT,
 }
+#: How long the updates of a run's Job and Pods are gathered before they wake one pass: a real
+#: Job controller and kubelet change a run several times within a second (pod created,
+#: scheduled, started; the Job's counts and conditions as it ends), and a pass per update
+#: wrote the status, and posted an Event, for states that had already passed.
+RUN_OBJECT_SETTLE_SECONDS = 0.5
 #: How often a missing permission is asked about again (a fixed Role needs no restart).
 PERMISSION_RECHECK_SECONDS = 30.0
 
@@ -125,14 +130,14 @@ class OperatorApp:
             )
 
     def run_object_event(self, kind: str, event_type: str, body: Obj) -> None:
-        """A Job or Pod of a run changed: record it, and wake its Train if anything a pass
-        reads of it changed."""
+        """A Job or Pod of a run changed: record it, and wake its Train (after the updates
+        of the next moment) if anything a pass reads of it changed."""
         self.liveness.heard()
         uid = self.view.put_run_object(
             kind, event_type, body, run_namespace=self.settings.run_namespace
         )
         if uid and uid in self.view.trains:
-            self.queue.add(uid)
+            self.queue.add_soon(uid, RUN_OBJECT_SETTLE_SECONDS)
 
     async def check_permissions(self) -> bool:
         """Ask the API server whether every verb the operator uses is granted."""

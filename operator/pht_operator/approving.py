@@ -19,7 +19,15 @@ from pht_operator import approvals as approval_rules
 from pht_operator.decisions import decide
 from pht_operator.endings import fail, finish
 from pht_operator.kube import APPROVALS, ApiError
-from pht_operator.passes import Next, TrainPass, TransientError, ensure_policy, event, provenance
+from pht_operator.passes import (
+    Next,
+    TrainPass,
+    TransientError,
+    carry_provenance,
+    ensure_policy,
+    event,
+    provenance,
+)
 from pht_operator.statuses import condition, is_true, reason_of
 
 
@@ -108,7 +116,7 @@ async def approve(train: TrainPass) -> Next:
         return Next.DONE
     if verdict.standing is not None:
         await consume_standing(train, verdict.standing, policy)
-    await provenance(
+    carry_provenance(
         train,
         wire.ProvenanceKind.APPROVAL,
         "decision",

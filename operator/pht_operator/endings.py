@@ -33,10 +33,28 @@ async def fail(train: TrainPass, reason: Reason, message: str, *, delete_job: bo
         await delete_run_objects(train, job=True)
 
 
+def known_job_uid(train: TrainPass) -> str | None:
+    """The run's Job: as status records it, or as the watch cache holds it."""
+    recorded = train.run.get("jobUid")
+    if recorded:
+        return str(recorded)
+    cached = train.ctx.view.jobs.get(train.uid)
+    return None if cached is None else cached["metadata"].get("uid")
+
+
+async def record_run_end(train: TrainPass, reason: Reason | str, job_uid: str | None) -> None:
+    """The run's record when it ends without a completion call (lost, cancelled, deleted);
+    the same event id as the record the station writes at completion, so a run has one."""
+    await provenance(
+        train, wire.ProvenanceKind.RUN, "ended", jobUid=job_uid, jobSucceeded=False, reason=reason
+    )
+
+
 async def cancel(train: TrainPass, reason: Reason, message: str) -> None:
     """Stop a run: revoke the token first, then delete the Job so its pods stop."""
     await train.ctx.station.deregister(train.uid)
     await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "cancelled", reason=reason)
+    await record_run_end(train, reason, known_job_uid(train))
     await delete_run_objects(train, job=True)
     train.draft.set_condition(ConditionType.RUNNING, "False", reason, message)
     train.draft.set_condition(ConditionType.FAILED, "True", reason, message)
@@ -72,8 +90,8 @@ async def clean_up(train: TrainPass) -> None:
         return
     run = train.run
     if run:
+        # The station API records the revocation itself (a Deregistration record).
         await ctx.station.deregister(train.uid)
-        await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "terminal")
         await delete_run_objects(train, job=False)
         await _set_job_ttl(train, run)
     ctx.view.cleaned.add(train.uid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pht_contract import constants, wire
 from pht_contract.conditions import Reason
-from pht_operator.endings import delete_run_objects
+from pht_operator.endings import delete_run_objects, known_job_uid, record_run_end
 from pht_operator.kube import TRAINS, ApiError
 from pht_operator.passes import (
     Next,
@@ -53,6 +53,10 @@ async def release_deleted(train: TrainPass) -> Next:
         await train.ctx.station.deregister(train.uid)
         if recorded:
             await provenance(train, wire.ProvenanceKind.DEREGISTRATION, "deleted")
+    job_uid = known_job_uid(train)
+    if job_uid is not None and not is_terminal(train.status):
+        # The run ends here, without a completion call that would have recorded it.
+        await record_run_end(train, Reason.CANCELLED, job_uid)
     await delete_run_objects(train, job=True)
     if recorded and not is_terminal(train.status):
         event(

@@ -59,11 +59,17 @@ def job_condition(job: Obj, kind: str) -> Obj | None:
 
 
 def _attempts(job: Obj) -> int:
+    """Pods the Job has started: active, ended, and ended but not yet counted (a real Job
+    controller moves an ended pod out of ``active`` before it adds it to ``succeeded`` or
+    ``failed``, so without these the count would drop for a moment)."""
     status = job.get("status", {})
+    uncounted = status.get("uncountedTerminatedPods") or {}
     return (
         int(status.get("failed", 0))
         + int(status.get("succeeded", 0))
         + int(status.get("active", 0))
+        + len(uncounted.get("succeeded") or [])
+        + len(uncounted.get("failed") or [])
     )
 
 

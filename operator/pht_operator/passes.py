@@ -81,6 +81,9 @@ class TrainPass:
     spec: TrainSpec | None = None
     policy: StationPolicySpec | None = None
     decision: Decision | None = None
+    #: Provenance records of this pass not sent yet: the registration carries them, and any
+    #: left are posted before the status that reports their steps is written.
+    carried: list[wire.ProvenanceEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         meta = self.body["metadata"]
@@ -125,26 +128,49 @@ def event(train: TrainPass, kind: str, reason: str, message: str, *, action: str
     train.ctx.events(train.body, kind, reason, message, action)
 
 
-async def provenance(
+def provenance_event(
     train: TrainPass, kind: wire.ProvenanceKind, step: str, **details: Any
-) -> None:
-    """Record one step in the station API's provenance log (idempotent by event id)."""
-    await train.ctx.station.record(
-        wire.ProvenanceEvent(
-            event_id=f"{train.uid}:{kind.value}:{step}",
-            kind=kind,
-            train_uid=train.uid,
-            namespace=train.namespace,
-            name=train.name,
-            actor=ACTOR,
-            at=utc_iso(),
-            details=details,
-        )
+) -> wire.ProvenanceEvent:
+    """One step of this Train for the station API's provenance chain; its event id
+    ``<uid>:<kind>:<step>`` makes it idempotent, whichever call brings it."""
+    return wire.ProvenanceEvent(
+        event_id=f"{train.uid}:{kind.value}:{step}",
+        kind=kind,
+        train_uid=train.uid,
+        namespace=train.namespace,
+        name=train.name,
+        actor=ACTOR,
+        at=utc_iso(),
+        details=details,
     )
 
 
+async def provenance(
+    train: TrainPass, kind: wire.ProvenanceKind, step: str, **details: Any
+) -> None:
+    """Record one step in the station API's provenance chain now."""
+    await train.ctx.station.record(provenance_event(train, kind, step, **details))
+
+
+def carry_provenance(
+    train: TrainPass, kind: wire.ProvenanceKind, step: str, **details: Any
+) -> None:
+    """Record a step that comes before the run's registration (admission, approval): the
+    registration carries it, or :func:`flush` posts it before the status reports the step."""
+    train.carried.append(provenance_event(train, kind, step, **details))
+
+
+async def post_carried(train: TrainPass) -> None:
+    """Post the records no registration has carried (each stays pending until it is sent)."""
+    while train.carried:
+        await train.ctx.station.record(train.carried[0])
+        train.carried.pop(0)
+
+
 async def flush(train: TrainPass) -> None:
-    """Write the draft to ``/status`` if it changed, guarded by the version we read."""
+    """Write the draft to ``/status`` if it changed, guarded by the version we read; the
+    records of its steps reach the provenance chain first."""
+    await post_carried(train)
     if not train.draft.changed:
         return
     patch = train.draft.patch(train.body["metadata"].get("resourceVersion"))

@@ -21,7 +21,7 @@ from pht_contract.times import parse_utc, researcher_iso, researcher_seconds, ut
 from pht_contract.trains import ReleaseState
 from pht_operator import jobstates, runobjects
 from pht_operator.decisions import decide
-from pht_operator.endings import cancel, fail, succeed
+from pht_operator.endings import cancel, fail, record_run_end, succeed
 from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, SECRETS, ApiError, Resource
 from pht_operator.names import label_value
 from pht_operator.passes import (
@@ -31,7 +31,6 @@ from pht_operator.passes import (
     ensure_policy,
     event,
     flush,
-    provenance,
 )
 from pht_operator.stationapi import StationApiError, build_registration
 from pht_operator.statuses import reason_of
@@ -118,6 +117,7 @@ async def start_run(train: TrainPass) -> Next:
                 requested_by=(train.body["metadata"].get("annotations") or {}).get(
                     constants.ANNOTATION_REQUESTED_BY
                 ),
+                provenance=train.carried,
             )
         )
     except StationApiError as exc:
@@ -130,9 +130,8 @@ async def start_run(train: TrainPass) -> Next:
         train.draft.set_summary(Summary.PENDING)
         await flush(train)
         raise TransientError(str(exc)) from exc
-    await provenance(
-        train, wire.ProvenanceKind.REGISTRATION, "registered", specHash=request.spec_hash
-    )
+    # The station wrote the carried records and its own of the registration.
+    train.carried.clear()
     await _ensure_object(
         train, NETWORK_POLICIES, runobjects.build_network_policy(request, settings)
     )
@@ -141,7 +140,7 @@ async def start_run(train: TrainPass) -> Next:
     # Into the watch cache at once: the pass that the status write below wakes follows the
     # run from the cache instead of reading the Job again before its watch event arrives.
     train.ctx.view.put_run_object("jobs", None, job, run_namespace=settings.run_namespace)
-    await provenance(train, wire.ProvenanceKind.RUN, "created", jobUid=job_uid)
+    # The run's record (its Job, when created, how it ended) goes with the completion call.
     train.draft.set(
         "run",
         {
@@ -194,6 +193,7 @@ async def follow_run(train: TrainPass) -> Next:
         # Not (yet) in the watch cache: ask the API before declaring the run lost.
         job = await ctx.kube.get_or_none(JOBS, run["namespace"], run["jobName"])
     if job is None or job["metadata"]["uid"] != run["jobUid"]:
+        await record_run_end(train, Reason.RUN_LOST, run["jobUid"])
         await fail(
             train,
             Reason.RUN_LOST,
@@ -215,7 +215,9 @@ async def follow_run(train: TrainPass) -> Next:
         if listed:
             pods = _run_pods(listed, run["jobUid"])
             phase = jobstates.classify(job, pods, policy.timeouts.pending_seconds, utc_now())
-    train.draft.set("attempts", phase.attempts)
+    # Never lower: a count that drops for a moment (pods deleted, a controller between two
+    # updates) would be a status write that tells nothing new.
+    train.draft.set("attempts", max(phase.attempts, int(train.status.get("attempts") or 0)))
     if phase.started_at is not None and not train.status.get("startTime"):
         train.draft.set("startTime", researcher_iso(phase.started_at))
     if phase.phase == jobstates.Phase.RUNNING:
@@ -239,8 +241,8 @@ async def follow_run(train: TrainPass) -> Next:
             event(train, "Normal", phase.reason, phase.message, action="FollowRun")
         train.draft.set_summary(Summary.QUEUED)
     elif phase.phase == jobstates.Phase.SUCCEEDED:
-        await ctx.station.complete(
-            train.uid, wire.RunCompletion(job_succeeded=True, reason=Reason.RUN_COMPLETED)
+        decided = await ctx.station.complete(
+            train.uid, _completion(job, phase, succeeded=True, reason=Reason.RUN_COMPLETED)
         )
         _record_run_end(train, phase)
         train.draft.set_condition(
@@ -253,19 +255,34 @@ async def follow_run(train: TrainPass) -> Next:
             "the run finished; awaiting the result",
             action="FollowRun",
         )
-        await mirror_release(train)
+        await mirror_release(train, decided)
     else:
         await ctx.station.complete(
-            train.uid, wire.RunCompletion(job_succeeded=False, reason=phase.reason)
+            train.uid, _completion(job, phase, succeeded=False, reason=phase.reason)
         )
         _record_run_end(train, phase)
         await fail(train, phase.reason, phase.message, delete_job=phase.reason in _STUCK)
     return Next.DONE
 
 
-async def mirror_release(train: TrainPass) -> None:
-    """The station API's verdict on the result: released, blocked, none, held, processing."""
-    state = await _mirror_progress(train)
+def _completion(
+    job: Obj, phase: jobstates.RunPhase, *, succeeded: bool, reason: Reason
+) -> wire.RunCompletion:
+    """The run's end as the station API records it: outcome, Job, its creation, attempts."""
+    meta = job["metadata"]
+    return wire.RunCompletion(
+        job_succeeded=succeeded,
+        reason=reason,
+        job_uid=meta["uid"],
+        job_created_at=meta.get("creationTimestamp"),
+        attempts=phase.attempts,
+    )
+
+
+async def mirror_release(train: TrainPass, known: wire.TrainState | None = None) -> None:
+    """The station API's verdict on the result: released, blocked, none, held, processing
+    (``known``: the state the completion call answered, so it is not read again)."""
+    state = await _mirror_progress(train, known)
     release = state.release
     draft = train.draft
     if release == ReleaseState.RELEASED:
@@ -404,8 +421,10 @@ def _record_run_end(train: TrainPass, phase: jobstates.RunPhase) -> None:
         )
 
 
-async def _mirror_progress(train: TrainPass) -> wire.TrainState:
-    state = await train.ctx.station.state(train.uid)
+async def _mirror_progress(
+    train: TrainPass, known: wire.TrainState | None = None
+) -> wire.TrainState:
+    state = known if known is not None else await train.ctx.station.state(train.uid)
     if state.progress is not None:
         train.draft.set("progress", state.progress.wire())
     return state

@@ -7,7 +7,7 @@ reconciler treats them as transient (retry on the next pass), never as a Train o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 import httpx2
 
@@ -41,13 +41,16 @@ def build_registration(
     approved_hashes: Collection[str],
     token: str,
     requested_by: str | None = None,
+    provenance: Sequence[wire.ProvenanceEvent] = (),
 ) -> wire.TrainRegistration:
     """What the station API must know before the run starts: who asked, what was approved (the
     query texts and their hashes), the policy that admitted it, the hash of the run's token and
     when the registration expires (the run's deadline plus the time it may wait to start).
 
     The operator and ``pht train run-local`` both register through this function, so a local
-    rehearsal is registered exactly as a run at a station is.
+    rehearsal is registered exactly as a run at a station is. ``provenance``: the records of
+    the steps that led here (admission, approval), which the station writes before its own
+    record of the registration.
     """
     spec, policy = request.spec, request.policy
     return wire.TrainRegistration(
@@ -69,6 +72,7 @@ def build_registration(
         expires_at=utc_in(request.timeout_seconds + policy.timeouts.pending_seconds),
         aggregates=list(spec.aggregates or ()),
         parameters=spec.parameters,
+        provenance=list(provenance),
     )
 
 
@@ -134,8 +138,16 @@ class StationApi:
             return wire.TrainState(uid=uid, registered=False)
         return wire.TrainState.model_validate(response.json())
 
-    async def complete(self, uid: str, completion: wire.RunCompletion) -> None:
-        await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+    async def complete(self, uid: str, completion: wire.RunCompletion) -> wire.TrainState | None:
+        """Report the run's end; the answer is the Train's state after the gate decided (the
+        same as :meth:`state`), or None if the station API answered without one."""
+        response = await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+        if response.status_code != 200 or not response.content:
+            return None
+        try:
+            return wire.TrainState.model_validate_json(response.content)
+        except ValueError:
+            return None
 
     async def deregister(self, uid: str) -> None:
         await self._send("DELETE", wire.TRAIN_REGISTRATION_PATH.format(uid=uid), ok_missing=True)

@@ -3,7 +3,9 @@
 Watch events for a Train, its Job, its Pods, approvals and policy changes all just *enqueue the
 Train's uid*. A uid is in the queue at most once and is never reconciled by two workers at the
 same time (a wake-up during a pass schedules exactly one more pass). Failed passes are retried
-with exponential backoff up to the poll interval. This is what keeps passes level-triggered and
+with exponential backoff up to the poll interval. Updates of a run's Job and Pods come in
+bursts (a pod scheduled, started, its Job's counts): :meth:`WorkQueue.add_soon` gathers a
+burst into one pass a moment later. This is what keeps passes level-triggered and
 the number of API calls bounded by the number of Trains, not the number of events.
 """
 
@@ -37,6 +39,8 @@ class WorkQueue:
         self._failures: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        #: Wake-ups gathered by :meth:`add_soon`, apart from the retry timers.
+        self._soon: dict[str, asyncio.TimerHandle] = {}
 
     def add(self, key: str) -> None:
         if key in self._active:
@@ -44,6 +48,19 @@ class WorkQueue:
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+
+    def add_soon(self, key: str, delay: float) -> None:
+        """Add ``key`` after ``delay`` seconds, counted from the first of several calls: the
+        wake-ups in between become the one pass (a key already queued is left as it is)."""
+        if key in self._queued or key in self._soon:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._soon.pop(key, None)
+            self.add(key)
+
+        self._soon[key] = loop.call_later(delay, fire)
 
     def add_later(self, key: str, delay: float) -> None:
         if key in self._timers:
@@ -60,7 +77,7 @@ class WorkQueue:
         self._tasks = [asyncio.create_task(self._worker()) for _ in range(self._workers)]
 
     async def stop(self) -> None:
-        for timer in self._timers.values():
+        for timer in [*self._timers.values(), *self._soon.values()]:
             timer.cancel()
         for task in self._tasks:
             task.cancel()
@@ -72,6 +89,9 @@ class WorkQueue:
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
+            soon = self._soon.pop(key, None)
+            if soon is not None:  # this pass reads what the gathered wake-ups announced
+                soon.cancel()
             self._active.add(key)
             try:
                 await self._work(key)

@@ -3,7 +3,8 @@
 Not the station API: it stores registrations and provenance in memory and plays the result
 side of a run by a per-Train plan (how many uploads, which release decision). It checks what
 the real one must check — the operator's bearer credential, the request bodies against the
-contract models, idempotency of registration (by uid) and provenance (by event_id).
+contract models, idempotency of registration (by uid) and provenance (by event_id, whether
+posted or carried by a registration).
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ class StationApiDouble:
     registration_puts: int = 0
     deregistered: list[str] = field(default_factory=list)
     completions: dict[str, wire.RunCompletion] = field(default_factory=dict)
+    #: Every operator record by event id, posted on its own or carried by a registration.
     provenance: dict[str, wire.ProvenanceEvent] = field(default_factory=dict)
+    #: The records the operator posted on their own (``POST /internal/v1/provenance``).
+    provenance_posts: list[str] = field(default_factory=list)
     states: dict[str, wire.TrainState] = field(default_factory=dict)
     plans: dict[str, Plan] = field(default_factory=dict)
     #: How often each Train's state (progress, release) was read.
@@ -45,6 +49,8 @@ class StationApiDouble:
     fail_next: int = 0
     #: While set, registrations answer 503 (the station API is down for runs).
     refuse_registrations: bool = False
+    #: While set, the completion call answers 204 without the Train's state.
+    completion_without_state: bool = False
 
     def _authorised(self, request: aiohttp.web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {OPERATOR_TOKEN}"
@@ -72,6 +78,9 @@ class StationApiDouble:
             ):
                 return aiohttp.web.json_response({"reason": "InvalidRegistration"}, status=422)
         self.registration_puts += 1
+        for carried in registration.provenance:  # written first, as the real one does
+            assert carried.train_uid == uid
+            self.provenance.setdefault(carried.event_id, carried)
         created = uid not in self.registrations
         self.registrations[uid] = registration
         self.plans.setdefault(uid, self.plan_for(registration))
@@ -111,7 +120,10 @@ class StationApiDouble:
         state = self.states.setdefault(uid, wire.TrainState(uid=uid, registered=True))
         if completion.job_succeeded and state.release == ReleaseState.PENDING:
             self._settle(uid, plan)
-        return aiohttp.web.Response(status=204)
+        if self.completion_without_state:
+            return aiohttp.web.Response(status=204)
+        # As the real station answers: the Train's state once the gate has decided.
+        return aiohttp.web.json_response(self.states[uid].wire())
 
     def _settle(self, uid: str, plan: Plan) -> None:
         release = plan.release if plan.uploads else ReleaseState.NO_OUTPUT
@@ -150,6 +162,7 @@ class StationApiDouble:
         if (refused := self._guard(request)) is not None:
             return refused
         event = wire.ProvenanceEvent.model_validate(await request.json())
+        self.provenance_posts.append(event.event_id)
         self.provenance.setdefault(event.event_id, event)
         return aiohttp.web.Response(status=202)
 

@@ -54,6 +54,20 @@ def test_a_pod_the_job_counts_but_the_watch_misses_keeps_the_run_running(
     assert phase.reason == "Running"
 
 
+def test_an_ended_pod_not_yet_counted_still_counts_as_an_attempt() -> None:
+    """A real Job controller moves an ended pod out of ``active`` before it counts it."""
+    running = {"active": 1, "startTime": "2026-11-28T11:00:00Z"}
+    between = {"active": 0, "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}
+    counted = {"active": 0, "succeeded": 1, "uncountedTerminatedPods": {}}
+    attempts = [
+        jobstates.classify({"status": status}, [], 900, NOW).attempts
+        for status in (running, between, counted)
+    ]
+    assert attempts == [1, 1, 1]
+    retried = {"active": 1, "failed": 1, "uncountedTerminatedPods": {"failed": ["second"]}}
+    assert jobstates.classify({"status": retried}, [], 900, NOW).attempts == 3
+
+
 def test_unschedulable_counts_from_the_condition_transition() -> None:
     def stuck(since: str) -> dict[str, Any]:
         return pod(

@@ -63,5 +63,26 @@ async def test_passes_woken_while_running_do_not_each_read_progress(
     harness.station.report_progress(uid, 100, ProgressStage.DONE)
     await harness.jobs.succeed(RUN_NS, harness.job_name("steady"))
     body = await harness.wait_summary("steady", "Succeeded")
-    assert body["status"]["progress"]["percent"] == 100  # the run's end reads it
-    assert harness.station.state_reads[uid] >= 1
+    assert body["status"]["progress"]["percent"] == 100  # the run's end brings it
+    # ... in the completion call's answer: the state is not read again for the release.
+    assert harness.station.state_reads[uid] == 0
+    assert uid in harness.station.completions
+
+
+async def test_without_a_state_in_the_completion_answer_the_release_is_read(
+    slow_recheck: Harness,
+) -> None:
+    harness = slow_recheck
+    harness.station.completion_without_state = True
+    await harness.apply_policy()
+    await harness.create_train("older")
+    await harness.wait_summary("older", "Queued")
+    uid = harness.train("older")["metadata"]["uid"]
+    await harness.jobs.run(RUN_NS, harness.job_name("older"))
+    await harness.wait_summary("older", "Running")
+    harness.station.report_progress(uid, 100, ProgressStage.DONE)
+    await harness.jobs.succeed(RUN_NS, harness.job_name("older"))
+    body = await harness.wait_summary("older", "Succeeded")
+    assert body["status"]["progress"]["percent"] == 100
+    assert body["status"]["result"]["digest"].startswith("sha256:")
+    assert harness.station.state_reads[uid] == 1

@@ -261,3 +261,22 @@ async def test_pods_outside_the_run_namespace_cannot_fake_a_runs_outcome(
     assert harness.summary("real") == "Queued"
     await harness.jobs.run(RUN_NS, job)
     await harness.wait_summary("real", "Running")
+
+
+async def test_the_attempts_count_never_goes_down(harness: Harness) -> None:
+    """A Job controller between two updates (an ended pod no longer active, not yet counted)
+    or pods deleted under a running Job: the recorded attempts stay."""
+    await harness.apply_policy()
+    job = await start(harness, "steady-count")
+    await harness.jobs.run(RUN_NS, job)
+    await harness.wait_summary("steady-count", "Running")
+    await harness.wait_for(lambda: harness.train("steady-count")["status"].get("attempts") == 1)
+    await asyncio.sleep(1.0)  # settled
+    version = harness.train("steady-count")["metadata"]["resourceVersion"]
+    await harness.cluster.patch_object(
+        JOBS, RUN_NS, job, {"status": {"active": 0, "ready": 0}}, subresource="status"
+    )
+    await asyncio.sleep(1.5)  # the gathered wake-up and its pass
+    body = harness.train("steady-count")
+    assert body["status"]["attempts"] == 1
+    assert body["metadata"]["resourceVersion"] == version  # nothing new to write

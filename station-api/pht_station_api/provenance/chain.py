@@ -37,11 +37,9 @@ from pht_station_api.provenance.heads import (
 )
 from pht_station_api.provenance.records import (
     GENESIS_HASH,
-    MAX_ACTOR,
     InvalidRecordError,
     ProvenanceRecord,
-    check_details,
-    check_text,
+    check_fields,
 )
 from pht_station_api.provenance.verification import (
     ChainProblem,
@@ -134,12 +132,7 @@ class ProvenanceChain:
         at: str | None = None,
     ) -> str:
         """Append one record and return its hash (the existing one for a repeated event id)."""
-        if not actor or len(actor) > MAX_ACTOR:
-            raise InvalidRecordError("actor must be 1-253 characters")
-        for name, text in (("actor", actor), ("train uid", train_uid), ("event id", event_id)):
-            check_text(name, text)
-        check_text("time", at)
-        checked = check_details(details)
+        checked = check_fields(actor, train_uid, event_id, at, details)
         with self._lock:
             if event_id is not None:
                 existing = self._existing(event_id)

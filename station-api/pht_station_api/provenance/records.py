@@ -85,6 +85,18 @@ def check_text(name: str, value: str | None) -> None:
         raise InvalidRecordError(f"{name} is not valid Unicode text") from None
 
 
+def check_fields(
+    actor: str, train_uid: str | None, event_id: str | None, at: str | None, details: Any
+) -> dict[str, DetailValue]:
+    """Everything a record may hold, checked before anything is written; the checked details."""
+    if not actor or len(actor) > MAX_ACTOR:
+        raise InvalidRecordError("actor must be 1-253 characters")
+    for name, text in (("actor", actor), ("train uid", train_uid), ("event id", event_id)):
+        check_text(name, text)
+    check_text("time", at)
+    return check_details(details)
+
+
 def check_details(details: Any) -> dict[str, DetailValue]:
     """Accept only a small dict of bounded scalars, so nothing bulky can ride in the chain."""
     if not isinstance(details, dict):

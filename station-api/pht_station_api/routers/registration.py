@@ -2,7 +2,9 @@
 
 Registration is an idempotent ``PUT`` keyed by the Train's uid (201 when new, 200 when the same
 uid is registered again); deregistration revokes the token at once (204, also for an unknown or
-already revoked uid, so a retrying operator converges). Both are provenance records.
+already revoked uid, so a retrying operator converges). Both are provenance records, written by
+the station itself; a registration also brings the operator's records of the Train's admission
+and approval, which the station writes just before it.
 """
 
 from typing import Annotated, Final
@@ -27,6 +29,8 @@ from pht_station_api.errors import (
     UnsupportedMediaType,
 )
 from pht_station_api.gateway.executions import forget_train
+from pht_station_api.provenance import InvalidRecordError
+from pht_station_api.provenance.operatorsteps import check_carried, record_carried
 from pht_station_api.registry import parse_timestamp
 from pht_station_api.responses import LoadReceipt, refusal
 from pht_station_api.triplestores.loading import DEFAULT_GRAPH, MEDIA_TYPES
@@ -64,8 +68,14 @@ def register_train(
     if outside:
         raise Conflict(f"allowed graphs outside the policy snapshot: {', '.join(outside)}")
     _check_approved_queries(registration)
+    try:
+        check_carried(registration)
+    except InvalidRecordError as exc:
+        raise InvalidRegistration(str(exc)) from None
     train, created = state.registry.register(registration)
     forget_train(uid)
+    # The steps that led here (admission, approval) come first in the chain, then this one.
+    record_carried(state.chain, registration)
     state.chain.record(
         ProvenanceKind.REGISTRATION,
         train_uid=uid,

@@ -25,6 +25,7 @@ from pht_station_api.aggregates.runs import compute_for_run
 from pht_station_api.bodylimits import allow_body
 from pht_station_api.deps import OperatorDep, RunDep, StateDep
 from pht_station_api.errors import NotFound
+from pht_station_api.provenance.operatorsteps import record_run
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.responses import refusal
 from pht_station_api.results.archive import ResultArchive
@@ -123,6 +124,7 @@ async def complete_run(
     """The run's Job finished: the station computes the Train's declared aggregates, and the
     gate decides on them and the final attempt (once)."""
     train = _known(state, uid)
+    record_run(state.chain, train.registration, completion)
     archive = result_archive(state)
     aggregates: list[AggregateResult] = []
     if completion.job_succeeded and not archive.completed(uid):
