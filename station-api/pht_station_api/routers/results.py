@@ -124,7 +124,7 @@ async def complete_run(
     """The run's Job finished: the station computes the Train's declared aggregates, and the
     gate decides on them and the final attempt (once)."""
     train = _known(state, uid)
-    record_run(state.chain, train.registration, completion)
+    await run_in_threadpool(record_run, state.chain, train.registration, completion)
     archive = result_archive(state)
     aggregates: list[AggregateResult] = []
     if completion.job_succeeded and not archive.completed(uid):
