@@ -84,8 +84,15 @@ def _term(binding: object) -> Value:
     return value
 
 
-def read_answer(body: bytes, patient_variable: str) -> Answer:
-    """The answer's records, one per patient bound by ``patient_variable``."""
+def read_answer(
+    body: bytes, patient_variable: str, patients: frozenset[bytes] | None = None
+) -> Answer:
+    """The answer's records, one per patient bound by ``patient_variable``.
+
+    With ``patients`` (the IRIs the store knows as patients: typed ``ncit:C16960`` in the
+    allowed graphs), a row whose ``patient_variable`` is any other IRI binds no patient: a query
+    that mints IRIs (``BIND(IRI(…))``) cannot count one patient several times.
+    """
     try:
         document = json.loads(body)
         variables = document["head"]["vars"]
@@ -94,7 +101,7 @@ def read_answer(body: bytes, patient_variable: str) -> Answer:
         raise AnswerUnreadable("the answer is not SPARQL JSON results of a SELECT query") from None
     if not isinstance(variables, list) or not isinstance(bindings, list):
         raise AnswerUnreadable("the answer is not SPARQL JSON results of a SELECT query")
-    patients: dict[str, dict[str, Value]] = {}
+    records: dict[str, dict[str, Value]] = {}
     without = 0
     for solution in bindings:
         if not isinstance(solution, dict):
@@ -104,10 +111,13 @@ def read_answer(body: bytes, patient_variable: str) -> Answer:
             without += 1
             continue
         key = patient.get("value")
-        if not isinstance(key, str) or key in patients:
+        if not isinstance(key, str) or key in records:
             continue
-        patients[key] = {name: _term(term) for name, term in solution.items()}
-    return Answer(tuple(str(v) for v in variables), tuple(patients.values()), without)
+        if patients is not None and key.encode() not in patients:
+            without += 1
+            continue
+        records[key] = {name: _term(term) for name, term in solution.items()}
+    return Answer(tuple(str(v) for v in variables), tuple(records.values()), without)
 
 
 def number(value: Value) -> float | None:

@@ -21,6 +21,7 @@ from pht_station_api.aggregates.answers import AnswerUnreadable, read_answer
 from pht_station_api.aggregates.compute import compute
 from pht_station_api.aggregates.tables import failed
 from pht_station_api.errors import StationApiError
+from pht_station_api.gateway.executions import Answer as QueryAnswer
 from pht_station_api.gateway.executions import QueryRequest, run_query
 from pht_station_api.registry import RegisteredTrain
 from pht_station_api.state import StationState
@@ -41,17 +42,17 @@ async def compute_for_run(state: StationState, train: RegisteredTrain) -> list[A
         parameters = parse_parameters(registration.parameters)
     except ParameterRefusal:
         return [failed(spec, "InvalidParameters") for spec in registration.aggregates]
-    answers: dict[str, bytes | str] = {}
+    answers: dict[str, QueryAnswer | str] = {}
     results: list[AggregateResult] = []
     for spec in registration.aggregates:
         if spec.query not in answers:
             answers[spec.query] = await _answer(state, train, spec.query)
-        body = answers[spec.query]
-        if isinstance(body, str):
-            results.append(failed(spec, body))
+        served = answers[spec.query]
+        if isinstance(served, str):
+            results.append(failed(spec, served))
             continue
         try:
-            answer = read_answer(body, spec.patient)
+            answer = read_answer(served.body, spec.patient, served.patients)
         except AnswerUnreadable:
             results.append(failed(spec, "AnswerUnreadable"))
             continue
@@ -63,12 +64,11 @@ async def compute_for_run(state: StationState, train: RegisteredTrain) -> list[A
     return results
 
 
-async def _answer(state: StationState, train: RegisteredTrain, name: str) -> bytes | str:
+async def _answer(state: StationState, train: RegisteredTrain, name: str) -> QueryAnswer | str:
     """The approved query's answer as SPARQL JSON, or the reason it was refused."""
     request = QueryRequest(text=None, accept=SPARQL_JSON, default_graph_uris=[],
                            named_graph_uris=[], name=name)  # fmt: skip
     try:
-        answer = await run_query(state, train, request, time.perf_counter(), STATION_ACTOR)
+        return await run_query(state, train, request, time.perf_counter(), STATION_ACTOR)
     except StationApiError as refusal:
         return refusal.reason
-    return answer.body

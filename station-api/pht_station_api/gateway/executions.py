@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from pht_contract.wire import DetailValue, ProvenanceKind
@@ -50,6 +50,9 @@ class Answer:
     body: bytes
     media_type: str
     rows: int
+    #: The patient IRIs the answer binds (typed ``ncit:C16960`` in the allowed graphs); kept out
+    #: of ``repr`` so an answer that reaches a log carries none.
+    patients: frozenset[bytes] = field(default=frozenset(), repr=False)
 
 
 log = logging.getLogger(__name__)
@@ -267,7 +270,7 @@ async def run_query(
         },
         actor,
     )
-    return Answer(outcome.body, MEDIA_TYPE_OF[result_format], outcome.rows)
+    return Answer(outcome.body, MEDIA_TYPE_OF[result_format], outcome.rows, outcome.patients)
 
 
 def _worker_error(reason: str, message: str) -> StationApiError:

@@ -87,3 +87,17 @@ def test_numbers_and_labels() -> None:
     assert label("http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#C48728") == "T3"
     assert label("https://other.example/codes#X1") == "X1"
     assert label(3.0) == "3" and label(None) is None
+
+
+def test_only_iris_the_store_knows_as_patients_are_read() -> None:
+    real = {"type": "uri", "value": "https://h.example/p/1"}
+    minted = {"type": "uri", "value": "https://h.example/p/1/copy-a"}
+    body = json.dumps(
+        {
+            "head": {"vars": ["patient"]},
+            "results": {"bindings": [{"patient": real}, {"patient": minted}]},
+        }
+    ).encode()
+    answer = read_answer(body, "patient", frozenset({b"https://h.example/p/1"}))
+    assert [p["patient"] for p in answer.patients] == ["https://h.example/p/1"]
+    assert answer.rows_without_patient == 1

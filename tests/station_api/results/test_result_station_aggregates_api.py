@@ -244,3 +244,30 @@ async def test_an_aggregate_over_too_few_patients_fails_without_failing_the_othe
         ("Withheld", "MinCohort"),
         ("Withheld", "MinCohort"),
     ]
+
+
+MINTED = """PREFIX roo: <http://www.cancerdata.org/roo/>
+PREFIX ncit: <http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl#>
+SELECT ?patient ?stage WHERE {
+  ?real a ncit:C16960 ; roo:P100029 ?tumour .
+  ?tumour roo:P100219 ?stage .
+  VALUES ?copy { "a" "b" "c" "d" "e" }
+  BIND(IRI(CONCAT(STR(?real), "/copy-", ?copy)) AS ?patient)
+}"""
+
+
+async def test_a_query_that_mints_patient_iris_cannot_count_a_patient_five_times(
+    inside: httpx.AsyncClient, outside: httpx.AsyncClient
+) -> None:
+    # Five minted IRIs per real patient would lift a group of one past a threshold of five:
+    # only IRIs the store knows as patients count, so the minted rows count for nobody.
+    reg, _ = await run(inside, MINTED, [STAGE_COUNTS])
+    result = (
+        await outside.get(f"/results/{reg.namespace}/{reg.name}", headers=bearer(REQUESTER))
+    ).json()
+    (counts,) = result["aggregates"]
+    assert counts.get("table") is None, counts
+    assert (counts["status"], counts["rule"]) in {
+        ("Withheld", "NoPatients"),
+        ("Failed", "QueryNotAllowed"),
+    }
