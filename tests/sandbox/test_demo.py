@@ -2,6 +2,8 @@
 and Cox), and the local job runner's contract (bundled trains run, other images fail like an
 unpullable image)."""
 
+import asyncio
+import importlib.util
 import json
 import math
 import re
@@ -15,6 +17,7 @@ import yaml
 
 from pht_contract import constants
 from pht_contract.survivalmodels import CoxModel, RecordError
+from pht_sandbox.federated import federated_demo
 from pht_sandbox.stations import LocalStation, StationConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -155,6 +158,23 @@ def test_federated_cox_demo_agrees_with_lifelines_and_writes_a_usable_model(
     assert model.hazard_ratio(late, early) > 1.5
     with pytest.raises(RecordError, match="n: unknown level 'N4'"):
         model.linear_predictor({**late, "n": "N4"})
+
+
+def test_the_cox_demo_without_lifelines_says_so_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = importlib.util.find_spec
+
+    def without_lifelines(name: str, *args: Any) -> Any:
+        return None if name == "lifelines" else found(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_lifelines)
+    code = asyncio.run(federated_demo(tmp_path / "work", tmp_path / "out", True, "cox"))
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: the Cox demo checks its fit against lifelines")
+    assert "pip install lifelines" in error and "\n" not in error
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
