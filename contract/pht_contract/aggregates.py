@@ -224,6 +224,11 @@ class ModelRound(ApiModel):
     log_likelihood: float
     gradient: list[float]
     hessian: list[list[float]]
+    concordance: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    """CoxRound: Harrell's C-index of the station's patients at these coefficients (the share
+    of comparable pairs, a death and a patient known to outlive it, in which the one who died
+    first has the higher risk; ties in risk count 1/2), rounded to the policy's significant
+    digits; absent when no pair is comparable."""
 
 
 class AggregateStatus(StrEnum):

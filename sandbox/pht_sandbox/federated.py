@@ -16,6 +16,15 @@ negligible. Then, as a check only possible because the cohorts are synthetic, it
 model on the pooled rows with an independent encoding (the federated-logreg example train's)
 and prints both: they agree to the stated tolerance, which shows the algorithm travelled and
 the data did not.
+
+With ``--model cox`` each round is a ``CoxRound`` instead (the example Train
+examples/trains/federated-cox-round.yaml): a Cox model of overall survival on age, sex and T and
+N stage, each station its own stratum, so only the gradient and Hessian of the station's Efron
+partial likelihood (with n, deaths and the station's Harrell C-index) leave it. The coordinator
+prints hazard ratios with 95 % confidence intervals from the summed Hessian and each station's
+C-index, writes the model as a :class:`~pht_contract.survivalmodels.CoxModel`
+(``federated-cox-model.json``), and checks coefficients and standard errors against lifelines'
+``CoxPHFitter`` on the pooled rows, stratified by station.
 """
 
 from __future__ import annotations
@@ -23,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import importlib.util
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import numpy as np
 import yaml
@@ -39,6 +50,7 @@ from pht_contract.objects import Obj
 from pht_contract.sparql import query_hash
 from pht_contract.times import utc_in
 from pht_contract.trains import TrainSpec
+from pht_sandbox.federatedcox import cox_reference_fit, report_cox
 from pht_sandbox.stations import (
     GRAPH,
     RESEARCHER,
@@ -57,17 +69,62 @@ TRAIN_DIR: Final = REPO / "trains" / "examples" / "federated-logreg"
 #: The example train whose query and row encoding the pooled reference uses (its features are
 #: the round's terms, in the same order).
 REFERENCE_TRAIN_FILE: Final = REPO / "examples" / "trains" / "federated-logreg.yaml"
+COX_TRAIN_FILE: Final = REPO / "examples" / "trains" / "federated-cox-round.yaml"
 HOSPITALS: Final = (1, 2, 3)
 PATIENTS: Final = 300
 MAX_ROUNDS: Final = 12
+
+Model = Literal["logistic", "cox"]
+MODELS: Final[tuple[Model, ...]] = ("logistic", "cox")
 STEP_TOLERANCE: Final = 1e-8
 #: Federated and pooled coefficients must agree to this (absolute) tolerance.
 AGREEMENT_TOLERANCE: Final = 1e-6
 ROUND_TIMEOUT: Final = 120.0
 #: How long the coordinator's standing approval stays valid.
 APPROVAL_VALIDITY_SECONDS: Final = 30 * 24 * 3600
-#: Largest coefficient (in absolute value) the standing approval lets a round carry.
-COEFFICIENT_BOUND: Final = 20.0
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """What differs between the models: the Train template, its aggregate and the names."""
+
+    model: Model
+    template_file: Path
+    kind: str
+    #: Rounds are named ``<prefix>-<round>``; the standing approval ``<prefix>-standing``.
+    prefix: str
+    description: str
+
+
+PLANS: Final[dict[Model, RoundPlan]] = {
+    "logistic": RoundPlan(
+        "logistic",
+        TRAIN_FILE,
+        "GlmRound",
+        "federated-round",
+        "Federated 2-year survival model",
+    ),
+    "cox": RoundPlan(
+        "cox",
+        COX_TRAIN_FILE,
+        "CoxRound",
+        "federated-cox-round",
+        "Federated Cox model of overall survival, each station its own stratum",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ReleasedRound:
+    """One station's released statistics for one round."""
+
+    n: int
+    gradient: NDArray[np.float64]
+    hessian: NDArray[np.float64]
+    #: Deaths (Cox rounds).
+    events: int | None = None
+    #: The station's Harrell C-index at the round's coefficients (Cox rounds).
+    concordance: float | None = None
 
 
 def _load(path: Path) -> Obj:
@@ -82,11 +139,15 @@ def _train_module(name: str) -> Any:
     return importlib.import_module(f"federated_logreg.{name}")
 
 
-def standing_approval(template: Obj, runs: int, terms: list[str]) -> Obj:
+def standing_approval(
+    template: Obj, runs: int, terms: list[str], plan: RoundPlan = PLANS["logistic"]
+) -> Obj:
     """What the stewards approve once for all rounds: this image, query and aggregate
-    declaration, for the demo's researcher only, with every coefficient bounded (a coordinator
-    free to send any coefficient could make one round's statistics single out a patient)."""
+    declaration, for the demo's researcher only, with every coefficient bounded as the
+    declaration bounds it (a coordinator free to send any coefficient could make one round's
+    statistics single out a patient)."""
     spec = TrainSpec.model_validate(template["spec"])
+    bound = coefficient_bound(template)
     coefficients = {
         "name": "coefficients",
         "type": "object",
@@ -94,13 +155,13 @@ def standing_approval(template: Obj, runs: int, terms: list[str]) -> Obj:
         "items": "number",
         "keys": terms,
         "maxItems": len(terms),
-        "minimum": -COEFFICIENT_BOUND,
-        "maximum": COEFFICIENT_BOUND,
+        "minimum": -bound,
+        "maximum": bound,
     }
     return {
         "apiVersion": constants.GROUP_VERSION,
         "kind": constants.APPROVAL_KIND,
-        "metadata": {"name": "federated-round-standing", "namespace": "pht-requests"},
+        "metadata": {"name": f"{plan.prefix}-standing", "namespace": "pht-requests"},
         "spec": {
             "standing": {
                 "imageDigest": spec.image_digest,
@@ -113,28 +174,36 @@ def standing_approval(template: Obj, runs: int, terms: list[str]) -> Obj:
             },
             "decision": "Approve",
             "approver": "steward@station.local",
-            "comment": "Federated 2-year survival model: rounds the station computes, no steward "
-            "each time.",
+            "comment": f"{plan.description}: rounds the station computes, no steward each time.",
         },
     }
 
 
+def coefficient_bound(template: Obj) -> float:
+    """The largest coefficient (in absolute value) the round's declaration lets it carry."""
+    source = TrainSpec.model_validate(template["spec"]).aggregates[0].coefficients  # type: ignore[index]
+    assert source is not None
+    return source.max_abs
+
+
 def round_train(
-    template: Obj, round_number: int, beta: NDArray[np.float64], terms: list[str]
+    template: Obj,
+    round_number: int,
+    beta: NDArray[np.float64],
+    terms: list[str],
+    plan: RoundPlan = PLANS["logistic"],
 ) -> Obj:
     parameters = {"coefficients": {t: float(b) for t, b in zip(terms, beta, strict=True)}}
     return {
         **template,
-        "metadata": {**template["metadata"], "name": f"federated-round-{round_number}"},
+        "metadata": {**template["metadata"], "name": f"{plan.prefix}-{round_number}"},
         "spec": {**template["spec"], "parameters": json.dumps(parameters)},
     }
 
 
-def round_statistics(
-    result: Obj, terms: list[str]
-) -> tuple[int, NDArray[np.float64], NDArray[np.float64]] | str:
-    """n, gradient and Hessian from one station's released round, or why there is none."""
-    rounds = [a for a in result.get("aggregates") or [] if a.get("kind") == "GlmRound"]
+def round_statistics(result: Obj, terms: list[str], kind: str = "GlmRound") -> ReleasedRound | str:
+    """One station's released round of the given kind, or why there is none."""
+    rounds = [a for a in result.get("aggregates") or [] if a.get("kind") == kind]
     if not rounds:
         return "no model round in the released result"
     released = rounds[0]
@@ -143,7 +212,13 @@ def round_statistics(
         return f"the round was {released.get('status')} ({released.get('rule')})"
     if model["terms"] != terms:
         return "the round's terms differ from the coordinator's"
-    return int(model["n"]), np.array(model["gradient"]), np.array(model["hessian"])
+    return ReleasedRound(
+        n=int(model["n"]),
+        gradient=np.array(model["gradient"], dtype=np.float64),
+        hessian=np.array(model["hessian"], dtype=np.float64),
+        events=model.get("events"),
+        concordance=model.get("concordance"),
+    )
 
 
 def pooled_fit(stations: list[LocalStation]) -> tuple[NDArray[np.float64], int]:
@@ -192,15 +267,31 @@ def pooled_fit(stations: list[LocalStation]) -> tuple[NDArray[np.float64], int]:
     return beta, len(y)
 
 
+def lifelines_missing() -> str | None:
+    """Why the Cox demo cannot check its fit, or None when lifelines is installed."""
+    if importlib.util.find_spec("lifelines") is None:
+        return (
+            "the Cox demo checks its fit against lifelines, which is not installed "
+            "(pip install lifelines, or 'make setup' for the test extra)"
+        )
+    return None
+
+
 @stops_on_sigterm
-async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
+async def federated_demo(
+    work_dir: Path, out_dir: Path, once: bool, model: Model = "logistic"
+) -> int:
+    plan = PLANS[model]
+    if model == "cox" and (missing := lifelines_missing()) is not None:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     print(
         "Federated demo: three stations in a box (EMULATED clusters, trains as LOCAL "
         "processes, SYNTHETIC hospitals). Only released statistics reach the coordinator.\n"
     )
     started = time.monotonic()
     work_dir = fresh_work_dir(work_dir)
-    template = _load(TRAIN_FILE)
+    template = _load(plan.template_file)
     terms = TrainSpec.model_validate(template["spec"]).aggregates[0].terms()  # type: ignore[index]
     async with contextlib.AsyncExitStack() as stack:
         stations: list[LocalStation] = []
@@ -213,17 +304,17 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
                 policy_file=POLICY_FILE,
             )
             stations.append(await stack.enter_async_context(LocalStation(config)))
-        approval = standing_approval(template, MAX_ROUNDS, terms)
+        approval = standing_approval(template, MAX_ROUNDS, terms, plan)
         standing = approval["spec"]["standing"]
         print(
             "Each round is a Train whose statistics the STATION computes (spec.aggregates: a "
-            "GlmRound\nover the approved query's answer); its image reads and uploads nothing, so "
-            "no steward\nreviews an image or releases a round. The stewards approve the rounds "
-            "once:\n"
+            f"{plan.kind}\nover the approved query's answer); its image reads and uploads "
+            "nothing, so no steward\nreviews an image or releases a round. The stewards approve "
+            "the rounds once:\n"
             f"  standing: {{imageDigest: {standing['imageDigest'][:19]}…, queryHashes: "
             f"[{standing['queryHashes'][0][:12]}…],\n"
             f"             aggregatesHash: {standing['aggregatesHash'][:12]}…, coefficients "
-            f"within ±{COEFFICIENT_BOUND:g}, maxRuns: {MAX_ROUNDS}}}"
+            f"within ±{coefficient_bound(template):g}, maxRuns: {MAX_ROUNDS}}}"
         )
         for station in stations:
             await station.apply(_load(POLICY_FILE), constants.POLICY_PLURAL)
@@ -232,49 +323,91 @@ async def federated_demo(work_dir: Path, out_dir: Path, once: bool) -> int:
             f"3 stations up in {time.monotonic() - started:.1f}s, each with a standing "
             f"approval for {MAX_ROUNDS} rounds of {template['spec']['image'].split('@')[0]}"
         )
-        beta = np.zeros(len(terms))
-        converged = False
-        for round_number in range(1, MAX_ROUNDS + 1):
-            doc = round_train(template, round_number, beta, terms)
-            trains = await asyncio.gather(*(s.apply(doc, constants.TRAIN_PLURAL) for s in stations))
-            name = trains[0]["metadata"]["name"]
-            finals = await asyncio.gather(
-                *(s.wait_for(name, lambda _t: False, ROUND_TIMEOUT) for s in stations)
+        fit = await newton_rounds(stations, template, terms, plan)
+        if fit is None:
+            return 1
+        if model == "cox":
+            reference = cox_reference_fit(stations, template)
+            agreed = report_cox(
+                template,
+                fit.beta,
+                fit.hessian,
+                [(s.config.name, r) for s, r in zip(stations, fit.last_round, strict=True)],
+                reference,
+                fit.converged,
+                started,
+                out_dir,
             )
-            for station, final in zip(stations, finals, strict=True):
-                summary = (final.get("status") or {}).get("summary")
-                if summary != "Succeeded":
-                    print(f"round {round_number}: {station.config.name} ended {summary}")
-                    return 1
-            results = await asyncio.gather(*(s.released_result(name) for s in stations))
-            sums = []
-            for station, result in zip(stations, results, strict=True):
-                statistics = round_statistics(result, terms)
-                if isinstance(statistics, str):
-                    print(f"round {round_number}: {station.config.name}: {statistics}")
-                    return 1
-                sums.append(statistics)
-            n = sum(s[0] for s in sums)
-            gradient = np.sum([s[1] for s in sums], axis=0)
-            hessian = np.sum([s[2] for s in sums], axis=0)
-            step = np.linalg.solve(hessian, gradient)
-            beta = beta - step
-            print(
-                f"round {round_number}: n={n} ({', '.join(str(s[0]) for s in sums)}), "
-                f"max |Newton step| = {np.max(np.abs(step)):.2e}"
-            )
-            if np.max(np.abs(step)) < STEP_TOLERANCE:
-                converged = True
-                break
-        pooled, pooled_n = pooled_fit(stations)
-        report(terms, beta, pooled, pooled_n, converged, started, out_dir)
+        else:
+            pooled, pooled_n = pooled_fit(stations)
+            report(terms, fit.beta, pooled, pooled_n, fit.converged, started, out_dir)
+            agreed = fit.converged and agree(fit.beta, pooled)
         if not once:
             print("\nThe three stations keep running (Ctrl-C stops them):")
             for station in stations:
                 print(f"  {station.config.name}: export kubeconfig={station.urls.kubeconfig}")
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.Event().wait()
-    return 0 if converged and agree(beta, pooled) else 1
+    return 0 if agreed else 1
+
+
+@dataclass(frozen=True)
+class NewtonFit:
+    """Where the rounds ended."""
+
+    #: Logistic: the coefficients after the last Newton step. Cox: the coefficients of the last
+    #: round (whose Newton step was negligible), so the standard errors and C-indices the
+    #: stations computed at them are exactly at the reported coefficients.
+    beta: NDArray[np.float64]
+    #: The summed Hessian of the last round.
+    hessian: NDArray[np.float64]
+    #: Each station's last released round, in the order of the stations.
+    last_round: list[ReleasedRound]
+    converged: bool
+
+
+async def newton_rounds(
+    stations: list[LocalStation], template: Obj, terms: list[str], plan: RoundPlan
+) -> NewtonFit | None:
+    """Newton's method over the stations' released rounds; None when a round fails."""
+    beta = np.zeros(len(terms))
+    hessian = np.zeros((len(terms), len(terms)))
+    released: list[ReleasedRound] = []
+    for round_number in range(1, MAX_ROUNDS + 1):
+        doc = round_train(template, round_number, beta, terms, plan)
+        trains = await asyncio.gather(*(s.apply(doc, constants.TRAIN_PLURAL) for s in stations))
+        name = trains[0]["metadata"]["name"]
+        finals = await asyncio.gather(
+            *(s.wait_for(name, lambda _t: False, ROUND_TIMEOUT) for s in stations)
+        )
+        for station, final in zip(stations, finals, strict=True):
+            summary = (final.get("status") or {}).get("summary")
+            if summary != "Succeeded":
+                print(f"round {round_number}: {station.config.name} ended {summary}")
+                return None
+        results = await asyncio.gather(*(s.released_result(name) for s in stations))
+        released = []
+        for station, result in zip(stations, results, strict=True):
+            statistics = round_statistics(result, terms, plan.kind)
+            if isinstance(statistics, str):
+                print(f"round {round_number}: {station.config.name}: {statistics}")
+                return None
+            released.append(statistics)
+        n = sum(r.n for r in released)
+        gradient = np.sum([r.gradient for r in released], axis=0)
+        hessian = np.sum([r.hessian for r in released], axis=0)
+        step = np.linalg.solve(hessian, gradient)
+        events = f", deaths {sum(r.events or 0 for r in released)}" if plan.model == "cox" else ""
+        print(
+            f"round {round_number}: n={n} ({', '.join(str(r.n) for r in released)}){events}, "
+            f"max |Newton step| = {np.max(np.abs(step)):.2e}"
+        )
+        converged = bool(np.max(np.abs(step)) < STEP_TOLERANCE)
+        if not (converged and plan.model == "cox"):
+            beta = beta - step
+        if converged:
+            return NewtonFit(beta, hessian, released, True)
+    return NewtonFit(beta, hessian, released, False)
 
 
 def agree(beta: NDArray[np.float64], pooled: NDArray[np.float64]) -> bool:

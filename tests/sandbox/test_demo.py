@@ -1,7 +1,12 @@
-"""The station in a box end to end: `pht demo --once`, `pht demo federated --once`, and the
-local job runner's contract (bundled trains run, other images fail like an unpullable image)."""
+"""The station in a box end to end: `pht demo --once`, `pht demo federated --once` (logistic
+and Cox), and the local job runner's contract (bundled trains run, other images fail like an
+unpullable image)."""
 
+import asyncio
+import importlib.util
 import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +16,8 @@ import pytest
 import yaml
 
 from pht_contract import constants
+from pht_contract.survivalmodels import CoxModel, RecordError
+from pht_sandbox.federated import federated_demo
 from pht_sandbox.stations import LocalStation, StationConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -98,6 +105,87 @@ def test_federated_demo_agrees_with_the_pooled_fit(tmp_path: Path) -> None:
     for federated, pooled in zip(fit["federated"], fit["pooled"], strict=True):
         assert abs(federated - pooled) <= 1e-6
     assert any(abs(b) > 0.05 for b in fit["federated"])  # a real fit, not all zeros
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_federated_cox_demo_agrees_with_lifelines_and_writes_a_usable_model(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    result = _pht(
+        "demo",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--out",
+        str(out),
+        "federated",
+        "--model",
+        "cox",
+        "--once",
+        cwd=REPO,
+        timeout=280,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    text = result.stdout
+    assert "the STATION computes (spec.aggregates: a CoxRound" in text and "round 1:" in text
+    agreement = re.search(
+        r"max \|federated - lifelines\| = (\S+) \(coefficients\), (\S+) \(standard errors\), "
+        r"tolerance 1e-06: AGREE",
+        text,
+    )
+    assert agreement is not None, text[-3000:]
+    assert max(float(agreement[1]), float(agreement[2])) <= 1e-6
+    model = CoxModel.model_validate_json((out / "federated-cox-model.json").read_text())
+    assert model.terms == [
+        "age", "sex[female]", "t[T2]", "t[T3]", "t[T4]", "n[N1]", "n[N2]", "n[N3]",
+    ]  # fmt: skip
+    # Both columns of the printed table (6 decimals) match the released model.
+    for term, coefficient, error in zip(
+        model.terms, model.coefficients, model.standard_errors, strict=True
+    ):
+        row = re.search(rf"^\s*{re.escape(term)}\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)$", text, re.M)
+        assert row is not None, term
+        printed = [float(value) for value in row.groups()]
+        assert printed[0] == pytest.approx(coefficient, abs=1e-6)
+        assert printed[1] == pytest.approx(coefficient, abs=2e-6)  # lifelines
+        assert printed[2] == pytest.approx(error, abs=1e-6)
+        assert printed[3] == pytest.approx(error, abs=2e-6)
+    ratios = re.findall(r"^\s*(\S+)\s+HR\s+(\S+)\s+\((\S+) to (\S+)\)$", text, re.M)
+    assert [term for term, *_ in ratios] == model.terms
+    for (_, ratio, lower, upper), coefficient in zip(ratios, model.coefficients, strict=True):
+        assert float(ratio) == pytest.approx(math.exp(coefficient), abs=1e-3)
+        assert float(lower) < float(ratio) < float(upper)
+    # Every station released its C-index, a real one (the model orders patients by T and N).
+    assert [stratum.name for stratum in model.strata] == ["hospital-1", "hospital-2", "hospital-3"]
+    for stratum in model.strata:
+        assert stratum.concordance is not None and 0.55 < stratum.concordance < 0.9
+        assert f"{stratum.name}: C = {stratum.concordance}" in text
+    # A researcher applies the model to new patients.
+    early = {"age": 64.0, "sex": "female", "t": "T1", "n": "N0"}
+    late = {"age": 64.0, "sex": "female", "t": "T4", "n": "N3"}
+    expected = math.exp(model.coefficients[4] + model.coefficients[7])
+    assert model.hazard_ratio(late, early) == pytest.approx(expected)
+    assert model.hazard_ratio(late, early) > 1.5
+    with pytest.raises(RecordError, match="n: unknown level 'N4'"):
+        model.linear_predictor({**late, "n": "N4"})
+
+
+def test_the_cox_demo_without_lifelines_says_so_before_starting_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = importlib.util.find_spec
+
+    def without_lifelines(name: str, *args: Any) -> Any:
+        return None if name == "lifelines" else found(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", without_lifelines)
+    code = asyncio.run(federated_demo(tmp_path / "work", tmp_path / "out", True, "cox"))
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: the Cox demo checks its fit against lifelines")
+    assert "pip install lifelines" in error and "\n" not in error
+    assert not (tmp_path / "work").exists() and not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow

@@ -9,7 +9,10 @@ station, so the federated fit equals the pooled (stratified) fit.
 :func:`glm_statistics` and :func:`cox_statistics` are the pure maths (numpy only; a
 coordinator may reuse them). :func:`glm_round` and :func:`cox_round` are the aggregates a Train
 declares: they read the design from the answer, check the coefficients and the disclosure
-rules, and release a :class:`~pht_contract.aggregates.ModelRound`.
+rules, and release a :class:`~pht_contract.aggregates.ModelRound`. A Cox round also releases
+the station's Harrell C-index at the coefficients (:func:`harrell_concordance`), a rank
+statistic that tells how well the model orders the station's patients; unlike the statistics
+below it is rounded to the policy's significant digits, as no step is computed from it.
 
 The statistics leave at full double precision, not rounded to the policy's significant digits:
 a Newton step divides by the Hessian, and rounded statistics would keep the federated fit from
@@ -19,6 +22,7 @@ every sum), and the round is withheld for small cohorts, few residual degrees of
 deaths per term, small outcome classes and small categorical levels.
 """
 
+import bisect
 import itertools
 import math
 from collections.abc import Mapping
@@ -32,6 +36,7 @@ from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateSta
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.aggregates.answers import Answer
 from pht_station_api.aggregates.design import Design, UnknownVariable, cox_design, glm_design
+from pht_station_api.disclosure.numbers import round_significant
 
 FloatArray = NDArray[np.float64]
 Family = Literal["Binomial", "Gaussian", "Poisson"]
@@ -146,6 +151,39 @@ def cox_statistics(
     return RoundStatistics(log_likelihood, gradient, hessian)
 
 
+def harrell_concordance(
+    time: FloatArray, event: NDArray[np.bool_], risk: FloatArray
+) -> float | None:
+    """Harrell's C: the share of comparable pairs the risk orders correctly; None without any.
+
+    A pair is comparable when one patient died and the other is known to have lived longer:
+    followed up longer, or censored at the same time as the death (two deaths at the same time
+    tell nothing about their order). It is concordant when the one who died has the higher
+    risk, and counts 1/2 when both risks are equal. Deaths are taken from the latest time back,
+    each compared with a sorted pool of the patients who outlived it, in O(n log n).
+    """
+    order = np.argsort(-time, kind="stable")
+    times, deaths, risks = time[order], event[order], risk[order]
+    outlived: list[float] = []
+    pairs = concordant = ties = 0
+    starts = [0, *(np.flatnonzero(np.diff(times)) + 1).tolist(), times.size]
+    for start, stop in itertools.pairwise(starts):
+        group_deaths, group_risks = deaths[start:stop], risks[start:stop]
+        for value in group_risks[~group_deaths].tolist():
+            bisect.insort(outlived, value)
+        for value in group_risks[group_deaths].tolist():
+            lower = bisect.bisect_left(outlived, value)
+            upper = bisect.bisect_right(outlived, value)
+            pairs += len(outlived)
+            concordant += lower
+            ties += upper - lower
+        for value in group_risks[group_deaths].tolist():
+            bisect.insort(outlived, value)
+    if pairs == 0:
+        return None
+    return (concordant + ties / 2) / pairs
+
+
 class _Refused(Exception):
     def __init__(self, status: AggregateStatus, rule: str) -> None:
         super().__init__(rule)
@@ -224,6 +262,7 @@ def _released(
     statistics: RoundStatistics,
     events: int | None,
     policy: DisclosurePolicy,
+    concordance: float | None = None,
 ) -> AggregateResult:
     if not statistics.is_finite():
         # The coefficients are within the bound yet too large for these covariates' values.
@@ -236,6 +275,11 @@ def _released(
         log_likelihood=statistics.log_likelihood,
         gradient=statistics.gradient.tolist(),
         hessian=statistics.hessian.tolist(),
+        concordance=(
+            None
+            if concordance is None
+            else round_significant(concordance, policy.significant_digits)
+        ),
     )
     left_out = design.left_out if design.left_out >= policy.min_cell_count else None
     return _result(spec, AggregateStatus.RELEASED, model=model, left_out=left_out)
@@ -284,4 +328,5 @@ def cox_round(
     except _Refused as refused:
         return _result(spec, refused.status, refused.rule)
     statistics = cox_statistics(design.response, design.event, design.x, beta)
-    return _released(spec, design, beta, statistics, deaths, policy)
+    concordance = harrell_concordance(design.response, design.event, design.x @ beta)
+    return _released(spec, design, beta, statistics, deaths, policy, concordance)

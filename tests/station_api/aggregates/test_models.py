@@ -11,6 +11,7 @@ import pyoxigraph
 import pytest
 import statsmodels.api as sm
 from lifelines import CoxPHFitter
+from lifelines.utils import concordance_index
 
 from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateStatus
 from pht_contract.policies import DisclosurePolicy
@@ -24,8 +25,10 @@ from pht_station_api.aggregates.models import (
     cox_statistics,
     glm_round,
     glm_statistics,
+    harrell_concordance,
 )
 from pht_station_api.cohorts import cohort_bytes
+from pht_station_api.disclosure.numbers import round_significant
 from tests.station_api.aggregates.conftest import answer_of, example_query
 
 POLICY = DisclosurePolicy()
@@ -324,6 +327,44 @@ def test_stratified_cox_over_three_stations_converges_to_lifelines_with_tied_tim
         fitter.standard_errors_[columns].to_numpy(),
         atol=1e-6,
     )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_harrell_concordance_equals_lifelines_with_tied_times_and_tied_risks(seed: int) -> None:
+    x, event, time = _tied_survival(300, seed=seed)
+    # Two binary columns only: many patients share a risk, so ties in risk count 1/2.
+    risk = np.column_stack([x[:, 0] > 0, x[:, 1]]) @ np.array([0.7, -0.4])
+    assert len(np.unique(risk)) == 4 and len(np.unique(time)) < 20
+    expected = concordance_index(time, -risk, event)  # lifelines: higher score, longer life
+    assert harrell_concordance(time, event, risk) == pytest.approx(expected, abs=1e-12)
+
+
+def test_harrell_concordance_counts_pairs_by_hand() -> None:
+    time = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
+    event = np.array([True, True, False, True, False])
+    risk = np.array([3.0, 1.0, 1.0, 2.0, 0.0])
+    # Comparable: the death at 1 with 2, 2, 3, 4 (4 pairs, risk 3 above all: concordant); the
+    # death at 2 with the patient censored at 2 (tied risk: 1/2), at 3 (risk 2 > 1: discordant)
+    # and at 4 (concordant); the death at 3 with 4 (concordant). Two deaths at 2 would not pair.
+    assert harrell_concordance(time, event, risk) == (4 + 0.5 + 0 + 1 + 1) / 8
+    assert harrell_concordance(time, np.zeros(5, dtype=bool), risk) is None  # nobody died
+    assert harrell_concordance(time, event, np.zeros(5)) == 0.5  # risk orders nothing
+
+
+def test_a_released_cox_round_carries_the_stations_concordance(cohort: Answer) -> None:
+    spec = _cox_spec()
+    coefficients = {"age": 0.2, "sex[female]": -0.3, "stage[IIIb]": 0.6, "stage[IIIa]": 0.4}
+    result = cox_round(spec, cohort, {"beta": coefficients}, POLICY)
+    assert result.status is AggregateStatus.RELEASED and result.model is not None
+    design = cox_design(spec, cohort)
+    beta = np.array(result.model.coefficients)
+    expected = concordance_index(design.response, -(design.x @ beta), design.event)
+    assert 0.55 < expected < 0.95  # stage orders survival in the synthetic cohort
+    assert result.model.concordance == round_significant(expected, POLICY.significant_digits)
+    at_zero = cox_round(spec, cohort, {"beta": {}}, POLICY).model
+    assert at_zero is not None and at_zero.concordance == 0.5  # every risk tied
+    glm = glm_round(_glm_spec(), cohort, {"coefficients": {}}, POLICY).model
+    assert glm is not None and glm.concordance is None
 
 
 # --- the design --------------------------------------------------------------------------------
