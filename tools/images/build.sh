@@ -13,7 +13,7 @@
 # The archives are linked into $PHT_IMAGES_OUT (.tools/images/<name>.tar). Needs root.
 #
 #   tools/images/build.sh [NAME...]     NAME: operator station-api cohort-summary kaplan-meier
-#                                       federated-logreg (default: all of them)
+#                                       federated-logreg station-aggregates (default: all of them)
 #   tools/images/build.sh --list        the names `make images` builds
 #
 # gpu-training-step is not built by default: PyTorch alone is larger than all the other images
@@ -30,7 +30,7 @@ MIRROR=${PHT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 CA_BUNDLE=${PHT_IMAGES_CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}
 SUITE=bookworm
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)
-DEFAULT_IMAGES=(operator station-api cohort-summary kaplan-meier federated-logreg)
+DEFAULT_IMAGES=(operator station-api cohort-summary kaplan-meier federated-logreg station-aggregates)
 RUNTIME_PACKAGES=python3,python-is-python3,ca-certificates
 BUILD_PACKAGES=python3,python-is-python3,python3-venv,ca-certificates
 
