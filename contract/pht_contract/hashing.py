@@ -24,10 +24,19 @@ def spec_hash(spec: TrainSpec) -> str:
 
 
 def aggregates_hash(spec: TrainSpec) -> str | None:
-    """The hash a standing approval names to cover exactly these aggregate declarations."""
+    """The hash a standing approval names to cover exactly these aggregate declarations, each
+    bound to the text of the query it names (by that text's normalised hash): a covered Train
+    cannot put another approved text under a name an aggregate reads."""
     if not spec.aggregates:
         return None
-    return sha256_hex(canonical_json([a.wire() for a in spec.aggregates]))
+    from pht_contract.sparql import query_hash  # parsing SPARQL is heavy; only needed here
+
+    texts = {q.name: q.sparql for q in spec.queries or []}
+    named = sorted({a.query for a in spec.aggregates})
+    bound = {name: query_hash(texts[name]) if name in texts else None for name in named}
+    return sha256_hex(
+        canonical_json({"aggregates": [a.wire() for a in spec.aggregates], "queries": bound})
+    )
 
 
 def token_hash(token: str) -> str:

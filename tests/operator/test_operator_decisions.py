@@ -324,3 +324,18 @@ def test_a_standing_approval_covers_only_the_aggregates_it_names() -> None:
     bare = scope.model_copy(update={"aggregates_hash": None})
     assert scope_mismatch(bare, counting, ("c" * 64,), REQUESTED_BY) is not None
     assert scope_mismatch(bare, plain, ("c" * 64,), REQUESTED_BY) is None
+
+
+def test_a_standing_approval_binds_the_text_each_aggregate_reads() -> None:
+    from pht_contract.hashing import aggregates_hash
+
+    body = train_body("km")["spec"]
+    counts = [{"name": "stages", "query": "survival", "kind": "Count", "by": ["stage"]}]
+    original = TrainSpec.model_validate({**body, "aggregates": counts})
+    assert original.queries is not None
+    narrower = original.queries[0].sparql + "\nLIMIT 10"
+    swapped = TrainSpec.model_validate(
+        {**body, "aggregates": counts, "queries": [{"name": "survival", "sparql": narrower}]}
+    )
+    # Same declarations, another text under the name they read: another hash.
+    assert aggregates_hash(original) != aggregates_hash(swapped)

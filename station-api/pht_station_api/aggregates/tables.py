@@ -29,6 +29,7 @@ cancellation) and leave rounded to ``significantDigits``; one that is no finite 
 (numbers near the largest double) is emptied (``NotFinite``).
 """
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -36,11 +37,12 @@ from typing import Final
 
 from pht_contract.aggregates import AggregateResult, AggregateSpec, AggregateStatus, SuppressedCell
 from pht_contract.manifests import Cell, Column, ResultTable
-from pht_contract.policies import DisclosurePolicy
+from pht_contract.policies import AggregateRules, DisclosurePolicy
 from pht_station_api.aggregates.answers import Answer, number
 from pht_station_api.aggregates.groups import UNKNOWN_VARIABLE, Grouping, grouping
 from pht_station_api.aggregates.rules import (
     MIN_CELL_COUNT,
+    NO_VARIATION,
     ZERO_CELL,
     Bounds,
     as_integers,
@@ -57,6 +59,8 @@ MIN_COHORT: Final = "MinCohort"
 NO_PATIENTS: Final = "NoPatients"
 COMPLEMENTARY: Final = "Complementary"
 NOT_FINITE: Final = "NotFinite"
+#: A summarised variable with at most this many distinct values is judged like a category.
+FEW_VALUES: Final = 3
 RESIDUAL_DOF: Final = "ResidualDof"
 
 
@@ -101,8 +105,9 @@ def too_few(cohort: int, policy: DisclosurePolicy) -> bool:
 
 
 def as_reported(rule: str) -> str:
-    """The rule a reader sees: a zero and a small count are both ``MinCellCount``."""
-    return MIN_CELL_COUNT if rule == ZERO_CELL else rule
+    """The rule a reader sees: a zero, a small count and a group without variation are all
+    ``MinCellCount`` (a rule named after a zero or after identical values would tell them)."""
+    return MIN_CELL_COUNT if rule in (ZERO_CELL, NO_VARIATION) else rule
 
 
 def protect(counts: Sequence[int], emptied: dict[int, str], policy: DisclosurePolicy) -> bool:
@@ -141,6 +146,17 @@ def mean_and_sd(values: Sequence[float]) -> tuple[float, float | None]:
         variance = Decimal(spread) / (Decimal(n) * Decimal(n - 1) * Decimal(denominator) ** 2)
         sd = float(variance.sqrt())
     return mean, sd
+
+
+def _small_value_count(
+    group: Sequence[float], distinct: set[float], k: int, rules: AggregateRules
+) -> bool:
+    """Whether some value of a few-valued variable is held by fewer than ``k`` of the group
+    (none at all counts as small while zeros are disclosive)."""
+    tally = Counter(group)
+    if any(count < k for count in tally.values()):
+        return True
+    return rules.zeros_are_disclosive and len(tally) < len(distinct)
 
 
 def _statistic(value: float | None, policy: DisclosurePolicy) -> float | None:
@@ -250,13 +266,20 @@ def summary_table(
         return withheld(spec, MIN_CELL_COUNT)
     rows: list[list[Cell]] = []
     suppressed: list[SuppressedCell] = []
+    # A variable of few values is a category in disguise: n, mean and sd of a 0/1 or 0/1/2
+    # variable give back how many patients of a group have each value.
+    distinct = {value for group in values for value in group}
+    categorical = len(distinct) <= FEW_VALUES
     for row, (labels, group) in enumerate(zip(combinations, values, strict=True)):
         count_rule = emptied_counts.get(row)
         if count_rule is not None:
             suppressed.append(SuppressedCell(row=row, column=PATIENTS, rule=count_rule))
         mean: float | None = None
         sd: float | None = None
-        rule = check_contributions(group, k, rules)
+        # A group whose count is emptied keeps its statistics hidden too: they rest on it.
+        rule = count_rule or check_contributions(group, k, rules)
+        if rule is None and categorical and _small_value_count(group, distinct, k, rules):
+            rule = MIN_CELL_COUNT
         if rule is None:
             exact_mean, exact_sd = mean_and_sd(group)
             mean, sd = _statistic(exact_mean, policy), _statistic(exact_sd, policy)

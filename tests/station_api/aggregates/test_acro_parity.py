@@ -223,7 +223,7 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
             c.table == "mean"
             and c.count > 0
             and all(v == 0 for v in c.values)
-            and c.station in ("NoVariation", None)
+            and c.station in ("NoVariation", "MinCellCount", None)
             and c.acro == {"PRatio"}
         ),
     ),
@@ -231,11 +231,11 @@ KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (
         "NoVariation",
         "The station suppresses a mean whose contributors all have the same value, while zeros "
         "are disclosive: the mean then tells each patient's value, the same attribute "
-        "disclosure as a zero count. ACRO's dominance and p-ratio checks pass equal values: "
-        "stricter.",
+        "disclosure as a zero count (a reader of the table sees MinCellCount, as for a zero). "
+        "ACRO's dominance and p-ratio checks pass equal values: stricter.",
         lambda c: (
             c.table == "mean"
-            and c.station == "NoVariation"
+            and c.station in ("NoVariation", "MinCellCount")
             and len(set(c.values)) == 1
             and not c.acro
         ),

@@ -315,9 +315,11 @@ def test_a_summary_on_the_synthetic_cohort_is_the_direct_mean_and_sd(cohort: Ans
             ages.setdefault(label(patient.get("stage")) or "missing", []).append(age)
     means = column(result, "mean")
     sds = column(result, "sd")
+    counts = column(result, "patients")
     for row, stage in enumerate(["I", "II", "IIIa", "IIIb", "missing"]):
         values = ages.get(stage, [])
-        if len(values) >= K:
+        # A group whose count is emptied (small, or as a complement) keeps its statistics hidden.
+        if len(values) >= K and counts[row] is not None:
             assert means[row] == round_significant(statistics.fmean(values), 6)
             assert sds[row] == round_significant(statistics.stdev(values), 6)
         else:
@@ -405,10 +407,11 @@ def test_a_group_of_k_minus_one_numbers_has_no_mean() -> None:
     rows += [{"sex": "female", "age": 50.0 + i} for i in range(30)]
     rows += repeat({"sex": "male", "age": "?"}, 10)
     result = summary_table(summary_spec("age", "sex"), answer(("sex", "age"), rows), {}, POLICY)
-    # The small group is emptied; with one other group, the total would tell it: both go.
+    # The small group is emptied; with one other group, the total would tell it: both go, and
+    # with them the statistics that rest on those counts.
     assert column(result, "patients") == [None, None]
-    assert column(result, "mean") == [None, 64.5]
-    assert emptied(result, "mean") == {0: "MinCellCount"}
+    assert column(result, "mean") == [None, None]
+    assert emptied(result, "mean") == {0: "MinCellCount", 1: "Complementary"}
     assert result.left_out == 10
 
 
@@ -429,5 +432,18 @@ def test_a_spread_needs_degrees_of_freedom_and_identical_values_tell_each_value(
     assert column(result, "patients") == [12, 6]
     assert column(result, "mean") == [None, 62.5]
     assert column(result, "sd") == [None, None]
-    assert emptied(result, "mean") == {0: "NoVariation"}
-    assert emptied(result, "sd") == {0: "NoVariation", 1: "ResidualDof"}
+    # A reader sees MinCellCount: a rule named after identical values would tell them.
+    assert emptied(result, "mean") == {0: "MinCellCount"}
+    assert emptied(result, "sd") == {0: "MinCellCount", 1: "ResidualDof"}
+
+
+def test_a_few_valued_variable_is_judged_like_a_category() -> None:
+    # Deaths as 0/1: n and the mean of a group would tell how many died. Three deaths among
+    # forty in one group is a small count: its mean and sd stay hidden; the other group keeps
+    # both, since each of its values is held by at least k patients.
+    rows: list[Row] = [{"sex": "male", "dead": 1.0 if i < 3 else 0.0} for i in range(40)]
+    rows += [{"sex": "female", "dead": 1.0 if i < 20 else 0.0} for i in range(40)]
+    result = summary_table(summary_spec("dead", "sex"), answer(("sex", "dead"), rows), {}, POLICY)
+    assert column(result, "patients") == [40, 40]
+    assert column(result, "mean") == [None, 0.5]
+    assert emptied(result, "mean") == {0: "MinCellCount"}
