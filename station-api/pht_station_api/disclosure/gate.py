@@ -17,17 +17,19 @@ a steward with the findings attached (``StewardReviewRequired``, named only when
 specific rule holds or blocks it).
 """
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
 
-from pht_contract.aggregates import AggregateResult
+from pht_contract.aggregates import AggregateResult, AggregateStatus
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.disclosure.caps import review_caps
 from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
-from pht_station_api.disclosure.ledgers import differs_too_little
+from pht_station_api.disclosure.ledgers import LINKED, differs_too_little
 from pht_station_api.disclosure.models import review_models
 from pht_station_api.disclosure.tables import review_tables
 from pht_station_api.disclosure.trust import review_for
@@ -123,5 +125,41 @@ def station_computed(
         findings.append(Finding(Rule.MANUAL_RELEASE_REQUIRED, Outcome.HELD))
     sizes = {a.table.cohort_size for a in aggregates if a.table is not None}
     sizes |= {a.model.n for a in aggregates if a.model is not None}
+    computed = [a for a in aggregates if a.table is not None or a.model is not None]
+    if len(computed) > 1 and (hides_something(aggregates) or len(sizes) > 1):
+        # Side by side, one table is the margin of another (a count by stage beside a count by
+        # stage and sex, an overall curve beside curves by stage): what one suppressed, or the
+        # patients one left out, the others could give back. A steward looks.
+        findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD, LINKED))
     suppressed = sum(len(a.suppressed) for a in aggregates)
     return decide(findings, ResultManifest(), tuple(sorted(sizes)), suppressed)
+
+
+def hides_something(aggregates: Sequence[AggregateResult]) -> bool:
+    """Whether the aggregates left anything out that a reader must not recompute: a suppressed
+    cell, a withheld aggregate, or patients left out of some of them."""
+    if any(a.suppressed or a.status != AggregateStatus.RELEASED for a in aggregates):
+        return True
+    sizes = {a.table.cohort_size for a in aggregates if a.table is not None}
+    sizes |= {a.model.n for a in aggregates if a.model is not None}
+    return len(sizes) > 1 or any(a.left_out for a in aggregates)
+
+
+def aggregates_shape(aggregates: Sequence[AggregateResult]) -> str | None:
+    """A digest of what the aggregates are (names, kinds, queries, columns, group labels), not
+    of their numbers: the same shape over the same patients is the same result again."""
+    if not aggregates:
+        return None
+    shape = [
+        [
+            a.name,
+            a.kind.value,
+            a.query,
+            [c.name for c in a.table.columns] if a.table else None,
+            [[cell for cell, column in zip(row, a.table.columns, strict=True)
+              if column.role == "Group"] for row in a.table.rows] if a.table else None,
+            a.model.terms if a.model else None,
+        ]
+        for a in aggregates
+    ]  # fmt: skip
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()

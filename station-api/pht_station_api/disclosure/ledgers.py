@@ -60,6 +60,13 @@ class LedgerEntry:
     patients: frozenset[str]
     #: The cohort sizes the result declared (and the audited one): the fallback comparison.
     cohorts: frozenset[int] = frozenset()
+    #: Whether the result left something out that a reader must not recompute: suppressed
+    #: cells, or patients left out of some of its tables.
+    hides: bool = False
+    #: A digest of the station-computed tables' shape (names, kinds, queries, columns, labels):
+    #: two results of the same shape over the same patients hold the same numbers. ``None`` for
+    #: results the station did not compute.
+    shape: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +75,8 @@ class LedgerEntry:
             "scopes": sorted(self.scopes),
             "patients": sorted(self.patients),
             "cohorts": sorted(self.cohorts),
+            "hides": self.hides,
+            "shape": self.shape,
         }
 
     @classmethod
@@ -78,6 +87,9 @@ class LedgerEntry:
             scopes=frozenset(str(s) for s in value["scopes"]),
             patients=frozenset(str(p) for p in value["patients"]),
             cohorts=frozenset(int(c) for c in value.get("cohorts", ())),
+            # Entries written before these were kept: assume the worst.
+            hides=bool(value.get("hides", True)),
+            shape=str(value["shape"]) if value.get("shape") else None,
         )
 
     @classmethod
@@ -203,6 +215,21 @@ class DifferencingLedger:
                 found = overlap
         return found
 
+    def linked(
+        self, uid: str, patients: frozenset[str], hides: bool, shape: str | None
+    ) -> LedgerEntry | None:
+        """An earlier result over exactly these patients whose tables differ from these, when
+        one of the two left something out: laid side by side, one can act as the margin that
+        gives back what the other suppressed. Results of the same shape hold the same numbers."""
+        if not patients:
+            return None
+        with self._lock:
+            candidates = [e for e in self._entries.values() if e.uid != uid]
+        for entry in candidates:
+            if entry.patients == patients and (hides or entry.hides) and entry.shape != shape:
+                return entry
+        return None
+
     def record(self, entry: LedgerEntry) -> None:
         if not entry.patients and not entry.cohorts:
             return
@@ -245,6 +272,18 @@ def hold_for_differencing(
         decision.cohorts,
         decision.suppressed_cells,
     )
+
+
+#: Where the finding for tables laid side by side points.
+LINKED: Final = "linked tables"
+
+
+def hold_linked(decision: GateDecision, where: str) -> GateDecision:
+    """Add a ``Differencing`` hold for linked tables (blocks still win)."""
+    if decision.outcome == Outcome.BLOCKED:
+        return decision
+    findings = [*decision.findings, Finding(Rule.DIFFERENCING, Outcome.HELD, where)]
+    return decide(findings, decision.released, decision.cohorts, decision.suppressed_cells)
 
 
 def differs_too_little(cohorts: Iterable[int], earlier: Iterable[int], threshold: int) -> bool:

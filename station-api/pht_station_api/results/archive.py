@@ -46,8 +46,19 @@ from pht_contract.wire import (
     UploadReceipt,
 )
 from pht_station_api.disclosure import DifferencingLedger, GateDecision, Outcome
-from pht_station_api.disclosure.gate import evaluate_bytes, station_computed
-from pht_station_api.disclosure.ledgers import LedgerEntry, hold_for_differencing, just_below
+from pht_station_api.disclosure.gate import (
+    aggregates_shape,
+    evaluate_bytes,
+    hides_something,
+    station_computed,
+)
+from pht_station_api.disclosure.ledgers import (
+    LINKED,
+    LedgerEntry,
+    hold_for_differencing,
+    hold_linked,
+    just_below,
+)
 from pht_station_api.disclosure.trust import review_for, review_record
 from pht_station_api.results.errors import (
     InvalidResult,
@@ -218,8 +229,9 @@ class ResultArchive:
             elif not record.attempts:
                 decision = station_computed(record.policy(), aggregates)
                 decision = self._check_ledger(record, train, decision, audited_cohort)
+                decision = self._check_linked(record, train, decision, aggregates)
                 self._apply(record, decision, aggregates)
-                self._enter_ledger(record, train)
+                self._enter_ledger(record, train, decision, aggregates)
             else:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
@@ -236,7 +248,7 @@ class ResultArchive:
                 )
                 decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision, aggregates)
-                self._enter_ledger(record, train)
+                self._enter_ledger(record, train, decision, aggregates)
             self._save(record)
         details: dict[str, DetailValue] = {
             "decision": record.release.value,
@@ -310,7 +322,29 @@ class ResultArchive:
         below = bool(train.patients) and just_below(decision.cohorts, audited_cohort, threshold)
         return hold_for_differencing(decision, overlap, below_audited=below)
 
-    def _enter_ledger(self, record: ResultRecord, train: TrainContext) -> None:
+    def _check_linked(
+        self,
+        record: ResultRecord,
+        train: TrainContext,
+        decision: GateDecision,
+        aggregates: Sequence[AggregateResult],
+    ) -> GateDecision:
+        """Hold station-computed tables that, beside an earlier result over the same patients,
+        could give back what one of the two suppressed."""
+        earlier = self._ledger.linked(
+            record.uid, train.patients, hides_something(aggregates), aggregates_shape(aggregates)
+        )
+        if earlier is None:
+            return decision
+        return hold_linked(decision, f"{LINKED} near {earlier.train}")
+
+    def _enter_ledger(
+        self,
+        record: ResultRecord,
+        train: TrainContext,
+        decision: GateDecision,
+        aggregates: Sequence[AggregateResult] = (),
+    ) -> None:
         """Released and held results are what readers have or may get; blocked ones are not."""
         if record.release not in (ReleaseState.RELEASED, ReleaseState.HELD):
             return
@@ -322,6 +356,8 @@ class ResultArchive:
             scopes=frozenset(record.ledger_scopes),
             patients=train.patients,
             cohorts=frozenset(record.cohorts),
+            hides=decision.suppressed_cells > 0 or hides_something(aggregates),
+            shape=aggregates_shape(aggregates) if not record.attempts else None,
         )
         write_json(self._ledger_file(record.uid), entry.to_json())
         self._ledger.record(entry)
