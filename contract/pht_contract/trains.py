@@ -6,7 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pht_contract.aggregates import MAX_AGGREGATES, AggregateSpec
+from pht_contract.aggregates import MAX_AGGREGATES, AggregateKind, AggregateSpec
 from pht_contract.base import (
     DNS_LABEL,
     ApiModel,
@@ -154,6 +154,12 @@ class TrainSpec(ApiModel):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
                 raise ValueError(f"aggregate names must be unique; repeated: {', '.join(repeated)}")
+            model_kinds = {AggregateKind.GLM_ROUND, AggregateKind.COX_ROUND}
+            if sum(a.kind in model_kinds for a in self.aggregates) > 1:
+                raise ValueError(
+                    "a Train declares at most one model round (GlmRound or CoxRound): each "
+                    "round is one Train, counted by its approval"
+                )
             known = {q.name for q in self.queries or []}
             unknown = sorted({a.query for a in self.aggregates} - known)
             if unknown:

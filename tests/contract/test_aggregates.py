@@ -106,6 +106,35 @@ def test_a_declaration_that_does_not_fit_its_kind_is_refused(
     assert message in str(refused.value)
 
 
+def test_a_train_declares_at_most_one_model_round() -> None:
+    # Two rounds in one Train would release statistics at two sets of coefficients under one
+    # approval (enough to solve for what one round alone does not tell).
+    glm = {
+        "query": "survival",
+        "kind": "GlmRound",
+        "family": "Binomial",
+        "outcome": "dead",
+        "covariates": [{"variable": "age"}],
+        "coefficients": {"parameter": "first", "maxAbs": 5},
+    }
+    cox = {
+        "query": "survival",
+        "kind": "CoxRound",
+        "survival": SURVIVAL,
+        "covariates": [{"variable": "age"}],
+        "coefficients": {"parameter": "second", "maxAbs": 5},
+    }
+    count = {"name": "patients", "query": "survival", "kind": "Count"}
+    for second in ({**glm, "name": "again"}, {**cox, "name": "again"}):
+        document = _spec(**glm)
+        document["aggregates"].append(second)
+        with pytest.raises(ValidationError, match="at most one model round"):
+            TrainSpec.model_validate(document)
+    document = _spec(**cox)
+    document["aggregates"].append(count)
+    assert len(TrainSpec.model_validate(document).aggregates or []) == 2
+
+
 def test_model_terms_follow_the_covariates_in_order() -> None:
     spec = AggregateSpec.model_validate(
         {

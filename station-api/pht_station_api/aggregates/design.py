@@ -11,7 +11,6 @@ followed up to the horizon and 0 for one who died before it. A Cox round reads f
 it cannot use, is left out of the design and only counted.
 """
 
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -32,6 +31,22 @@ class UnknownVariable(ValueError):
 
 
 @dataclass(frozen=True)
+class Level:
+    """The patients of the design at one level of a categorical covariate (or its reference)."""
+
+    #: The covariate's position among the declared covariates.
+    covariate: int
+    #: ``variable[level]``, as the model's terms name it.
+    name: str
+    #: One entry per design row: True where the patient is at this level.
+    members: NDArray[np.bool_]
+
+    @property
+    def patients(self) -> int:
+        return int(np.count_nonzero(self.members))
+
+
+@dataclass(frozen=True)
 class Design:
     """The rows of a model round and what the disclosure rules need to know about them."""
 
@@ -42,8 +57,8 @@ class Design:
     response: FloatArray
     #: Cox: True where the patient died; GLM: empty.
     event: NDArray[np.bool_]
-    #: Patients per level of each categorical covariate, its reference level included.
-    level_counts: tuple[tuple[str, int], ...]
+    #: Every level of each categorical covariate, its reference level first.
+    levels: tuple[Level, ...]
     #: Patients of the answer left out because a needed value could not be read.
     left_out: int
 
@@ -85,18 +100,20 @@ def _covariate_row(
     return row
 
 
-def _level_counts(spec: AggregateSpec, rows: list[Mapping[str, Value]]) -> list[tuple[str, int]]:
-    counts: list[tuple[str, int]] = []
-    for covariate in spec.covariates:
+def _levels(spec: AggregateSpec, terms: tuple[str, ...], x: FloatArray) -> list[Level]:
+    """Each categorical covariate's levels, read from its indicator columns: the reference
+    level holds the patients whose indicators are all 0."""
+    levels: list[Level] = []
+    for position, covariate in enumerate(spec.covariates):
         if covariate.levels is None or covariate.reference is None:
             continue
-        seen: Counter[str] = Counter()
-        for record in rows:
-            level = label(record.get(covariate.variable))
-            seen[MISSING_LABEL if level is None else level] += 1
-        for level in [covariate.reference, *covariate.levels]:
-            counts.append((f"{covariate.variable}[{level}]", seen[level]))
-    return counts
+        names = covariate.column_names()
+        first = terms.index(names[0])
+        indicators = x[:, first : first + len(names)] == 1.0
+        reference = f"{covariate.variable}[{covariate.reference}]"
+        levels.append(Level(position, reference, ~indicators.any(axis=1)))
+        levels.extend(Level(position, name, indicators[:, i]) for i, name in enumerate(names))
+    return levels
 
 
 def _survival(columns: SurvivalColumns, record: Mapping[str, Value]) -> tuple[float, bool] | None:
@@ -130,18 +147,17 @@ def _glm_outcome(spec: AggregateSpec, record: Mapping[str, Value]) -> float | No
 def _build(
     spec: AggregateSpec,
     answer: Answer,
-    kept: list[tuple[list[float], float, bool, int]],
+    kept: list[tuple[list[float], float, bool]],
     with_events: bool,
 ) -> Design:
     terms = tuple(spec.terms())
-    rows = [answer.patients[index] for *_, index in kept]
     x = np.array([row for row, *_ in kept], dtype=np.float64).reshape(len(kept), len(terms))
     return Design(
         terms=terms,
         x=x,
-        response=np.array([response for _, response, *_ in kept], dtype=np.float64),
-        event=np.array([event for _, _, event, _ in kept if with_events], dtype=np.bool_),
-        level_counts=tuple(_level_counts(spec, rows)),
+        response=np.array([response for _, response, _ in kept], dtype=np.float64),
+        event=np.array([event for _, _, event in kept if with_events], dtype=np.bool_),
+        levels=tuple(_levels(spec, terms, x)),
         left_out=len(answer.patients) - len(kept),
     )
 
@@ -159,12 +175,12 @@ def glm_design(spec: AggregateSpec, answer: Answer) -> Design:
     elif spec.outcome is not None:
         needed.append(spec.outcome)
     _require(answer, needed)
-    kept: list[tuple[list[float], float, bool, int]] = []
-    for index, record in enumerate(answer.patients):
+    kept: list[tuple[list[float], float, bool]] = []
+    for record in answer.patients:
         row = _covariate_row(spec, record, intercept=spec.intercept)
         outcome = _glm_outcome(spec, record)
         if row is not None and outcome is not None:
-            kept.append((row, outcome, False, index))
+            kept.append((row, outcome, False))
     return _build(spec, answer, kept, with_events=False)
 
 
@@ -172,10 +188,10 @@ def cox_design(spec: AggregateSpec, answer: Answer) -> Design:
     """The Cox round's design: covariate columns, follow-up days and vital status."""
     assert spec.survival is not None
     _require(answer, [*_covariate_variables(spec), spec.survival.time, spec.survival.event])
-    kept: list[tuple[list[float], float, bool, int]] = []
-    for index, record in enumerate(answer.patients):
+    kept: list[tuple[list[float], float, bool]] = []
+    for record in answer.patients:
         row = _covariate_row(spec, record, intercept=False)
         survival = _survival(spec.survival, record)
         if row is not None and survival is not None:
-            kept.append((row, survival[0], survival[1], index))
+            kept.append((row, survival[0], survival[1]))
     return _build(spec, answer, kept, with_events=True)

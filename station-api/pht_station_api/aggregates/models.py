@@ -19,7 +19,8 @@ a Newton step divides by the Hessian, and rounded statistics would keep the fede
 matching the pooled one (to 1e-6). What one round can tell about a patient is limited instead by
 the rules: the coefficients are bounded (a large coefficient could make one patient dominate
 every sum), and the round is withheld for small cohorts, few residual degrees of freedom, few
-deaths per term, small outcome classes and small categorical levels.
+deaths per term, small outcome classes, small categorical levels, few patients at two levels
+of different covariates and few patients of either outcome class at a level.
 """
 
 import bisect
@@ -219,6 +220,13 @@ def _withhold_if(condition: bool, rule: str) -> None:
         raise _Refused(AggregateStatus.WITHHELD, rule)
 
 
+def _small_cell(count: int, policy: DisclosurePolicy) -> bool:
+    """Fewer than k patients, or none while the policy counts an empty cell as disclosive."""
+    if count == 0:
+        return policy.aggregates.zeros_are_disclosive
+    return count < policy.min_cell_count
+
+
 def _check_design(design: Design, policy: DisclosurePolicy) -> None:
     """The rules every model round meets, whatever the model."""
     rules = policy.aggregates
@@ -227,14 +235,31 @@ def _check_design(design: Design, policy: DisclosurePolicy) -> None:
     _withhold_if(design.patients - len(design.terms) < rules.min_residual_dof, "ResidualDof")
     # An indicator column with few patients isolates them (the reference level too: with an
     # intercept its column is the intercept less the indicators).
-    for _, count in design.level_counts:
-        small = 0 < count < policy.min_cell_count
-        _withhold_if(small or (count == 0 and rules.zeros_are_disclosive), "MinCellCount")
+    for level in design.levels:
+        _withhold_if(_small_cell(level.patients, policy), "MinCellCount")
+    # The Hessian at β = 0 holds the patients at two levels of different covariates (XᵀX), and
+    # coefficients on both levels weight those patients apart from the rest: a few of them
+    # would be counted and then, a round later, their values solved for.
+    for first, second in itertools.combinations(design.levels, 2):
+        if first.covariate != second.covariate:
+            both = int(np.count_nonzero(first.members & second.members))
+            _withhold_if(_small_cell(both, policy), "MinCellCount")
 
 
 def _classes_large_enough(positives: int, total: int, policy: DisclosurePolicy) -> None:
     # Fewer than k patients in either class (or none at all) tells what those patients had.
     _withhold_if(min(positives, total - positives) < policy.min_cell_count, "MinCellCount")
+
+
+def _level_classes_large_enough(
+    design: Design, positive: NDArray[np.bool_], policy: DisclosurePolicy
+) -> None:
+    # A round tells each level's outcomes (the Binomial gradient at β = 0 holds its positives
+    # outright): a level with few patients in either class tells what those patients had.
+    for level in design.levels:
+        positives = int(np.count_nonzero(level.members & positive))
+        small = _small_cell(positives, policy) or _small_cell(level.patients - positives, policy)
+        _withhold_if(small, "MinCellCount")
 
 
 def _result(
@@ -299,6 +324,7 @@ def glm_round(
         _check_design(design, policy)
         if spec.family == "Binomial":
             _classes_large_enough(int(design.response.sum()), design.patients, policy)
+            _level_classes_large_enough(design, design.response == 1.0, policy)
     except UnknownVariable:
         return _result(spec, AggregateStatus.FAILED, "UnknownVariable")
     except _Refused as refused:
@@ -323,6 +349,7 @@ def cox_round(
         _withhold_if(deaths < len(design.terms) * per_term, "EventsPerParameter")
         # n and the deaths are released: few survivors (or none) would be a small cell.
         _classes_large_enough(deaths, design.patients, policy)
+        _level_classes_large_enough(design, design.event, policy)
     except UnknownVariable:
         return _result(spec, AggregateStatus.FAILED, "UnknownVariable")
     except _Refused as refused:

@@ -39,6 +39,12 @@ COVARIATES: list[dict[str, object]] = [
     {"variable": "stage", "levels": STAGE_LEVELS, "reference": "I"},
 ]
 SURVIVAL = {"time": "days", "event": "dead"}
+# Every stage II patient of the synthetic cohort died (no survivor: a level that is withheld),
+# so Cox rounds on it leave stage II out.
+COHORT_COX_COVARIATES: list[dict[str, object]] = [
+    *COVARIATES[:2],
+    {"variable": "stage", "levels": ["IIIa", "IIIb"], "reference": "I"},
+]
 
 
 def _glm_spec(**fields: object) -> AggregateSpec:
@@ -291,9 +297,9 @@ def test_federated_binomial_round_converges_to_the_pooled_statsmodels_fit(cohort
 
 def test_stratified_cox_over_three_stations_converges_to_lifelines_with_tied_times() -> None:
     stations = [_cohort_answer(300, seed=13, hospital=hospital) for hospital in (1, 2, 3)]
-    # Hospital 3 has next to no stage II patients (that level would be withheld there): stage
-    # II patients are left out of this model.
-    stages = ["IIIa", "IIIb"]
+    # Hospital 3 has next to no stage II patients and hospital 2 under 5 stage IIIa survivors
+    # (either would be withheld there): stage II and IIIa patients are left out of this model.
+    stages = ["IIIb"]
     frames = []
     for number_, answer in enumerate(stations, start=1):
         frame = _reference_rows(answer, horizon=None, stages=stages)
@@ -352,7 +358,7 @@ def test_harrell_concordance_counts_pairs_by_hand() -> None:
 
 
 def test_a_released_cox_round_carries_the_stations_concordance(cohort: Answer) -> None:
-    spec = _cox_spec()
+    spec = _cox_spec(covariates=COHORT_COX_COVARIATES)
     coefficients = {"age": 0.2, "sex[female]": -0.3, "stage[IIIb]": 0.6, "stage[IIIa]": 0.4}
     result = cox_round(spec, cohort, {"beta": coefficients}, POLICY)
     assert result.status is AggregateStatus.RELEASED and result.model is not None
@@ -430,14 +436,14 @@ def test_an_unbound_value_is_the_missing_level_only_when_declared() -> None:
 
 
 def test_a_released_cox_round_carries_full_precision_statistics(cohort: Answer) -> None:
-    spec = _cox_spec()
+    spec = _cox_spec(covariates=COHORT_COX_COVARIATES)
     coefficients = {"age": 0.123456789, "stage[IIIb]": 0.5}
     result = cox_round(spec, cohort, {"beta": coefficients}, POLICY)
     assert result.status is AggregateStatus.RELEASED and result.rule is None
     model = result.model
     assert model is not None
     assert model.terms == spec.terms()
-    assert model.coefficients == [0.123456789, 0.0, 0.0, 0.0, 0.5]
+    assert model.coefficients == [0.123456789, 0.0, 0.0, 0.5]
     design = cox_design(spec, cohort)
     expected = cox_statistics(design.response, design.event, design.x, np.array(model.coefficients))
     assert model.n == design.patients and model.events == int(design.event.sum())
@@ -540,8 +546,9 @@ def test_a_categorical_level_held_by_one_patient_is_withheld() -> None:
         rows[0].update(stage="IIIb", days=1000.0)  # followed up past the horizon: kept
         result = round_(spec, _answer(rows, VARIABLES), parameters, POLICY)
         _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
-        for row in rows[1:5]:
-            row.update(stage="IIIb", days=1000.0)
+        # Every other stage IIIa patient moved to IIIb: enough of each sex and each outcome.
+        for row in [row for row in rows if row["stage"] == "IIIa"][::2]:
+            row["stage"] = "IIIb"
         assert round_(spec, _answer(rows, VARIABLES), parameters, POLICY).status == "Released"
 
 
@@ -582,12 +589,108 @@ def test_a_binary_outcome_class_under_the_threshold_is_withheld() -> None:
     rows = _synthetic_rows(200)
     for i, row in enumerate(rows):
         row["outcome"] = 1.0 if i < 4 else 0.0
-    spec = _glm_spec(horizonOutcome=None, outcome="outcome")
+    # Age only: no categorical level whose own outcome classes could be small.
+    spec = _glm_spec(horizonOutcome=None, outcome="outcome", covariates=COVARIATES[:1])
     result = glm_round(spec, _answer(rows, (*VARIABLES, "outcome")), {"coefficients": {}}, POLICY)
     _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
     rows[4]["outcome"] = 1.0
     result = glm_round(spec, _answer(rows, (*VARIABLES, "outcome")), {"coefficients": {}}, POLICY)
     assert result.status is AggregateStatus.RELEASED
+
+
+CROSSED_COVARIATES: list[dict[str, object]] = [
+    {"variable": "age", "centre": 70, "scale": 10},
+    {"variable": "sex", "levels": ["female"], "reference": "male"},
+    {"variable": "stage", "levels": ["II", "IIIb"], "reference": "I"},
+]
+CROSSED_VARIABLES = (*VARIABLES, "outcome")
+
+
+def _crossed_rows(cells: Mapping[tuple[str, str], int]) -> list[dict[str, Value]]:
+    """Patients per (sex, stage) cell; within each cell every other patient died (outcome 0)."""
+    rows: list[dict[str, Value]] = []
+    for (sex, stage), patients in cells.items():
+        for i in range(patients):
+            dead = i % 2 == 0
+            age = 45.0 + (len(rows) * 7) % 40
+            days = 100.0 + 11 * len(rows)
+            rows.append(
+                {"age": age, "sex": sex, "stage": stage, "days": days, "dead": dead}
+                | {"outcome": 0.0 if dead else 1.0}
+            )
+    return rows
+
+
+def _crossed_cells(**changed: int) -> dict[tuple[str, str], int]:
+    cells = {(sex, stage): 20 for sex in ("male", "female") for stage in ("I", "II", "IIIb")}
+    for name, patients in changed.items():
+        sex, stage = name.split("_")
+        cells[(sex, stage)] = patients
+    return cells
+
+
+def _crossed_rounds(
+    rows: list[dict[str, Value]], coefficients: Mapping[str, float], policy: DisclosurePolicy
+) -> list[AggregateResult]:
+    answer = _answer(rows, CROSSED_VARIABLES)
+    glm = _glm_spec(horizonOutcome=None, outcome="outcome", covariates=CROSSED_COVARIATES)
+    cox = _cox_spec(covariates=CROSSED_COVARIATES)
+    return [
+        glm_round(glm, answer, {"coefficients": coefficients}, policy),
+        cox_round(cox, answer, {"beta": coefficients}, policy),
+    ]
+
+
+def test_one_patient_at_two_levels_of_different_covariates_is_withheld() -> None:
+    # Every level holds at least 20 patients, but only one is both female and stage IIIb: at
+    # β = 0 the Hessian would count her, and a second round at sex[female] = stage[IIIb] = 1
+    # would let her age be solved from the two Hessians.
+    rows = _crossed_rows(_crossed_cells(female_II=19, female_IIIb=1))
+    for coefficients in ({}, {"sex[female]": 1.0, "stage[IIIb]": 1.0}):
+        for result in _crossed_rounds(rows, coefficients, POLICY):
+            _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
+    rows = _crossed_rows(_crossed_cells(female_II=15, female_IIIb=5))
+    for result in _crossed_rounds(rows, {}, POLICY):
+        assert result.status is AggregateStatus.RELEASED and result.model is not None
+
+
+def test_few_patients_at_two_reference_levels_are_withheld_too() -> None:
+    # male and stage I are the references: their patients are counted by the intercept (or the
+    # other levels) less the indicators.
+    for result in _crossed_rounds(_crossed_rows(_crossed_cells(male_I=4)), {}, POLICY):
+        _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
+    for result in _crossed_rounds(_crossed_rows(_crossed_cells(male_I=5)), {}, POLICY):
+        assert result.status is AggregateStatus.RELEASED
+
+
+def test_no_patient_at_two_levels_is_withheld_only_while_zeros_are_disclosive() -> None:
+    rows = _crossed_rows(_crossed_cells(female_IIIb=0))
+    for result in _crossed_rounds(rows, {}, POLICY):
+        _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
+    lenient = DisclosurePolicy.model_validate({"aggregates": {"zerosAreDisclosive": False}})
+    for result in _crossed_rounds(rows, {}, lenient):
+        assert result.status is AggregateStatus.RELEASED
+
+
+def _with_stage_iiib_deaths(deaths: int) -> list[dict[str, Value]]:
+    """The crossed cohort with ``deaths`` of its 40 stage IIIb patients dead (outcome 0)."""
+    rows = _crossed_rows(_crossed_cells())
+    for i, row in enumerate(row for row in rows if row["stage"] == "IIIb"):
+        row["dead"] = i < deaths
+        row["outcome"] = 0.0 if i < deaths else 1.0
+    return rows
+
+
+@pytest.mark.parametrize("survivors", [False, True])
+def test_a_level_with_few_patients_of_one_outcome_class_is_withheld(survivors: bool) -> None:
+    def rows_with(count: int) -> list[dict[str, Value]]:
+        # count deaths (or count survivors) among the 40 stage IIIb patients.
+        return _with_stage_iiib_deaths(40 - count if survivors else count)
+
+    for result in _crossed_rounds(rows_with(POLICY.min_cell_count - 1), {}, POLICY):
+        _refused(result, AggregateStatus.WITHHELD, "MinCellCount")
+    for result in _crossed_rounds(rows_with(POLICY.min_cell_count), {}, POLICY):
+        assert result.status is AggregateStatus.RELEASED
 
 
 def test_an_empty_answer_releases_nothing() -> None:
