@@ -137,9 +137,7 @@ def test_federated_cox_demo_agrees_with_lifelines_and_writes_a_usable_model(
     assert agreement is not None, text[-3000:]
     assert max(float(agreement[1]), float(agreement[2])) <= 1e-6
     model = CoxModel.model_validate_json((out / "federated-cox-model.json").read_text())
-    assert model.terms == [
-        "age", "sex[female]", "t[T2]", "t[T3]", "t[T4]", "n[N1]", "n[N2]", "n[N3]",
-    ]  # fmt: skip
+    assert model.terms == ["age", "sex[female]", "stage[IIIa]", "stage[IIIb]"]
     # Both columns of the printed table (6 decimals) match the released model.
     for term, coefficient, error in zip(
         model.terms, model.coefficients, model.standard_errors, strict=True
@@ -156,19 +154,19 @@ def test_federated_cox_demo_agrees_with_lifelines_and_writes_a_usable_model(
     for (_, ratio, lower, upper), coefficient in zip(ratios, model.coefficients, strict=True):
         assert float(ratio) == pytest.approx(math.exp(coefficient), abs=1e-3)
         assert float(lower) < float(ratio) < float(upper)
-    # Every station released its C-index, a real one (the model orders patients by T and N).
+    # Every station released its C-index, a real one (the model orders patients by stage).
     assert [stratum.name for stratum in model.strata] == ["hospital-1", "hospital-2", "hospital-3"]
     for stratum in model.strata:
         assert stratum.concordance is not None and 0.55 < stratum.concordance < 0.9
         assert f"{stratum.name}: C = {stratum.concordance}" in text
     # A researcher applies the model to new patients.
-    early = {"age": 64.0, "sex": "female", "t": "T1", "n": "N0"}
-    late = {"age": 64.0, "sex": "female", "t": "T4", "n": "N3"}
-    expected = math.exp(model.coefficients[4] + model.coefficients[7])
+    early = {"age": 64.0, "sex": "female", "stage": "I"}
+    late = {"age": 64.0, "sex": "female", "stage": "IIIb"}
+    expected = math.exp(model.coefficients[3])
     assert model.hazard_ratio(late, early) == pytest.approx(expected)
     assert model.hazard_ratio(late, early) > 1.5
-    with pytest.raises(RecordError, match="n: unknown level 'N4'"):
-        model.linear_predictor({**late, "n": "N4"})
+    with pytest.raises(RecordError, match="stage: unknown level 'IV'"):
+        model.linear_predictor({**late, "stage": "IV"})
 
 
 def test_the_cox_demo_without_lifelines_says_so_before_starting_anything(
