@@ -229,21 +229,22 @@ async def demo(
         policy = _load(POLICY_FILE)
         await station.apply(policy, constants.POLICY_PLURAL)
         print(f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # StationPolicy created")
-        train = await run_one_train(station, _load(TRAIN_FILE))
-        name = train["metadata"]["name"]
-        succeeded = await show_result(station, train, out_dir, "result", started)
         print(
-            "\nThe same question, computed by the STATION itself (spec.aggregates): Kaplan–Meier "
-            "tables on a grid\nfixed at approval, checked by the station's own rules; its image "
-            "reads and uploads nothing,\nso no steward has to release the result."
+            "\nFirst, survival by stage computed by the STATION itself (spec.aggregates): a "
+            "Kaplan–Meier table on\na grid fixed at approval, checked by the station's own "
+            "rules; its image reads and uploads\nnothing, so no steward has to release the result."
         )
         computed = await run_one_train(
             station, _load(STATION_TRAIN_FILE), source=STATION_TRAIN_FILE
         )
-        succeeded = (
-            await show_result(station, computed, out_dir, "survival-aggregates", started)
-            and succeeded
+        succeeded = await show_result(station, computed, out_dir, "survival-aggregates", started)
+        print(
+            "\nThen the same question asked of an algorithm: the numbers it computed wait for a "
+            "steward,\nwho reads the gate's findings before releasing them."
         )
+        train = await run_one_train(station, _load(TRAIN_FILE))
+        name = train["metadata"]["name"]
+        succeeded = await show_result(station, train, out_dir, "result", started) and succeeded
         if once:
             return 0 if succeeded else 1
         print(f"""
