@@ -163,13 +163,14 @@ async def download_table(
     namespace: Namespace, name: Name, table: TableName, state: StateDep, identity: HumanDep
 ) -> Response:
     """One table of the released result as CSV, formula characters neutralised: a table the
-    train uploaded, or else a table the station computed (an aggregate, by its name)."""
+    station computed (an aggregate, by its name), or else one the train uploaded — so a train
+    cannot pass its own numbers off under the name of the station's."""
     await authorize(state, identity, VERB_GET, namespace, name, RESULTS_SUBRESOURCE)
     archive = result_archive(state)
     record = archive.find(namespace, name)
     manifest = await run_in_threadpool(archive.released, record.uid)
     computed = [a.table for a in manifest.aggregates if a.table is not None]
-    for candidate in [*manifest.tables, *computed]:
+    for candidate in [*computed, *manifest.tables]:
         if candidate.name == table:
             return Response(
                 table_csv(candidate),
