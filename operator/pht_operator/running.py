@@ -220,14 +220,11 @@ async def follow_run(train: TrainPass) -> Next:
     train.draft.set("attempts", max(phase.attempts, int(train.status.get("attempts") or 0)))
     if phase.started_at is not None and not train.status.get("startTime"):
         train.draft.set("startTime", researcher_iso(phase.started_at))
-        # Once per run, from the pod's own start: a run that ends before a pass sees it running
-        # (updates of one moment wake one pass) still counts its wait.
-        created = parse_utc(job["metadata"].get("creationTimestamp"))
-        if created is not None:
-            waited = (phase.started_at - created).total_seconds()
-            ctx.metrics.queue_wait.observe(max(0.0, waited))
     if phase.phase == jobstates.Phase.RUNNING:
         if train.draft.set_condition(ConditionType.RUNNING, "True", Reason.RUNNING, phase.message):
+            created = parse_utc(job["metadata"].get("creationTimestamp"))
+            if created is not None:
+                ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
             event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
         train.draft.set_summary(Summary.RUNNING)
         # Half the re-check interval: the periodic re-checks read it, the pod and Job
