@@ -222,10 +222,7 @@ async def follow_run(train: TrainPass) -> Next:
         train.draft.set("startTime", researcher_iso(phase.started_at))
     if phase.phase == jobstates.Phase.RUNNING:
         if train.draft.set_condition(ConditionType.RUNNING, "True", Reason.RUNNING, phase.message):
-            created = parse_utc(job["metadata"].get("creationTimestamp"))
-            if created is not None:
-                ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
-            event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
+            _run_started(train, job)
         train.draft.set_summary(Summary.RUNNING)
         # Half the re-check interval: the periodic re-checks read it, the pod and Job
         # updates in between do not.
@@ -241,6 +238,8 @@ async def follow_run(train: TrainPass) -> Next:
             event(train, "Normal", phase.reason, phase.message, action="FollowRun")
         train.draft.set_summary(Summary.QUEUED)
     elif phase.phase == jobstates.Phase.SUCCEEDED:
+        if not _seen_running(train):
+            _run_started(train, job)  # it started and ended between two passes
         decided = await ctx.station.complete(
             train.uid, _completion(job, phase, succeeded=True, reason=Reason.RUN_COMPLETED)
         )
@@ -257,12 +256,29 @@ async def follow_run(train: TrainPass) -> Next:
         )
         await mirror_release(train, decided)
     else:
+        if phase.reason == Reason.BACKOFF_LIMIT_EXCEEDED and not _seen_running(train):
+            _run_started(train, job)  # its pods ran and failed between two passes
         await ctx.station.complete(
             train.uid, _completion(job, phase, succeeded=False, reason=phase.reason)
         )
         _record_run_end(train, phase)
         await fail(train, phase.reason, phase.message, delete_job=phase.reason in _STUCK)
     return Next.DONE
+
+
+def _seen_running(train: TrainPass) -> bool:
+    """Whether an earlier pass saw the run running (its Running condition became True)."""
+    return reason_of(train.draft.original, ConditionType.RUNNING) == Reason.RUNNING
+
+
+def _run_started(train: TrainPass, job: Obj) -> None:
+    """The run's start, once: its queue wait (the Job's creation until a pass saw it run, or
+    saw it end when it ran between two passes) and the ``Running`` Event, so that every run
+    that ran tells so whatever the timing of the passes."""
+    created = parse_utc(job["metadata"].get("creationTimestamp"))
+    if created is not None:
+        train.ctx.metrics.queue_wait.observe(max(0.0, (utc_now() - created).total_seconds()))
+    event(train, "Normal", Reason.RUNNING, "the run started", action="FollowRun")
 
 
 def _completion(
