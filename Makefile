@@ -24,6 +24,7 @@ tools: $(STAMP)
 	PYTHON=$(PY) bash tools/fetch-checkov.sh
 	bash tools/build-control-plane.sh
 	bash tools/images/install-tools.sh
+	bash tools/install-chromium.sh
 
 # A real control plane on 127.0.0.1 until Ctrl-C (binaries from `make tools`).
 cluster: setup
