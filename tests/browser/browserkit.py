@@ -61,10 +61,19 @@ MIN_FOCUS_CONTRAST: Final = 3.0
 #: The values of a row-level table a seeded train uploads: no console page may show them.
 PATIENT_VALUES: Final = ("71.8125", "64.4375", "58.0625")
 #: Patients in the synthetic cohort: enough for the example train's survival table.
-PATIENTS: Final = 120
+PATIENTS: Final = 422
 #: A Train that waits for a steward all along (nobody approves it).
 WAITING_TRAIN: Final = "km-awaiting-steward"
 DONE: Final = {"jobSucceeded": True, "reason": "RunCompleted"}
+
+
+#: The screenshots the steward guide shows, by the section they illustrate.
+GUIDE_SCREENSHOTS: Final = {
+    "Signing in": ("signin",),
+    "Pending approvals": ("approvals", "approval", "approval-decision"),
+    "Output checking": ("results", "result"),
+    "Trains and audit": ("trains", "timeline", "audit"),
+}
 
 
 def artefacts_dir() -> Path:
@@ -87,11 +96,12 @@ def small_png(raw: bytes) -> bytes:
 
 
 async def shoot(page: Page, name: str) -> Path:
-    """A 1366×768 screenshot of the page as the steward sees it, saved as ``<name>.png``."""
+    """A 1366×768 screenshot of the page as the steward sees it, saved as ``<name>.png`` in
+    the artefacts and, when updating them, among the guide's images if the guide shows it."""
     png = small_png(await page.screenshot(animations="disabled", caret="initial"))
     saved = artefacts_dir() / f"{name}.png"
     saved.write_bytes(png)
-    if updating_guide_images():
+    if updating_guide_images() and any(name in names for names in GUIDE_SCREENSHOTS.values()):
         GUIDE_IMAGES.mkdir(parents=True, exist_ok=True)
         (GUIDE_IMAGES / f"{name}.png").write_bytes(png)
     return saved

@@ -8,6 +8,7 @@ from typing import Final
 
 import pytest
 from browserkit import (
+    PATIENTS,
     ConsoleStation,
     seed_row_level_result,
     sign_in,
@@ -38,7 +39,7 @@ async def approvals_of(station: ConsoleStation, train: str) -> list[Obj]:
 async def test_a_researcher_is_refused_every_stewards_page_and_action(
     station: ConsoleStation, page: Page, waiting_train: str
 ) -> None:
-    await seed_row_level_result(station, "held-from-researcher", 120)
+    await seed_row_level_result(station, "held-from-researcher", PATIENTS)
     await sign_in(page, station, station.researcher)
     await expect(page.get_by_text(f"Signed in as {station.researcher.username}")).to_be_visible()
     await expect(page.get_by_text("No Train waits for your approval.")).to_be_visible()

@@ -118,6 +118,8 @@ async def test_a_stewards_day_in_the_console(station: ConsoleStation, page: Page
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"Approval of Train {TRAIN}")
     await expect(page.get_by_text("allowed by the policy")).to_be_visible()
     await look_at(page, "approval")
+    await page.get_by_role("heading", name="Your decision").evaluate("e => e.scrollIntoView()")
+    await look_at(page, "approval-decision")
     await approve_with_the_keyboard(page)
     await expect(page.get_by_role("status")).to_have_text("Your decision was recorded.")
     await expect(page.get_by_text(f"{station.steward.username}: Approve")).to_be_visible()
