@@ -21,7 +21,7 @@ from typing import Any, Final
 import httpx
 import yaml
 from PIL import Image
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 from pht_contract.hashing import canonical_json, token_hash
 from pht_contract.policies import StationPolicySpec
@@ -53,7 +53,7 @@ CHROMIUM_ARGS: Final = (
     "--disable-sync",
 )
 #: A laptop screen: every page must fit its width, and the guide's screenshots have its size.
-VIEWPORT: Final = {"width": 1366, "height": 768}
+VIEWPORT: Final[ViewportSize] = {"width": 1366, "height": 768}
 #: WCAG 2.2 AA: normal text against its background.
 MIN_TEXT_CONTRAST: Final = 4.5
 #: WCAG 2.2 AA: user interface components, such as the focus outline, against what is around.

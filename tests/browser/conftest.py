@@ -32,7 +32,8 @@ from pht_sandbox.stations import StationConfig
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ConsoleStation]:
     config = StationConfig("browser", tmp_path_factory.mktemp("box"), patients=PATIENTS)
-    async with ConsoleStation(config) as started:
+    started = ConsoleStation(config)
+    async with started:
         await started.apply(load_yaml(POLICY_FILE), constants.POLICY_PLURAL)
         yield started
 
