@@ -10,6 +10,7 @@ import pytest
 from browserkit import (
     PATIENTS,
     ConsoleStation,
+    look_at,
     seed_row_level_result,
     sign_in,
 )
@@ -51,6 +52,7 @@ async def test_a_researcher_is_refused_every_stewards_page_and_action(
     await expect(page.get_by_role("alert")).to_have_text(
         f"{station.researcher.username} may not approve train {REQUEST_NAMESPACE}/{waiting_train}"
     )
+    await look_at(page, "refused-researcher")
     # Even with their own session's valid CSRF token, a decision is refused and not recorded.
     posted = await page.request.post(
         station.console(f"/approvals/{REQUEST_NAMESPACE}/{waiting_train}"),
@@ -79,6 +81,10 @@ async def test_a_researcher_is_refused_every_stewards_page_and_action(
     await expect(page.locator("dt:text-is('Release state') + dd")).to_have_text("Held")
 
 
+def tamper_name(tamper: str) -> str:
+    return "csrf-removed" if "remove" in tamper else "csrf-replaced"
+
+
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
@@ -99,6 +105,7 @@ async def test_a_steward_form_with_a_missing_or_wrong_csrf_token_is_refused(
     assert (await sent.value).status == 403
     await expect(page.get_by_role("heading", level=1)).to_have_text(REFUSED_TITLE)
     await expect(page.get_by_role("alert")).to_have_text(reason)
+    await look_at(page, f"refused-{tamper_name(tamper)}")
     assert await approvals_of(station, waiting_train) == []
     train = await station.get_train(waiting_train)
     assert train["status"]["summary"] == "AwaitingApproval"
