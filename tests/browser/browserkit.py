@@ -7,6 +7,7 @@ directory (``$PHT_TEST_ARTEFACTS/screenshots``, else ``.artefacts/screenshots``)
 ``PHT_UPDATE_SCREENSHOTS=1``, to the steward guide's images.
 """
 
+import asyncio
 import hashlib
 import io
 import os
@@ -64,6 +65,8 @@ PATIENT_VALUES: Final = ("71.8125", "64.4375", "58.0625")
 PATIENTS: Final = 422
 #: A Train that waits for a steward all along (nobody approves it).
 WAITING_TRAIN: Final = "km-awaiting-steward"
+#: How often a test reloads a page while it waits for a Train to change.
+RELOAD_SECONDS: Final = 0.5
 DONE: Final = {"jobSucceeded": True, "reason": "RunCompleted"}
 
 
@@ -379,3 +382,17 @@ async def look_at(page: Page, screenshot: str) -> None:
     await shoot(page, screenshot)
     problems = await page_problems(page)
     assert not problems, f"{page.url}: " + "; ".join(problems)
+
+
+async def state_shown(page: Page, train: str, states: tuple[str, ...], timeout: float) -> str:
+    """Reload the Trains page until ``train``'s row shows one of ``states`` (the page does not
+    refresh itself); returns the state shown."""
+    row = page.get_by_role("row").filter(has_text=f"{REQUEST_NAMESPACE}/{train}")
+    shown = ""
+    for _ in range(int(timeout / RELOAD_SECONDS)):
+        shown = (await row.get_by_role("cell").nth(1).inner_text()).strip()
+        if shown in states:
+            return shown
+        await asyncio.sleep(RELOAD_SECONDS)
+        await page.reload()
+    raise AssertionError(f"{train} still shows {shown!r}, not one of {states}")

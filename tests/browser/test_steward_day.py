@@ -24,6 +24,7 @@ from browserkit import (
     parse_rgb,
     seed_row_level_result,
     sign_in,
+    state_shown,
 )
 from playwright.async_api import Locator, Page, expect
 
@@ -126,12 +127,10 @@ async def test_a_stewards_day_in_the_console(station: ConsoleStation, page: Page
 
     # The Train starts: the Trains page shows it leave AwaitingApproval.
     await page.get_by_role("link", name="Trains", exact=True).click()
-    row = page.get_by_role("row").filter(has_text=f"{REQUEST_NAMESPACE}/{TRAIN}")
-    await expect(row.get_by_role("cell").nth(1)).to_have_text(re.compile("|".join(STARTED)))
+    await state_shown(page, TRAIN, STARTED, 60)
     held = await station.wait_for(TRAIN, held_for_steward, 180)
     assert held_for_steward(held), held.get("status")
-    await page.reload()
-    await expect(row.get_by_role("cell").nth(1)).to_have_text("AwaitingRelease")
+    await state_shown(page, TRAIN, ("AwaitingRelease",), 30)
     await look_at(page, "trains")
     assert (await requester_download(station, TRAIN)).status_code != 200
 
