@@ -40,7 +40,7 @@ async def approvals_of(station: ConsoleStation, train: str) -> list[Obj]:
 async def test_a_researcher_is_refused_every_stewards_page_and_action(
     station: ConsoleStation, page: Page, waiting_train: str
 ) -> None:
-    await seed_row_level_result(station, "held-from-researcher", PATIENTS)
+    await seed_row_level_result(station, "ages-per-patient", PATIENTS)
     await sign_in(page, station, station.researcher)
     await expect(page.get_by_text(f"Signed in as {station.researcher.username}")).to_be_visible()
     await expect(page.get_by_text("No Train waits for your approval.")).to_be_visible()
@@ -64,10 +64,10 @@ async def test_a_researcher_is_refused_every_stewards_page_and_action(
 
     await page.goto(station.console("/results"))
     await expect(page.get_by_text("No result waits for you.")).to_be_visible()
-    answer = await page.goto(station.console(f"/results/{REQUEST_NAMESPACE}/held-from-researcher"))
+    answer = await page.goto(station.console(f"/results/{REQUEST_NAMESPACE}/ages-per-patient"))
     assert answer is not None and answer.status == 403
     posted = await page.request.post(
-        station.console(f"/results/{REQUEST_NAMESPACE}/held-from-researcher"),
+        station.console(f"/results/{REQUEST_NAMESPACE}/ages-per-patient"),
         form={"csrf_token": csrf, "decision": "Release", "reason": "mine"},
         headers={"Origin": station.urls.external},
     )
@@ -77,7 +77,7 @@ async def test_a_researcher_is_refused_every_stewards_page_and_action(
 
     # The steward still finds the result held.
     await sign_in(page, station, station.steward)
-    await page.goto(station.console(f"/results/{REQUEST_NAMESPACE}/held-from-researcher"))
+    await page.goto(station.console(f"/results/{REQUEST_NAMESPACE}/ages-per-patient"))
     await expect(page.locator("dt:text-is('Release state') + dd")).to_have_text("Held")
 
 
