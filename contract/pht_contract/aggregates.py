@@ -147,6 +147,9 @@ class AggregateSpec(ApiModel):
     """Follow-up and vital status (KaplanMeier, CoxRound)."""
     grid: TimeGrid | None = None
     """The KaplanMeier time grid."""
+    overall: bool | None = None
+    """KaplanMeier with ``by``: true adds the curve of every patient in the groups, labelled
+    ``All``, released only at points where it cannot give back what the groups' rules hid."""
     family: Literal["Binomial", "Gaussian", "Poisson"] | None = None
     """The GlmRound family (canonical link: logit, identity, log)."""
     outcome: Variable | None = None
@@ -172,6 +175,8 @@ class AggregateSpec(ApiModel):
         missing = [f for f in needs[kind] if not getattr(self, f)]
         if missing:
             raise ValueError(f"a {kind.value} aggregate needs {', '.join(missing)}")
+        if self.overall and (kind is not AggregateKind.KAPLAN_MEIER or not self.by):
+            raise ValueError("overall belongs to a KaplanMeier aggregate with 'by'")
         allowed_by = {AggregateKind.COUNT, AggregateKind.SUMMARY, AggregateKind.KAPLAN_MEIER}
         if self.by and kind not in allowed_by:
             raise ValueError(f"a {kind.value} aggregate has no 'by' (the station is the stratum)")

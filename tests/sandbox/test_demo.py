@@ -75,6 +75,8 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     assert (by_stage["name"], by_stage["status"]) == ("survival-by-stage", "Released")
     stage_one = [row for row in by_stage["table"]["rows"] if row[0] == "I"]
     assert all(row[4] is not None for row in stage_one)  # every point of stage I released
+    overall = [row for row in by_stage["table"]["rows"] if row[0] == "All"]
+    assert len(overall) == 5 and sum(row[2] is not None for row in overall) >= 4
     figure = (out / "survival-by-stage.png").read_bytes()
     assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) > 10_000
 
