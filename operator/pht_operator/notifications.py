@@ -31,6 +31,7 @@ import logging
 import smtplib
 import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -75,7 +76,7 @@ class Wait(enum.StrEnum):
     RESULT = "result"
 
 
-#: The console page where a steward acts on each.
+#: The console's list of each (a Train's own page is below it: ``<list>/<namespace>/<name>``).
 CONSOLE_PAGES = {Wait.APPROVAL: "/console/approvals", Wait.RESULT: "/console/results"}
 _SUBJECTS = {Wait.APPROVAL: "Approval waits", Wait.RESULT: "Result held for review"}
 _SENTENCES = {
@@ -150,11 +151,17 @@ def _console(base: str, wait: Wait | None) -> str:
     return base + (CONSOLE_PAGES[wait] if wait is not None else "/console/")
 
 
+def _train_page(base: str, notice: Notice) -> str:
+    """The console page where a steward decides on this Train."""
+    path = "/".join(urllib.parse.quote(part, safe="") for part in (notice.namespace, notice.train))
+    return f"{_console(base, notice.wait)}/{path}"
+
+
 def render(notice: Notice, station: str, console_base: str) -> Message:
     """The message about one Train."""
     station = one_line(station)
     train = f"{notice.namespace}/{notice.train}"
-    console = _console(console_base, notice.wait)
+    console = _train_page(console_base, notice)
     creator = notice.created_by or "unknown (the admission policy recorded no creator)"
     text = (
         f"Station {station}: Train {train} {_SENTENCES[notice.wait]}.\n"

@@ -84,13 +84,13 @@ def test_a_message_names_the_train_and_the_console_page_but_none_of_its_free_tex
     notice = Notice.of(train(), Wait.APPROVAL)
     message = render(notice, "maastro", "https://station.example")
     assert message.subject == "[maastro] Approval waits: pht-requests/km"
-    assert "https://station.example/console/approvals" in message.text
+    assert "https://station.example/console/approvals/pht-requests/km" in message.text
     assert "oidc:alice" in message.text
     for free_text in ("Alice Doe", "survival by stage"):
         assert free_text not in message.text and free_text not in str(message.payload)
     assert message.payload["waits"] == "approval" and message.payload["train"] == "km"
     held = render(Notice.of(train(), Wait.RESULT), "maastro", "")
-    assert held.payload["console"] == "/console/results"
+    assert held.payload["console"] == "/console/results/pht-requests/km"
 
 
 def test_a_creator_with_line_breaks_stays_on_one_capped_line() -> None:

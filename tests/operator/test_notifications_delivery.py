@@ -157,7 +157,7 @@ async def test_a_pending_approval_is_mailed_once_and_not_again_after_a_restart(
     assert mail["Subject"] == "[test-station] Approval waits: pht-requests/km"
     text = mail.get_content()
     assert "Train pht-requests/km waits for a data steward's approval" in text
-    assert f"Console:     {CONSOLE}/console/approvals" in text
+    assert f"Console:     {CONSOLE}/console/approvals/pht-requests/km\n" in text
     assert "Created by:  oidc:alice" in text
 
     async with run_in_thread(bed) as harness:
@@ -298,7 +298,7 @@ async def test_a_held_result_is_posted_to_the_webhook_signed(
     payload = json.loads(body)
     assert payload["kind"] == "TrainWaits" and payload["waits"] == "result"
     assert (payload["namespace"], payload["train"]) == ("pht-requests", "model")
-    assert payload["console"] == f"{CONSOLE}/console/results"
+    assert payload["console"] == f"{CONSOLE}/console/results/pht-requests/model"
     assert payload["createdBy"] == "oidc:alice"
     assert "ModelNeedsReview" not in body.decode()  # the gate's findings stay in the console
     assert requests[0].headers["Content-Type"] == "application/json"
