@@ -157,7 +157,7 @@ async def test_a_pending_approval_is_mailed_once_and_not_again_after_a_restart(
     assert mail["Subject"] == "[test-station] Approval waits: pht-requests/km"
     text = mail.get_content()
     assert "Train pht-requests/km waits for a data steward's approval" in text
-    assert f"Console:     {CONSOLE}/console/approvals/pht-requests/km\n" in text
+    assert f"Console:     {CONSOLE}/console/approvals/pht-requests/km" in text.splitlines()
     assert "Created by:  oidc:alice" in text
 
     async with run_in_thread(bed) as harness:
