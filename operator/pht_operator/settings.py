@@ -287,6 +287,11 @@ class OperatorSettings(BaseSettings):
             raise ValueError(
                 "PHT_OPERATOR_NOTIFY_SMTP_PASSWORD_FILE needs PHT_OPERATOR_NOTIFY_SMTP_USERNAME"
             )
+        if self.notify_smtp_username and not self.notify_smtp_starttls:
+            raise ValueError(
+                "PHT_OPERATOR_NOTIFY_SMTP_USERNAME needs PHT_OPERATOR_NOTIFY_SMTP_STARTTLS: the "
+                "relay password would cross the network in clear text"
+            )
         if self.notify_webhook_url and not self.notify_webhook_secret_file:
             raise ValueError(
                 "PHT_OPERATOR_NOTIFY_WEBHOOK_URL is set: give "

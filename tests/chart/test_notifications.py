@@ -76,6 +76,14 @@ BAD_VALUES = [
     ),
     ({"notifications.smtp.username": "pht"}, "at '/notifications/smtp/passwordSecret/name'"),
     (
+        {
+            "notifications.smtp.username": "pht",
+            "notifications.smtp.passwordSecret.name": "relay",
+            "notifications.smtp.starttls": "false",
+        },
+        "at '/notifications/smtp/starttls'",
+    ),
+    (
         {"notifications.webhook.enabled": "true", "notifications.webhook.url": "http://hook/x"},
         "at '/notifications/webhook/url'",
     ),

@@ -225,6 +225,7 @@ def test_notifications_are_off_by_default() -> None:
             "not an e-mail address",
         ),
         ({"notify_smtp_password_file": "/p"}, "NOTIFY_SMTP_USERNAME"),
+        ({"notify_smtp_username": "pht", "notify_smtp_starttls": False}, "clear text"),
         ({"notify_console_url": "javascript:alert(1)"}, "http(s) URL"),
     ],
 )
