@@ -77,6 +77,7 @@ class PendingTrain:
     approvals: list[ApprovalRecordView]
     approvals_needed: int
     refusal: str
+    admitted: bool
 
 
 def _conditions(train: Obj) -> list[ConditionView]:
@@ -173,6 +174,7 @@ def pending_train(
     annotations = (train.get("metadata") or {}).get("annotations") or {}
     requested_by = next((v for k, v in annotations.items() if k.endswith("requested-by")), "")
     parameters = spec.get("parameters")
+    admitted = bool((train.get("status") or {}).get("specHash"))
     try:
         shown_parameters = (
             json.dumps(json.loads(parameters), indent=2, ensure_ascii=False) if parameters else ""
@@ -194,9 +196,8 @@ def pending_train(
         args=" ".join(str(a) for a in spec.get("args") or []),
         approvals=_recorded(approvals, train),
         approvals_needed=required_approvers(policy_spec) if policy_spec is not None else 1,
-        refusal=approval_refusal(train, policy)
-        if (train.get("status") or {}).get("specHash")
-        else "not admitted yet",
+        refusal=approval_refusal(train, policy) if admitted else "",
+        admitted=admitted,
     )
 
 

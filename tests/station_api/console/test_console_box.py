@@ -150,6 +150,14 @@ async def test_approve_run_and_release_from_the_console(
     assert spec_hash == waiting["status"]["specHash"]
 
     reason = "Reviewed image, queries and purpose."
+    stale = await steward.post(
+        f"/console/approvals/{REQUEST_NAMESPACE}/{name}",
+        decision="Approve",
+        reason=reason,
+        spec_hash="0" * 64,
+    )
+    assert "The Train changed since this page was shown" in stale.text
+    assert await _approvals(box) == []
     decided = await steward.post(
         f"/console/approvals/{REQUEST_NAMESPACE}/{name}",
         decision="Approve",

@@ -326,4 +326,12 @@ async def test_pages_speak_dutch_when_asked(browser: httpx.AsyncClient) -> None:
     assert "Uitvoercontrole" in dutch.text and 'lang="nl"' in dutch.text
     chosen = await browser.get("/console/results", params={"lang": "en"})
     assert "Output checking" in chosen.text
+    # The language chosen by a link is kept (a cookie) over the browser's.
+    assert (
+        'lang="en"'
+        in (await browser.get("/console/results", headers={"Accept-Language": "nl"})).text
+    )
+    forged = await browser.post("/console/signout?lang=nl", data={}, headers=ORIGIN)
+    assert forged.status_code == 403
+    assert "het formulier bevat geen CSRF-token" in forged.text
     assert BASE  # the console is reached over https only
