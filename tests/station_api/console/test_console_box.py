@@ -184,6 +184,9 @@ async def test_approve_run_and_release_from_the_console(
     assert held_for_steward(held), held["status"]
     result = await steward.get(f"/console/results/{REQUEST_NAMESPACE}/{name}")
     assert result.status_code == 200 and "StewardReviewRequired" in result.text
+    # The survival table is drawn: one curve per stage, through released points only.
+    assert result.text.count("<polyline") >= 2
+    assert "Survival curves of table" in result.text
     released = await steward.post(
         f"/console/results/{REQUEST_NAMESPACE}/{name}",
         decision="Release",
