@@ -288,6 +288,16 @@ async def test_a_researcher_sees_no_held_result_and_cannot_decide(
     )
     assert answer.status_code == 403
     assert (await browser.get("/console/audit")).status_code == 403
+    # RBAC is asked before Kubernetes is read: no approval page, no approval.
+    approval_page = f"/console/approvals/{reg.namespace}/{reg.name}"
+    assert (await browser.get(approval_page)).status_code == 403
+    approve = await browser.post(
+        approval_page,
+        data=post_form(csrf, decision="Approve", reason="x", spec_hash="a" * 64),
+        headers=ORIGIN,
+    )
+    assert approve.status_code == 403
+    assert (await browser.get(f"/console/trains/{reg.namespace}/{reg.name}")).status_code == 403
 
 
 async def test_audit_shows_the_chain_verified(browser: httpx.AsyncClient) -> None:
