@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pht_station_api.console.csrf import CsrfRejected
 from pht_station_api.console.i18n import Translator, choose_language
+from pht_station_api.console.kubeaccess import KubeRefused
 from pht_station_api.console.pages import PREFIX, Console, ConsoleRefused, NotSignedIn, router
 from pht_station_api.console.rendering import render, secure
 from pht_station_api.console.sessions import SessionStore
@@ -49,6 +50,11 @@ async def _forged(request: Request, error: Exception) -> Response:
     return render(request, "error.html", {"failure": failure}, status_code=403)
 
 
+async def _unreachable(request: Request, error: Exception) -> Response:
+    failure = Translator(choose_language(request))("refused.detail", detail=str(error))
+    return render(request, "error.html", {"failure": failure}, status_code=502)
+
+
 def mount_console(app: FastAPI, settings: Settings) -> None:
     app.state.console = console_for(settings)
     app.include_router(router)
@@ -57,3 +63,4 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(ConsoleRefused, _refused)
     app.add_exception_handler(CsrfRejected, _forged)
+    app.add_exception_handler(KubeRefused, _unreachable)

@@ -201,6 +201,8 @@ async def sign_in_callback(request: Request) -> Response:
     return_to = request.query_params.get("return_to")
     if request.method == "POST":
         return_to = str((await request.form()).get("return_to") or "") or return_to
+    # A session id the browser held before signing in is never reused.
+    console.sessions.drop(request.cookies.get(COOKIE_NAME))
     session_id, _ = console.sessions.create(signed_in)
     response = RedirectResponse(safe_return_to(return_to), status_code=303)
     response.set_cookie(

@@ -345,3 +345,23 @@ async def test_pages_speak_dutch_when_asked(browser: httpx.AsyncClient) -> None:
     assert forged.status_code == 403
     assert "het formulier bevat geen CSRF-token" in forged.text
     assert BASE  # the console is reached over https only
+
+
+async def test_pages_that_need_kubernetes_say_so_when_it_cannot_be_reached(
+    browser: httpx.AsyncClient,
+) -> None:
+    """This station has no Kubernetes configuration: a page, not a traceback."""
+    await signed_in(browser, STEWARD)
+    answer = await browser.get("/console/approvals")
+    assert answer.status_code == 502
+    assert "Kubernetes" in answer.text and "Traceback" not in answer.text
+
+
+async def test_signing_in_again_replaces_the_session(browser: httpx.AsyncClient) -> None:
+    await signed_in(browser, STEWARD)
+    before = browser.cookies.get(COOKIE_NAME)
+    answer = await sign_in(browser, STEWARD.username, STEWARD.password)
+    assert answer.status_code == 303
+    browser.cookies.clear()
+    browser.cookies.set(COOKIE_NAME, str(before), domain="console.test")
+    assert (await browser.get("/console/results")).status_code == 303
