@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from pht_contract import constants
 from pht_contract.aggregates import AggregateResult, OutgoingResult
 from pht_contract.approvalrecords import approval_refusal
 from pht_contract.evaluation import check_query_facts, required_approvers
@@ -173,7 +174,7 @@ def pending_train(
         else None
     )
     annotations = (train.get("metadata") or {}).get("annotations") or {}
-    requested_by = next((v for k, v in annotations.items() if k.endswith("requested-by")), "")
+    requested_by = annotations.get(constants.ANNOTATION_REQUESTED_BY, "")
     parameters = spec.get("parameters")
     admitted = bool((train.get("status") or {}).get("specHash"))
     try:

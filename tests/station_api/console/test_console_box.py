@@ -146,6 +146,7 @@ async def test_approve_run_and_release_from_the_console(
     page = await steward.get(f"/console/approvals/{REQUEST_NAMESPACE}/{name}")
     assert page.status_code == 200, page.text
     assert "allowed by the policy" in page.text and "Dr. A. Researcher" in page.text
+    assert f"<dd>{box.requester}</dd>" in page.text  # who created it, as Kubernetes says
     spec_hash = hidden(page.text, "spec_hash")
     assert spec_hash == waiting["status"]["specHash"]
 
