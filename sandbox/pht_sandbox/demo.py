@@ -226,6 +226,12 @@ async def demo(
             f"{'real' if real else 'emulated'} cluster "
             f"{station.urls.kubernetes}, station API {station.urls.external}"
         )
+        if not real:
+            print(
+                f"steward console {station.console_url}\n"
+                f"  local login: {station.console_user} / {station.steward_password}"
+                "   (a new password for every demo; shown only here)"
+            )
         policy = _load(POLICY_FILE)
         await station.apply(policy, constants.POLICY_PLURAL)
         print(f"$ kubectl apply -f {POLICY_FILE.relative_to(REPO)}   # StationPolicy created")

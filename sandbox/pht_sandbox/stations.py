@@ -34,6 +34,7 @@ from pht_sandbox.emulator import NAMESPACES, ClusterEmulator, write_kubeconfig
 from pht_sandbox.emulator.kubectl import KubectlCluster
 from pht_sandbox.processpods import ProcessKubelet
 from pht_station_api.cohorts import patient_lines
+from pht_station_api.console.locallogin import hash_password
 from pht_station_api.triplestores.loading import load_rdf
 
 REQUEST_NAMESPACE: Final = "pht-requests"
@@ -96,6 +97,8 @@ class LocalStation:
     urls: StationUrls = field(default_factory=StationUrls)
     steward_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     researcher_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    #: The steward's password for the console's local login (a new one for every station).
+    steward_password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     cluster: ClusterEmulator = field(default_factory=KubectlCluster)
     _processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -175,6 +178,7 @@ class LocalStation:
         self.urls.external = f"http://127.0.0.1:{external}"
         self.urls.operator_metrics = f"http://127.0.0.1:{metrics}/metrics"
         self._write_identities(work / "identities.yaml")
+        self._write_console_logins(work / "console-logins.yaml")
         self._spawn(
             "api",
             {
@@ -189,6 +193,10 @@ class LocalStation:
                 "PHT_API_LOCAL_IDENTITIES_FILE": str(work / "identities.yaml"),
                 "PHT_API_STATION_NAME": self.config.name,
                 "PHT_API_PUBLIC_BASE_URL": self.urls.external,
+                # The console acts on the cluster with the signed-in steward's token.
+                "PHT_API_KUBECONFIG": str(self.urls.kubeconfig),
+                "PHT_API_CONSOLE_NAMESPACES": REQUEST_NAMESPACE,
+                "PHT_API_CONSOLE_LOCAL_LOGIN_FILE": str(work / "console-logins.yaml"),
                 **(
                     {"PHT_API_POLICY_FILE": str(self.config.policy_file)}
                     if self.config.policy_file
@@ -204,10 +212,12 @@ class LocalStation:
 
         document = {
             "users": [
+                # The steward's token in plain too: the console's local login signs in with it.
                 {
                     "username": STEWARD,
                     "groups": ["pht-stewards"],
                     "tokenSha256": digest(self.steward_token),
+                    "token": self.steward_token,
                 },
                 {
                     "username": RESEARCHER,
@@ -230,6 +240,23 @@ class LocalStation:
         }
         path.write_text(yaml.safe_dump(document))
         path.chmod(0o600)
+
+    def _write_console_logins(self, path: Path) -> None:
+        """The console's local login: the steward's password, as a scrypt hash."""
+        document = {
+            "users": [{"username": STEWARD, "scrypt": hash_password(self.steward_password)}]
+        }
+        path.write_text(yaml.safe_dump(document))
+        path.chmod(0o600)
+
+    @property
+    def console_user(self) -> str:
+        """Who signs in to the console's local login (the steward)."""
+        return STEWARD
+
+    @property
+    def console_url(self) -> str:
+        return f"{self.urls.external}/console/"
 
     def _spawn(self, command: str, env: dict[str, str], args: list[str] | None = None) -> None:
         log = (self.config.work_dir / f"{command}.log").open("ab")

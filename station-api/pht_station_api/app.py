@@ -2,7 +2,8 @@
 
 * internal (port 8081, never behind an Ingress): operator registration and data loading, the
   SPARQL gateway, progress, result upload/completion/state, operator provenance events;
-* external (port 8080): the FAIR Data Point at the root, steward and requester actions;
+* external (port 8080): the FAIR Data Point at the root, steward and requester actions, and
+  the steward console under ``/console/``;
 * metrics (optional, e.g. port 9090): ``/metrics`` only, for a scraper holding the metrics token.
 
 The first two serve ``/healthz`` and ``/readyz``; neither serves ``/metrics``, so neither the
@@ -16,6 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 import pht_contract
 from pht_station_api.bodylimits import RequestSizeLimit
+from pht_station_api.console import mount_console
 from pht_station_api.errors import install_error_handlers
 from pht_station_api.metrics import Snapshot
 from pht_station_api.routers import (
@@ -55,7 +57,9 @@ def create_internal_app(state: StationState) -> FastAPI:
 
 def create_external_app(state: StationState) -> FastAPI:
     routers = [stewards.router, health.router, fdp.router]
-    return _app(state, "PHT station API (external): FAIR Data Point", routers)
+    app = _app(state, "PHT station API (external): FAIR Data Point", routers)
+    mount_console(app, state.settings)
+    return app
 
 
 def create_metrics_app(state: StationState, clock: Callable[[], float] | None = None) -> FastAPI:

@@ -188,6 +188,33 @@ class Settings(BaseSettings):
         ),
     )
 
+    # The steward console (/console/ on the external listener).
+    console_namespaces: str = Field(
+        default="pht-requests",
+        max_length=4096,
+        description="Comma-separated station namespaces whose Trains the console lists.",
+    )
+    console_session_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Longest a console session lasts (seconds); a sign-in may end it earlier.",
+    )
+    console_max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most console sessions kept; the one closest to its end makes room.",
+    )
+    console_local_login_file: Path | None = Field(
+        default=None,
+        description=(
+            "Station in a box only: a file of scrypt password hashes for the console's local "
+            "login; the external listener must be on a loopback address. The Helm chart cannot"
+            " set it."
+        ),
+    )
+
     progress_tick_seconds: int = Field(
         default=30,
         ge=1,

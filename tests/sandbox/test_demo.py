@@ -51,6 +51,14 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = result.stdout
     assert "EMULATED" in text and "LOCAL PROCESSES" in text
+    # The steward console's address and a login of this demo's own, printed once.
+    login = re.search(
+        r"steward console (http://127\.0\.0\.1:\d+/console/)\n  local login: "
+        r"steward@station\.local / (\S+) ",
+        text,
+    )
+    assert login is not None, text[:2000]
+    assert text.count(login[2]) == 1 and len(login[2]) >= 16
     assert "AwaitingApproval" in text and "pht approve km-survival-by-stage" in text
     # the result is held for the steward, who reviews and releases it
     assert "ResultReleased=False(AwaitingRelease)" in text

@@ -53,6 +53,10 @@ def walk(routes: Sequence[BaseRoute], inherited: Responses) -> Iterator[tuple[AP
     its own and those its routers add to every route."""
     for route in routes:
         if isinstance(route, APIRoute):
+            if not route.include_in_schema:
+                # The steward console's HTML pages, and nothing else, stay out of the API.
+                assert route.path.startswith("/console"), route.path
+                continue
             yield route, {**inherited, **route.responses}
             continue
         included = getattr(route, "original_router", None)

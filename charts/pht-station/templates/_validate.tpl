@@ -24,6 +24,11 @@ names the value to change and why, because this is what an operator reads at `he
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) -}}
 {{- $errors = append $errors "ingress.tls.secretName: required when ingress.tls.enabled is true" -}}
 {{- end -}}
+{{- range .Values.stationApi.extraEnv -}}
+{{- if hasPrefix "PHT_API_CONSOLE_LOCAL_LOGIN" (upper (toString .name)) -}}
+{{- $errors = append $errors (printf "stationApi.extraEnv: %s enables the console's local login, which exists for the station in a box only; stewards sign in with the OpenID Connect provider" .name) -}}
+{{- end -}}
+{{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nInvalid values for the PHT station chart:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}

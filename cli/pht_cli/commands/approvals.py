@@ -13,52 +13,24 @@ checked against the caller's Kubernetes identity by the chart's ValidatingAdmiss
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from typing import Any
 
 import httpx2
 import lightkube
-from pydantic import ValidationError
 
 from pht_cli import kube, output
 from pht_contract import constants
-from pht_contract.evaluation import evaluate
-from pht_contract.hashing import spec_hash as hash_of
-from pht_contract.policies import StationPolicySpec
-from pht_contract.trains import TrainSpec
+from pht_contract.approvalrecords import Decision, NotAdmitted, approval_refusal, train_approval
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:40] or "steward"
-
-
-def _refusal(client: lightkube.Client, namespace: str, train: dict[str, Any], admitted: str) -> str:
+def _refusal(client: lightkube.Client, namespace: str, train: dict[str, Any]) -> str:
     """Why an approval of this Train could never count (empty when it could)."""
-    try:
-        spec = TrainSpec.model_validate(train.get("spec") or {})
-    except ValidationError as exc:
-        return f"its spec is invalid ({exc.error_count()} problem(s)); it cannot run"
-    current = hash_of(spec)
-    if current != admitted:
-        return (
-            f"its spec changed after admission (admitted spec hash {admitted}, current {current}); "
-            "it will not run: ask for a new Train"
-        )
-    body = kube.get_or_none(client, kube.POLICIES, namespace, constants.STATION_POLICY_NAME)
-    if body is None:
-        return f"namespace {namespace} has no StationPolicy {constants.STATION_POLICY_NAME!r}"
-    try:
-        policy = StationPolicySpec.model_validate(body.get("spec") or {})
-    except ValidationError:
-        return f"the StationPolicy in {namespace} is invalid"
-    decision = evaluate(spec, policy)
-    if not decision.admitted:
-        return f"the station policy refuses it as it is now [{decision.reason}]: {decision.message}"
-    return ""
+    policy = kube.get_or_none(client, kube.POLICIES, namespace, constants.STATION_POLICY_NAME)
+    return approval_refusal(train, policy)
 
 
-def _decide(args: argparse.Namespace, decision: str) -> int:
+def _decide(args: argparse.Namespace, decision: Decision) -> int:
     target = kube.load_target(args.kubeconfig, args.context)
     namespace = args.namespace or target.namespace
     approver = args.approver or target.user_name
@@ -75,50 +47,32 @@ def _record(
     args: argparse.Namespace,
     namespace: str,
     approver: str,
-    decision: str,
+    decision: Decision,
 ) -> int:
     train = kube.get_or_none(client, kube.TRAINS, namespace, args.train)
     if train is None:
         print(f"error: Train {namespace}/{args.train} not found", file=sys.stderr)
         return 1
-    spec_hash = (train.get("status") or {}).get("specHash")
-    if not spec_hash:
+    try:
+        approval_doc = train_approval(train, approver, decision, args.comment)
+    except NotAdmitted:
         print(
             f"error: Train {args.train} has no spec hash yet (not admitted); nothing to "
             f"{decision.lower()}",
             file=sys.stderr,
         )
         return 1
+    spec_hash = approval_doc["spec"]["train"]["specHash"]
+    name = approval_doc["metadata"]["name"]
     if decision == "Approve":
-        why = _refusal(client, namespace, train, str(spec_hash))
+        why = _refusal(client, namespace, train)
         if why:
             print(
                 f"error: not approving {args.train}: {why}; no approval was recorded",
                 file=sys.stderr,
             )
             return 1
-    name = f"{_slug(args.train)[:180]}-{_slug(approver)}-{spec_hash[:8]}"
-    spec: dict[str, Any] = {
-        "train": {
-            "name": args.train,
-            "specHash": spec_hash,
-            # Never counts for a later Train re-created under the same name.
-            "uid": train["metadata"]["uid"],
-        },
-        "decision": decision,
-        "approver": approver,
-    }
-    if args.comment:
-        spec["comment"] = args.comment
-    approval = kube.new_object(
-        kube.APPROVALS,
-        {
-            "apiVersion": constants.GROUP_VERSION,
-            "kind": constants.APPROVAL_KIND,
-            "metadata": {"name": name, "namespace": namespace},
-            "spec": spec,
-        },
-    )
+    approval = kube.new_object(kube.APPROVALS, approval_doc)
     try:
         client.create(approval, namespace=namespace)
     except httpx2.HTTPStatusError as exc:

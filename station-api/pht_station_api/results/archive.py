@@ -403,6 +403,11 @@ class ResultArchive:
         with self._lock:
             return self._get(uid)
 
+    def records(self) -> list[ResultRecord]:
+        """Every result on record (decisions and rules; never content)."""
+        with self._lock:
+            return list(self._records.values())
+
     def find(self, namespace: str, name: str) -> ResultRecord:
         """The latest train of that name (a name can be reused by a new Train, a new uid)."""
         with self._lock:
