@@ -8,8 +8,12 @@ on its own page with a password; the provider does all of the protocol.
 
 import base64
 import json
+import secrets
 import shutil
+import ssl
 import subprocess
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,13 @@ from pht_sandbox.controlplane.pki import Authority
 from pht_sandbox.controlplane.processes import Component, ControlPlaneError, free_port
 
 FETCH_SCRIPT = Path("tools") / "fetch-oidc-provider.sh"
+#: The clients of a hospital's provider as the station uses it: `pht login` (public, loopback
+#: redirect) and the steward console (confidential).
+CLI_CLIENT_ID = "pht-cli"
+CONSOLE_CLIENT_ID = "pht-console"
+#: The provider's groups for the station's roles (the cluster sees them with its prefix).
+STEWARD_GROUP = "pht-stewards"
+RESEARCHER_GROUP = "pht-researchers"
 SERVER = Path("tools") / "oidc-provider" / "server.mjs"
 START_TIMEOUT_SECONDS = 60.0
 
@@ -62,6 +73,33 @@ class OidcClient:
         }
 
 
+def hospital_people() -> dict[str, "OidcUser"]:
+    """Two stewards, a researcher and someone with no role here, with fresh passwords."""
+
+    def person(name: str, *groups: str) -> OidcUser:
+        email = f"{name}@hospital.example"
+        return OidcUser(name, secrets.token_urlsafe(16), email, groups)
+
+    return {
+        "steward": person("erin", STEWARD_GROUP),
+        "steward2": person("frank", STEWARD_GROUP, "cardiology"),
+        "researcher": person("grace", RESEARCHER_GROUP),
+        "nobody": person("nadia", "radiology"),
+    }
+
+
+def hospital_provider(
+    workdir: Path, console_redirect_url: str, id_token_seconds: int = 3600
+) -> "OpenIdProvider":
+    """A provider with `hospital_people()` and the station's two clients (not started)."""
+    people = hospital_people()
+    clients = (
+        OidcClient(CLI_CLIENT_ID, ("http://127.0.0.1/callback",)),
+        OidcClient(CONSOLE_CLIENT_ID, (console_redirect_url,), secrets.token_urlsafe(32)),
+    )
+    return OpenIdProvider(workdir, people, clients, id_token_seconds)
+
+
 def _b64url_uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -82,6 +120,11 @@ def private_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, str]:
         "qi": numbers.iqmp,
     }
     return {"kty": "RSA", "kid": kid, **{k: _b64url_uint(v) for k, v in values.items()}}
+
+
+def trusting(ca: Path) -> ssl.SSLContext:
+    """A TLS context that trusts only this CA."""
+    return ssl.create_default_context(cafile=str(ca))
 
 
 def provider_folder() -> Path:
@@ -108,7 +151,7 @@ class OpenIdProvider:
     """Start with `start()`, stop with `stop()`; `issuer` and `ca` are what clients trust."""
 
     workdir: Path
-    users: tuple[OidcUser, ...]
+    people: dict[str, OidcUser]
     clients: tuple[OidcClient, ...]
     id_token_seconds: int = 3600
     issuer: str = ""
@@ -116,7 +159,7 @@ class OpenIdProvider:
     signing_key: rsa.RSAPrivateKey = field(
         default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
     )
-    key_id: str = "pht-test-signing-key"
+    key_id: str = field(default_factory=lambda: secrets.token_hex(8))
     _authority: Authority | None = None
 
     @property
@@ -132,6 +175,9 @@ class OpenIdProvider:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
+
+    def client(self, client_id: str) -> OidcClient:
+        return next(c for c in self.clients if c.client_id == client_id)
 
     def start(self) -> None:
         folder = provider_folder()
@@ -157,7 +203,7 @@ class OpenIdProvider:
                     "email": user.email,
                     "groups": list(user.groups),
                 }
-                for user in self.users
+                for user in self.people.values()
             ],
         }
         config_file = self.workdir / "provider.json"
@@ -171,7 +217,7 @@ class OpenIdProvider:
         self.component.start()
         discovery = f"{self.issuer}/.well-known/openid-configuration"
         self.component.wait_until(
-            lambda: httpx.get(discovery, verify=str(self.ca), timeout=2).status_code == 200,
+            lambda: httpx.get(discovery, verify=trusting(self.ca), timeout=2).status_code == 200,
             START_TIMEOUT_SECONDS,
             "serving its discovery document",
         )
@@ -190,7 +236,7 @@ def browser_sign_in(authorize_url: str, issuer: str, ca: Path, username: str, pa
     into the provider's own sign-in page, and follow the provider's redirects. Returns the URL
     the provider finally redirects to outside itself (the client's redirect URI, with the code
     or an error)."""
-    with httpx.Client(verify=str(ca), timeout=10) as browser:
+    with httpx.Client(verify=trusting(ca), timeout=10) as browser:
         url = authorize_url
         for _ in range(20):
             if not url.startswith(issuer + "/"):
@@ -208,3 +254,22 @@ def browser_sign_in(authorize_url: str, issuer: str, ca: Path, username: str, pa
                 raise SignInRefused(f"sign-in as {username} refused ({posted.status_code})")
             url = str(posted.url.join(posted.headers["location"]))
         raise SignInRefused("the provider redirected too often")
+
+
+def sign_in_on_loopback(
+    provider: "OpenIdProvider", person: OidcUser, printed: Iterator[str], timeout: float = 30.0
+) -> str:
+    """The browser step of a command-line sign-in (`pht login`): take the authorization URL
+    from the lines the command prints, sign in there as `person`, and deliver the provider's
+    answer to the command's loopback callback. Returns the callback's page."""
+    deadline = time.monotonic() + timeout
+    for line in printed:
+        if line.startswith(provider.issuer + "/"):
+            callback = browser_sign_in(
+                line.strip(), provider.issuer, provider.ca, person.username, person.password
+            )
+            answer = httpx.get(callback, timeout=max(1.0, deadline - time.monotonic()))
+            return answer.text
+        if time.monotonic() > deadline:
+            break
+    raise SignInRefused("the command printed no authorization URL")
