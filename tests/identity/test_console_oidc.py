@@ -27,7 +27,7 @@ from pht_sandbox.controlplane.oidcprovider import (
     OpenIdProvider,
     browser_sign_in,
 )
-from pht_station_api.console.oidc import PENDING_COOKIE, OidcSignIn, oidc_sign_in
+from pht_station_api.console.oidc import PENDING_COOKIE, PENDING_SECONDS, OidcSignIn, oidc_sign_in
 from pht_station_api.console.signin import SignInFailed
 from pht_station_api.settings import Settings
 
@@ -158,10 +158,32 @@ async def test_a_used_code_is_refused_by_the_provider_in_a_later_attempt(
 
 async def test_a_sign_in_cannot_be_finished_in_another_browser(provider: OpenIdProvider) -> None:
     signin = console(provider)
-    location, _ = await begin(signin)
+    location, cookie = await begin(signin)
     callback = at_provider(provider, location)
     with pytest.raises(SignInFailed, match="started in another browser"):
         await signin.finish(request(callback, "another-browser's-cookie"))
+    with pytest.raises(SignInFailed, match="started in another browser"):
+        await signin.finish(request(callback))
+    # The browser that started it still finishes it.
+    assert (await signin.finish(request(callback, cookie))).username == "erin@hospital.example"
+
+
+async def test_a_sign_in_that_took_too_long_is_refused(provider: OpenIdProvider) -> None:
+    now = [time.time()]
+    client = provider.client(CONSOLE_CLIENT_ID)
+    signin = OidcSignIn(
+        issuer=provider.issuer,
+        client_id=client.client_id,
+        client_secret=client.secret or "",
+        redirect_url=client.redirect_uris[0],
+        ca_file=provider.ca,
+        clock=lambda: now[0],
+    )
+    location, cookie = await begin(signin)
+    callback = at_provider(provider, location)
+    now[0] += PENDING_SECONDS + 1
+    with pytest.raises(SignInFailed, match="took too long"):
+        await signin.finish(request(callback, cookie))
 
 
 async def test_a_sign_in_the_provider_refused_says_why_without_echoing_input(

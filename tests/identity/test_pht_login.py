@@ -119,6 +119,21 @@ def test_an_id_token_about_to_expire_is_refreshed(provider: OpenIdProvider, tmp_
     assert now["id_token"] == token and int(str(now["expires_at"])) > time.time() + 3000
 
 
+def test_plugins_run_at_once_refresh_once_and_agree(
+    provider: OpenIdProvider, tmp_path: Path
+) -> None:
+    """kubectl may start the plugin several times at once; the provider takes each (rotated)
+    refresh token only once, so they must not all refresh."""
+    login(provider, tmp_path)
+    path, record = cached(tmp_path)
+    path.write_text(json.dumps({**record, "expires_at": int(time.time()) + 10}))
+    running = [pht(["credentials", "oidc", *provider_flags(provider)], tmp_path) for _ in range(4)]
+    answers = [process.communicate(timeout=60) for process in running]
+    assert [process.returncode for process in running] == [0, 0, 0, 0], answers
+    tokens = {json.loads(out)["status"]["token"] for out, _ in answers}
+    assert len(tokens) == 1 and tokens != {record["id_token"]}
+
+
 def test_without_a_sign_in_the_plugin_says_how_to_sign_in(
     provider: OpenIdProvider, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import http.server
@@ -28,6 +29,7 @@ import threading
 import time
 import urllib.parse
 import webbrowser
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -329,9 +331,29 @@ def _login(args: argparse.Namespace) -> int:
 # --- pht credentials oidc ----------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _refreshing_alone(provider: Provider) -> Iterator[None]:
+    """One refresh at a time per provider and client: kubectl may run the plugin several times
+    at once, and a provider that rotates refresh tokens accepts each one only once."""
+    lock = cache_file(provider).with_suffix(".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
 def current_id_token(provider: Provider, now: float | None = None) -> tuple[str, int]:
     """A valid ID token and its expiry: the cached one, else one from the refresh token."""
-    moment = time.time() if now is None else now
+    if load_tokens(provider) is None:
+        raise CliError(_sign_in_hint(provider, "not signed in to"))
+    with _refreshing_alone(provider):
+        return _current_id_token(provider, time.time() if now is None else now)
+
+
+def _current_id_token(provider: Provider, moment: float) -> tuple[str, int]:
     cached = load_tokens(provider)
     if cached is None:
         raise CliError(_sign_in_hint(provider, "not signed in to"))

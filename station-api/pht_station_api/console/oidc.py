@@ -200,14 +200,17 @@ class OidcSignIn:
 
     async def finish(self, request: Request) -> SignedIn:
         params = request.query_params
-        pending = self._pending.pop(params.get("state", ""), None)
+        state = params.get("state", "")
+        pending = self._pending.get(state)
         if pending is None:
             raise SignInFailed("unknown or already used sign-in attempt; please sign in again")
-        if self._clock() - pending.created > PENDING_SECONDS:
-            raise SignInFailed("the sign-in took too long; please sign in again")
         browser = request.cookies.get(PENDING_COOKIE, "")
         if not hmac.compare_digest(_digest(browser), pending.browser_hash):
+            # Left pending: someone else's request must not cancel this browser's sign-in.
             raise SignInFailed("this sign-in was started in another browser")
+        del self._pending[state]
+        if self._clock() - pending.created > PENDING_SECONDS:
+            raise SignInFailed("the sign-in took too long; please sign in again")
         error = params.get("error")
         if error is not None:
             shown = error if _ERROR_CODE.match(error) else "unknown_error"
