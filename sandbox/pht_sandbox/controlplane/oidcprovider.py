@@ -27,6 +27,8 @@ from pht_sandbox.controlplane.pki import Authority
 from pht_sandbox.controlplane.processes import Component, ControlPlaneError, free_port
 
 FETCH_SCRIPT = Path("tools") / "fetch-oidc-provider.sh"
+SERVER = Path("tools") / "oidc-provider" / "server.mjs"
+START_TIMEOUT_SECONDS = 60.0
 #: The clients of a hospital's provider as the station uses it: `pht login` (public, loopback
 #: redirect) and the steward console (confidential).
 CLI_CLIENT_ID = "pht-cli"
@@ -34,8 +36,6 @@ CONSOLE_CLIENT_ID = "pht-console"
 #: The provider's groups for the station's roles (the cluster sees them with its prefix).
 STEWARD_GROUP = "pht-stewards"
 RESEARCHER_GROUP = "pht-researchers"
-SERVER = Path("tools") / "oidc-provider" / "server.mjs"
-START_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class OidcClient:
         }
 
 
-def hospital_people() -> dict[str, "OidcUser"]:
+def hospital_people() -> dict[str, OidcUser]:
     """Two stewards, a researcher and someone with no role here, with fresh passwords."""
 
     def person(name: str, *groups: str) -> OidcUser:
