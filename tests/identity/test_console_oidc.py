@@ -303,6 +303,9 @@ def test_the_settings_make_the_sign_in(tmp_path: Path, provider: OpenIdProvider)
     }
     with pytest.raises(ValueError, match="is empty"):
         oidc_sign_in(Settings(**configured))
+    plain = {**configured, "console_oidc_issuer": "http://127.0.0.1:1"}
+    with pytest.raises(ValueError, match="ISSUER must be an https:// URL"):
+        oidc_sign_in(Settings(**plain))
     secret.write_text("s3cret\n")
     made = oidc_sign_in(Settings(**configured))
     assert isinstance(made, OidcSignIn)

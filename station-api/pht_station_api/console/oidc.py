@@ -320,6 +320,8 @@ def oidc_sign_in(settings: Settings) -> SignIn | None:
     if missing:
         names = ", ".join(f"PHT_API_CONSOLE_OIDC_{m.upper()}" for m in missing)
         raise ValueError(f"console sign-in with OpenID Connect needs {names}")
+    if urlsplit(settings.console_oidc_issuer).scheme != "https":
+        raise ValueError("PHT_API_CONSOLE_OIDC_ISSUER must be an https:// URL")
     assert settings.console_oidc_client_id and settings.console_oidc_client_secret_file
     assert settings.console_oidc_redirect_url
     return OidcSignIn(
