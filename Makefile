@@ -23,6 +23,7 @@ tools: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/fetch-tools.sh
 	PYTHON=$(PY) bash tools/fetch-checkov.sh
 	bash tools/build-control-plane.sh
+	bash tools/fetch-oidc-provider.sh
 	bash tools/images/install-tools.sh
 
 # A real control plane on 127.0.0.1 until Ctrl-C (binaries from `make tools`).
