@@ -23,6 +23,7 @@ tools: $(STAMP)
 	PYTHON=$(BIN)/python bash tools/fetch-tools.sh
 	PYTHON=$(PY) bash tools/fetch-checkov.sh
 	bash tools/build-control-plane.sh
+	bash tools/fetch-oidc-provider.sh
 	bash tools/images/install-tools.sh
 	bash tools/install-chromium.sh
 

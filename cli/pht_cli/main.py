@@ -65,6 +65,8 @@ COMMANDS: Final = (
     Command("demo", "demo", "run a whole station on this machine and send a train through it"),
     Command("dev", "dev", "development tools (a real local control plane)"),
     Command("load", "load", "bulk-load RDF into a named graph of the data store"),
+    Command("login", "login", "sign in to the hospital's OpenID provider (for kubectl and pht)"),
+    Command("credentials", "login", "print a kubeconfig exec credential (OpenID Connect)"),
     Command("operator", "operator", "run the station operator"),
     Command("held", "results", "results held for a steward"),
     Command("release", "results", "release a held result (stewards)"),

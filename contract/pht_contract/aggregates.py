@@ -84,6 +84,9 @@ class Covariate(ApiModel):
     ``reference`` level have all indicators 0; any other value leaves the patient out."""
     reference: Category | None = None
     """For a categorical variable: the level all indicators compare against."""
+    also_reference: list[Category] | None = Field(default=None, min_length=1, max_length=16)
+    """For a categorical variable: further values counted with the reference level (e.g. stage
+    II with stage I as early stage), so their patients stay in the model."""
     centre: float = Field(default=0.0, allow_inf_nan=False)
     """For a numeric variable: the column is ``(value - centre) / scale``."""
     scale: float = Field(default=1.0, gt=0, allow_inf_nan=False)
@@ -95,7 +98,23 @@ class Covariate(ApiModel):
             raise ValueError("a categorical covariate needs both levels and reference")
         if self.levels is not None and self.reference in self.levels:
             raise ValueError("the reference level must not be one of the indicator levels")
+        if self.also_reference is not None:
+            if self.levels is None:
+                raise ValueError("alsoReference belongs to a categorical covariate")
+            pooled = [self.reference, *self.levels, *self.also_reference]
+            if len(set(pooled)) != len(pooled):
+                raise ValueError("alsoReference must list values that are not levels, once each")
         return self
+
+    def reference_values(self) -> list[Category]:
+        """The values encoded as the reference (all indicators 0)."""
+        if self.reference is None:
+            return []
+        return [self.reference, *(self.also_reference or [])]
+
+    def reference_name(self) -> str:
+        """The reference as a term would name it, e.g. ``stage[I+II]``."""
+        return f"{self.variable}[{'+'.join(self.reference_values())}]"
 
     def column_names(self) -> list[str]:
         """The model's terms this covariate adds, e.g. ``stage[IIIa]`` or ``age``."""
@@ -147,6 +166,9 @@ class AggregateSpec(ApiModel):
     """Follow-up and vital status (KaplanMeier, CoxRound)."""
     grid: TimeGrid | None = None
     """The KaplanMeier time grid."""
+    overall: bool | None = None
+    """KaplanMeier with ``by``: true adds the curve of every patient in the groups, labelled
+    ``All``, released only at points where it cannot give back what the groups' rules hid."""
     family: Literal["Binomial", "Gaussian", "Poisson"] | None = None
     """The GlmRound family (canonical link: logit, identity, log)."""
     outcome: Variable | None = None
@@ -172,6 +194,8 @@ class AggregateSpec(ApiModel):
         missing = [f for f in needs[kind] if not getattr(self, f)]
         if missing:
             raise ValueError(f"a {kind.value} aggregate needs {', '.join(missing)}")
+        if self.overall and (kind is not AggregateKind.KAPLAN_MEIER or not self.by):
+            raise ValueError("overall belongs to a KaplanMeier aggregate with 'by'")
         allowed_by = {AggregateKind.COUNT, AggregateKind.SUMMARY, AggregateKind.KAPLAN_MEIER}
         if self.by and kind not in allowed_by:
             raise ValueError(f"a {kind.value} aggregate has no 'by' (the station is the stratum)")

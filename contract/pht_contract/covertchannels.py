@@ -476,6 +476,13 @@ _OPERATOR_METRICS: Final = (
         "failures of the API server or the station API, not of the run",
     ),
     _operator(
+        "pht_notifications",
+        ("channel", "outcome", "station"),
+        lambda limits: 2 * 4 + 1,
+        "at most one notice per run (its result held for review, which the gate decides and "
+        "the outcomes count), sent, failed, dropped or summarised by either of two channels",
+    ),
+    _operator(
         "pht_operator_last_watch_event_timestamp_seconds",
         _STATION,
         lambda limits: limits.end_microseconds,

@@ -129,7 +129,7 @@ def _encode(covariate: Covariate, value: RecordValue) -> list[float]:
         if not math.isfinite(value):
             raise RecordError(f"{name}: a finite number is needed")
         return [(float(value) - covariate.centre) / covariate.scale]
-    known = [covariate.reference, *covariate.levels]
+    known = [*covariate.reference_values(), *covariate.levels]
     if value is None and MISSING_LEVEL in known:
         value = MISSING_LEVEL
     if not isinstance(value, str) or value not in known:

@@ -23,6 +23,7 @@ from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RUN_COMPONENT
+from pht_operator.notifications import Notifier
 from pht_operator.reconciler import Context, reconcile_uid
 from pht_operator.runwatch import watch_objects
 from pht_operator.settings import OperatorSettings
@@ -65,6 +66,7 @@ class OperatorApp:
         )
         self.health = HealthServer(self.liveness)
         self.events = EventPoster(self.kube)
+        self.notifier = Notifier.from_settings(self.settings, self.metrics)
         self.context = Context(
             settings=self.settings,
             kube=self.kube,
@@ -72,6 +74,7 @@ class OperatorApp:
             metrics=self.metrics,
             view=self.view,
             events=self.events,
+            notify=self.notifier,
         )
         self.queue = WorkQueue(
             self._reconcile,
@@ -104,6 +107,7 @@ class OperatorApp:
         await self.check_permissions()
         await self.ensure_default_deny()
         self.queue.start()
+        self.notifier.start()
         self._tasks.append(asyncio.create_task(self._resync()))
         if self.health.missing_permissions:
             self._tasks.append(asyncio.create_task(self._recheck_permissions()))
@@ -193,6 +197,7 @@ class OperatorApp:
                 await task
         await self.queue.stop()
         await self.events.drain()
+        await self.notifier.stop()
         await self.health.stop()
         await self.kube.aclose()
         await self.station.aclose()

@@ -112,6 +112,7 @@ async def approve(train: TrainPass) -> Next:
             and reason_of(train.draft.original, ConditionType.APPROVED) != verdict.reason
         ):
             event(train, "Normal", verdict.reason, verdict.message, action="Approve")
+            train.ctx.notify.approval_waits(train.body)
         train.draft.set_summary(Summary.AWAITING_APPROVAL)
         return Next.DONE
     if verdict.standing is not None:

@@ -19,6 +19,10 @@ from pht_contract.conditions import Summary
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 WAIT_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400)
 RUN_BUCKETS = (10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400)
+#: Label values of ``pht_notifications``: where a notification goes, and what became of it
+#: (``dropped``: the queue was full; ``summarised``: folded into a summary under a storm).
+NOTIFICATION_CHANNELS = ("smtp", "webhook")
+NOTIFICATION_OUTCOMES = ("sent", "failed", "dropped", "summarised")
 
 
 class WithoutCreatedSeries(Collector):
@@ -122,6 +126,16 @@ class OperatorMetrics:
             ["station"],
             registry=reg,
         ).labels(**labels)
+        self.notifications = Counter(
+            "pht_notifications",
+            "Steward notifications by channel (smtp, webhook) and outcome (sent, failed, "
+            "dropped, summarised).",
+            ["station", "channel", "outcome"],
+            registry=reg,
+        )
+        for channel in NOTIFICATION_CHANNELS:
+            for outcome in NOTIFICATION_OUTCOMES:
+                self.notifications.labels(station=station, channel=channel, outcome=outcome)
         self.up = Gauge("pht_operator_up", "1 while the operator runs.", ["station"], registry=reg)
         self.up.labels(**labels).set(1)
         for summary in Summary:
@@ -141,6 +155,9 @@ class OperatorMetrics:
 
     def finish(self, outcome: str, reason: str) -> None:
         self.finished.labels(station=self.station, outcome=outcome, reason=reason).inc()
+
+    def notification(self, channel: str, outcome: str, count: int = 1) -> None:
+        self.notifications.labels(station=self.station, channel=channel, outcome=outcome).inc(count)
 
     def gpu(self, organisation: str, known: Iterable[str], seconds: float) -> None:
         label = organisation if organisation in set(known) else "other"

@@ -28,6 +28,7 @@ from pht_operator.decisions import decide, parse_policy
 from pht_operator.kube import POLICIES, TRAINS, ApiError, KubeClient
 from pht_operator.metrics import OperatorMetrics
 from pht_operator.names import RunNames, run_names
+from pht_operator.notifications import Notifier
 from pht_operator.settings import OperatorSettings
 from pht_operator.stationapi import StationApi
 from pht_operator.statuses import StatusDraft
@@ -68,6 +69,7 @@ class Context:
     metrics: OperatorMetrics
     view: ClusterView
     events: EventSink
+    notify: Notifier = field(default_factory=Notifier.off)
 
 
 @dataclass

@@ -327,6 +327,7 @@ async def mirror_release(train: TrainPass, known: wire.TrainState | None = None)
             ConditionType.RESULT_RELEASED, "False", Reason.AWAITING_RELEASE, message
         ):
             event(train, "Normal", Reason.AWAITING_RELEASE, message, action="MirrorRelease")
+            train.ctx.notify.result_held(train.body)
         draft.set_summary(Summary.AWAITING_RELEASE)
         train.ctx.view.release_slot(train.namespace, train.uid)
     else:

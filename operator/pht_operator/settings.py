@@ -8,6 +8,7 @@ station in a box override them.
 
 import ipaddress
 import json
+import re
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Self
@@ -19,6 +20,8 @@ from pht_contract.filevalues import value_or_file
 
 #: Where a pod finds its own namespace (the default of ``station_api_namespace``).
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+#: What a notification address must look like: one mailbox, no display name, no spaces.
+_ADDRESS = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
 
 
 class SettingsError(ValueError):
@@ -161,12 +164,141 @@ class OperatorSettings(BaseSettings):
         default=10.0, gt=0, description="Timeout of one request to the station API."
     )
 
+    # --- Notifications: stewards learn that an approval or a held result waits --------------
+    notify_console_url: str = Field(
+        default="",
+        description=(
+            "Base URL of the steward console as stewards open it (e.g. "
+            "https://station.hospital.example); notifications link to its /console pages. "
+            "Empty: they name the path only."
+        ),
+    )
+    notify_smtp_host: str = Field(
+        default="", description="The hospital's SMTP relay (empty: no e-mail is sent)."
+    )
+    notify_smtp_port: int = Field(default=587, ge=1, le=65535, description="The relay's port.")
+    notify_smtp_starttls: bool = Field(
+        default=True,
+        description=(
+            "Require STARTTLS with a verified certificate before sending (false only for a "
+            "relay on the same host or inside a trusted network)."
+        ),
+    )
+    notify_smtp_username: str = Field(
+        default="", description="User name for the relay (empty: no authentication)."
+    )
+    notify_smtp_password_file: Path | None = Field(
+        default=None,
+        description="A file holding the relay password (a mounted Secret); read at each mail.",
+    )
+    notify_smtp_from: str = Field(default="", description="Sender address of notifications.")
+    notify_smtp_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Recipient addresses, the stewards (comma-separated in the environment).",
+    )
+    notify_webhook_url: str = Field(
+        default="",
+        description=(
+            "HTTPS URL that receives a signed JSON POST per notification (empty: no webhook)."
+        ),
+    )
+    notify_webhook_secret_file: Path | None = Field(
+        default=None,
+        description=(
+            "A file holding the webhook's HMAC-SHA256 key (a mounted Secret); read at each POST."
+        ),
+    )
+    notify_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM bundle of the authorities trusted for the relay's STARTTLS and the webhook's "
+            "HTTPS (default: the system's)."
+        ),
+    )
+    notify_max_per_minute: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description=(
+            "Most notifications sent per minute; further ones are gathered into one summary."
+        ),
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one delivery (mail or webhook)."
+    )
+    notify_queue_size: int = Field(
+        default=100,
+        ge=1,
+        le=10000,
+        description="Notifications waiting to be sent at most; more are dropped and counted.",
+    )
+
     @field_validator("station_namespaces", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("notify_smtp_to", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("notify_smtp_from", "notify_smtp_to")
+    @classmethod
+    def _addresses(cls, value: str | list[str]) -> str | list[str]:
+        for address in [value] if isinstance(value, str) else value:
+            if address and not _ADDRESS.fullmatch(address):
+                raise ValueError(f"not an e-mail address: {address!r}")
+        return value
+
+    @field_validator("notify_console_url")
+    @classmethod
+    def _console_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if value and (parts.scheme not in ("https", "http") or not parts.hostname):
+            raise ValueError(
+                f"PHT_OPERATOR_NOTIFY_CONSOLE_URL must be an http(s) URL, not {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("notify_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str) -> str:
+        parts = urllib.parse.urlsplit(value)
+        if value and (parts.scheme != "https" or not parts.hostname):
+            raise ValueError(
+                f"PHT_OPERATOR_NOTIFY_WEBHOOK_URL must be an https:// URL, not {value!r}: the "
+                "notification is signed, but it should not travel in clear text"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _notification_channels_complete(self) -> Self:
+        if self.notify_smtp_host and not (self.notify_smtp_from and self.notify_smtp_to):
+            raise ValueError(
+                "PHT_OPERATOR_NOTIFY_SMTP_HOST is set: give PHT_OPERATOR_NOTIFY_SMTP_FROM and "
+                "PHT_OPERATOR_NOTIFY_SMTP_TO as well"
+            )
+        if self.notify_smtp_password_file and not self.notify_smtp_username:
+            raise ValueError(
+                "PHT_OPERATOR_NOTIFY_SMTP_PASSWORD_FILE needs PHT_OPERATOR_NOTIFY_SMTP_USERNAME"
+            )
+        if self.notify_smtp_username and not self.notify_smtp_starttls:
+            raise ValueError(
+                "PHT_OPERATOR_NOTIFY_SMTP_USERNAME needs PHT_OPERATOR_NOTIFY_SMTP_STARTTLS: the "
+                "relay password would cross the network in clear text"
+            )
+        if self.notify_webhook_url and not self.notify_webhook_secret_file:
+            raise ValueError(
+                "PHT_OPERATOR_NOTIFY_WEBHOOK_URL is set: give "
+                "PHT_OPERATOR_NOTIFY_WEBHOOK_SECRET_FILE, the key its receiver checks the "
+                "signature with"
+            )
+        return self
 
     @field_validator("run_api_pod_labels", mode="before")
     @classmethod

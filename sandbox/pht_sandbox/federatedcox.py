@@ -104,7 +104,7 @@ def _encoded_row(spec: Any, solution: Any) -> dict[str, Any] | None:
                 return None
             row[covariate.variable] = (value - covariate.centre) / covariate.scale
             continue
-        if value not in (covariate.reference, *covariate.levels):
+        if value not in (*covariate.reference_values(), *covariate.levels):
             return None
         for level in covariate.levels:
             row[f"{covariate.variable}[{level}]"] = float(value == level)

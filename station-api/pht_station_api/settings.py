@@ -163,6 +163,46 @@ class Settings(BaseSettings):
         ),
     )
 
+    # console sign-in (OpenID Connect)
+    console_oidc_issuer: str | None = Field(
+        default=None,
+        description=(
+            "The hospital's OpenID provider stewards sign in to the console with (its issuer URL,"
+            " as in its ID tokens); no sign-in when unset."
+        ),
+    )
+    console_oidc_client_id: str | None = Field(
+        default=None, description="The console's client ID at the OpenID provider."
+    )
+    console_oidc_client_secret_file: Path | None = Field(
+        default=None,
+        description="A file holding the console's client secret (a mounted Secret).",
+    )
+    console_oidc_ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "The CA bundle that verifies the OpenID provider; unset, the system's trusted CAs."
+        ),
+    )
+    console_oidc_redirect_url: str | None = Field(
+        default=None,
+        description=(
+            "The console's callback as the provider knows it: "
+            "https://STATION/console/signin/callback."
+        ),
+    )
+    console_oidc_scopes: str = Field(
+        default="openid email groups",
+        description="The scopes the console asks the OpenID provider for (space-separated).",
+    )
+    console_oidc_username_claim: str = Field(
+        default="email",
+        description=(
+            "The ID token claim the console shows as the steward's name (the API server maps"
+            " its own)."
+        ),
+    )
+
     station_name: str = Field(
         default="station",
         max_length=63,

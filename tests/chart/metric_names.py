@@ -14,6 +14,7 @@ OPERATOR_METRICS = {
     "pht_turnaround_seconds",
     "pht_gpu_seconds_total",
     "pht_reconcile_errors_total",
+    "pht_notifications_total",
     "pht_operator_last_watch_event_timestamp_seconds",
     "pht_operator_up",
 }

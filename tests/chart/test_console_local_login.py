@@ -19,7 +19,8 @@ def test_extra_env_cannot_enable_the_local_login(name: str) -> None:
         sets={"stationApi.extraEnv[0].name": name, "stationApi.extraEnv[0].value": "/tmp/logins"}
     )
     assert result.returncode != 0
-    assert f"stationApi.extraEnv: {name} enables the console's local login" in result.stderr
+    assert f"stationApi.extraEnv: {name} is set through console.*" in result.stderr
+    assert "the local login exists for the station in a box only" in result.stderr
 
 
 def test_other_extra_env_still_renders() -> None:

@@ -90,6 +90,31 @@ def test_a_kaplan_meier_declaration_reads_its_grid() -> None:
                 "kind": "CoxRound",
                 "survival": SURVIVAL,
                 "coefficients": {"parameter": "b", "maxAbs": 5},
+                "covariates": [{"variable": "age", "alsoReference": ["II"]}],
+            },
+            "alsoReference belongs to a categorical covariate",
+        ),
+        (
+            {
+                "kind": "CoxRound",
+                "survival": SURVIVAL,
+                "coefficients": {"parameter": "b", "maxAbs": 5},
+                "covariates": [
+                    {
+                        "variable": "stage",
+                        "levels": ["II"],
+                        "reference": "I",
+                        "alsoReference": ["II"],
+                    }
+                ],
+            },
+            "values that are not levels",
+        ),
+        (
+            {
+                "kind": "CoxRound",
+                "survival": SURVIVAL,
+                "coefficients": {"parameter": "b", "maxAbs": 5},
                 "covariates": [{"variable": "age"}, {"variable": "age"}],
             },
             "same model term twice",

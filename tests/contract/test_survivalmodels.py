@@ -107,3 +107,16 @@ def test_a_declared_missing_level_takes_an_absent_value() -> None:
 def test_an_inconsistent_model_is_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         _model(**fields)
+
+
+def test_values_counted_with_the_reference_are_encoded_as_the_reference() -> None:
+    pooled = {"variable": "t", "levels": ["T3", "T4"], "reference": "T1", "alsoReference": ["T2"]}
+    model = _model(
+        covariates=[*COVARIATES[:2], pooled],
+        terms=["age", "sex[female]", "t[T3]", "t[T4]"],
+        coefficients=[0.25, -0.4, 0.3, 0.6],
+        standardErrors=[0.05, 0.1, 0.15, 0.11],
+    )
+    assert model.encode({"age": 70, "sex": "male", "t": "T2"}) == [0.0, 0.0, 0.0, 0.0]
+    with pytest.raises(RecordError, match="T1, T2, T3, T4"):
+        model.encode({"age": 70, "sex": "male", "t": "T0"})

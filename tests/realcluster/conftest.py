@@ -1,5 +1,6 @@
 """A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok),
-started once per test run from the binaries `make tools` builds.
+started once per test run from the binaries `make tools` builds. Its API server also trusts a
+real OpenID provider (oidc-provider on Node.js, also from `make tools`), started first.
 
 Missing binaries are an error with the reason, never a skip: these tests are what proves the
 operator, the chart and the CRDs against a real API server.
@@ -12,16 +13,39 @@ import pytest
 import yaml
 from realcluster_kube import CHART, RELEASE, SYSTEM_NS, VALUES, VOLUME_SIZES, run, static_volume
 
+from pht_sandbox.controlplane.authentication import OidcTrust
 from pht_sandbox.controlplane.binaries import locate
 from pht_sandbox.controlplane.cluster import ControlPlane
+from pht_sandbox.controlplane.oidcprovider import (
+    CLI_CLIENT_ID,
+    CONSOLE_CLIENT_ID,
+    OpenIdProvider,
+    hospital_provider,
+)
 from pht_sandbox.controlplane.processes import log_tail
 
 _PLANE: list[ControlPlane] = []
+#: Where the console's sign-in comes back to (the provider only redirects a browser there).
+CONSOLE_CALLBACK = "https://station.example/console/signin/callback"
 
 
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    plane = ControlPlane(tmp_path_factory.mktemp("control-plane"), locate(build=False))
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenIdProvider]:
+    """The hospital's OpenID provider: two stewards, a researcher and someone with no role."""
+    provider = hospital_provider(tmp_path_factory.mktemp("oidc-provider"), CONSOLE_CALLBACK)
+    provider.start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    tmp_path_factory: pytest.TempPathFactory, oidc_provider: OpenIdProvider
+) -> Iterator[ControlPlane]:
+    # The API server would start without the provider too and retry its discovery about every
+    # 10 s; starting the provider first makes its tokens work from the first request.
+    trust = OidcTrust(oidc_provider.issuer, oidc_provider.ca, (CLI_CLIENT_ID, CONSOLE_CLIENT_ID))
+    plane = ControlPlane(tmp_path_factory.mktemp("control-plane"), locate(build=False), (trust,))
     _PLANE.append(plane)
     plane.start()
     yield plane

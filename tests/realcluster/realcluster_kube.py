@@ -36,11 +36,19 @@ OPERATOR_CREDENTIAL = f"{FULLNAME}-operator-credential"
 #: binds each claim to the smallest volume that fits.
 VOLUME_SIZES = ("20Gi", "10Gi", "5Gi")
 
+#: The API server's prefix for the names and groups in the OpenID provider's ID tokens.
+OIDC_PREFIX = "oidc:"
 VALUES: dict[str, Any] = {
     "station": {"createNamespaces": True, "namespaces": [REQUESTS_NS]},
     "rbac": {
-        "stewards": [{"kind": "Group", "name": "pht:stewards"}],
-        "researchers": [{"kind": "Group", "name": "pht:researchers"}],
+        "stewards": [
+            {"kind": "Group", "name": "pht:stewards"},
+            {"kind": "Group", "name": f"{OIDC_PREFIX}pht-stewards"},
+        ],
+        "researchers": [
+            {"kind": "Group", "name": "pht:researchers"},
+            {"kind": "Group", "name": f"{OIDC_PREFIX}pht-researchers"},
+        ],
     },
 }
 

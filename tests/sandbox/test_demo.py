@@ -51,6 +51,14 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     text = result.stdout
     assert "EMULATED" in text and "LOCAL PROCESSES" in text
+    # The steward console's address and a login of this demo's own, printed once.
+    login = re.search(
+        r"steward console (http://127\.0\.0\.1:\d+/console/)\n  local login: "
+        r"steward@station\.local / (\S+) ",
+        text,
+    )
+    assert login is not None, text[:2000]
+    assert text.count(login[2]) == 1 and len(login[2]) >= 16
     assert "AwaitingApproval" in text and "pht approve km-survival-by-stage" in text
     # the result is held for the steward, who reviews and releases it
     assert "ResultReleased=False(AwaitingRelease)" in text
@@ -75,6 +83,8 @@ def test_demo_once_takes_a_train_to_a_released_result_with_a_plot(tmp_path: Path
     assert (by_stage["name"], by_stage["status"]) == ("survival-by-stage", "Released")
     stage_one = [row for row in by_stage["table"]["rows"] if row[0] == "I"]
     assert all(row[4] is not None for row in stage_one)  # every point of stage I released
+    overall = [row for row in by_stage["table"]["rows"] if row[0] == "All"]
+    assert len(overall) == 5 and sum(row[2] is not None for row in overall) >= 4
     figure = (out / "survival-by-stage.png").read_bytes()
     assert figure.startswith(b"\x89PNG\r\n\x1a\n") and len(figure) > 10_000
 

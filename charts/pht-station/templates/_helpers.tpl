@@ -89,6 +89,11 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
+{{/* Where the OpenID provider sends a steward back to the console after signing in. */}}
+{{- define "pht.console.redirectUrl" -}}
+{{- default (printf "%s/console/signin/callback" (trimSuffix "/" .Values.station.publicBaseUrl)) .Values.console.oidc.redirectUrl -}}
+{{- end -}}
+
 {{/* The URL runs use: the internal Service by its fixed ClusterIP (runs have no DNS). */}}
 {{- define "pht.api.runUrl" -}}
 {{- $ip := .Values.stationApi.service.internal.clusterIP -}}

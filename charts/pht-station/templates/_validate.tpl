@@ -24,9 +24,22 @@ names the value to change and why, because this is what an operator reads at `he
 {{- if and .Values.ingress.enabled .Values.ingress.tls.enabled (not .Values.ingress.tls.secretName) -}}
 {{- $errors = append $errors "ingress.tls.secretName: required when ingress.tls.enabled is true" -}}
 {{- end -}}
+{{- if .Values.console.enabled -}}
+{{- range $name := list "issuer" "clientId" -}}
+{{- if not (get $.Values.console.oidc $name) -}}
+{{- $errors = append $errors (printf "console.oidc.%s: required when console.enabled is true (stewards sign in with the hospital's OpenID provider)" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if not .Values.console.oidc.clientSecret.existingSecret -}}
+{{- $errors = append $errors "console.oidc.clientSecret.existingSecret: required when console.enabled is true (a Secret holding the console's client secret)" -}}
+{{- end -}}
+{{- if not (hasPrefix "https://" (include "pht.console.redirectUrl" .)) -}}
+{{- $errors = append $errors (printf "console.oidc.redirectUrl: the console's callback %q must be https; set it, or station.publicBaseUrl to the station's https address" (include "pht.console.redirectUrl" .)) -}}
+{{- end -}}
+{{- end -}}
 {{- range .Values.stationApi.extraEnv -}}
-{{- if hasPrefix "PHT_API_CONSOLE_LOCAL_LOGIN" (upper (toString .name)) -}}
-{{- $errors = append $errors (printf "stationApi.extraEnv: %s enables the console's local login, which exists for the station in a box only; stewards sign in with the OpenID Connect provider" .name) -}}
+{{- if hasPrefix "PHT_API_CONSOLE_" (upper (toString .name)) -}}
+{{- $errors = append $errors (printf "stationApi.extraEnv: %s is set through console.* (the chart signs stewards in with OpenID Connect only; the local login exists for the station in a box only)" .name) -}}
 {{- end -}}
 {{- end -}}
 {{- if $errors -}}

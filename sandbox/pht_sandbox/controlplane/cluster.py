@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import yaml
 
+from pht_sandbox.controlplane.authentication import OidcTrust, write_authentication_configuration
 from pht_sandbox.controlplane.binaries import ControlPlaneBinaries
 from pht_sandbox.controlplane.kwokstages import write_kwok_config
 from pht_sandbox.controlplane.nodes import NODES, node_object, node_status
@@ -63,10 +64,14 @@ def kubeconfig(server: str, ca: Path, user: str, credentials: dict[str, str]) ->
 
 @dataclass
 class ControlPlane:
-    """Start with `start()`, stop with `stop()`; `kubeconfigs[name]` is a file per identity."""
+    """Start with `start()`, stop with `stop()`; `kubeconfigs[name]` is a file per identity.
+
+    With `trusted_issuers`, the API server also accepts ID tokens from those OpenID issuers.
+    """
 
     workdir: Path
     binaries: ControlPlaneBinaries
+    trusted_issuers: tuple[OidcTrust, ...] = ()
     components: list[Component] = field(default_factory=list)
     kubeconfigs: dict[str, Path] = field(default_factory=dict)
     server: str = ""
@@ -146,6 +151,11 @@ class ControlPlane:
             "healthy",
         )
 
+        authentication: list[str] = []
+        if self.trusted_issuers:
+            config = self.workdir / "authentication.yaml"
+            write_authentication_configuration(self.trusted_issuers, config)
+            authentication.append(f"--authentication-config={config}")
         apiserver = self._component(
             "kube-apiserver",
             [
@@ -165,6 +175,7 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=false",
                 "--profiling=false",
+                *authentication,
             ],
         )
         with self.client("admin", timeout=5) as admin:

@@ -80,7 +80,7 @@ def _covariate_columns(covariate: Covariate, value: Value) -> list[float] | None
         return None if read is None else [(read - covariate.centre) / covariate.scale]
     assert covariate.reference is not None
     level = label(value)
-    declared = {*covariate.levels, covariate.reference}
+    declared = {*covariate.levels, *covariate.reference_values()}
     if level is None and MISSING_LABEL in declared:
         level = MISSING_LABEL
     if level not in declared:
@@ -110,8 +110,7 @@ def _levels(spec: AggregateSpec, terms: tuple[str, ...], x: FloatArray) -> list[
         names = covariate.column_names()
         first = terms.index(names[0])
         indicators = x[:, first : first + len(names)] == 1.0
-        reference = f"{covariate.variable}[{covariate.reference}]"
-        levels.append(Level(position, reference, ~indicators.any(axis=1)))
+        levels.append(Level(position, covariate.reference_name(), ~indicators.any(axis=1)))
         levels.extend(Level(position, name, indicators[:, i]) for i, name in enumerate(names))
     return levels
 

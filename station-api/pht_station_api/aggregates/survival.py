@@ -44,7 +44,7 @@ from pht_contract.aggregates import AggregateResult, AggregateSpec, SuppressedCe
 from pht_contract.manifests import Cell, Column, ResultTable
 from pht_contract.policies import DisclosurePolicy
 from pht_station_api.aggregates.answers import Answer, died, number
-from pht_station_api.aggregates.groups import UNKNOWN_VARIABLE, grouping
+from pht_station_api.aggregates.groups import ALL_LABEL, UNKNOWN_VARIABLE, grouping
 from pht_station_api.aggregates.rules import MIN_CELL_COUNT, Bounds, complementary_cells
 from pht_station_api.aggregates.tables import (
     COMPLEMENTARY,
@@ -133,6 +133,38 @@ def released_points(curve: Sequence[CurvePoint], size: int, k: int) -> list[int]
     return chosen
 
 
+def overall_rules(
+    curves: Sequence[Sequence[CurvePoint]], sizes: Sequence[int], shown: Sequence[set[int]], k: int
+) -> list[str | None]:
+    """Per grid point, the rule that empties the curve of every patient there (None: released).
+
+    Its number at risk is the sum of the groups', so beside them it gives back the sum over the
+    groups that are not released at that point. So a point is released only where every group
+    with a released point is released too, and where the groups without any released point —
+    taken together as one group whose size a reader knows from the table's cohort size — pass
+    the same rule as any curve: at least ``k`` at risk, and a drop of at least ``k`` since the
+    previous released point of the overall curve (``Complementary`` otherwise). Its own numbers
+    must pass that rule as well (``SurvivalDrop`` otherwise).
+    """
+    partial = [group for group, chosen in enumerate(shown) if chosen]
+    hidden = [group for group, chosen in enumerate(shown) if not chosen]
+    last_total, last_hidden = sum(sizes), sum(sizes[group] for group in hidden)
+    rules: list[str | None] = []
+    for index in range(len(curves[0]) if curves else 0):
+        at_risk = sum(curve[index].at_risk for curve in curves)
+        hidden_at_risk = sum(curves[group][index].at_risk for group in hidden)
+        if at_risk < k or last_total - at_risk < k:
+            rules.append(SURVIVAL_DROP)
+        elif any(index not in shown[group] for group in partial) or (
+            hidden and (hidden_at_risk < k or last_hidden - hidden_at_risk < k)
+        ):
+            rules.append(COMPLEMENTARY)
+        else:
+            rules.append(None)
+            last_total, last_hidden = at_risk, hidden_at_risk
+    return rules
+
+
 def _round(value: float, policy: DisclosurePolicy) -> float:
     return round_significant(value, policy.significant_digits)
 
@@ -196,9 +228,20 @@ def kaplan_meier_table(
         shown[group] = set()
         hidden[group] = COMPLEMENTARY
 
+    labelled = list(zip(combinations, sizes, curves, strict=True))
+    point_rules: dict[int, list[str | None]] = {}
+    if spec.overall:
+        # The margin: every patient of the groups, as one more curve labelled All.
+        everyone = [patient for group in groups for patient in group]
+        rules = overall_rules(curves, sizes, shown, k)
+        point_rules[len(labelled)] = rules
+        labels = (ALL_LABEL,) * len(found.variables)
+        labelled.append((labels, len(everyone), kaplan_meier(everyone, points)))
+        shown.append({index for index, rule in enumerate(rules) if rule is None})
+
     rows: list[list[Cell]] = []
     suppressed: list[SuppressedCell] = []
-    for group, (labels, size, curve) in enumerate(zip(combinations, sizes, curves, strict=True)):
+    for group, (labels, size, curve) in enumerate(labelled):
         last = size
         for index, point in enumerate(curve):
             if index in shown[group]:
@@ -215,7 +258,8 @@ def kaplan_meier_table(
                 )
                 last = point.at_risk
                 continue
-            rule = hidden.get(group, SURVIVAL_DROP)
+            rule = point_rules[group][index] if group in point_rules else None
+            rule = rule or hidden.get(group, SURVIVAL_DROP)
             suppressed.append(SuppressedCell(row=len(rows), rule=rule))
             rows.append([*labels, point.days, None, None, None, None, None])
     table = ResultTable(

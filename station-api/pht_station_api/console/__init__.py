@@ -12,6 +12,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from pht_station_api.console.csrf import CsrfRejected
+from pht_station_api.console.i18n import Translator, choose_language
+from pht_station_api.console.kubeaccess import KubeRefused
 from pht_station_api.console.pages import PREFIX, Console, ConsoleRefused, NotSignedIn, router
 from pht_station_api.console.rendering import render, secure
 from pht_station_api.console.sessions import SessionStore
@@ -38,11 +40,19 @@ async def _not_signed_in(request: Request, error: Exception) -> Response:
 
 async def _refused(request: Request, error: Exception) -> Response:
     assert isinstance(error, ConsoleRefused)
-    return render(request, "error.html", {"failure": error.message}, status_code=error.status)
+    failure = Translator(choose_language(request))(error.key, **error.values)
+    return render(request, "error.html", {"failure": failure}, status_code=error.status)
 
 
 async def _forged(request: Request, error: Exception) -> Response:
-    return render(request, "error.html", {"failure": str(error)}, status_code=403)
+    assert isinstance(error, CsrfRejected)
+    failure = Translator(choose_language(request))(error.key)
+    return render(request, "error.html", {"failure": failure}, status_code=403)
+
+
+async def _unreachable(request: Request, error: Exception) -> Response:
+    failure = Translator(choose_language(request))("refused.detail", detail=str(error))
+    return render(request, "error.html", {"failure": failure}, status_code=502)
 
 
 def mount_console(app: FastAPI, settings: Settings) -> None:
@@ -53,3 +63,4 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(NotSignedIn, _not_signed_in)
     app.add_exception_handler(ConsoleRefused, _refused)
     app.add_exception_handler(CsrfRejected, _forged)
+    app.add_exception_handler(KubeRefused, _unreachable)

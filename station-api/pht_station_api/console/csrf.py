@@ -15,7 +15,12 @@ FORM_FIELD = "csrf_token"
 
 
 class CsrfRejected(Exception):
-    """A forged or stale form post; the message says which check failed."""
+    """A forged or stale form post; the message says which check failed (in English), ``key``
+    names the same reason in the console's catalogs."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def _origin(url: str) -> tuple[str, str] | None:
@@ -31,22 +36,24 @@ def check_origin(request: Request, public_base_url: str) -> None:
     if sent is None or sent == "null":
         referer = request.headers.get("referer")
         if not referer:
-            raise CsrfRejected("the request names no origin (Origin or Referer header)")
+            raise CsrfRejected(
+                "csrf.no_origin", "the request names no origin (Origin or Referer header)"
+            )
         sent = referer
     origin = _origin(sent)
     if origin is None:
-        raise CsrfRejected("the request's origin is not a URL")
+        raise CsrfRejected("csrf.bad_origin", "the request's origin is not a URL")
     host = request.headers.get("host", "").lower()
     public = _origin(public_base_url)
     # The host the browser sent the form to (behind a TLS-terminating proxy the scheme differs).
     if origin[1] == host or origin == public:
         return
-    raise CsrfRejected("the form was posted from another site")
+    raise CsrfRejected("csrf.other_site", "the form was posted from another site")
 
 
 def check_token(expected: str, submitted: str | None) -> None:
     """Refuse a post whose CSRF token is missing or not this session's."""
     if not submitted:
-        raise CsrfRejected("the form carries no CSRF token")
+        raise CsrfRejected("csrf.no_token", "the form carries no CSRF token")
     if not hmac.compare_digest(expected.encode(), submitted.encode()):
-        raise CsrfRejected("the form's CSRF token is not this session's")
+        raise CsrfRejected("csrf.wrong_token", "the form's CSRF token is not this session's")

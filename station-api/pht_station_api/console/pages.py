@@ -27,6 +27,7 @@ from pht_contract.objects import Obj
 from pht_contract.trains import ReleaseState
 from pht_contract.wire import ReleaseDecision
 from pht_station_api.console.csrf import FORM_FIELD, check_origin, check_token
+from pht_station_api.console.i18n import Translator, choose_language
 from pht_station_api.console.kubeaccess import KubeRefused, StewardKube, steward_kube
 from pht_station_api.console.rendering import render, secure
 from pht_station_api.console.sessions import COOKIE_NAME, Session, SessionStore
@@ -75,12 +76,15 @@ class NotSignedIn(Exception):
 
 
 class ConsoleRefused(Exception):
-    """A page or action refused; shown as a page with the status and a one-line reason."""
+    """A page or action refused; shown as a page with the status and a one-line reason: the
+    catalog entry ``key`` filled with ``values`` (``detail``: words of the Kubernetes API or the
+    station API, shown as they are)."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, status: int, key: str, **values: object) -> None:
+        super().__init__(key)
         self.status = status
-        self.message = message
+        self.key = key
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ async def steward(request: Request) -> Steward:
         console.sessions.drop(request.cookies.get(COOKIE_NAME))
         raise NotSignedIn(return_to) from None
     except IdentityUnavailable as unavailable:
-        raise ConsoleRefused(503, unavailable.message) from None
+        raise ConsoleRefused(503, "refused.detail", detail=unavailable.message) from None
     return Steward(session, identity, state, console)
 
 
@@ -136,13 +140,17 @@ async def may(who: Steward, verb: str, namespace: str, name: str) -> bool:
     try:
         return await who.state.identities.allowed(who.identity, verb, namespace, name, None)
     except IdentityUnavailable as unavailable:
-        raise ConsoleRefused(503, unavailable.message) from None
+        raise ConsoleRefused(503, "refused.detail", detail=unavailable.message) from None
 
 
 async def require(who: Steward, verb: str, namespace: str, name: str) -> None:
     if not await may(who, verb, namespace, name):
         raise ConsoleRefused(
-            403, f"{who.identity.username} may not {verb} train {namespace}/{name}"
+            403,
+            "refused.may_not",
+            user=who.identity.username,
+            verb=verb,
+            train=f"{namespace}/{name}",
         )
 
 
@@ -151,7 +159,7 @@ async def kube_call(action: Awaitable[T]) -> T:
         return await action
     except KubeRefused as refused:
         status = refused.status if refused.status in (403, 404) else 502
-        raise ConsoleRefused(status, str(refused)) from None
+        raise ConsoleRefused(status, "refused.detail", detail=str(refused)) from None
 
 
 def page(request: Request, who: Steward, template: str, **values: object) -> Response:
@@ -193,6 +201,8 @@ async def sign_in_callback(request: Request) -> Response:
     return_to = request.query_params.get("return_to")
     if request.method == "POST":
         return_to = str((await request.form()).get("return_to") or "") or return_to
+    # A session id the browser held before signing in is never reused.
+    console.sessions.drop(request.cookies.get(COOKIE_NAME))
     session_id, _ = console.sessions.create(signed_in)
     response = RedirectResponse(safe_return_to(return_to), status_code=303)
     response.set_cookie(
@@ -276,45 +286,50 @@ async def decide_approval(
     who = await posted_by(request, csrf_token)
     await require(who, VERB_APPROVE, namespace, name)
     if decision not in DECISIONS:
-        raise ConsoleRefused(422, "the decision must be Approve or Reject")
+        raise ConsoleRefused(422, "refused.decision", choices="Approve, Reject")
     chosen: Decision = "Approve" if decision == "Approve" else "Reject"
     if not reason.strip():
-        raise ConsoleRefused(422, "give a reason for the decision")
+        raise ConsoleRefused(422, "refused.reason")
     async with steward_kube(who.state.settings, who.session.token) as kube:
         train = await kube_call(kube.train(namespace, name))
-        failure, notice = await _record_approval(kube, who, train, chosen, reason, spec_hash)
+        failed, notice = await _record_approval(kube, who, train, chosen, reason, spec_hash)
+        failure = None
+        if failed is not None:
+            failure = Translator(choose_language(request))(failed[0], **failed[1])
         return await _approval_page(request, who, kube, namespace, name, notice, failure)
+
+
+Outcome = tuple[str, dict[str, object]]
 
 
 async def _record_approval(
     kube: StewardKube, who: Steward, train: Obj, decision: Decision, reason: str, reviewed: str
-) -> tuple[str | None, str | None]:
-    """(failure, notice): record the decision exactly as ``pht approve`` would."""
+) -> tuple[Outcome | None, str | None]:
+    """(failure, notice): record the decision exactly as ``pht approve`` would; a failure is a
+    catalog key and its values."""
     try:
         approval_doc = train_approval(train, who.identity.username, decision, reason.strip())
-    except NotAdmitted as not_admitted:
-        return str(not_admitted), None
+    except NotAdmitted:
+        return ("approval.not_admitted", {}), None
     spec_hash = approval_doc["spec"]["train"]["specHash"]
     if spec_hash != reviewed:
-        return "the Train changed since this page was shown; review it again", None
+        return ("approval.changed", {}), None
     if decision == "Approve":
         policy = await kube_call(kube.policy(train["metadata"]["namespace"]))
         why = approval_refusal(train, policy)
         if why:
-            return f"not approved: {why}; no approval was recorded", None
+            return ("approval.policy_refuses", {"why": why}), None
     try:
         await kube.create_approval(approval_doc)
     except KubeRefused as refused:
         if refused.status != 409:
-            return f"not recorded: {refused}", None
+            return ("approval.not_recorded", {"detail": str(refused)}), None
         existing = await kube_call(
             kube.approval(approval_doc["metadata"]["namespace"], approval_doc["metadata"]["name"])
         )
         recorded = ((existing or {}).get("spec") or {}).get("decision", "Approve")
         if existing is not None and recorded != decision:
-            return f"you already recorded {recorded} for this Train; {decision} was not recorded", (
-                None
-            )
+            return ("approval.other_decision", {"recorded": recorded, "decision": decision}), None
         return None, "already recorded"
     return None, "recorded"
 
@@ -346,7 +361,7 @@ async def _result_page(
     try:
         record = archive.find(namespace, name)
     except StationApiError as error:
-        raise ConsoleRefused(error.status, error.message) from None
+        raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
     outgoing = await run_in_threadpool(archive.outgoing, record.uid)
     earlier = [
         r
@@ -387,9 +402,9 @@ async def decide_result(
     who = await posted_by(request, csrf_token)
     await require(who, VERB_RELEASE, namespace, name)
     if decision not in ("Release", "Block"):
-        raise ConsoleRefused(422, "the decision must be Release or Block")
+        raise ConsoleRefused(422, "refused.decision", choices="Release, Block")
     if not reason.strip():
-        raise ConsoleRefused(422, "give a reason for the decision")
+        raise ConsoleRefused(422, "refused.reason")
     chosen = ReleaseDecision(
         decision="Release" if decision == "Release" else "Block", reason=reason.strip()
     )
@@ -431,7 +446,7 @@ async def train_timeline(request: Request, namespace: Namespace, name: Name) -> 
 async def audit(request: Request) -> Response:
     who = await steward(request)
     if not any([await may(who, VERB_RELEASE, ns, "") for ns in who.console.namespaces]):
-        raise ConsoleRefused(403, f"{who.identity.username} may not read the provenance chain")
+        raise ConsoleRefused(403, "refused.chain", user=who.identity.username)
     report = await run_in_threadpool(who.state.chain.verify)
     return page(
         request,

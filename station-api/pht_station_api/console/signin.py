@@ -51,11 +51,10 @@ def sign_in_from_settings(settings: Settings) -> SignIn | None:
     """The sign-in the settings choose, or ``None`` (the console then only says how to enable
     one). The local login refuses to start unless the external listener is on loopback."""
     # OpenID Connect: chosen when an issuer is configured (console/oidc.py).
-    if getattr(settings, "console_oidc_issuer", None):
-        from pht_station_api.console.oidc import oidc_sign_in  # type: ignore[import-not-found,import-untyped,unused-ignore]
+    if settings.console_oidc_issuer:
+        from pht_station_api.console.oidc import oidc_sign_in
 
-        chosen: SignIn = oidc_sign_in(settings)
-        return chosen
+        return oidc_sign_in(settings)
     if settings.console_local_login_file is not None:
         from pht_station_api.console.locallogin import LocalSignIn
 

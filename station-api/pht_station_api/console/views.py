@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from pht_contract import constants
 from pht_contract.aggregates import AggregateResult, OutgoingResult
 from pht_contract.approvalrecords import approval_refusal
 from pht_contract.evaluation import check_query_facts, required_approvers
 from pht_contract.manifests import ModelFile, ResultTable
 from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
+from pht_station_api.console.plots import Plot, survival_plot
 from pht_station_api.disclosure.trust import image_digest, review_for
 from pht_station_api.results.records import ResultRecord
 
@@ -77,6 +79,7 @@ class PendingTrain:
     approvals: list[ApprovalRecordView]
     approvals_needed: int
     refusal: str
+    admitted: bool
 
 
 def _conditions(train: Obj) -> list[ConditionView]:
@@ -171,8 +174,9 @@ def pending_train(
         else None
     )
     annotations = (train.get("metadata") or {}).get("annotations") or {}
-    requested_by = next((v for k, v in annotations.items() if k.endswith("requested-by")), "")
+    requested_by = annotations.get(constants.ANNOTATION_REQUESTED_BY, "")
     parameters = spec.get("parameters")
+    admitted = bool((train.get("status") or {}).get("specHash"))
     try:
         shown_parameters = (
             json.dumps(json.loads(parameters), indent=2, ensure_ascii=False) if parameters else ""
@@ -194,9 +198,8 @@ def pending_train(
         args=" ".join(str(a) for a in spec.get("args") or []),
         approvals=_recorded(approvals, train),
         approvals_needed=required_approvers(policy_spec) if policy_spec is not None else 1,
-        refusal=approval_refusal(train, policy)
-        if (train.get("status") or {}).get("specHash")
-        else "not admitted yet",
+        refusal=approval_refusal(train, policy) if admitted else "",
+        admitted=admitted,
     )
 
 
@@ -244,6 +247,10 @@ class ResultDetail:
     messages: list[str] = field(default_factory=list)
     aggregates: list[tuple[str, str, str]] = field(default_factory=list)
     earlier: list[tuple[str, str, str]] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
+    #: Where the differencing ledger looked for earlier results, and the audited cohort sizes.
+    ledger_scopes: list[str] = field(default_factory=list)
+    cohorts: list[int] = field(default_factory=list)
 
 
 def _cell(value: object) -> CellView:
@@ -334,6 +341,8 @@ def result_detail(
         findings=list(record.findings),
         attempts=len(record.attempts),
         requested_by=record.requested_by or "",
+        ledger_scopes=list(record.ledger_scopes),
+        cohorts=list(record.cohorts),
         earlier=[
             (e.name, e.released_at or e.decided_at or "", e.rule or "")
             for e in sorted(earlier, key=lambda e: e.created_at)
@@ -342,11 +351,15 @@ def result_detail(
     if outgoing is None:
         return detail
     detail.tables.extend(_table(t, "train", set()) for t in outgoing.tables)
+    drawn = list(outgoing.tables)
     for aggregate in outgoing.aggregates:
         preview = _aggregate_tables(aggregate)
         if preview is not None:
             detail.tables.append(preview)
+        if aggregate.table is not None:
+            drawn.append(aggregate.table)
         detail.aggregates.append((aggregate.name, aggregate.status.value, aggregate.rule or ""))
+    detail.plots.extend(p for p in map(survival_plot, drawn) if p is not None)
     detail.statistics.extend((s.name, f"{s.value:g}", s.n) for s in outgoing.statistics)
     detail.models.extend(model_summary(m) for m in outgoing.models)
     detail.messages.extend(outgoing.messages)

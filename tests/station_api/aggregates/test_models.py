@@ -732,3 +732,35 @@ def test_a_variable_the_query_does_not_select_fails() -> None:
     result = cox_round(_cox_spec(), answer, {"beta": {}}, POLICY)
     _refused(result, AggregateStatus.FAILED, "UnknownVariable")
     assert json.loads(result.model_dump_json(by_alias=True))["rule"] == "UnknownVariable"
+
+
+def _pooled_stage(*also: str) -> list[dict[str, object]]:
+    stage = {"variable": "stage", "levels": ["IIIa", "IIIb"], "reference": "I"}
+    return [*COVARIATES[:2], {**stage, "alsoReference": list(also)} if also else stage]
+
+
+def test_values_counted_with_the_reference_keep_their_patients_in_the_model() -> None:
+    rows = _synthetic_rows(120)
+    spec = _cox_spec(covariates=_pooled_stage("II"))
+    design = cox_design(spec, _answer(rows, VARIABLES))
+    assert design.terms == ("age", "sex[female]", "stage[IIIa]", "stage[IIIb]")
+    assert design.left_out == 0
+    stage_two = [i for i, row in enumerate(rows) if row["stage"] == "II"]
+    assert stage_two and all(not design.x[i, 2:].any() for i in stage_two)
+    # Without alsoReference, stage II is neither a level nor the reference: left out.
+    alone = cox_design(_cox_spec(covariates=_pooled_stage()), _answer(rows, VARIABLES))
+    assert alone.left_out == len(stage_two)
+
+
+def test_a_small_reference_level_passes_when_pooled_with_another_value() -> None:
+    rows = _synthetic_rows(200, stages=("II", "IIIa", "IIIb"))
+    rows[0]["stage"], rows[1]["stage"] = "I", "I"
+    alone = cox_round(
+        _cox_spec(covariates=_pooled_stage()), _answer(rows, VARIABLES), {"beta": {}}, POLICY
+    )
+    _refused(alone, AggregateStatus.WITHHELD, "MinCellCount")
+    pooled = cox_round(
+        _cox_spec(covariates=_pooled_stage("II")), _answer(rows, VARIABLES), {"beta": {}}, POLICY
+    )
+    assert pooled.status is AggregateStatus.RELEASED and pooled.model is not None
+    assert pooled.model.n == 200

@@ -29,7 +29,9 @@ POLICY = DisclosurePolicy(
 GRID = {"stepDays": 182, "endDays": 1825}
 
 
-def km_spec(*by: str, step: int = 182, end: int = 1825) -> AggregateSpec:
+def km_spec(
+    *by: str, step: int = 182, end: int = 1825, overall: bool | None = None
+) -> AggregateSpec:
     return AggregateSpec(
         name="survival",
         query="survival",
@@ -37,6 +39,7 @@ def km_spec(*by: str, step: int = 182, end: int = 1825) -> AggregateSpec:
         by=list(by),
         survival={"time": "days", "event": "dead"},
         grid={"stepDays": step, "endDays": end},
+        overall=overall,
     )
 
 
@@ -294,3 +297,115 @@ def test_a_grid_with_more_rows_than_the_policy_allows_fails() -> None:
     assert result.status is AggregateStatus.FAILED and result.rule == "TooManyRows"
     result = kaplan_meier_table(km_spec(step=10, end=70), answer(rows, "sex"), {}, policy)
     assert result.status is AggregateStatus.RELEASED
+
+
+def _by_label(result: AggregateResult) -> dict[str, list[int | None]]:
+    """Each curve's numbers at risk, as a reader of the released table sees them."""
+    curves: dict[str, list[int | None]] = {}
+    for group, risk in zip(column(result, "sex"), column(result, "at_risk"), strict=True):
+        curves.setdefault(str(group), []).append(risk if isinstance(risk, int) else None)
+    return curves
+
+
+def _sizes(result: AggregateResult) -> dict[str, int]:
+    """The group sizes a reader recovers: at_risk + left at a curve's first released point."""
+    sizes: dict[str, int] = {}
+    labels, risks, lefts = column(result, "sex"), column(result, "at_risk"), column(result, "left")
+    for group, risk, left in zip(labels, risks, lefts, strict=True):
+        if isinstance(risk, int) and isinstance(left, int):
+            sizes.setdefault(str(group), risk + left)
+    return sizes
+
+
+def test_the_overall_curve_is_released_where_it_gives_back_nothing_hidden() -> None:
+    rows = [follow(5 + i, i % 2 == 0, sex="male") for i in range(40)]
+    rows += [follow(5 + 2 * i, True, sex="female") for i in range(30)]
+    result = kaplan_meier_table(
+        km_spec("sex", step=10, end=40, overall=True), answer(rows, "sex"), {}, POLICY
+    )
+    curves = _by_label(result)
+    # missing (no patient) is hidden and female goes with it; so the overall curve stands
+    # beside male alone and gives back female + missing, which must pass the rule too.
+    assert curves["female"] == [None] * 4 and curves["missing"] == [None] * 4
+    assert curves["male"] == [34, 24, 14, None]  # 4 left after day 40: fewer than k
+    # female + missing: 27, 22, 17, 12 at risk. Day 10 would give back a drop of 3 from the
+    # 30 they start with; day 40 would give back male's held-back point.
+    assert curves["All"] == [None, 46, 31, None]
+    rules = rules_by_row(result)
+    assert [rules.get(row) for row in range(12, 16)] == [
+        "Complementary",
+        None,
+        None,
+        "Complementary",
+    ]
+    assert result.table is not None and result.table.cohort_size == 70
+    overall_rows = [row for row in result.table.rows if row[0] == "All"]
+    assert overall_rows[1][3] == 70 - 46 and overall_rows[2][3] == 46 - 31  # left
+
+
+def test_the_overall_curve_is_emptied_where_a_group_is_not_released() -> None:
+    # Male loses 5, then 1 a step for four steps, then 6: its points on days 20 to 50 are held
+    # back until the drop reaches k on day 60. Every other step loses at least k everywhere.
+    male = [5.0] * 5 + [15.0, 25.0, 35.0, 45.0] + [55.0] * 6 + [500.0] * 15
+    rows = [follow(days, days < 500, sex="male") for days in male]
+    rows += [follow(5 + 10 * step, True, sex="female") for step in range(6) for _ in range(10)]
+    rows += [follow(500, False, sex="female") for _ in range(5)]
+    rows += [follow(5 + 10 * step, True, sex="missing") for step in range(6) for _ in range(6)]
+    rows += [follow(500, False, sex="missing") for _ in range(6)]
+    result = kaplan_meier_table(
+        km_spec("sex", step=10, end=60, overall=True), answer(rows, "sex"), {}, POLICY
+    )
+    curves, rules = _by_label(result), rules_by_row(result)
+    assert curves["male"] == [25, None, None, None, None, 15]
+    assert None not in curves["female"] and None not in curves["missing"]
+    # Beside the other two curves, the overall curve on days 20 to 50 would give male's back.
+    assert curves["All"] == [25 + 55 + 36, None, None, None, None, 15 + 5 + 6]
+    assert [rules.get(row) for row in range(19, 23)] == ["Complementary"] * 4
+
+
+def test_overall_needs_a_kaplan_meier_with_by() -> None:
+    with pytest.raises(ValueError, match="overall belongs to a KaplanMeier"):
+        km_spec(overall=True)
+    with pytest.raises(ValueError, match="overall belongs to a KaplanMeier"):
+        AggregateSpec(name="n", query="q", kind="Count", by=["sex"], overall=True)
+
+
+@settings(max_examples=200)
+@given(
+    groups=st.lists(follow_ups, min_size=3, max_size=3),
+    k=st.integers(min_value=2, max_value=6),
+)
+def test_the_overall_curve_never_gives_back_a_small_count_of_hidden_patients(
+    groups: list[list[tuple[float, bool]]], k: int
+) -> None:
+    """As an attacker: from the released table alone, subtract the released groups from the
+    overall curve wherever it is released, and read what is left about the hidden patients."""
+    policy = POLICY.model_copy(update={"min_cell_count": k, "min_cohort": 5})
+    labels = ("male", "female", "missing")
+    rows = [
+        follow(days, dead, sex=sex)
+        for sex, pairs in zip(labels, groups, strict=True)
+        for days, dead in pairs
+    ]
+    spec = km_spec("sex", step=60, end=360, overall=True)
+    result = kaplan_meier_table(spec, answer(rows, "sex"), {}, policy)
+    if result.status is not AggregateStatus.RELEASED or result.table is None:
+        return
+    curves, sizes = _by_label(result), _sizes(result)
+    overall = curves.pop("All")
+    # Every hidden patient's group, together: its size from the cohort size.
+    residual_size = result.table.cohort_size - sum(sizes.get(group, 0) for group in labels)
+    known = [residual_size]
+    for index, total in enumerate(overall):
+        if total is None:
+            continue
+        groups_here = [curves[group][index] for group in labels if group in sizes]
+        # No group with released points is held back where the overall curve is released,
+        # or the overall curve would give that group's number at risk back.
+        assert all(value is not None for value in groups_here)
+        known.append(total - sum(value for value in groups_here if value is not None))
+    if residual_size == 0 and all(group in sizes for group in labels):
+        return  # nothing is hidden: the overall curve is the sum of released curves
+    assert all(value >= k for value in known[1:]), known
+    for first, second in combinations(known, 2):
+        assert abs(first - second) >= k, known

@@ -146,10 +146,19 @@ async def test_approve_run_and_release_from_the_console(
     page = await steward.get(f"/console/approvals/{REQUEST_NAMESPACE}/{name}")
     assert page.status_code == 200, page.text
     assert "allowed by the policy" in page.text and "Dr. A. Researcher" in page.text
+    assert f"<dd>{box.requester}</dd>" in page.text  # who created it, as Kubernetes says
     spec_hash = hidden(page.text, "spec_hash")
     assert spec_hash == waiting["status"]["specHash"]
 
     reason = "Reviewed image, queries and purpose."
+    stale = await steward.post(
+        f"/console/approvals/{REQUEST_NAMESPACE}/{name}",
+        decision="Approve",
+        reason=reason,
+        spec_hash="0" * 64,
+    )
+    assert "The Train changed since this page was shown" in stale.text
+    assert await _approvals(box) == []
     decided = await steward.post(
         f"/console/approvals/{REQUEST_NAMESPACE}/{name}",
         decision="Approve",
@@ -176,6 +185,9 @@ async def test_approve_run_and_release_from_the_console(
     assert held_for_steward(held), held["status"]
     result = await steward.get(f"/console/results/{REQUEST_NAMESPACE}/{name}")
     assert result.status_code == 200 and "StewardReviewRequired" in result.text
+    # The survival table is drawn: one curve per stage, through released points only.
+    assert result.text.count("<polyline") >= 2
+    assert "Survival curves of table" in result.text
     released = await steward.post(
         f"/console/results/{REQUEST_NAMESPACE}/{name}",
         decision="Release",

@@ -59,3 +59,15 @@ def test_catalog_files_are_plain_json_objects_of_strings() -> None:
         document = json.loads(text)
         assert isinstance(document, dict)
         assert all(isinstance(v, str) for v in document.values())
+
+
+def test_every_key_the_code_uses_is_in_the_catalogs() -> None:
+    used: set[str] = set()
+    for entry in CONSOLE.iterdir():
+        if entry.name.endswith(".py"):
+            text = entry.read_text(encoding="utf-8")
+            found = re.findall(r'"((?:refused|csrf|approval)\.[a-z_]+)"', text)
+            used |= {key for key in found if not key.endswith(".html")}
+    assert {"refused.may_not", "csrf.other_site", "approval.changed"} <= used
+    for language in LANGUAGES:
+        assert used <= set(catalog(language)), sorted(used - set(catalog(language)))

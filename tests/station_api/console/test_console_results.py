@@ -288,6 +288,16 @@ async def test_a_researcher_sees_no_held_result_and_cannot_decide(
     )
     assert answer.status_code == 403
     assert (await browser.get("/console/audit")).status_code == 403
+    # RBAC is asked before Kubernetes is read: no approval page, no approval.
+    approval_page = f"/console/approvals/{reg.namespace}/{reg.name}"
+    assert (await browser.get(approval_page)).status_code == 403
+    approve = await browser.post(
+        approval_page,
+        data=post_form(csrf, decision="Approve", reason="x", spec_hash="a" * 64),
+        headers=ORIGIN,
+    )
+    assert approve.status_code == 403
+    assert (await browser.get(f"/console/trains/{reg.namespace}/{reg.name}")).status_code == 403
 
 
 async def test_audit_shows_the_chain_verified(browser: httpx.AsyncClient) -> None:
@@ -326,4 +336,32 @@ async def test_pages_speak_dutch_when_asked(browser: httpx.AsyncClient) -> None:
     assert "Uitvoercontrole" in dutch.text and 'lang="nl"' in dutch.text
     chosen = await browser.get("/console/results", params={"lang": "en"})
     assert "Output checking" in chosen.text
+    # The language chosen by a link is kept (a cookie) over the browser's.
+    assert (
+        'lang="en"'
+        in (await browser.get("/console/results", headers={"Accept-Language": "nl"})).text
+    )
+    forged = await browser.post("/console/signout?lang=nl", data={}, headers=ORIGIN)
+    assert forged.status_code == 403
+    assert "het formulier bevat geen CSRF-token" in forged.text
     assert BASE  # the console is reached over https only
+
+
+async def test_pages_that_need_kubernetes_say_so_when_it_cannot_be_reached(
+    browser: httpx.AsyncClient,
+) -> None:
+    """This station has no Kubernetes configuration: a page, not a traceback."""
+    await signed_in(browser, STEWARD)
+    answer = await browser.get("/console/approvals")
+    assert answer.status_code == 502
+    assert "Kubernetes" in answer.text and "Traceback" not in answer.text
+
+
+async def test_signing_in_again_replaces_the_session(browser: httpx.AsyncClient) -> None:
+    await signed_in(browser, STEWARD)
+    before = browser.cookies.get(COOKIE_NAME)
+    answer = await sign_in(browser, STEWARD.username, STEWARD.password)
+    assert answer.status_code == 303
+    browser.cookies.clear()
+    browser.cookies.set(COOKIE_NAME, str(before), domain="console.test")
+    assert (await browser.get("/console/results")).status_code == 303

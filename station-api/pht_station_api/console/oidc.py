@@ -1,0 +1,335 @@
+"""Signing stewards in with the hospital's OpenID provider (authorization code flow with PKCE).
+
+`start` sends the browser to the provider with a fresh state, nonce and PKCE challenge (S256);
+they are kept here, keyed by the state, for a few minutes, and bound to the browser by a
+short-lived cookie that holds a random value whose hash the entry keeps. `finish` takes the
+provider's answer on the callback: the state must name a pending entry (used once), the cookie
+must be the one that started it, the code is exchanged with the client secret and the verifier,
+and the ID token is verified against the provider's published keys (signature, issuer,
+audience, expiry, nonce). The console then acts with that ID token, the credential the cluster's
+API server accepts from this issuer, so what a steward may do is decided there by RBAC.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+import jwt
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from pht_station_api.console.signin import SignedIn, SignIn, SignInFailed
+from pht_station_api.settings import Settings
+
+#: The cookie that binds a pending sign-in to the browser that started it.
+PENDING_COOKIE = "pht_console_signin"
+#: How long a browser may take at the provider before its sign-in attempt is forgotten.
+PENDING_SECONDS = 600
+#: At most this many sign-ins may be pending at once; the oldest are forgotten first.
+MAX_PENDING = 10_000
+#: Signature algorithms accepted for ID tokens: asymmetric ones only (never "none" or HMAC,
+#: which would let anyone who knows the client secret, or nobody at all, mint tokens).
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+#: Clock difference tolerated between the station and the provider (seconds).
+LEEWAY_SECONDS = 30
+_ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    nonce: str
+    verifier: str
+    browser_hash: str
+    created: float
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge of a verifier (RFC 7636, section 4.2)."""
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+class OidcSignIn:
+    """A `SignIn` against one OpenID provider, as one confidential client."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        redirect_url: str,
+        scopes: tuple[str, ...] = ("openid", "email", "groups"),
+        ca_file: Path | None = None,
+        username_claim: str = "email",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.issuer = issuer.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.redirect_url = redirect_url
+        self.scopes = scopes if "openid" in scopes else ("openid", *scopes)
+        self.username_claim = username_claim
+        self.label = f"Sign in with {urlsplit(self.issuer).hostname or self.issuer}"
+        verify: ssl.SSLContext | bool = True
+        if ca_file is not None:
+            verify = ssl.create_default_context(cafile=str(ca_file))
+        self._verify = verify
+        self._transport = transport
+        self._clock = clock
+        self._pending: dict[str, _Pending] = {}
+        self._discovery: dict[str, Any] | None = None
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._lock = asyncio.Lock()
+
+    def _http(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(verify=self._verify, transport=self._transport, timeout=10.0)
+
+    async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        try:
+            async with self._http() as http:
+                answer = await http.get(url)
+        except httpx.HTTPError as error:
+            raise SignInFailed(f"the identity provider cannot be reached ({what})") from error
+        if answer.status_code != 200:
+            raise SignInFailed(f"the identity provider answered {answer.status_code} ({what})")
+        try:
+            body = answer.json()
+        except ValueError as error:
+            raise SignInFailed(f"the identity provider sent no JSON ({what})") from error
+        if not isinstance(body, dict):
+            raise SignInFailed(f"the identity provider sent no JSON object ({what})")
+        return body
+
+    async def discovery(self) -> dict[str, Any]:
+        """The provider's metadata (OpenID Connect Discovery), fetched once."""
+        if self._discovery is None:
+            url = f"{self.issuer}/.well-known/openid-configuration"
+            found = await self._get_json(url, "discovery")
+            if found.get("issuer") != self.issuer:
+                raise SignInFailed("the identity provider's discovery names another issuer")
+            for field in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+                if not isinstance(found.get(field), str):
+                    raise SignInFailed(f"the identity provider's discovery lacks {field}")
+            self._discovery = found
+        return self._discovery
+
+    async def _key(self, kid: str | None) -> jwt.PyJWK:
+        """The provider's public key with this key id; the key set is fetched again once when
+        the id is unknown (the provider rotated its keys)."""
+        async with self._lock:
+            if kid is None or kid not in self._keys:
+                meta = await self.discovery()
+                keys = await self._get_json(str(meta["jwks_uri"]), "keys")
+                fresh: dict[str, jwt.PyJWK] = {}
+                for entry in keys.get("keys", []):
+                    if isinstance(entry, dict) and entry.get("use", "sig") == "sig":
+                        try:
+                            key = jwt.PyJWK(entry)
+                        except jwt.PyJWTError:
+                            continue
+                        fresh[str(entry.get("kid", ""))] = key
+                self._keys = fresh
+            if kid is None:
+                if len(self._keys) != 1:
+                    raise SignInFailed("the ID token names no key")
+                return next(iter(self._keys.values()))
+            if kid not in self._keys:
+                raise SignInFailed("the ID token is signed by a key the provider does not publish")
+            return self._keys[kid]
+
+    def _remember(self, state: str, pending: _Pending) -> None:
+        now = self._clock()
+        for key in [k for k, v in self._pending.items() if now - v.created > PENDING_SECONDS]:
+            del self._pending[key]
+        while len(self._pending) >= MAX_PENDING:
+            del self._pending[next(iter(self._pending))]
+        self._pending[state] = pending
+
+    async def start(self, request: Request, return_to: str) -> Response:
+        """The redirect to the provider's sign-in; the console keeps `return_to` itself."""
+        meta = await self.discovery()
+        state, nonce, browser = (secrets.token_urlsafe(32) for _ in range(3))
+        verifier = secrets.token_urlsafe(64)
+        self._remember(state, _Pending(nonce, verifier, _digest(browser), self._clock()))
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": self.redirect_url,
+                "scope": " ".join(self.scopes),
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": pkce_challenge(verifier),
+                "code_challenge_method": "S256",
+            }
+        )
+        response = RedirectResponse(f"{meta['authorization_endpoint']}?{query}", status_code=303)
+        response.set_cookie(
+            PENDING_COOKIE,
+            browser,
+            max_age=PENDING_SECONDS,
+            path=urlsplit(self.redirect_url).path or "/",
+            secure=urlsplit(self.redirect_url).scheme == "https",
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    async def finish(self, request: Request) -> SignedIn:
+        params = request.query_params
+        state = params.get("state", "")
+        pending = self._pending.get(state)
+        if pending is None:
+            raise SignInFailed("unknown or already used sign-in attempt; please sign in again")
+        browser = request.cookies.get(PENDING_COOKIE, "")
+        if not hmac.compare_digest(_digest(browser), pending.browser_hash):
+            # Left pending: someone else's request must not cancel this browser's sign-in.
+            raise SignInFailed("this sign-in was started in another browser")
+        del self._pending[state]
+        if self._clock() - pending.created > PENDING_SECONDS:
+            raise SignInFailed("the sign-in took too long; please sign in again")
+        error = params.get("error")
+        if error is not None:
+            shown = error if _ERROR_CODE.match(error) else "unknown_error"
+            raise SignInFailed(f"the identity provider refused the sign-in ({shown})")
+        authorization_code = params.get("code")
+        if not authorization_code:
+            raise SignInFailed("the identity provider's answer has no authorization code")
+        id_token = await self._exchange(authorization_code, pending.verifier)
+        claims = await self.verify_id_token(id_token, pending.nonce)
+        username = claims.get(self.username_claim)
+        if not isinstance(username, str) or not username:
+            raise SignInFailed(f"the ID token has no {self.username_claim}")
+        return SignedIn(username, id_token, datetime.fromtimestamp(claims["exp"], UTC))
+
+    async def _exchange(self, code: str, verifier: str) -> str:
+        meta = await self.discovery()
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_url,
+            "code_verifier": verifier,
+        }
+        try:
+            async with self._http() as http:
+                answer = await http.post(
+                    str(meta["token_endpoint"]),
+                    data=form,
+                    auth=(self.client_id, self._client_secret),
+                    headers={"Accept": "application/json"},
+                )
+        except httpx.HTTPError as error:
+            raise SignInFailed("the identity provider cannot be reached (token)") from error
+        try:
+            body = answer.json()
+        except ValueError:
+            body = {}
+        if answer.status_code != 200 or not isinstance(body, dict):
+            reason = body.get("error") if isinstance(body, dict) else None
+            shown = reason if isinstance(reason, str) and _ERROR_CODE.match(reason) else "error"
+            raise SignInFailed(f"the identity provider refused the authorization code ({shown})")
+        id_token = body.get("id_token")
+        if not isinstance(id_token, str):
+            raise SignInFailed("the identity provider returned no ID token")
+        return id_token
+
+    async def verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
+        """The ID token's claims once signature, issuer, audience, expiry and nonce hold."""
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.PyJWTError as error:
+            raise SignInFailed("the ID token is malformed") from error
+        algorithm = header.get("alg")
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise SignInFailed(f"the ID token's signature algorithm is not accepted ({algorithm})")
+        kid = header.get("kid")
+        key = await self._key(kid if isinstance(kid, str) else None)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                key,
+                algorithms=[str(algorithm)],
+                audience=self.client_id,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as error:
+            raise SignInFailed("the ID token has expired") from error
+        except jwt.InvalidAudienceError as error:
+            raise SignInFailed("the ID token is meant for another application") from error
+        except jwt.InvalidIssuerError as error:
+            raise SignInFailed("the ID token comes from another issuer") from error
+        except jwt.InvalidSignatureError as error:
+            raise SignInFailed("the ID token's signature does not verify") from error
+        except jwt.PyJWTError as error:
+            raise SignInFailed("the ID token is not valid") from error
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != self.client_id:
+            raise SignInFailed("the ID token is meant for another application")
+        if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+            raise SignInFailed("the ID token belongs to another sign-in attempt (nonce)")
+        return claims
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        secret = path.read_text().strip()
+    except OSError as error:
+        raise ValueError(f"cannot read the console's client secret file {path}") from error
+    if not secret:
+        raise ValueError(f"the console's client secret file {path} is empty")
+    return secret
+
+
+def oidc_sign_in(settings: Settings) -> SignIn | None:
+    """The console's OpenID Connect sign-in as the settings describe it; None without an issuer.
+
+    Raises ValueError naming the missing setting when an issuer is set without the rest.
+    """
+    if not settings.console_oidc_issuer:
+        return None
+    missing = [
+        name
+        for name in ("client_id", "client_secret_file", "redirect_url")
+        if not getattr(settings, f"console_oidc_{name}")
+    ]
+    if missing:
+        names = ", ".join(f"PHT_API_CONSOLE_OIDC_{m.upper()}" for m in missing)
+        raise ValueError(f"console sign-in with OpenID Connect needs {names}")
+    if urlsplit(settings.console_oidc_issuer).scheme != "https":
+        raise ValueError("PHT_API_CONSOLE_OIDC_ISSUER must be an https:// URL")
+    assert settings.console_oidc_client_id and settings.console_oidc_client_secret_file
+    assert settings.console_oidc_redirect_url
+    return OidcSignIn(
+        issuer=settings.console_oidc_issuer,
+        client_id=settings.console_oidc_client_id,
+        client_secret=_read_secret(settings.console_oidc_client_secret_file),
+        redirect_url=settings.console_oidc_redirect_url,
+        scopes=tuple(settings.console_oidc_scopes.split()),
+        ca_file=settings.console_oidc_ca_file,
+        username_claim=settings.console_oidc_username_claim,
+    )
