@@ -47,6 +47,7 @@ def test_the_console_profile_configures_the_oidc_sign_in(
         ),
         "PHT_API_CONSOLE_OIDC_SCOPES": "openid email groups",
         "PHT_API_CONSOLE_OIDC_USERNAME_CLAIM": "email",
+        "PHT_API_CONSOLE_NAMESPACES": "pht-requests",  # the station's namespaces
     }
     assert env["PHT_API_IDENTITY_MODE"] == "kubernetes"
     volumes = {v["name"]: v for v in pod["volumes"]}
