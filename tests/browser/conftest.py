@@ -1,9 +1,9 @@
 """One station in a box with the steward console for all browser tests, and Debian's Chromium.
 
 The station (emulated Kubernetes API, real operator, real station API with the console's local
-login, trains as local processes) starts once; the example StationPolicy is applied. Chromium
-starts once, headless, with a fresh profile in a temporary directory; each test gets a new tab
-with no cookies, 1366×768.
+login, trains as local processes) starts once for these tests and stops after the last of them;
+the example StationPolicy is applied. Chromium starts once, headless, with a fresh profile in a
+temporary directory; each test gets a new tab with no cookies, 1366×768.
 """
 
 import tempfile
@@ -11,7 +11,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from browserkit import (
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from pht_contract import constants
+from pht_contract.objects import Obj
+from pht_sandbox.stations import StationConfig
+
+from .browserkit import (
     CHROMIUM,
     CHROMIUM_ARGS,
     PATIENTS,
@@ -22,14 +28,9 @@ from browserkit import (
     ConsoleStation,
     load_yaml,
 )
-from playwright.async_api import BrowserContext, Page, async_playwright
-
-from pht_contract import constants
-from pht_contract.objects import Obj
-from pht_sandbox.stations import StationConfig
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ConsoleStation]:
     config = StationConfig("browser", tmp_path_factory.mktemp("box"), patients=PATIENTS)
     started = ConsoleStation(config)
@@ -38,7 +39,7 @@ async def station(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Con
         yield started
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def browser() -> AsyncIterator[BrowserContext]:
     if not CHROMIUM.is_file():
         pytest.fail(
@@ -78,7 +79,7 @@ def _awaiting_approval(train: Obj) -> bool:
     return (train.get("status") or {}).get("summary") == "AwaitingApproval"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
 async def waiting_train(station: ConsoleStation) -> str:
     """A Train that waits for a steward for the whole session (nobody approves it)."""
     train = load_yaml(TRAIN_FILE)

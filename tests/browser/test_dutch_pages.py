@@ -2,10 +2,11 @@
 laptop screen with labelled controls and AA contrast (Dutch words run longer)."""
 
 import pytest
-from browserkit import ConsoleStation, look_at, sign_in
 from playwright.async_api import Page, expect
 
 from pht_sandbox.stations import REQUEST_NAMESPACE
+
+from .browserkit import ConsoleStation, look_at, sign_in
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 

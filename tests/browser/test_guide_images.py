@@ -7,8 +7,9 @@ The browser tests write them (``PHT_UPDATE_SCREENSHOTS=1``); these checks need n
 import re
 from typing import Final
 
-from browserkit import GUIDE, GUIDE_IMAGES, GUIDE_SCREENSHOTS, VIEWPORT
 from PIL import Image
+
+from .browserkit import GUIDE, GUIDE_IMAGES, GUIDE_SCREENSHOTS, VIEWPORT
 
 IMAGE: Final = re.compile(r"!\[([^\]]*)\]\((images/steward-guide/[^)\s]+)\)")
 

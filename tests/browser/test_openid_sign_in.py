@@ -30,17 +30,6 @@ from urllib.parse import urlsplit
 import pytest
 import pytest_asyncio
 import yaml
-from browserkit import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PATIENTS,
-    POLICY_FILE,
-    TRAIN_FILE,
-    VIEWPORT,
-    load_yaml,
-    look_at,
-    state_shown,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from playwright.async_api import BrowserContext, Page, async_playwright, expect
@@ -68,6 +57,18 @@ from pht_sandbox.realstation import (
     helm_binary,
 )
 from pht_sandbox.stations import REQUEST_NAMESPACE, StationConfig
+
+from .browserkit import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PATIENTS,
+    POLICY_FILE,
+    TRAIN_FILE,
+    VIEWPORT,
+    load_yaml,
+    look_at,
+    state_shown,
+)
 
 #: Known to fail in a browser, in two places, until both are fixed (then these tests pass and
 #: the marker must go): the provider's login page sends ``form-action 'self'`` in its CSP, which

@@ -7,19 +7,20 @@ import re
 from typing import Final
 
 import pytest
-from browserkit import (
-    PATIENTS,
-    ConsoleStation,
-    look_at,
-    seed_row_level_result,
-    sign_in,
-)
 from playwright.async_api import Page, Request, Route, expect
 
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_sandbox.controlplane.processes import free_port
 from pht_sandbox.stations import REQUEST_NAMESPACE
+
+from .browserkit import (
+    PATIENTS,
+    ConsoleStation,
+    look_at,
+    seed_row_level_result,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 

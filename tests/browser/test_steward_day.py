@@ -11,7 +11,14 @@ from typing import Final
 
 import httpx
 import pytest
-from browserkit import (
+from playwright.async_api import Locator, Page, expect
+
+from pht_contract import constants
+from pht_contract.objects import Obj
+from pht_sandbox.demo import held_for_steward
+from pht_sandbox.stations import REQUEST_NAMESPACE
+
+from .browserkit import (
     FOCUS_OUTLINE_JS,
     MIN_FOCUS_CONTRAST,
     PATIENTS,
@@ -25,12 +32,6 @@ from browserkit import (
     sign_in,
     state_shown,
 )
-from playwright.async_api import Locator, Page, expect
-
-from pht_contract import constants
-from pht_contract.objects import Obj
-from pht_sandbox.demo import held_for_steward
-from pht_sandbox.stations import REQUEST_NAMESPACE
 
 pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 

@@ -1,0 +1,1 @@
+"""Browser tests of the steward console (Playwright driving Debian's Chromium)."""
