@@ -363,11 +363,19 @@ async def low_contrast_text(page: Page) -> list[str]:
 
 
 async def page_problems(page: Page) -> list[str]:
-    """What keeps a steward from using the page on a laptop, or what it must never show:
-    unlabelled controls, text below AA contrast, sideways scrolling at 1366 pixels, and any
-    value of a row-level table."""
+    """What keeps a steward from using the page on a laptop or with a screen reader, or what it
+    must never show: unlabelled controls, text below AA contrast, not one top-level heading
+    named by the title, no language, sideways scrolling at 1366 pixels, and any value of a
+    row-level table."""
     problems = [f"unlabelled control: {c}" for c in await page.evaluate(UNLABELLED_CONTROLS_JS)]
     problems += [f"low contrast: {f}" for f in await low_contrast_text(page)]
+    headings = await page.locator("h1").all_inner_texts()
+    if len(headings) != 1:
+        problems.append(f"{len(headings)} top-level headings instead of one")
+    elif not (await page.title()).startswith(headings[0].strip()):
+        problems.append(f"the title {await page.title()!r} does not name the page")
+    if not await page.locator("html").get_attribute("lang"):
+        problems.append("the page does not say its language")
     overflow = await page.evaluate(HORIZONTAL_OVERFLOW_JS)
     if overflow > 0:
         problems.append(f"scrolls sideways by {overflow}px at {VIEWPORT['width']}px")

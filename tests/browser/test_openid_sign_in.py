@@ -67,6 +67,7 @@ from .browserkit import (
     VIEWPORT,
     load_yaml,
     look_at,
+    shoot,
     state_shown,
 )
 
@@ -317,7 +318,8 @@ async def test_a_steward_signs_in_with_the_provider_approves_and_the_train_start
     await page.context.clear_cookies()
     await page.goto(f"{openid_station.urls.external}/console/")
     await expect(page.get_by_label("Password")).to_be_visible()
-    await look_at(page, "openid-provider-sign-in")
+    # The provider's own page: photographed, not judged as a console page.
+    await shoot(page, "openid-provider-sign-in")
     steward = await sign_in_at_provider(page, openid_station, "steward")
     await page.get_by_role("link", name=f"{REQUEST_NAMESPACE}/{TRAIN}").click()
     await page.get_by_label("Reason").fill("Purpose, queries and image match the protocol.")
