@@ -3,8 +3,9 @@
 # through Playwright, which cannot download its own browser here. Idempotent: installs it with
 # apt-get when it is missing and this runs as root. Where it cannot, it says so in one line and
 # carries on: the browser tests then fail with the same reason instead of being skipped.
+# PHT_CHROMIUM names another browser binary (the browser tests read it too).
 set -euo pipefail
-CHROMIUM=/usr/bin/chromium
+CHROMIUM=${PHT_CHROMIUM:-/usr/bin/chromium}
 [ -x "$CHROMIUM" ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-chromium: the browser tests need Debian's chromium: apt-get install -y chromium" >&2
