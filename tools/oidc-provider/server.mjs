@@ -88,6 +88,19 @@ const provider = new Provider(issuer.href.replace(/\/$/, ''), {
 });
 provider.on('server_error', (_ctx, error) => process.stderr.write(`server error: ${error.stack}\n`));
 
+// The sign-in form's post ends in a redirect to a client's callback, and a browser holds that
+// redirect to the page's form-action too: so the clients' callback origins are allowed there
+// (a native client's loopback callback on any port, as the provider accepts it).
+function callbackSource(uri) {
+  const url = new URL(uri);
+  const loopback = url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  return loopback ? `http://${url.hostname}:*` : url.origin;
+}
+const callbackOrigins = [
+  ...new Set(config.clients.flatMap((client) => client.redirect_uris ?? []).map(callbackSource)),
+];
+const formAction = ["'self'", ...callbackOrigins].join(' ');
+
 const escapeHtml = (text) =>
   String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -95,7 +108,7 @@ function loginPage(res, uid, status, message) {
   res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
     'Cache-Control': 'no-store',
-    'Content-Security-Policy': "default-src 'none'; form-action 'self'",
+    'Content-Security-Policy': `default-src 'none'; form-action ${formAction}`,
   });
   res.end(`<!doctype html><html><head><title>Sign in</title></head><body>
 <h1>Sign in</h1>${message ? `<p role="alert">${escapeHtml(message)}</p>` : ''}

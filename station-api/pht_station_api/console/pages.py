@@ -204,7 +204,14 @@ async def sign_in_callback(request: Request) -> Response:
     # A session id the browser held before signing in is never reused.
     console.sessions.drop(request.cookies.get(COOKIE_NAME))
     session_id, _ = console.sessions.create(signed_in)
-    response = RedirectResponse(safe_return_to(return_to), status_code=303)
+    target = safe_return_to(return_to)
+    if request.method == "GET":
+        # An identity provider's redirect brought the browser here from another site, and a
+        # browser keeps SameSite=Strict cookies off every request of such a redirect chain: so
+        # the way on is a page of the console's own, whose navigation carries the new cookie.
+        response: Response = render(request, "signed_in.html", {"target": target})
+    else:
+        response = RedirectResponse(target, status_code=303)  # the console's own login form
     response.set_cookie(
         COOKIE_NAME,
         session_id,
