@@ -71,25 +71,7 @@ from .browserkit import (
     state_shown,
 )
 
-#: Known to fail in a browser, in two places, until both are fixed (then these tests pass and
-#: the marker must go): the provider's login page sends ``form-action 'self'`` in its CSP, which
-#: makes the browser block the provider's redirect back to the console after the password; and
-#: the console's callback sets its SameSite=Strict session cookie on a 303 within a navigation
-#: the provider started, so the browser does not send it on that redirect and the console sends
-#: it to sign in again, round and round (ERR_TOO_MANY_REDIRECTS).
-SIGN_IN_BLOCKED_IN_A_BROWSER = pytest.mark.xfail(
-    raises=AssertionError,
-    strict=True,
-    reason=(
-        "the provider's CSP form-action 'self' blocks its redirect to the console, and the "
-        "console's SameSite=Strict session cookie is not sent on the callback's redirect"
-    ),
-)
-pytestmark = [
-    pytest.mark.asyncio(loop_scope="session"),
-    pytest.mark.slow,
-    SIGN_IN_BLOCKED_IN_A_BROWSER,
-]
+pytestmark = [pytest.mark.asyncio(loop_scope="session"), pytest.mark.slow]
 
 #: The API server's prefix for the provider's user names and groups.
 PREFIX: Final = "oidc:"
