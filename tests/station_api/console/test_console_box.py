@@ -203,6 +203,7 @@ async def test_approve_run_and_release_from_the_console(
     assert timeline.status_code == 200
     assert "approval" in timeline.text and "release" in timeline.text
     assert timeline.text.count(box.approver) >= 2  # the approval and the release
+    assert "<dd>None</dd>" not in timeline.text  # an empty detail is left out, not shown as None
     audit = await steward.get("/console/audit")
     assert "The chain verifies" in audit.text
     pending = await steward.get("/console/approvals")
