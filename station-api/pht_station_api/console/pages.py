@@ -53,7 +53,9 @@ REASON_MAX: Final = 1024
 T = TypeVar("T")
 
 Namespace = Annotated[str, Path(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=63)]
-Name = Annotated[str, Path(min_length=1, max_length=253)]
+#: A Kubernetes object name (DNS subdomain): nothing else reaches the Kubernetes API's URLs.
+_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+Name = Annotated[str, Path(pattern=rf"^{_LABEL}(\.{_LABEL})*$", min_length=1, max_length=253)]
 Reason = Annotated[str, Form(max_length=REASON_MAX)]
 CsrfField = Annotated[str | None, Form(alias=FORM_FIELD, max_length=256)]
 

@@ -2,13 +2,17 @@
 
 A session is found by a random 256-bit id, the only thing the browser holds (in the
 ``__Host-pht-console`` cookie); the store keeps the id's SHA-256 only. The steward's bearer
-token stays on the server. When the store is full, the session closest to its end makes room.
+token stays on the server. One person holds at most :data:`MAX_SESSIONS_PER_USER` sessions
+(signing in once more ends their own session closest to its end), and when the store is full
+the person holding the most sessions gives up one: signing in again and again never pushes
+other stewards out.
 """
 
 import hashlib
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
@@ -18,6 +22,8 @@ from pht_station_api.console.signin import SignedIn
 
 COOKIE_NAME: Final = "__Host-pht-console"
 ID_BYTES: Final = 32
+#: Sessions one user name may hold at once (browsers, devices).
+MAX_SESSIONS_PER_USER: Final = 5
 
 
 @dataclass(frozen=True)
@@ -67,11 +73,24 @@ class SessionStore:
         session_id = secrets.token_urlsafe(ID_BYTES)
         with self._lock:
             self._drop_expired(now)
-            while len(self._sessions) >= self._max_sessions:
-                oldest = min(self._sessions, key=lambda k: self._sessions[k].expires_at)
+            own = [k for k, s in self._sessions.items() if s.username == signed_in.username]
+            while len(own) >= MAX_SESSIONS_PER_USER:
+                oldest = min(own, key=lambda k: self._sessions[k].expires_at)
+                own.remove(oldest)
                 del self._sessions[oldest]
+            while len(self._sessions) >= self._max_sessions:
+                del self._sessions[self._make_room()]
             self._sessions[_key(session_id)] = session
         return session_id, session
+
+    def _make_room(self) -> str:
+        """The session to end in a full store: of the user holding the most sessions, the one
+        closest to its end (with one session each: the one closest to its end)."""
+        held = Counter(s.username for s in self._sessions.values())
+        return min(
+            self._sessions,
+            key=lambda k: (-held[self._sessions[k].username], self._sessions[k].expires_at),
+        )
 
     def get(self, session_id: str | None) -> Session | None:
         """The live session of that id; an expired one is forgotten and gives ``None``."""

@@ -1,0 +1,204 @@
+"""Attacks on the steward console, each by someone the console must hold off: a researcher with
+an account, a visitor without one, a hostile page a signed-in steward opens, and a train that
+uploads a hostile result."""
+
+import base64
+import hashlib
+import json
+import struct
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from consolekit import BASE, ORIGIN, RESEARCHER, STEWARD, post_form, sign_in, signed_in
+
+from pht_contract.manifests import ModelFile
+from pht_station_api.console.rendering import SECURITY_HEADERS
+from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
+from pht_station_api.console.signin import SignedIn
+from pht_station_api.console.views import model_summary
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LATER = datetime.now(UTC) + timedelta(hours=8)
+
+
+def _assert_secured(answer: httpx.Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert answer.headers.get(name) == value, (answer.request.url, name)
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+async def test_signing_in_again_and_again_never_pushes_other_stewards_out() -> None:
+    """A researcher's script signs in far more often than the store holds sessions."""
+    store = SessionStore(20, 3600)
+    steward_id, _ = store.create(SignedIn(STEWARD.username, STEWARD.token, LATER))
+    researcher_ids = [
+        store.create(SignedIn(RESEARCHER.username, RESEARCHER.token, LATER))[0] for _ in range(200)
+    ]
+    assert store.get(steward_id) is not None
+    live = [i for i in researcher_ids if store.get(i) is not None]
+    # The researcher's own latest sessions, no more.
+    assert live == researcher_ids[-MAX_SESSIONS_PER_USER:]
+
+
+async def test_a_full_store_takes_room_from_whoever_holds_the_most_sessions() -> None:
+    store = SessionStore(6, 3600)
+    mine = [store.create(SignedIn("mallory", "t", LATER))[0] for _ in range(4)]
+    sam, _ = store.create(SignedIn("sam", "t", LATER + timedelta(hours=1)))
+    kim, _ = store.create(SignedIn("kim", "t", LATER + timedelta(hours=1)))
+    lee, _ = store.create(SignedIn("lee", "t", LATER + timedelta(hours=1)))
+    assert all(store.get(s) is not None for s in (sam, kim, lee))
+    assert [store.get(m) is not None for m in mine] == [False, True, True, True]
+
+
+async def test_a_session_id_planted_before_sign_in_is_not_the_stewards_after(
+    browser: httpx.AsyncClient,
+) -> None:
+    """Fixation: the attacker's own session id, set in the steward's browser, does not become
+    the steward's session."""
+    await signed_in(browser, RESEARCHER)
+    planted = str(browser.cookies.get(COOKIE_NAME))
+    browser.cookies.clear()
+    browser.cookies.set(COOKIE_NAME, planted, domain="console.test")
+    answer = await sign_in(browser, STEWARD.username, STEWARD.password)
+    assert answer.status_code == 303
+    issued = str(browser.cookies.get(COOKIE_NAME))
+    assert issued != planted
+    browser.cookies.clear()
+    browser.cookies.set(COOKIE_NAME, planted, domain="console.test")
+    assert (await browser.get("/console/results")).status_code == 303
+
+
+# --- headers on every console response ------------------------------------------------------
+
+
+async def test_every_console_response_carries_the_security_headers(
+    browser: httpx.AsyncClient,
+) -> None:
+    """Clickjacking and caching: errors, redirects and static files too, not only pages."""
+    browser.cookies.clear()
+    answers = [
+        await browser.get("/console/no-such-page"),
+        await browser.get("/console/results"),  # a redirect to sign in
+        await browser.get("/console/signin"),
+        await browser.get("/console/static/console.css"),
+        await browser.post("/console/signout", headers=ORIGIN),
+    ]
+    await signed_in(browser, STEWARD)
+    answers += [
+        await browser.get("/console/results/Not_A_Namespace/x"),
+        await browser.post("/console/results/pht-requests/x", data={}, headers=ORIGIN),
+        await browser.get("/console/results/pht-requests/" + "a" * 300),
+    ]
+    assert [a.status_code for a in answers] == [404, 303, 200, 200, 303, 422, 422, 422]
+    for answer in answers:
+        _assert_secured(answer)
+
+
+# --- path tricks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a%3Fwatch=true",  # a query for the Kubernetes API
+        "a%23fragment",
+        "%2E%2E",
+        "Upper",
+        "a%2F..%2F..%2Fapprovals",
+        "a%00b",
+    ],
+)
+async def test_names_that_are_not_kubernetes_names_reach_nothing(
+    browser: httpx.AsyncClient, name: str
+) -> None:
+    """A name the Kubernetes API would not accept is refused before RBAC or Kubernetes are
+    asked (this station has no Kubernetes: asking it would answer 502)."""
+    csrf = await signed_in(browser, STEWARD)
+    for path in ("approvals", "results", "trains"):
+        page = await browser.get(f"/console/{path}/pht-requests/{name}")
+        assert page.status_code in (404, 422), (path, page.status_code)
+        assert "Traceback" not in page.text
+    post = await browser.post(
+        f"/console/approvals/pht-requests/{name}",
+        data=post_form(csrf, decision="Approve", reason="x", spec_hash="a" * 64),
+        headers=ORIGIN,
+    )
+    assert post.status_code in (404, 422)
+
+
+async def test_the_sign_in_redirect_keeps_the_page_as_one_parameter(
+    browser: httpx.AsyncClient,
+) -> None:
+    browser.cookies.clear()
+    answer = await browser.get("/console/trains/pht-requests/a&return_to=x")
+    assert answer.status_code in (404, 422)
+    answer = await browser.get("/console/approvals/pht-requests/train-1")
+    assert answer.headers["location"] == (
+        "/console/signin?return_to=/console/approvals/pht-requests/train-1"
+    )
+
+
+# --- CSRF -----------------------------------------------------------------------------------
+
+
+async def test_a_post_from_an_opaque_origin_is_refused_whatever_its_referer(
+    browser: httpx.AsyncClient,
+) -> None:
+    """``Origin: null`` comes from sandboxed frames and cross-site redirects; a Referer that
+    names the console does not make it a console form."""
+    csrf = await signed_in(browser, STEWARD)
+    answer = await browser.post(
+        "/console/signout",
+        data=post_form(csrf),
+        headers={"Origin": "null", "Referer": f"{BASE}/console/results"},
+    )
+    assert answer.status_code == 403
+    assert "another site" in answer.text
+    assert (await browser.get("/console/results")).status_code == 200
+
+
+# --- a hostile upload -----------------------------------------------------------------------
+
+
+def _model(raw: bytes, fmt: str = "safetensors") -> ModelFile:
+    return ModelFile.model_validate(
+        {
+            "name": "model.safetensors",
+            "format": fmt,
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "sizeBytes": len(raw),
+            "dataBase64": base64.b64encode(raw).decode(),
+        }
+    )
+
+
+def _safetensors(header: bytes) -> bytes:
+    return struct.pack("<Q", len(header)) + header
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[1, 2, 3]",
+        b'"a string"',
+        json.dumps({"w": {"dtype": "F32", "shape": 5}}).encode(),
+        json.dumps({"w": {"dtype": "F32", "shape": None}}).encode(),
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+async def test_a_hostile_model_header_is_summarised_as_unreadable(header: bytes) -> None:
+    """The steward's result page must open whatever a train uploads as a model."""
+    summary = model_summary(_model(_safetensors(header)))
+    assert summary.note == "unreadable"
+    assert summary.tensors == []
+
+
+async def test_a_well_formed_model_header_still_lists_its_tensors() -> None:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 3]}, "__metadata__": {}}).encode()
+    summary = model_summary(_model(_safetensors(header)))
+    assert summary.tensors == [("w", "F32", "2×3")]
+    assert summary.note == ""
