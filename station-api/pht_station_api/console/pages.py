@@ -365,6 +365,8 @@ async def _result_page(
     except StationApiError as error:
         raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
     outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    # Earlier releases to the same requester, of Trains this steward may see (RBAC): a
+    # steward of one namespace learns nothing of another's.
     earlier = [
         r
         for r in archive.records()
@@ -372,6 +374,7 @@ async def _result_page(
         and r.release == ReleaseState.RELEASED
         and record.requested_by is not None
         and r.requested_by == record.requested_by
+        and await may(who, VERB_RELEASE, r.namespace, r.name)
     ]
     view = result_detail(record, outgoing, earlier)
     return page(

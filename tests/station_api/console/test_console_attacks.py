@@ -5,14 +5,32 @@ uploads a hostile result."""
 import base64
 import hashlib
 import json
+import secrets
 import struct
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from consolekit import BASE, ORIGIN, RESEARCHER, STEWARD, post_form, sign_in, signed_in
+from consolekit import (
+    BASE,
+    ORIGIN,
+    RESEARCHER,
+    STEWARD,
+    WARD_STEWARD,
+    post_form,
+    sign_in,
+    signed_in,
+)
+from stationkit import bearer, example_query, operator_headers, registration
 
 from pht_contract.manifests import ModelFile
+from pht_contract.wire import (
+    RESULT_PATH,
+    SPARQL_PATH,
+    TRAIN_COMPLETION_PATH,
+    TRAIN_REGISTRATION_PATH,
+    TrainRegistration,
+)
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
@@ -21,6 +39,13 @@ from pht_station_api.console.views import model_summary
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LATER = datetime.now(UTC) + timedelta(hours=8)
+KM = example_query("kaplan-meier")
+STAGES = {
+    "name": "stages",
+    "columns": [{"name": "stage", "role": "Group"}, {"name": "n", "role": "Count"}],
+    "rows": [["I", 30], ["IIIa", 28]],
+    "cohortSize": 60,
+}
 
 
 def _assert_secured(answer: httpx.Response) -> None:
@@ -202,3 +227,53 @@ async def test_a_well_formed_model_header_still_lists_its_tensors() -> None:
     summary = model_summary(_model(_safetensors(header)))
     assert summary.tensors == [("w", "F32", "2×3")]
     assert summary.note == ""
+
+
+# --- another namespace's steward -------------------------------------------------------------
+
+
+async def _held(inside: httpx.AsyncClient, namespace: str, requested_by: str) -> TrainRegistration:
+    """A Train in ``namespace`` whose aggregate result waits for a steward."""
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM])
+    reg = reg.model_copy(update={"namespace": namespace, "requested_by": requested_by})
+    put = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert put.status_code == 201, put.text
+    answer = await inside.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    manifest = {"tables": [STAGES], "messages": ["done"]}
+    upload = await inside.put(RESULT_PATH, json=manifest, headers=bearer(token))
+    assert upload.status_code == 201, upload.text
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid),
+        json={"jobSucceeded": True, "reason": "RunCompleted"},
+        headers=operator_headers(),
+    )
+    assert done.status_code == 200, done.text
+    return reg
+
+
+async def test_a_steward_sees_no_earlier_release_of_a_namespace_they_do_not_steward(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    """The 'earlier releases to this requester' list is bounded by RBAC like every list."""
+    elsewhere = await _held(inside, "ward-b", "dr-bob")
+    csrf = await signed_in(browser, STEWARD)
+    released = await browser.post(
+        f"/console/results/ward-b/{elsewhere.name}",
+        data=post_form(csrf, decision="Release", reason="aggregates only"),
+        headers=ORIGIN,
+    )
+    assert released.status_code == 200, released.text
+    here = await _held(inside, "pht-requests", "dr-bob")
+    # A steward of every namespace sees the earlier release ...
+    page = await browser.get(f"/console/results/pht-requests/{here.name}")
+    assert page.status_code == 200 and elsewhere.name in page.text
+    # ... a steward of pht-requests only does not.
+    await signed_in(browser, WARD_STEWARD)
+    page = await browser.get(f"/console/results/pht-requests/{here.name}")
+    assert page.status_code == 200, page.text
+    assert elsewhere.name not in page.text
+    assert (await browser.get(f"/console/results/ward-b/{elsewhere.name}")).status_code == 403
