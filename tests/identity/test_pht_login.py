@@ -202,3 +202,24 @@ def test_bad_provider_settings_are_one_line_errors(
     _, err = running.communicate(timeout=60)
     assert running.returncode == 2
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("shared", ["folder open to others", "file open to others", "not mine"])
+def test_the_plugin_hands_out_no_token_from_a_cache_others_could_have_written(
+    provider: OpenIdProvider, tmp_path: Path, shared: str
+) -> None:
+    """Someone who can write the cache could put their own tokens there and have kubectl act
+    as them in this user's name (or read this user's): the plugin refuses such a cache."""
+    if shared == "not mine" and os.getuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    login(provider, tmp_path)
+    path, _ = cached(tmp_path)
+    if shared == "folder open to others":
+        path.parent.chmod(0o777)
+    elif shared == "file open to others":
+        path.chmod(0o666)
+    else:
+        os.chown(path, 65534, 65534)
+    code, out, err = credential(provider, tmp_path)
+    assert (code, out) == (2, "")
+    assert "is not private to this user" in err and "Traceback" not in err
