@@ -17,6 +17,7 @@ from consolekit import (
     RESEARCHER,
     STEWARD,
     WARD_STEWARD,
+    hidden,
     post_form,
     sign_in,
     signed_in,
@@ -31,6 +32,7 @@ from pht_contract.wire import (
     TRAIN_REGISTRATION_PATH,
     TrainRegistration,
 )
+from pht_station_api.console import locallogin
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
@@ -277,3 +279,57 @@ async def test_a_steward_sees_no_earlier_release_of_a_namespace_they_do_not_stew
     assert page.status_code == 200, page.text
     assert elsewhere.name not in page.text
     assert (await browser.get(f"/console/results/ward-b/{elsewhere.name}")).status_code == 403
+
+
+# --- open redirects and the local login ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/console/",
+        "/\\evil.example/console/",
+        "/console/\\\\evil.example",
+        "https:evil.example/console/",
+        "/console//evil.example",
+        "/console/%2F%2Fevil.example/../..",
+        "/console/x\r\nSet-Cookie: a=b",
+        "javascript:alert(1)//console/",
+        "\t/console/",
+    ],
+)
+async def test_no_return_to_leads_off_the_console(browser: httpx.AsyncClient, target: str) -> None:
+    browser.cookies.clear()
+    form = await browser.get("/console/signin", params={"return_to": target})
+    answer = await browser.post(
+        "/console/signin/callback",
+        data={
+            "form_token": hidden(form.text, "form_token"),
+            "return_to": target,
+            "username": STEWARD.username,
+            "password": STEWARD.password,
+        },
+        headers=ORIGIN,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/console/approvals"
+    assert "set-cookie: a=b" not in str(answer.headers).lower()
+
+
+async def test_an_unknown_user_name_costs_the_same_scrypt_work_as_a_wrong_password(
+    browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Timing: the answer must not tell which user names exist."""
+    costs: list[tuple[int, int, int]] = []
+    real = hashlib.scrypt
+
+    def counting(password: bytes, **parameters: int) -> bytes:
+        costs.append((parameters["n"], parameters["r"], parameters["p"]))
+        return real(password, **parameters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(locallogin.hashlib, "scrypt", counting)
+    for username in (STEWARD.username, "no-such-user"):
+        browser.cookies.clear()
+        answer = await sign_in(browser, username, "wrong-password")
+        assert answer.status_code == 401
+    assert len(costs) == 2 and costs[0] == costs[1]
