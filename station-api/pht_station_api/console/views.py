@@ -181,7 +181,8 @@ def pending_train(
         shown_parameters = (
             json.dumps(json.loads(parameters), indent=2, ensure_ascii=False) if parameters else ""
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
+        # Not JSON, or nested deeper than the parser goes: shown as the researcher wrote it.
         shown_parameters = str(parameters)
     return PendingTrain(
         train=train_row(train),

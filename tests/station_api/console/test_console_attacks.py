@@ -36,7 +36,7 @@ from pht_station_api.console import locallogin
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
-from pht_station_api.console.views import model_summary
+from pht_station_api.console.views import model_summary, pending_train
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -333,3 +333,14 @@ async def test_an_unknown_user_name_costs_the_same_scrypt_work_as_a_wrong_passwo
         answer = await sign_in(browser, username, "wrong-password")
         assert answer.status_code == 401
     assert len(costs) == 2 and costs[0] == costs[1]
+
+
+@pytest.mark.parametrize("parameters", ["[" * 5000 + "]" * 5000, '{"a": ', "\u0000"])
+async def test_a_trains_hostile_parameters_are_shown_as_written(parameters: str) -> None:
+    """A researcher's parameters (up to 16 KiB of text) never break the approval page."""
+    train = {
+        "metadata": {"name": "t", "namespace": "pht-requests", "uid": "u"},
+        "spec": {"parameters": parameters},
+        "status": {},
+    }
+    assert pending_train(train, None, []).parameters == parameters
