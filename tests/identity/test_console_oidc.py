@@ -120,6 +120,7 @@ async def test_a_steward_signs_in_and_gets_an_id_token_for_the_console(
     claims = claims_of(signed_in.token)
     assert (claims["iss"], claims["aud"]) == (provider.issuer, CONSOLE_CLIENT_ID)
     assert claims["groups"] == ["pht-stewards"] and claims["nonce"] == sent["nonce"][0]
+    assert signed_in.account == f"{provider.issuer} {claims['sub']}"
     remaining = (signed_in.expires_at - datetime.now(UTC)).total_seconds()
     assert 3500 < remaining <= 3600
 

@@ -235,7 +235,9 @@ class OidcSignIn:
         username = claims.get(self.username_claim)
         if not isinstance(username, str) or not username:
             raise SignInFailed(f"the ID token has no {self.username_claim}")
-        return SignedIn(username, id_token, datetime.fromtimestamp(claims["exp"], UTC))
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+        # The shown claim (an e-mail address) need not be unique; issuer and sub are.
+        return SignedIn(username, id_token, expires, subject=f"{self.issuer} {claims['sub']}")
 
     async def _exchange(self, code: str, verifier: str) -> str:
         meta = await self.discovery()

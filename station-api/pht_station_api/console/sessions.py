@@ -2,10 +2,10 @@
 
 A session is found by a random 256-bit id, the only thing the browser holds (in the
 ``__Host-pht-console`` cookie); the store keeps the id's SHA-256 only. The steward's bearer
-token stays on the server. One person holds at most :data:`MAX_SESSIONS_PER_USER` sessions
-(signing in once more ends their own session closest to its end), and when the store is full
-the person holding the most sessions gives up one: signing in again and again never pushes
-other stewards out.
+token stays on the server. One account (a user name, or an OpenID provider's subject) holds at
+most :data:`MAX_SESSIONS_PER_USER` sessions (signing in once more ends its own session closest
+to its end), and when the store is full the account holding the most sessions gives up one:
+signing in again and again never pushes other stewards out.
 """
 
 import hashlib
@@ -34,6 +34,8 @@ class Session:
     expires_at: float
     #: Every form of this session carries it; each POST must send it back.
     csrf_token: str
+    #: Whose session this is (:attr:`SignedIn.account`): sessions are counted per account.
+    account: str = ""
 
     def __repr__(self) -> str:
         return f"Session(username={self.username!r}, expires_at={self.expires_at!r})"
@@ -68,12 +70,16 @@ class SessionStore:
             expiry = expiry.replace(tzinfo=UTC)
         ends = min(now + self._max_seconds, expiry.timestamp())
         session = Session(
-            signed_in.username, signed_in.token, ends, secrets.token_urlsafe(ID_BYTES)
+            signed_in.username,
+            signed_in.token,
+            ends,
+            secrets.token_urlsafe(ID_BYTES),
+            signed_in.account,
         )
         session_id = secrets.token_urlsafe(ID_BYTES)
         with self._lock:
             self._drop_expired(now)
-            own = [k for k, s in self._sessions.items() if s.username == signed_in.username]
+            own = [k for k, s in self._sessions.items() if s.account == signed_in.account]
             while len(own) >= MAX_SESSIONS_PER_USER:
                 oldest = min(own, key=lambda k: self._sessions[k].expires_at)
                 own.remove(oldest)
@@ -86,10 +92,10 @@ class SessionStore:
     def _make_room(self) -> str:
         """The session to end in a full store: of the user holding the most sessions, the one
         closest to its end (with one session each: the one closest to its end)."""
-        held = Counter(s.username for s in self._sessions.values())
+        held = Counter(s.account for s in self._sessions.values())
         return min(
             self._sessions,
-            key=lambda k: (-held[self._sessions[k].username], self._sessions[k].expires_at),
+            key=lambda k: (-held[self._sessions[k].account], self._sessions[k].expires_at),
         )
 
     def get(self, session_id: str | None) -> Session | None:

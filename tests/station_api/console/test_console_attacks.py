@@ -71,6 +71,17 @@ async def test_signing_in_again_and_again_never_pushes_other_stewards_out() -> N
     assert live == researcher_ids[-MAX_SESSIONS_PER_USER:]
 
 
+async def test_someone_showing_a_stewards_name_cannot_sign_the_steward_out() -> None:
+    """An OpenID account whose (unverified) e-mail claim is a steward's: its sessions are
+    counted by the provider's subject, not by the name shown."""
+    store = SessionStore(100, 3600)
+    name = "erin@hospital.example"
+    erin, _ = store.create(SignedIn(name, "t", LATER, subject="https://idp erin-sub"))
+    for _ in range(3 * MAX_SESSIONS_PER_USER):
+        store.create(SignedIn(name, "t", LATER + timedelta(hours=1), subject="https://idp eve"))
+    assert store.get(erin) is not None
+
+
 async def test_a_full_store_takes_room_from_whoever_holds_the_most_sessions() -> None:
     store = SessionStore(6, 3600)
     mine = [store.create(SignedIn("mallory", "t", LATER))[0] for _ in range(4)]
