@@ -145,6 +145,23 @@ async def may(who: Steward, verb: str, namespace: str, name: str) -> bool:
         raise ConsoleRefused(503, "refused.detail", detail=unavailable.message) from None
 
 
+class ListPermissions:
+    """RBAC answers for a page that lists many Trains: one namespace-wide review per verb and
+    namespace (allowed there means allowed for every name), and a review per Train only where
+    that is refused, so a researcher's many Trains do not turn every page view into as many
+    reviews of the API server."""
+
+    def __init__(self, who: Steward) -> None:
+        self._who = who
+        self._namespace_wide: dict[tuple[str, str], bool] = {}
+
+    async def may(self, verb: str, namespace: str, name: str) -> bool:
+        key = (verb, namespace)
+        if key not in self._namespace_wide:
+            self._namespace_wide[key] = await may(self._who, verb, namespace, "")
+        return self._namespace_wide[key] or await may(self._who, verb, namespace, name)
+
+
 async def require(who: Steward, verb: str, namespace: str, name: str) -> None:
     if not await may(who, verb, namespace, name):
         raise ConsoleRefused(
@@ -234,11 +251,14 @@ async def sign_out(request: Request, csrf_token: CsrfField = None) -> Response:
 async def approvals(request: Request) -> Response:
     who = await steward(request)
     pending = []
+    permissions = ListPermissions(who)
     async with steward_kube(who.state.settings, who.session.token) as kube:
         for namespace in who.console.namespaces:
             for train in await kube_call(kube.trains(namespace)):
                 row = train_row(train)
-                if awaiting_approval(train) and await may(who, VERB_APPROVE, namespace, row.name):
+                if awaiting_approval(train) and await permissions.may(
+                    VERB_APPROVE, namespace, row.name
+                ):
                     pending.append(row)
     return page(request, who, "approvals.html", pending=pending)
 
@@ -343,10 +363,11 @@ async def _record_approval(
 async def held_results(request: Request) -> Response:
     who = await steward(request)
     archive = result_archive(who.state)
+    permissions = ListPermissions(who)
     held = [
         stewards.summary(record)
         for record in archive.held()
-        if await may(who, VERB_RELEASE, record.namespace, record.name)
+        if await permissions.may(VERB_RELEASE, record.namespace, record.name)
     ]
     return page(request, who, "results.html", held=held)
 
@@ -365,6 +386,7 @@ async def _result_page(
     except StationApiError as error:
         raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
     outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    permissions = ListPermissions(who)
     # Earlier releases to the same requester, of Trains this steward may see (RBAC): a
     # steward of one namespace learns nothing of another's.
     earlier = [
@@ -374,7 +396,7 @@ async def _result_page(
         and r.release == ReleaseState.RELEASED
         and record.requested_by is not None
         and r.requested_by == record.requested_by
-        and await may(who, VERB_RELEASE, r.namespace, r.name)
+        and await permissions.may(VERB_RELEASE, r.namespace, r.name)
     ]
     view = result_detail(record, outgoing, earlier)
     return page(
@@ -427,11 +449,12 @@ async def decide_result(
 async def trains(request: Request) -> Response:
     who = await steward(request)
     rows = []
+    permissions = ListPermissions(who)
     async with steward_kube(who.state.settings, who.session.token) as kube:
         for namespace in who.console.namespaces:
             for train in await kube_call(kube.trains(namespace)):
                 row = train_row(train)
-                if await may(who, VERB_GET, namespace, row.name):
+                if await permissions.may(VERB_GET, namespace, row.name):
                     rows.append(row)
     return page(request, who, "trains.html", trains=rows)
 

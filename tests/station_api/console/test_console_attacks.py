@@ -37,6 +37,8 @@ from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
 from pht_station_api.console.views import model_summary, pending_train
+from pht_station_api.identities import Identity
+from pht_station_api.state import StationState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -355,3 +357,42 @@ async def test_a_trains_hostile_parameters_are_shown_as_written(parameters: str)
         "status": {},
     }
     assert pending_train(train, None, []).parameters == parameters
+
+
+async def test_many_held_results_cost_one_rbac_review_per_namespace(
+    browser: httpx.AsyncClient,
+    inside: httpx.AsyncClient,
+    console_station: StationState,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A researcher's many Trains must not make every steward page view ask RBAC once per
+    Train; a steward allowed namespace-wide is asked once per namespace, and RBAC still
+    decides (a steward of one namespace sees only its results)."""
+    for _ in range(6):
+        await _held(inside, "pht-requests", "dr-carol")
+    await _held(inside, "ward-c", "dr-carol")
+    identities = console_station.identities
+    real = identities.allowed
+    asked: list[tuple[str, str, str]] = []
+
+    async def counting(
+        identity: Identity, verb: str, namespace: str, name: str, subresource: str | None
+    ) -> bool:
+        asked.append((verb, namespace, name))
+        return await real(identity, verb, namespace, name, subresource)
+
+    await signed_in(browser, STEWARD)
+    monkeypatch.setattr(identities, "allowed", counting)
+    listing = await browser.get("/console/results")
+    assert listing.status_code == 200
+    namespaces = {r.namespace for r in console_station.results.held()}
+    assert len(namespaces) >= 2 and len(asked) == len(namespaces), asked
+    assert "ward-c" in listing.text
+
+    monkeypatch.setattr(identities, "allowed", real)
+    await signed_in(browser, WARD_STEWARD)
+    mine = await browser.get("/console/results")
+    assert mine.status_code == 200
+    held = console_station.results.held()
+    assert all(r.name in mine.text for r in held if r.namespace == "pht-requests")
+    assert not any(r.name in mine.text for r in held if r.namespace != "pht-requests")
