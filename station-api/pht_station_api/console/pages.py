@@ -275,7 +275,9 @@ async def _approval_page(
     train = await kube_call(kube.train(namespace, name))
     policy = await kube_call(kube.policy(namespace))
     recorded = await kube_call(kube.approvals(namespace))
-    view = pending_train(train, policy, recorded)
+    # Checking a Train's queries against the policy parses up to 32 queries of 16 KiB each:
+    # seconds for a hostile one, so never on the event loop that serves everyone else.
+    view = await run_in_threadpool(pending_train, train, policy, recorded)
     return page(
         request,
         who,
@@ -398,7 +400,7 @@ async def _result_page(
         and r.requested_by == record.requested_by
         and await permissions.may(VERB_RELEASE, r.namespace, r.name)
     ]
-    view = result_detail(record, outgoing, earlier)
+    view = await run_in_threadpool(result_detail, record, outgoing, earlier)
     return page(
         request,
         who,

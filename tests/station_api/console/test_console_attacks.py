@@ -2,15 +2,21 @@
 an account, a visitor without one, a hostile page a signed-in steward opens, and a train that
 uploads a hostile result."""
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import secrets
 import struct
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Final
 
 import httpx
 import pytest
+import yaml
 from consolekit import (
     BASE,
     ORIGIN,
@@ -25,6 +31,7 @@ from consolekit import (
 from stationkit import bearer, example_query, operator_headers, registration
 
 from pht_contract.manifests import ModelFile
+from pht_contract.objects import Obj
 from pht_contract.wire import (
     RESULT_PATH,
     SPARQL_PATH,
@@ -32,7 +39,7 @@ from pht_contract.wire import (
     TRAIN_REGISTRATION_PATH,
     TrainRegistration,
 )
-from pht_station_api.console import locallogin
+from pht_station_api.console import locallogin, pages
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
@@ -42,6 +49,7 @@ from pht_station_api.state import StationState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+REPO: Final = Path(__file__).resolve().parents[3]
 LATER = datetime.now(UTC) + timedelta(hours=8)
 KM = example_query("kaplan-meier")
 STAGES = {
@@ -396,3 +404,64 @@ async def test_many_held_results_cost_one_rbac_review_per_namespace(
     held = console_station.results.held()
     assert all(r.name in mine.text for r in held if r.namespace == "pht-requests")
     assert not any(r.name in mine.text for r in held if r.namespace != "pht-requests")
+
+
+# --- a Train whose queries are slow to check ----------------------------------------------------
+
+
+#: As long as a Train's query may be (16 KiB): a chain of UNIONs the query check needs about a
+#: second for.
+SLOW_QUERY = "SELECT * WHERE {" + "UNION".join(["{?a ?b ?c}"] * 1090) + "}"
+
+
+class OneTrainKube:
+    """Kubernetes as the console's pages read it, holding one Train (no cluster here)."""
+
+    def __init__(self, train: Obj, policy: Obj) -> None:
+        self._train, self._policy = train, policy
+
+    async def train(self, namespace: str, name: str) -> Obj:
+        return self._train
+
+    async def policy(self, namespace: str) -> Obj:
+        return self._policy
+
+    async def approvals(self, namespace: str) -> list[Obj]:
+        return []
+
+
+async def test_a_train_with_slow_queries_does_not_stall_other_requests(
+    browser: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the approval page of such a Train is built, the listener answers everyone else."""
+    assert len(SLOW_QUERY) <= 16384
+    train = {
+        "apiVersion": "pht.health-ai.nl/v1alpha1",
+        "kind": "Train",
+        "metadata": {"name": "slow", "namespace": "pht-requests", "uid": "u-slow"},
+        "spec": {"queries": [{"name": f"q{i}", "sparql": SLOW_QUERY} for i in range(2)]},
+        "status": {"summary": "AwaitingApproval"},
+    }
+    policy = yaml.safe_load((REPO / "examples" / "policies" / "station-policy.yaml").read_text())
+
+    @contextlib.asynccontextmanager
+    async def one_train(settings: object, token: str) -> AsyncIterator[OneTrainKube]:
+        yield OneTrainKube(train, policy)
+
+    monkeypatch.setattr(pages, "steward_kube", one_train)
+    await signed_in(browser, STEWARD)
+    finished: list[str] = []
+
+    async def approval_page() -> None:
+        answer = await browser.get("/console/approvals/pht-requests/slow")
+        assert answer.status_code == 200, answer.text
+        finished.append("approval page")
+
+    async def someone_else() -> None:
+        await asyncio.sleep(0.3)
+        answer = await browser.get("/console/static/console.css")
+        assert answer.status_code == 200
+        finished.append("someone else")
+
+    await asyncio.gather(approval_page(), someone_else())
+    assert finished == ["someone else", "approval page"]
