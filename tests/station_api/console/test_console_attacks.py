@@ -39,11 +39,20 @@ from pht_contract.wire import (
     TRAIN_REGISTRATION_PATH,
     TrainRegistration,
 )
-from pht_station_api.console import locallogin, pages
+from pht_station_api.console import locallogin, pages, rendering
+from pht_station_api.console.i18n import Translator
+from pht_station_api.console.plots import Plot, Series
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
 from pht_station_api.console.signin import SignedIn
-from pht_station_api.console.views import model_summary, pending_train
+from pht_station_api.console.views import (
+    CellView,
+    ModelSummary,
+    ResultDetail,
+    TablePreview,
+    model_summary,
+    pending_train,
+)
 from pht_station_api.identities import Identity
 from pht_station_api.state import StationState
 
@@ -465,3 +474,68 @@ async def test_a_train_with_slow_queries_does_not_stall_other_requests(
 
     await asyncio.gather(approval_page(), someone_else())
     assert finished == ["someone else", "approval page"]
+
+
+# --- researcher text in every field of a page ------------------------------------------------
+
+EVIL = "\"'><script>alert(1)</script><svg onload=alert(2)>{t}{0}"
+
+
+@pytest.mark.parametrize("language", ["en", "nl"])
+async def test_researcher_text_in_every_field_of_the_result_page_stays_text(language: str) -> None:
+    """Names, findings, table and column names, cells, models, tensors, messages, plot labels:
+    whatever a hostile upload or Train carries, in either catalog, in text and attributes."""
+    detail = ResultDetail(
+        namespace=EVIL,
+        name=EVIL,
+        release="Held",
+        rule=EVIL,
+        findings=[EVIL],
+        attempts=1,
+        requested_by=EVIL,
+        tables=[TablePreview(EVIL, EVIL, [EVIL], [[CellView(EVIL)]], 60, 0)],
+        statistics=[(EVIL, EVIL, 5)],
+        models=[ModelSummary(EVIL, EVIL, 1, EVIL, [(EVIL, EVIL, EVIL)], "")],
+        messages=[EVIL],
+        aggregates=[(EVIL, EVIL, EVIL)],
+        earlier=[(EVIL, EVIL, EVIL)],
+        plots=[Plot(EVIL, 640, 300, 40, 1.0, [Series(EVIL, "40.0,40.0", "#0072B2")], [], [])],
+        ledger_scopes=[EVIL],
+        cohorts=[60],
+    )
+    html = rendering.ENVIRONMENT.get_template("result.html").render(
+        t=Translator(language),
+        lang=language,
+        languages=("en", "nl"),
+        path="/console/results/x/y",
+        user=EVIL,
+        csrf_token="c",
+        notice=None,
+        failure=EVIL,
+        item=detail,
+        held=True,
+    )
+    assert "<script" not in html and "<svg onload" not in html
+    assert "\"'>" not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 20
+
+
+async def test_posts_without_a_session_act_on_nothing(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    """A visitor without an account (or with a made-up session id) posting every form."""
+    reg = await _held(inside, "pht-requests", "dr-dave")
+    browser.cookies.clear()
+    for cookie in (None, secrets.token_urlsafe(32)):
+        if cookie is not None:
+            browser.cookies.set(COOKIE_NAME, cookie, domain="console.test")
+        for path, fields in (
+            (f"/console/results/{reg.namespace}/{reg.name}", {"decision": "Release"}),
+            (f"/console/approvals/{reg.namespace}/{reg.name}", {"decision": "Approve"}),
+            ("/console/signout", {}),
+        ):
+            data = {"reason": "x", "spec_hash": "a" * 64, "csrf_token": "x", **fields}
+            answer = await browser.post(path, data=data, headers=ORIGIN)
+            assert answer.status_code == 303, (path, answer.status_code)
+            assert answer.headers["location"].startswith("/console/signin")
+    assert console_station.results.find(reg.namespace, reg.name).release.value == "Held"
