@@ -288,7 +288,7 @@ async def _held(inside: httpx.AsyncClient, namespace: str, requested_by: str) ->
 
 
 async def test_a_steward_sees_no_earlier_release_of_a_namespace_they_do_not_steward(
-    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
 ) -> None:
     """The 'earlier releases to this requester' list is bounded by RBAC like every list."""
     elsewhere = await _held(inside, "ward-b", "dr-bob")
@@ -309,6 +309,17 @@ async def test_a_steward_sees_no_earlier_release_of_a_namespace_they_do_not_stew
     assert page.status_code == 200, page.text
     assert elsewhere.name not in page.text
     assert (await browser.get(f"/console/results/ward-b/{elsewhere.name}")).status_code == 403
+    # Nor can they decide on a held result there.
+    there = await _held(inside, "ward-b", "dr-bob")
+    csrf = hidden(page.text, "csrf_token")
+    for decision in ("Release", "Block"):
+        answer = await browser.post(
+            f"/console/results/ward-b/{there.name}",
+            data=post_form(csrf, decision=decision, reason="not mine to decide"),
+            headers=ORIGIN,
+        )
+        assert answer.status_code == 403
+    assert console_station.results.find("ward-b", there.name).release.value == "Held"
 
 
 # --- open redirects and the local login ------------------------------------------------------
