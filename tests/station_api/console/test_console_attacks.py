@@ -550,3 +550,46 @@ async def test_posts_without_a_session_act_on_nothing(
             assert answer.status_code == 303, (path, answer.status_code)
             assert answer.headers["location"].startswith("/console/signin")
     assert console_station.results.find(reg.namespace, reg.name).release.value == "Held"
+
+
+async def test_a_result_the_gate_blocks_shows_none_of_its_numbers(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    """A blocked result never leaves, so its page shows the rule, never what was uploaded."""
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM]).model_copy(update={"requested_by": "dr-erin"})
+    put = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert put.status_code == 201, put.text
+    assert (
+        await inside.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))
+    ).status_code == 200
+    tiny = {
+        "name": "tiny",
+        "columns": [
+            {"name": "stage", "role": "Group"},
+            {"name": "n", "role": "Count"},
+            {"name": "age", "role": "Statistic"},
+        ],
+        "rows": [["I", 2, 83.4375]],
+        "cohortSize": 2,
+    }
+    upload = await inside.put(
+        RESULT_PATH,
+        json={"tables": [tiny], "statistics": [], "messages": []},
+        headers=bearer(token),
+    )
+    assert upload.status_code == 201, upload.text
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid),
+        json={"jobSucceeded": True, "reason": "RunCompleted"},
+        headers=operator_headers(),
+    )
+    assert done.status_code == 200, done.text
+    assert console_station.results.find(reg.namespace, reg.name).release.value == "Blocked"
+    await signed_in(browser, STEWARD)
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert page.status_code == 200, page.text
+    assert "MinCohort" in page.text
+    assert "83.4375" not in page.text and 'class="preview"' not in page.text
