@@ -6,9 +6,11 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import http.server
 import json
 import secrets
 import struct
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from consolekit import (
 )
 from stationkit import bearer, example_query, operator_headers, registration
 
+from pht_contract.constants import GROUP_VERSION
 from pht_contract.manifests import ModelFile
 from pht_contract.objects import Obj
 from pht_contract.wire import (
@@ -41,6 +44,7 @@ from pht_contract.wire import (
 )
 from pht_station_api.console import locallogin, pages, rendering
 from pht_station_api.console.i18n import Translator
+from pht_station_api.console.kubeaccess import steward_kube
 from pht_station_api.console.plots import Plot, Series
 from pht_station_api.console.rendering import SECURITY_HEADERS
 from pht_station_api.console.sessions import COOKIE_NAME, MAX_SESSIONS_PER_USER, SessionStore
@@ -54,6 +58,7 @@ from pht_station_api.console.views import (
     pending_train,
 )
 from pht_station_api.identities import Identity
+from pht_station_api.settings import Settings
 from pht_station_api.state import StationState
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -593,3 +598,92 @@ async def test_a_result_the_gate_blocks_shows_none_of_its_numbers(
     assert page.status_code == 200, page.text
     assert "MinCohort" in page.text
     assert "83.4375" not in page.text and 'class="preview"' not in page.text
+
+
+# --- whose account writes to Kubernetes --------------------------------------------------------
+
+
+class RecordingApiServer:
+    """A Kubernetes API stand-in on 127.0.0.1 that records who each request says it is."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, str | None]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self, status: int, body: Obj) -> None:
+                outer.seen.append((self.command, self.path, self.headers.get("Authorization")))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._answer(
+                    200,
+                    {
+                        "apiVersion": GROUP_VERSION,
+                        "kind": "Train",
+                        "metadata": {"name": "t", "namespace": "ns"},
+                    },
+                )
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", "0"))
+                self._answer(201, json.loads(self.rfile.read(length)))
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RecordingApiServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+async def test_the_console_reads_and_writes_kubernetes_as_the_steward_only(
+    tmp_path: Path,
+) -> None:
+    """The station API's own credential (here a token in its kubeconfig) is never presented
+    for a steward: the admission policy sees the steward create the TrainApproval."""
+    with RecordingApiServer() as api:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": api.url}}],
+                    "users": [{"name": "station", "user": {"token": "station-account-token"}}],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "station"}}],
+                    "current-context": "x",
+                }
+            )
+        )
+        settings = Settings(kubeconfig=kubeconfig)
+        async with steward_kube(settings, "steward-token") as kube:
+            await kube.train("ns", "t")
+            await kube.create_approval(
+                {
+                    "apiVersion": GROUP_VERSION,
+                    "kind": "TrainApproval",
+                    "metadata": {"name": "a", "namespace": "ns"},
+                    "spec": {"decision": "Approve", "approver": "steward-sam"},
+                }
+            )
+    assert [(method, auth) for method, _, auth in api.seen] == [
+        ("GET", "Bearer steward-token"),
+        ("POST", "Bearer steward-token"),
+    ]
