@@ -198,6 +198,8 @@ async def test_a_state_the_console_did_not_issue_is_refused(provider: OpenIdProv
         f"{int(created) + 3600}.{random}.{mac}",
         f"{created}.{random[:-1]}{'B' if random.endswith('A') else 'A'}.{mac}",
         f"{created}.{random}",
+        f"{created}.{random}.é",
+        f"{created}.{random}.{mac}\x00",
         "",
     ]
     base, query = callback.split("?")

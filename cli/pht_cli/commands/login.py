@@ -138,7 +138,8 @@ class Provider:
             )
         except jwt.PyJWTError as error:
             raise CliError(f"the provider's ID token is not valid: {one_line(error)}") from error
-        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        sent_nonce = str(claims.get("nonce", "")).encode()
+        if nonce is not None and not hmac.compare_digest(sent_nonce, nonce.encode()):
             raise CliError("the ID token belongs to another sign-in (nonce)")
         return claims
 
@@ -241,7 +242,9 @@ def _callback_server(port: int, expected_state: str) -> tuple[http.server.HTTPSe
             if parts.path != CALLBACK_PATH or received.query is not None:
                 self._answer(404, "Nothing here.")
                 return
-            if not hmac.compare_digest(query.get("state", ""), expected_state):
+            # Bytes: a state with non-ASCII characters is just another wrong state.
+            sent_state = query.get("state", "").encode()
+            if not hmac.compare_digest(sent_state, expected_state.encode()):
                 self._answer(400, "This answer belongs to another sign-in; it was ignored.")
                 return
             received.query = query

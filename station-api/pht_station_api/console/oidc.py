@@ -168,7 +168,8 @@ class OidcSignIn:
         """When this console issued ``state``; ``None`` for a state it did not issue."""
         body, _, mac = state.rpartition(".")
         created, _, _ = body.partition(".")
-        if not mac or not hmac.compare_digest(mac, self._derived("state", body)):
+        expected = self._derived("state", body).encode()
+        if not mac or not hmac.compare_digest(mac.encode(), expected):
             return None
         return float(created) if created.isdigit() else None
 
