@@ -244,7 +244,10 @@ class Settings(BaseSettings):
         default=1000,
         ge=1,
         le=100_000,
-        description="Most console sessions kept; the one closest to its end makes room.",
+        description=(
+            "Most console sessions kept (at most 5 per account); when full, the account "
+            "holding the most gives up its session closest to its end."
+        ),
     )
     console_local_login_file: Path | None = Field(
         default=None,

@@ -94,6 +94,10 @@ async def begin(signin: OidcSignIn) -> tuple[str, str]:
     return response.headers["location"], cookie
 
 
+def state_of(location: str) -> str:
+    return parse_qs(urlsplit(location).query)["state"][0]
+
+
 def at_provider(provider: OpenIdProvider, location: str, role: str = "steward") -> str:
     person = provider.people[role]
     return browser_sign_in(location, provider.issuer, provider.ca, person.username, person.password)
@@ -116,6 +120,7 @@ async def test_a_steward_signs_in_and_gets_an_id_token_for_the_console(
     claims = claims_of(signed_in.token)
     assert (claims["iss"], claims["aud"]) == (provider.issuer, CONSOLE_CLIENT_ID)
     assert claims["groups"] == ["pht-stewards"] and claims["nonce"] == sent["nonce"][0]
+    assert signed_in.account == f"{provider.issuer} {claims['sub']}"
     remaining = (signed_in.expires_at - datetime.now(UTC)).total_seconds()
     assert 3500 < remaining <= 3600
 
@@ -148,8 +153,8 @@ async def test_a_used_code_is_refused_by_the_provider_in_a_later_attempt(
     first = at_provider(provider, location)
     await signin.finish(request(first, cookie))
     # A fresh attempt of the attacker's own, carrying the code seen in the first callback.
-    _, attacker_cookie = await begin(signin)
-    attacker_state = next(iter(signin._pending))
+    attacker_location, attacker_cookie = await begin(signin)
+    attacker_state = state_of(attacker_location)
     code = parse_qs(urlsplit(first).query)["code"][0]
     replay = f"{first.split('?')[0]}?{urlencode({'code': code, 'state': attacker_state})}"
     with pytest.raises(SignInFailed, match=r"refused the authorization code \(invalid_grant\)"):
@@ -165,6 +170,43 @@ async def test_a_sign_in_cannot_be_finished_in_another_browser(provider: OpenIdP
     with pytest.raises(SignInFailed, match="started in another browser"):
         await signin.finish(request(callback))
     # The browser that started it still finishes it.
+    assert (await signin.finish(request(callback, cookie))).username == "erin@hospital.example"
+
+
+async def test_a_flood_of_started_sign_ins_does_not_push_a_stewards_sign_in_out(
+    provider: OpenIdProvider,
+) -> None:
+    """Anyone on the network can start sign-ins without an account; none of them may cost a
+    steward whose browser is at the provider their sign-in."""
+    signin = console(provider)
+    location, cookie = await begin(signin)
+    for _ in range(20_000):
+        await signin.start(request(), "/console/")
+    callback = at_provider(provider, location)
+    assert (await signin.finish(request(callback, cookie))).username == "erin@hospital.example"
+
+
+async def test_a_state_the_console_did_not_issue_is_refused(provider: OpenIdProvider) -> None:
+    """A state is accepted only with the console's own MAC: changing its time (to outlive the
+    time limit) or its random part breaks it."""
+    signin = console(provider)
+    location, cookie = await begin(signin)
+    callback = at_provider(provider, location)
+    state = state_of(location)
+    created, random, mac = state.split(".")
+    forged = [
+        f"{int(created) + 3600}.{random}.{mac}",
+        f"{created}.{random[:-1]}{'B' if random.endswith('A') else 'A'}.{mac}",
+        f"{created}.{random}",
+        f"{created}.{random}.é",
+        f"{created}.{random}.{mac}\x00",
+        "",
+    ]
+    base, query = callback.split("?")
+    for wrong in forged:
+        changed = {k: v[0] for k, v in parse_qs(query).items()} | {"state": wrong}
+        with pytest.raises(SignInFailed, match="unknown or already used"):
+            await signin.finish(request(f"{base}?{urlencode(changed)}", cookie))
     assert (await signin.finish(request(callback, cookie))).username == "erin@hospital.example"
 
 
@@ -190,17 +232,15 @@ async def test_a_sign_in_the_provider_refused_says_why_without_echoing_input(
     provider: OpenIdProvider,
 ) -> None:
     signin = console(provider)
-    _, cookie = await begin(signin)
-    state = next(iter(signin._pending))
+    location, cookie = await begin(signin)
     url = "https://station.example/console/signin/callback?" + urlencode(
-        {"error": "access_denied", "state": state}
+        {"error": "access_denied", "state": state_of(location)}
     )
     with pytest.raises(SignInFailed, match=r"refused the sign-in \(access_denied\)"):
         await signin.finish(request(url, cookie))
-    _, cookie = await begin(signin)
-    state = next(iter(signin._pending))
+    location, cookie = await begin(signin)
     url = "https://station.example/console/signin/callback?" + urlencode(
-        {"error": "<script>alert(1)</script>", "state": state}
+        {"error": "<script>alert(1)</script>", "state": state_of(location)}
     )
     with pytest.raises(SignInFailed, match=r"\(unknown_error\)$"):
         await signin.finish(request(url, cookie))

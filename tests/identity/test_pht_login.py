@@ -178,13 +178,15 @@ def test_the_callback_ignores_an_answer_to_another_sign_in(
     url = next(line for line in printed if line.startswith(provider.issuer)).strip()
     callback = httpx.URL(httpx.URL(url).params["redirect_uri"])
     assert (callback.scheme, callback.host, callback.path) == ("http", "127.0.0.1", "/callback")
-    forged = httpx.get(callback.copy_merge_params({"code": "stolen", "state": "not-mine"}))
-    assert forged.status_code == 400
+    for state in ("not-mine", "é-not-ascii"):
+        forged = httpx.get(callback.copy_merge_params({"code": "stolen", "state": state}))
+        assert forged.status_code == 400
     assert running.poll() is None  # still waiting for its own answer
     page = sign_in_on_loopback(provider, provider.people["researcher"], iter([url]))
     assert "Signed in" in page
     out, err = running.communicate(timeout=30)
     assert running.returncode == 0, err
+    assert "Traceback" not in err
     assert out.startswith("Signed in as grace@hospital.example")
 
 
@@ -202,3 +204,24 @@ def test_bad_provider_settings_are_one_line_errors(
     _, err = running.communicate(timeout=60)
     assert running.returncode == 2
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("shared", ["folder open to others", "file open to others", "not mine"])
+def test_the_plugin_hands_out_no_token_from_a_cache_others_could_have_written(
+    provider: OpenIdProvider, tmp_path: Path, shared: str
+) -> None:
+    """Someone who can write the cache could put their own tokens there and have kubectl act
+    as them in this user's name (or read this user's): the plugin refuses such a cache."""
+    if shared == "not mine" and os.getuid() != 0:
+        pytest.skip("only root can give a file to another user")
+    login(provider, tmp_path)
+    path, _ = cached(tmp_path)
+    if shared == "folder open to others":
+        path.parent.chmod(0o777)
+    elif shared == "file open to others":
+        path.chmod(0o666)
+    else:
+        os.chown(path, 65534, 65534)
+    code, out, err = credential(provider, tmp_path)
+    assert (code, out) == (2, "")
+    assert "is not private to this user" in err and "Traceback" not in err

@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import ssl
+import stat
 import sys
 import threading
 import time
@@ -137,7 +138,8 @@ class Provider:
             )
         except jwt.PyJWTError as error:
             raise CliError(f"the provider's ID token is not valid: {one_line(error)}") from error
-        if nonce is not None and not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        sent_nonce = str(claims.get("nonce", "")).encode()
+        if nonce is not None and not hmac.compare_digest(sent_nonce, nonce.encode()):
             raise CliError("the ID token belongs to another sign-in (nonce)")
         return claims
 
@@ -171,14 +173,38 @@ def cache_file(provider: Provider) -> Path:
     return cache_dir() / f"{key}.json"
 
 
+def _refuse_shared(path: Path) -> None:
+    """A cache folder or file must be this user's own, no link, and closed to everyone else:
+    a token cache others can write would let them sign this user in as someone else."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise CliError(
+            f"the token cache {path} is not private to this user (it must be theirs, not a "
+            "link, and closed to group and others): remove it and run 'pht login' again"
+        )
+
+
+def _private_cache_dir(provider: Provider) -> Path:
+    folder = cache_file(provider).parent
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = folder.lstat()
+    if not stat.S_ISLNK(info.st_mode) and info.st_uid == os.getuid():
+        folder.chmod(0o700)
+    _refuse_shared(folder)
+    return folder
+
+
 def save_tokens(provider: Provider, tokens: dict[str, Any]) -> Path:
     """Keep the tokens where only this user can read them (folder 0700, file 0600)."""
+    _private_cache_dir(provider)
     path = cache_file(provider)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path.parent.chmod(0o700)
     record = {"issuer": provider.issuer, "client_id": provider.client_id, **tokens}
     partial = path.with_suffix(f".{os.getpid()}.tmp")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    descriptor = os.open(partial, flags, 0o600)
     with os.fdopen(descriptor, "w") as out:
         json.dump(record, out)
     os.replace(partial, path)
@@ -187,6 +213,8 @@ def save_tokens(provider: Provider, tokens: dict[str, Any]) -> Path:
 
 def load_tokens(provider: Provider) -> dict[str, Any] | None:
     path = cache_file(provider)
+    _refuse_shared(path.parent)
+    _refuse_shared(path)
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -214,7 +242,9 @@ def _callback_server(port: int, expected_state: str) -> tuple[http.server.HTTPSe
             if parts.path != CALLBACK_PATH or received.query is not None:
                 self._answer(404, "Nothing here.")
                 return
-            if not hmac.compare_digest(query.get("state", ""), expected_state):
+            # Bytes: a state with non-ASCII characters is just another wrong state.
+            sent_state = query.get("state", "").encode()
+            if not hmac.compare_digest(sent_state, expected_state.encode()):
                 self._answer(400, "This answer belongs to another sign-in; it was ignored.")
                 return
             received.query = query
@@ -335,9 +365,8 @@ def _login(args: argparse.Namespace) -> int:
 def _refreshing_alone(provider: Provider) -> Iterator[None]:
     """One refresh at a time per provider and client: kubectl may run the plugin several times
     at once, and a provider that rotates refresh tokens accepts each one only once."""
-    lock = cache_file(provider).with_suffix(".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+    lock = _private_cache_dir(provider) / cache_file(provider).with_suffix(".lock").name
+    descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield

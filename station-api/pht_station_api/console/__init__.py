@@ -7,6 +7,8 @@ an app; modules: :mod:`.pages` (routes), :mod:`.sessions`, :mod:`.csrf`, :mod:`.
 :mod:`.kubeaccess`, :mod:`.views`, :mod:`.rendering`, :mod:`.signin` and :mod:`.locallogin`.
 """
 
+from urllib.parse import quote
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -15,7 +17,7 @@ from pht_station_api.console.csrf import CsrfRejected
 from pht_station_api.console.i18n import Translator, choose_language
 from pht_station_api.console.kubeaccess import KubeRefused
 from pht_station_api.console.pages import PREFIX, Console, ConsoleRefused, NotSignedIn, router
-from pht_station_api.console.rendering import render, secure
+from pht_station_api.console.rendering import ConsoleHeaders, render, secure
 from pht_station_api.console.sessions import SessionStore
 from pht_station_api.console.signin import sign_in_from_settings
 from pht_station_api.settings import Settings
@@ -34,7 +36,7 @@ def console_for(settings: Settings) -> Console:
 
 async def _not_signed_in(request: Request, error: Exception) -> Response:
     assert isinstance(error, NotSignedIn)
-    target = f"{PREFIX}/signin?return_to={error.return_to}"
+    target = f"{PREFIX}/signin?return_to={quote(error.return_to, safe='/')}"
     return secure(RedirectResponse(target, status_code=303))
 
 
@@ -64,3 +66,4 @@ def mount_console(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(ConsoleRefused, _refused)
     app.add_exception_handler(CsrfRejected, _forged)
     app.add_exception_handler(KubeRefused, _unreachable)
+    app.add_middleware(ConsoleHeaders, prefix=PREFIX)

@@ -3,6 +3,7 @@
 Two checks, both required: the form carries the session's CSRF token (compared in constant
 time), and the browser's ``Origin`` header (or, where a browser sends none, its ``Referer``)
 names this console: the station's public base URL, or the host the request was sent to.
+``Origin: null`` (a sandboxed frame, a cross-site redirect, a ``data:`` page) is refused.
 A refusal names which check failed, never the expected token.
 """
 
@@ -33,7 +34,9 @@ def _origin(url: str) -> tuple[str, str] | None:
 def check_origin(request: Request, public_base_url: str) -> None:
     """Refuse a post whose Origin (or Referer) is neither this console nor its public URL."""
     sent = request.headers.get("origin")
-    if sent is None or sent == "null":
+    if sent is not None and sent.strip().lower() == "null":
+        raise CsrfRejected("csrf.other_site", "the form was posted from another site")
+    if sent is None:
         referer = request.headers.get("referer")
         if not referer:
             raise CsrfRejected(

@@ -1,17 +1,21 @@
 """Signing stewards in with the hospital's OpenID provider (authorization code flow with PKCE).
 
-`start` sends the browser to the provider with a fresh state, nonce and PKCE challenge (S256);
-they are kept here, keyed by the state, for a few minutes, and bound to the browser by a
-short-lived cookie that holds a random value whose hash the entry keeps. `finish` takes the
-provider's answer on the callback: the state must name a pending entry (used once), the cookie
-must be the one that started it, the code is exchanged with the client secret and the verifier,
-and the ID token is verified against the provider's published keys (signature, issuer,
-audience, expiry, nonce). The console then acts with that ID token, the credential the cluster's
-API server accepts from this issuer, so what a steward may do is decided there by RBAC.
+`start` sends the browser to the provider with a fresh state, nonce and PKCE challenge (S256).
+Nothing is stored per started sign-in, so anyone can start as many as they like without
+pushing a steward's sign-in out: the state carries its time and a MAC under a key of this
+process, and the nonce, the PKCE verifier and the value of the short-lived cookie that binds
+the sign-in to the browser are derived from the state with that key. `finish` takes the
+provider's answer on the callback: the state must be one this console issued, not used before
+and not older than a few minutes, the cookie must be the one that started it, the code is
+exchanged with the client secret and the verifier, and the ID token is verified against the
+provider's published keys (signature, issuer, audience, expiry, nonce). The console then acts
+with that ID token, the credential the cluster's API server accepts from this issuer, so what a
+steward may do is decided there by RBAC.
 """
 
 import asyncio
 import base64
+import collections
 import hashlib
 import hmac
 import re
@@ -19,7 +23,6 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,9 @@ from pht_station_api.settings import Settings
 PENDING_COOKIE = "pht_console_signin"
 #: How long a browser may take at the provider before its sign-in attempt is forgotten.
 PENDING_SECONDS = 600
-#: At most this many sign-ins may be pending at once; the oldest are forgotten first.
-MAX_PENDING = 10_000
+#: Used states remembered (to refuse a second use) at most; the oldest are forgotten first.
+#: A forgotten one is still refused by the provider (a code is used once) and needs the cookie.
+MAX_USED = 10_000
 #: Signature algorithms accepted for ID tokens: asymmetric ones only (never "none" or HMAC,
 #: which would let anyone who knows the client secret, or nobody at all, mint tokens).
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -49,20 +53,8 @@ LEEWAY_SECONDS = 30
 _ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
 
 
-@dataclass(frozen=True)
-class _Pending:
-    nonce: str
-    verifier: str
-    browser_hash: str
-    created: float
-
-
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -99,7 +91,9 @@ class OidcSignIn:
         self._verify = verify
         self._transport = transport
         self._clock = clock
-        self._pending: dict[str, _Pending] = {}
+        #: Signs the states this console issues and derives their secrets; never leaves.
+        self._state_key = secrets.token_bytes(32)
+        self._used: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._discovery: dict[str, Any] | None = None
         self._keys: dict[str, jwt.PyJWK] = {}
         self._lock = asyncio.Lock()
@@ -160,20 +154,39 @@ class OidcSignIn:
                 raise SignInFailed("the ID token is signed by a key the provider does not publish")
             return self._keys[kid]
 
-    def _remember(self, state: str, pending: _Pending) -> None:
+    def _derived(self, purpose: str, state: str) -> str:
+        """A secret of one sign-in attempt (``browser``, ``nonce``, ``verifier``, or the MAC of
+        the state itself): 43 URL-safe characters only this process can compute."""
+        mac = hmac.new(self._state_key, f"{purpose}\n{state}".encode(), hashlib.sha256)
+        return _b64url(mac.digest())
+
+    def _new_state(self) -> str:
+        body = f"{int(self._clock())}.{secrets.token_urlsafe(24)}"
+        return f"{body}.{self._derived('state', body)}"
+
+    def _issued_at(self, state: str) -> float | None:
+        """When this console issued ``state``; ``None`` for a state it did not issue."""
+        body, _, mac = state.rpartition(".")
+        created, _, _ = body.partition(".")
+        expected = self._derived("state", body).encode()
+        if not mac or not hmac.compare_digest(mac.encode(), expected):
+            return None
+        return float(created) if created.isdigit() else None
+
+    def _use(self, state: str) -> None:
         now = self._clock()
-        for key in [k for k, v in self._pending.items() if now - v.created > PENDING_SECONDS]:
-            del self._pending[key]
-        while len(self._pending) >= MAX_PENDING:
-            del self._pending[next(iter(self._pending))]
-        self._pending[state] = pending
+        while self._used and now - next(iter(self._used.values())) > PENDING_SECONDS:
+            self._used.popitem(last=False)
+        while len(self._used) >= MAX_USED:
+            self._used.popitem(last=False)
+        self._used[state] = now
 
     async def start(self, request: Request, return_to: str) -> Response:
         """The redirect to the provider's sign-in; the console keeps `return_to` itself."""
         meta = await self.discovery()
-        state, nonce, browser = (secrets.token_urlsafe(32) for _ in range(3))
-        verifier = secrets.token_urlsafe(64)
-        self._remember(state, _Pending(nonce, verifier, _digest(browser), self._clock()))
+        state = self._new_state()
+        nonce, browser = self._derived("nonce", state), self._derived("browser", state)
+        verifier = self._derived("verifier", state)
         query = urlencode(
             {
                 "response_type": "code",
@@ -200,16 +213,16 @@ class OidcSignIn:
 
     async def finish(self, request: Request) -> SignedIn:
         params = request.query_params
-        state = params.get("state", "")
-        pending = self._pending.get(state)
-        if pending is None:
+        state = params.get("state", "")[:256]
+        created = self._issued_at(state)
+        if created is None or state in self._used:
             raise SignInFailed("unknown or already used sign-in attempt; please sign in again")
         browser = request.cookies.get(PENDING_COOKIE, "")
-        if not hmac.compare_digest(_digest(browser), pending.browser_hash):
-            # Left pending: someone else's request must not cancel this browser's sign-in.
+        if not hmac.compare_digest(browser.encode(), self._derived("browser", state).encode()):
+            # Not used up: someone else's request must not cancel this browser's sign-in.
             raise SignInFailed("this sign-in was started in another browser")
-        del self._pending[state]
-        if self._clock() - pending.created > PENDING_SECONDS:
+        self._use(state)
+        if self._clock() - created > PENDING_SECONDS:
             raise SignInFailed("the sign-in took too long; please sign in again")
         error = params.get("error")
         if error is not None:
@@ -218,12 +231,14 @@ class OidcSignIn:
         authorization_code = params.get("code")
         if not authorization_code:
             raise SignInFailed("the identity provider's answer has no authorization code")
-        id_token = await self._exchange(authorization_code, pending.verifier)
-        claims = await self.verify_id_token(id_token, pending.nonce)
+        id_token = await self._exchange(authorization_code, self._derived("verifier", state))
+        claims = await self.verify_id_token(id_token, self._derived("nonce", state))
         username = claims.get(self.username_claim)
         if not isinstance(username, str) or not username:
             raise SignInFailed(f"the ID token has no {self.username_claim}")
-        return SignedIn(username, id_token, datetime.fromtimestamp(claims["exp"], UTC))
+        expires = datetime.fromtimestamp(claims["exp"], UTC)
+        # The shown claim (an e-mail address) need not be unique; issuer and sub are.
+        return SignedIn(username, id_token, expires, subject=f"{self.issuer} {claims['sub']}")
 
     async def _exchange(self, code: str, verifier: str) -> str:
         meta = await self.discovery()

@@ -2,7 +2,9 @@
 
 Autoescaping is on for every template, so whatever a Train or a result carries (a requester's
 name, a purpose, a query, a message) is shown as text, never run. Every console response gets
-a Content-Security-Policy without inline script, ``frame-ancestors 'none'`` and ``no-store``.
+a Content-Security-Policy without inline script, ``frame-ancestors 'none'`` and ``no-store``;
+:class:`ConsoleHeaders` adds the same headers to every other response under ``/console/`` too
+(the station API's JSON errors for a malformed request or an unknown page, the static files).
 """
 
 from typing import Any, Final
@@ -10,6 +12,8 @@ from typing import Any, Final
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pht_station_api.console.i18n import (
     LANGUAGE_COOKIE,
@@ -42,6 +46,30 @@ def secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
     return response
+
+
+class ConsoleHeaders:
+    """ASGI middleware: every response to a path under ``prefix`` gets :data:`SECURITY_HEADERS`,
+    whichever part of the app answered."""
+
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path != self.prefix and not path.startswith(self.prefix + "/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secured(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_secured)
 
 
 def render(

@@ -25,6 +25,14 @@ class SignedIn:
     token: str
     #: The console session ends then (at the latest).
     expires_at: datetime
+    #: Who this is for certain, where the shown name may not be unique (an OpenID provider's
+    #: issuer and ``sub``); empty: the user name is (the local login).
+    subject: str = ""
+
+    @property
+    def account(self) -> str:
+        """The key the console counts this person's sessions by."""
+        return self.subject or self.username
 
     def __repr__(self) -> str:
         return f"SignedIn(username={self.username!r}, expires_at={self.expires_at!r})"

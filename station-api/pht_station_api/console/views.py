@@ -181,7 +181,8 @@ def pending_train(
         shown_parameters = (
             json.dumps(json.loads(parameters), indent=2, ensure_ascii=False) if parameters else ""
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
+        # Not JSON, or nested deeper than the parser goes: shown as the researcher wrote it.
         shown_parameters = str(parameters)
     return PendingTrain(
         train=train_row(train),
@@ -280,13 +281,21 @@ def _table(
 
 
 def _safetensors(raw: bytes) -> list[tuple[str, str, str]]:
+    """Tensor names, dtypes and shapes from a safetensors header; a header that is not an
+    object of objects with a list ``shape`` (a hostile upload) is ``ValueError``."""
     (length,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + min(length, 1 << 20)])
-    return [
-        (str(name), str(info.get("dtype", "")), "×".join(str(d) for d in info.get("shape", [])))
-        for name, info in sorted(header.items())
-        if name != "__metadata__" and isinstance(info, dict)
-    ]
+    if not isinstance(header, dict):
+        raise ValueError("the safetensors header is not a JSON object")
+    tensors = []
+    for name, info in sorted(header.items()):
+        if name == "__metadata__" or not isinstance(info, dict):
+            continue
+        shape = info.get("shape", [])
+        if not isinstance(shape, list):
+            raise ValueError("a tensor's shape is not a list")
+        tensors.append((str(name), str(info.get("dtype", "")), "×".join(str(d) for d in shape)))
+    return tensors
 
 
 def _npy(raw: bytes) -> list[tuple[str, str, str]]:
@@ -317,8 +326,10 @@ def model_summary(model: ModelFile) -> ModelSummary:
             note = "json"
         else:
             note = model.format
-    except (binascii.Error, ValueError, struct.error, IndexError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, struct.error, IndexError, RecursionError):
+        # RecursionError: a header nested deeper than the JSON parser goes.
         note = "unreadable"
+        tensors = []
     return ModelSummary(model.name, model.format, model.size_bytes, model.sha256, tensors, note)
 
 

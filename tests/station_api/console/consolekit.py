@@ -31,9 +31,16 @@ class Person:
 STEWARD: Final = Person("steward-sam", "sam-token", "sam-password", ("pht-stewards",))
 OTHER_STEWARD: Final = Person("steward-kim", "kim-token", "kim-password", ("pht-stewards",))
 RESEARCHER: Final = Person("dr-alice", "alice-token", "alice-password", ("researchers",))
-PEOPLE: Final = (STEWARD, OTHER_STEWARD, RESEARCHER)
+#: A steward of one namespace only (pht-requests).
+WARD_STEWARD: Final = Person("steward-wes", "wes-token", "wes-password", ("ward-stewards",))
+PEOPLE: Final = (STEWARD, OTHER_STEWARD, RESEARCHER, WARD_STEWARD)
 STEWARD_RULES: Final = [
     {"groups": ["pht-stewards"], "verbs": ["release", "approve", "get"]},
+    {
+        "groups": ["ward-stewards"],
+        "verbs": ["release", "approve", "get"],
+        "namespaces": ["pht-requests"],
+    },
     {"groups": ["researchers"], "verbs": ["get"], "namespaces": ["pht-requests"]},
 ]
 
