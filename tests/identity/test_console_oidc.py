@@ -1,6 +1,7 @@
 """The console's OpenID Connect sign-in against a real provider: the flow that works, and every
 way to cheat it ending in SignInFailed with a reason (never another exception)."""
 
+import base64
 import json
 import ssl
 import time
@@ -84,9 +85,9 @@ def request(url: str = "https://station.example/console/", cookie: str | None = 
     return Request(scope)
 
 
-async def begin(signin: OidcSignIn) -> tuple[str, str]:
+async def begin(signin: OidcSignIn, return_to: str = "/console/") -> tuple[str, str]:
     """Start a sign-in: the provider URL the browser is sent to and the cookie it got."""
-    response = await signin.start(request(), "/console/")
+    response = await signin.start(request(), return_to)
     assert response.status_code == 303
     cookie_header = response.headers["set-cookie"]
     assert "httponly" in cookie_header.lower() and "secure" in cookie_header.lower()
@@ -123,6 +124,21 @@ async def test_a_steward_signs_in_and_gets_an_id_token_for_the_console(
     assert signed_in.account == f"{provider.issuer} {claims['sub']}"
     remaining = (signed_in.expires_at - datetime.now(UTC)).total_seconds()
     assert 3500 < remaining <= 3600
+
+
+async def test_the_page_a_steward_asked_for_comes_back_with_the_sign_in(
+    provider: OpenIdProvider,
+) -> None:
+    signin = console(provider)
+    asked = "/console/results/pht-requests/km-survival-by-stage"
+    location, cookie = await begin(signin, asked)
+    signed_in = await signin.finish(request(at_provider(provider, location), cookie))
+    assert signed_in.return_to == asked
+    # A path too long to ride in the state is dropped: the console then opens its home page.
+    location, cookie = await begin(signin, "/console/" + "x" * 200)
+    assert len(state_of(location)) <= 256
+    signed_in = await signin.finish(request(at_provider(provider, location), cookie))
+    assert signed_in.return_to is None
 
 
 async def test_an_unknown_state_is_refused(provider: OpenIdProvider) -> None:
@@ -188,18 +204,20 @@ async def test_a_flood_of_started_sign_ins_does_not_push_a_stewards_sign_in_out(
 
 async def test_a_state_the_console_did_not_issue_is_refused(provider: OpenIdProvider) -> None:
     """A state is accepted only with the console's own MAC: changing its time (to outlive the
-    time limit) or its random part breaks it."""
+    time limit), its random part or the page it leads to breaks it."""
     signin = console(provider)
     location, cookie = await begin(signin)
     callback = at_provider(provider, location)
     state = state_of(location)
-    created, random, mac = state.split(".")
+    created, random, target, mac = state.split(".")
+    elsewhere = base64.urlsafe_b64encode(b"/console/audit").decode().rstrip("=")
     forged = [
-        f"{int(created) + 3600}.{random}.{mac}",
-        f"{created}.{random[:-1]}{'B' if random.endswith('A') else 'A'}.{mac}",
-        f"{created}.{random}",
-        f"{created}.{random}.é",
-        f"{created}.{random}.{mac}\x00",
+        f"{int(created) + 3600}.{random}.{target}.{mac}",
+        f"{created}.{random[:-1]}{'B' if random.endswith('A') else 'A'}.{target}.{mac}",
+        f"{created}.{random}.{elsewhere}.{mac}",
+        f"{created}.{random}.{target}",
+        f"{created}.{random}.{target}.é",
+        f"{created}.{random}.{target}.{mac}\x00",
         "",
     ]
     base, query = callback.split("?")

@@ -43,6 +43,8 @@ PENDING_SECONDS = 600
 #: Used states remembered (to refuse a second use) at most; the oldest are forgotten first.
 #: A forgotten one is still refused by the provider (a code is used once) and needs the cookie.
 MAX_USED = 10_000
+#: The longest console path a sign-in carries back (the state stays within 256 characters).
+MAX_RETURN_TO = 120
 #: Signature algorithms accepted for ID tokens: asymmetric ones only (never "none" or HMAC,
 #: which would let anyone who knows the client secret, or nobody at all, mint tokens).
 ASYMMETRIC_ALGORITHMS = frozenset(
@@ -160,9 +162,20 @@ class OidcSignIn:
         mac = hmac.new(self._state_key, f"{purpose}\n{state}".encode(), hashlib.sha256)
         return _b64url(mac.digest())
 
-    def _new_state(self) -> str:
-        body = f"{int(self._clock())}.{secrets.token_urlsafe(24)}"
+    def _new_state(self, return_to: str) -> str:
+        # The page to go on to rides in the state, under its MAC (if it is short enough).
+        target = _b64url(return_to.encode()) if len(return_to) <= MAX_RETURN_TO else ""
+        body = f"{int(self._clock())}.{secrets.token_urlsafe(24)}.{target}"
         return f"{body}.{self._derived('state', body)}"
+
+    @staticmethod
+    def _return_to(state: str) -> str | None:
+        """The console page an issued ``state`` carries, if any."""
+        target = state.rpartition(".")[0].split(".")[-1]
+        try:
+            return base64.urlsafe_b64decode(target + "=" * (-len(target) % 4)).decode() or None
+        except (ValueError, UnicodeDecodeError):
+            return None
 
     def _issued_at(self, state: str) -> float | None:
         """When this console issued ``state``; ``None`` for a state it did not issue."""
@@ -182,9 +195,9 @@ class OidcSignIn:
         self._used[state] = now
 
     async def start(self, request: Request, return_to: str) -> Response:
-        """The redirect to the provider's sign-in; the console keeps `return_to` itself."""
+        """The redirect to the provider's sign-in; `return_to` rides in the signed state."""
         meta = await self.discovery()
-        state = self._new_state()
+        state = self._new_state(return_to)
         nonce, browser = self._derived("nonce", state), self._derived("browser", state)
         verifier = self._derived("verifier", state)
         query = urlencode(
@@ -238,7 +251,13 @@ class OidcSignIn:
             raise SignInFailed(f"the ID token has no {self.username_claim}")
         expires = datetime.fromtimestamp(claims["exp"], UTC)
         # The shown claim (an e-mail address) need not be unique; issuer and sub are.
-        return SignedIn(username, id_token, expires, subject=f"{self.issuer} {claims['sub']}")
+        return SignedIn(
+            username,
+            id_token,
+            expires,
+            subject=f"{self.issuer} {claims['sub']}",
+            return_to=self._return_to(state),
+        )
 
     async def _exchange(self, code: str, verifier: str) -> str:
         meta = await self.discovery()

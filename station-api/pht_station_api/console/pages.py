@@ -217,7 +217,7 @@ async def sign_in_callback(request: Request) -> Response:
         signed_in = await console.sign_in.finish(request)
     except SignInFailed as failed:
         return render(request, "signin_failed.html", {"failure": str(failed)}, status_code=401)
-    return_to = request.query_params.get("return_to")
+    return_to = signed_in.return_to or request.query_params.get("return_to")
     if request.method == "POST":
         return_to = str((await request.form()).get("return_to") or "") or return_to
     # A session id the browser held before signing in is never reused.

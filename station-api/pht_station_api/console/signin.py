@@ -28,6 +28,8 @@ class SignedIn:
     #: Who this is for certain, where the shown name may not be unique (an OpenID provider's
     #: issuer and ``sub``); empty: the user name is (the local login).
     subject: str = ""
+    #: The console page to go on to, where the sign-in carried it through a provider.
+    return_to: str | None = None
 
     @property
     def account(self) -> str:
