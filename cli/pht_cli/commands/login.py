@@ -14,7 +14,6 @@ is about to expire.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -40,15 +39,17 @@ import httpx2
 import jwt
 
 from pht_cli.errors import CliError, one_line
+from pht_contract.idtokens import (
+    IdTokenRefused,
+    pkce_challenge,
+    signing_key_id,
+    verified_claims,
+)
 
 DEFAULT_SCOPES: Final = "openid email groups"
 CALLBACK_PATH: Final = "/callback"
 #: A cached ID token is used while it has at least this many seconds left.
 MIN_REMAINING_SECONDS: Final = 60
-LEEWAY_SECONDS: Final = 30
-ASYMMETRIC_ALGORITHMS: Final = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
 EXEC_API_VERSION: Final = "client.authentication.k8s.io/v1beta1"
 
 
@@ -115,33 +116,20 @@ class Provider:
     def verify(self, meta: dict[str, Any], id_token: str, nonce: str | None) -> dict[str, Any]:
         """The ID token's claims once signature, issuer, audience, expiry (and nonce) hold."""
         try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.PyJWTError as error:
-            raise CliError("the provider returned a malformed ID token") from error
-        algorithm = header.get("alg")
-        if algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise CliError(f"the ID token's signature algorithm is not accepted ({algorithm})")
-        keys = self.get_json(str(meta["jwks_uri"]), "keys").get("keys", [])
-        wanted = header.get("kid")
-        matching = [k for k in keys if isinstance(k, dict) and k.get("kid") == wanted]
-        if len(matching) != 1:
-            raise CliError("the ID token is signed by a key the provider does not publish")
-        try:
-            claims: dict[str, Any] = jwt.decode(
+            _, wanted = signing_key_id(id_token)
+            keys = self.get_json(str(meta["jwks_uri"]), "keys").get("keys", [])
+            matching = [k for k in keys if isinstance(k, dict) and k.get("kid") == wanted]
+            if len(matching) != 1:
+                raise CliError("the ID token is signed by a key the provider does not publish")
+            return verified_claims(
                 id_token,
                 jwt.PyJWK(matching[0]),
-                algorithms=[str(algorithm)],
-                audience=self.client_id,
                 issuer=self.issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                client_id=self.client_id,
+                nonce=nonce,
             )
-        except jwt.PyJWTError as error:
-            raise CliError(f"the provider's ID token is not valid: {one_line(error)}") from error
-        sent_nonce = str(claims.get("nonce", "")).encode()
-        if nonce is not None and not hmac.compare_digest(sent_nonce, nonce.encode()):
-            raise CliError("the ID token belongs to another sign-in (nonce)")
-        return claims
+        except (IdTokenRefused, jwt.PyJWTError) as refused:
+            raise CliError(f"the provider's ID token is refused: {one_line(refused)}") from refused
 
 
 def _json_object(answer: httpx2.Response) -> dict[str, Any] | None:
@@ -150,14 +138,6 @@ def _json_object(answer: httpx2.Response) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def pkce_challenge(verifier: str) -> str:
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 # --- the token cache ---------------------------------------------------------------------------

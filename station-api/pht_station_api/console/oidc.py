@@ -33,6 +33,13 @@ import jwt
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from pht_contract.idtokens import (
+    IdTokenRefused,
+    b64url,
+    pkce_challenge,
+    signing_key_id,
+    verified_claims,
+)
 from pht_station_api.console.signin import SignedIn, SignIn, SignInFailed
 from pht_station_api.settings import Settings
 
@@ -45,23 +52,7 @@ PENDING_SECONDS = 600
 MAX_USED = 10_000
 #: The longest console path a sign-in carries back (the state stays within 256 characters).
 MAX_RETURN_TO = 120
-#: Signature algorithms accepted for ID tokens: asymmetric ones only (never "none" or HMAC,
-#: which would let anyone who knows the client secret, or nobody at all, mint tokens).
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
-#: Clock difference tolerated between the station and the provider (seconds).
-LEEWAY_SECONDS = 30
 _ERROR_CODE = re.compile(r"^[a-z_]{1,64}$")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def pkce_challenge(verifier: str) -> str:
-    """The S256 code challenge of a verifier (RFC 7636, section 4.2)."""
-    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
 
 
 class OidcSignIn:
@@ -160,11 +151,11 @@ class OidcSignIn:
         """A secret of one sign-in attempt (``browser``, ``nonce``, ``verifier``, or the MAC of
         the state itself): 43 URL-safe characters only this process can compute."""
         mac = hmac.new(self._state_key, f"{purpose}\n{state}".encode(), hashlib.sha256)
-        return _b64url(mac.digest())
+        return b64url(mac.digest())
 
     def _new_state(self, return_to: str) -> str:
         # The page to go on to rides in the state, under its MAC (if it is short enough).
-        target = _b64url(return_to.encode()) if len(return_to) <= MAX_RETURN_TO else ""
+        target = b64url(return_to.encode()) if len(return_to) <= MAX_RETURN_TO else ""
         body = f"{int(self._clock())}.{secrets.token_urlsafe(24)}.{target}"
         return f"{body}.{self._derived('state', body)}"
 
@@ -293,40 +284,13 @@ class OidcSignIn:
     async def verify_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
         """The ID token's claims once signature, issuer, audience, expiry and nonce hold."""
         try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.PyJWTError as error:
-            raise SignInFailed("the ID token is malformed") from error
-        algorithm = header.get("alg")
-        if algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise SignInFailed(f"the ID token's signature algorithm is not accepted ({algorithm})")
-        kid = header.get("kid")
-        key = await self._key(kid if isinstance(kid, str) else None)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                id_token,
-                key,
-                algorithms=[str(algorithm)],
-                audience=self.client_id,
-                issuer=self.issuer,
-                leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            _, kid = signing_key_id(id_token)
+            key = await self._key(kid)
+            return verified_claims(
+                id_token, key, issuer=self.issuer, client_id=self.client_id, nonce=nonce
             )
-        except jwt.ExpiredSignatureError as error:
-            raise SignInFailed("the ID token has expired") from error
-        except jwt.InvalidAudienceError as error:
-            raise SignInFailed("the ID token is meant for another application") from error
-        except jwt.InvalidIssuerError as error:
-            raise SignInFailed("the ID token comes from another issuer") from error
-        except jwt.InvalidSignatureError as error:
-            raise SignInFailed("the ID token's signature does not verify") from error
-        except jwt.PyJWTError as error:
-            raise SignInFailed("the ID token is not valid") from error
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if len(audiences) > 1 and claims.get("azp") != self.client_id:
-            raise SignInFailed("the ID token is meant for another application")
-        if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
-            raise SignInFailed("the ID token belongs to another sign-in attempt (nonce)")
-        return claims
+        except IdTokenRefused as refused:
+            raise SignInFailed(str(refused)) from refused
 
 
 def _read_secret(path: Path) -> str:
