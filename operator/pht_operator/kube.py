@@ -15,7 +15,6 @@ same configuration (same cluster, same identity, same TLS).
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -142,6 +141,42 @@ def _answer(response: httpx2.Response) -> Obj:
             reason = str(status.get("reason") or "Error")
             message = str(status.get("message") or "")[:200]
     raise ApiError(code, reason, message)
+
+
+class _BeatMeta(msgspec.Struct):
+    resourceVersion: str = ""
+
+
+class _BeatObject(msgspec.Struct):
+    metadata: _BeatMeta = msgspec.field(default_factory=_BeatMeta)
+
+
+class _Beat(msgspec.Struct):
+    """What the liveness watch reads of an event: its type and the object's version (the
+    rest of each Train is skipped by the decoder, not built)."""
+
+    type: str = ""
+    object: _BeatObject | None = None
+
+    @property
+    def version(self) -> str:
+        return "" if self.object is None else self.object.metadata.resourceVersion
+
+
+_HEARTBEAT: Final = msgspec.json.Decoder(_Beat)
+
+
+async def _lines(response: httpx2.Response) -> AsyncIterator[bytes]:
+    """The non-empty lines of a streamed answer (a watch: one JSON event a line)."""
+    rest = b""
+    async for chunk in response.aiter_bytes():
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield line
+    if rest.strip():
+        yield rest
 
 
 class KubeClient:
@@ -280,19 +315,39 @@ class KubeClient:
         server_timeout: int,
     ) -> AsyncIterator[tuple[str, Obj]]:
         """``(type, object)`` events from ``resource_version`` on, until cancelled; a watch the
-        server ends at its timeout is resumed, any failure raises :class:`ApiError`."""
-        events = self._client.watch(
-            res,
-            namespace=namespace,
-            labels=_selector(labels),
-            resource_version=resource_version or None,
-            server_timeout=server_timeout,
-        )
-        try:
-            async for kind, obj in events:
-                yield kind, _to_dict(obj)
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
+        server ends at its timeout is resumed, any failure raises :class:`ApiError` (an
+        ``ERROR`` event too: 410 when the version is too old to resume from)."""
+        params = {"watch": "true", "timeoutSeconds": str(server_timeout)}
+        if labels:
+            params["labelSelector"] = ",".join(f"{key}={value}" for key, value in labels.items())
+        version = resource_version or None
+        url = self._url(res, namespace)
+        while True:
+            if version:
+                params["resourceVersion"] = version
+            try:
+                async with self._http.stream(
+                    "GET", url, params=params, timeout=server_timeout + 10
+                ) as response:
+                    if not response.is_success:
+                        await response.aread()
+                        _answer(response)
+                    async for line in _lines(response):
+                        event = msgspec.json.decode(line)
+                        kind = str(event.get("type") or "")
+                        obj = event.get("object")
+                        if not isinstance(obj, dict):
+                            continue
+                        if kind == "ERROR":
+                            raise ApiError(
+                                int(obj.get("code") or 500),
+                                str(obj.get("reason") or "Error"),
+                                str(obj.get("message") or "")[:200],
+                            )
+                        version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                        yield kind, obj
+            except httpx2.HTTPError as exc:
+                raise _api_error(exc) from exc
 
     async def allowed(self, attributes: dict[str, str]) -> bool:
         """Whether the operator's own identity may do this (a SelfSubjectAccessReview)."""
@@ -331,12 +386,9 @@ class KubeClient:
             ) as response:
                 if response.status_code >= 400:
                     raise ApiError(response.status_code, "Error", "watch refused")
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    meta = (event.get("object") or {}).get("metadata") or {}
-                    yield str(event.get("type") or ""), str(meta.get("resourceVersion") or "")
+                async for line in _lines(response):
+                    beat = _HEARTBEAT.decode(line)
+                    yield beat.type, beat.version
         except httpx2.TransportError as exc:
             raise _api_error(exc) from exc
         yield "END", ""

@@ -4,8 +4,9 @@ on 127.0.0.1 that plays the API server."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,35 +49,47 @@ class FakeApiServer:
         return web.json_response(answer)
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[FakeApiServer]:
-    server = FakeApiServer()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serving(handle: Handler) -> AsyncIterator[str]:
+    """An HTTP server on 127.0.0.1 answering every path with ``handle``; yields its URL."""
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", server.handle)
+    app.router.add_route("*", "/{tail:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    assert site._server is not None
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    server.url = f"http://127.0.0.1:{port}"
+    port = runner.addresses[0][1]
     try:
-        yield server
+        yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
 
 
-@pytest.fixture
-async def kube(api: FakeApiServer) -> AsyncIterator[KubeClient]:
-    config = KubeConfig.from_dict(
+def _config(url: str) -> KubeConfig:
+    return KubeConfig.from_dict(
         {
-            "clusters": [{"name": "c", "cluster": {"server": api.url}}],
+            "clusters": [{"name": "c", "cluster": {"server": url}}],
             "users": [{"name": "u", "user": {"token": TOKEN}}],
             "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
             "current-context": "x",
         }
     )
-    client = KubeClient.from_config(config)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeApiServer]:
+    server = FakeApiServer()
+    async with serving(server.handle) as url:
+        server.url = url
+        yield server
+
+
+@pytest.fixture
+async def kube(api: FakeApiServer) -> AsyncIterator[KubeClient]:
+    client = KubeClient.from_config(_config(api.url))
     try:
         yield client
     finally:
@@ -178,22 +191,57 @@ async def test_a_refusal_without_a_status_body_keeps_the_http_code(
     assert failed.value.message == ""
 
 
-async def test_an_unreachable_api_server_is_a_503(api: FakeApiServer, kube: KubeClient) -> None:
-    await kube.aclose()
-    kube2 = KubeClient.from_config(
-        KubeConfig.from_dict(
-            {
-                "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": TOKEN}}],
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "x",
-            }
-        ),
-        timeout=2.0,
-    )
+async def test_an_unreachable_api_server_is_a_503() -> None:
+    kube2 = KubeClient.from_config(_config("http://127.0.0.1:9"), timeout=2.0)
     try:
         with pytest.raises(ApiError) as failed:
             await kube2.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
         assert failed.value.code == 503
     finally:
         await kube2.aclose()
+
+
+async def test_the_run_object_watch_reads_events_resumes_and_stops_on_an_error() -> None:
+    """Events split across chunks arrive whole; when the server ends a watch it is resumed from
+    the last version seen; an ``ERROR`` event (410: too old) ends it with that code."""
+    rounds: list[dict[str, str]] = []
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        rounds.append(dict(request.query))
+        response = web.StreamResponse()
+        response.content_type = "application/json"
+        await response.prepare(request)
+        if len(rounds) == 1:
+            first = json.dumps(
+                {"type": "ADDED", "object": {"metadata": {"name": "j-1", "resourceVersion": "5"}}}
+            ).encode()
+            await response.write(first[:20])
+            await response.write(first[20:] + b"\n\n")
+            second = {"type": "MODIFIED", "object": {"metadata": {"resourceVersion": "6"}}}
+            await response.write(json.dumps(second).encode() + b"\n")
+        else:
+            error = {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}
+            await response.write(json.dumps({"type": "ERROR", "object": error}).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    async with serving(watch) as url:
+        watcher = KubeClient.from_config(_config(url))
+        seen: list[tuple[str, str]] = []
+        try:
+            with pytest.raises(ApiError) as ended:
+                async for kind, obj in watcher.watch(
+                    JOBS,
+                    "pht-runs",
+                    labels={"pht.health-ai.nl/train-uid": "u-1"},
+                    resource_version="4",
+                    server_timeout=30,
+                ):
+                    seen.append((kind, obj["metadata"]["resourceVersion"]))
+        finally:
+            await watcher.aclose()
+    assert seen == [("ADDED", "5"), ("MODIFIED", "6")]
+    assert (ended.value.code, ended.value.reason) == (410, "Expired")
+    assert [r.get("resourceVersion") for r in rounds] == ["4", "6"]
+    assert {r["labelSelector"] for r in rounds} == {"pht.health-ai.nl/train-uid=u-1"}
+    assert {r["watch"] for r in rounds} == {"true"}
