@@ -365,15 +365,22 @@ class KubeClient:
         return bool(answer.status is not None and answer.status.allowed)
 
     async def watch_heartbeats(
-        self, namespace: str, resource_version: str | None, server_timeout: int
+        self,
+        namespace: str,
+        resource_version: str | None,
+        server_timeout: int,
+        labels: dict[str, str] | None = None,
     ) -> AsyncIterator[tuple[str, str]]:
-        """One watch of Trains with bookmarks: ``(type, resourceVersion)`` of every event
-        received, then ``("END", "")`` when the server closes the watch at its timeout."""
+        """One watch of Trains (those with ``labels``) with bookmarks: ``(type,
+        resourceVersion)`` of every event received, then ``("END", "")`` when the server
+        closes the watch at its timeout."""
         params = {
             "watch": "true",
             "allowWatchBookmarks": "true",
             "timeoutSeconds": str(server_timeout),
         }
+        if labels:
+            params["labelSelector"] = ",".join(f"{key}={value}" for key, value in labels.items())
         if resource_version:
             params["resourceVersion"] = resource_version
         path = (
