@@ -199,20 +199,22 @@ class KubeClient:
             raise RuntimeError("the kubeconfig's current context has no user")
         # The same TLS settings lightkube would use (cluster CA, client certificate), on a
         # transport that sends each request in one write (see pht_operator.transport).
+        # One transport, so one pool of connections, for lightkube's calls and the direct ones.
         verify = verify_cluster(single.cluster, single.user, single.abs_file, trust_env=False)
+        transport = http_transport(verify)
         client = lightkube.AsyncClient(
             single,
             timeout=httpx2.Timeout(timeout),
             trust_env=False,
             field_manager=FIELD_MANAGER,
-            transport=http_transport(verify),
+            transport=transport,
         )
         # lightkube annotates the field with the synchronous transport type; its async client
         # factory passes it on to ``httpx2.AsyncClient``, which takes this one.
         params = ConnectionParams(
             timeout=httpx2.Timeout(timeout),
             trust_env=False,
-            transport=http_transport(verify),  # type: ignore[arg-type]
+            transport=transport,  # type: ignore[arg-type]
         )
         http = build_http_client(single, params)
         return cls(client, http)
