@@ -128,7 +128,7 @@ def _collection(res: Resource) -> tuple[str, str]:
 def _answer(response: httpx2.Response) -> Obj:
     """The object a write answered, or :class:`ApiError` with the API server's Status."""
     if response.is_success:
-        decoded = msgspec.json.decode(response.content)
+        decoded = msgspec.json.decode(response.content) if response.content else {}
         return decoded if isinstance(decoded, dict) else {}
     code, reason, message = response.status_code, response.reason_phrase or "Error", ""
     if response.headers.get("content-type", "").split(";")[0].strip() == "application/json":

@@ -245,3 +245,12 @@ async def test_the_run_object_watch_reads_events_resumes_and_stops_on_an_error()
     assert [r.get("resourceVersion") for r in rounds] == ["4", "6"]
     assert {r["labelSelector"] for r in rounds} == {"pht.health-ai.nl/train-uid=u-1"}
     assert {r["watch"] for r in rounds} == {"true"}
+
+
+async def test_an_answer_without_a_body_is_an_empty_object(
+    api: FakeApiServer, kube: KubeClient
+) -> None:
+    api.replies["DELETE"] = web.Response(status=200)
+    api.replies["PATCH"] = web.Response(status=200)
+    assert await kube.delete(SECRETS, "pht-runs", "run-1-token") is True
+    assert await kube.merge_patch(JOBS, "pht-runs", "run-1", {"spec": {}}) == {}
