@@ -14,6 +14,7 @@ judged on a half-filled cache after a restart.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -28,6 +29,22 @@ logger = logging.getLogger("pht_operator.handlers")
 
 GROUP = constants.API_GROUP
 VERSION = constants.API_VERSION
+
+
+class NoDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
+    """No diff-base: Kopf builds one (a deep copy of the object's spec, labels and annotations)
+    for every event, to compare it with the version last handled, but only change handlers
+    (``on.create``, ``on.update``, ``on.resume``) and daemons read the comparison, and this
+    operator has none (a test keeps it so). Nothing is stored either: the storage Kopf would
+    write to is the annotations one, with the same key, should a change handler ever run."""
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None
+    ) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
 
 
 def _wake_namespace(app: OperatorApp, namespace: str, summaries: set[str]) -> None:
@@ -48,7 +65,7 @@ def build_registry(app: OperatorApp) -> kopf.OperatorRegistry:
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix = f"kopf.{GROUP}"
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        settings.persistence.diffbase_storage = NoDiffBaseStorage(
             prefix=prefix, key="last-handled-configuration"
         )
         settings.persistence.finalizer = f"{prefix}/kopf"  # never ours: Kopf must not touch it

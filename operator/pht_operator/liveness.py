@@ -6,8 +6,11 @@ sends a BOOKMARK on every open watch at least once a minute, so *something* must
 few watch timeouts. Kopf consumes bookmarks internally, so the operator keeps one light watch of
 its own on Trains (per station namespace) purely as a probe; every event it receives
 (bookmarks included), every listing and every watch the server ends at its timeout, and every
-event Kopf delivers counts as "heard". ``/healthz`` answers 503 once nothing was heard for
-``stall_factor × watch_timeout_seconds``.
+event Kopf delivers counts as "heard". The probe asks only for Trains carrying a label no Train
+needs (:data:`PROBE_LABELS`): the API server sends bookmarks to every watch that asks for
+them, whatever its selector, so the probe hears them without receiving (and decoding) every
+Train a second time — Kopf's watch already counts those. ``/healthz`` answers 503 once nothing
+was heard for ``stall_factor × watch_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -19,10 +22,14 @@ import time
 
 import aiohttp.web
 
+from pht_contract import constants
 from pht_operator.kube import TRAINS, ApiError, KubeClient
 from pht_operator.metrics import OperatorMetrics
 
 logger = logging.getLogger("pht_operator.liveness")
+
+#: The probe's label selector: a label no Train carries, so its watch brings only bookmarks.
+PROBE_LABELS = {f"{constants.API_GROUP}/liveness-probe": "bookmarks-only"}
 
 
 class Liveness:
@@ -47,17 +54,17 @@ class Liveness:
 async def probe_watch(
     kube: KubeClient, namespace: str, liveness: Liveness, watch_timeout: float
 ) -> None:
-    """List, then watch Trains with bookmarks; every event received counts as heard, and so
-    does every listing and every watch the server ends at its timeout."""
+    """List, then watch Trains (only :data:`PROBE_LABELS`) with bookmarks; every event received
+    counts as heard, and so does every listing and every watch the server ends at its timeout."""
     version: str | None = None
     server_timeout = max(1, round(watch_timeout))
     while True:
         try:
             if version is None:
-                _, version = await kube.list(TRAINS, namespace)
+                _, version = await kube.list(TRAINS, namespace, PROBE_LABELS)
                 liveness.heard()
             async for kind, seen_version in kube.watch_heartbeats(
-                namespace, version, server_timeout
+                namespace, version, server_timeout, PROBE_LABELS
             ):
                 if kind == "ERROR":
                     version = None

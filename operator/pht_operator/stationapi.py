@@ -19,6 +19,7 @@ from pht_contract.times import utc_in
 from pht_contract.trains import TrainSpec
 from pht_operator.runobjects import RunRequest
 from pht_operator.settings import OperatorSettings
+from pht_operator.transport import http_transport
 
 
 def approved_queries(spec: TrainSpec, hashes: Collection[str]) -> list[wire.ApprovedQuery]:
@@ -88,8 +89,11 @@ class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
         # No proxy from the environment: it would read the operator credential over plain HTTP.
         self._client = httpx2.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout, trust_env=False
+            timeout=timeout, trust_env=False, transport=http_transport()
         )
+        # Requests go to absolute URLs: joining a relative path to a base URL costs the HTTP
+        # client as much as parsing the URL itself, on every call.
+        self._base = base_url.rstrip("/")
         self._token = token
 
     @classmethod
@@ -113,7 +117,7 @@ class StationApi:
         try:
             response = await self._client.request(
                 method,
-                path,
+                f"{self._base}{path}",
                 json=body.wire() if body is not None else None,
                 headers=headers,
             )

@@ -214,6 +214,23 @@ def test_every_watch_handler_runs_on_the_event_loop() -> None:
     assert isinstance(registry, kopf.OperatorRegistry)
 
 
+def test_no_handler_compares_a_train_with_its_last_handled_version() -> None:
+    """Kopf's diff-base (built for every event) is skipped: that holds only while no change
+    handler or daemon reads it."""
+    from pht_operator.handlers import NoDiffBaseStorage, build_registry
+
+    class App:
+        pass
+
+    registry = build_registry(App())  # type: ignore[arg-type]
+    assert list(registry._changing.get_all_handlers()) == []
+    assert list(registry._spawning.get_all_handlers()) == []
+    storage = NoDiffBaseStorage(prefix="kopf.test", key="last-handled-configuration")
+    body = {"metadata": {"name": "t", "labels": {"a": "b"}}, "spec": {"queries": ["q"]}}
+    assert storage.build(body=body) == {}  # type: ignore[arg-type]
+    assert storage.fetch(body=body) is None  # type: ignore[arg-type]
+
+
 def test_a_failed_container_is_kept_with_only_the_reason_a_researcher_may_see() -> None:
     view = ClusterView()
     _put(view, "pods", _pod(1), "ADDED")
