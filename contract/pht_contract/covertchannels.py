@@ -351,7 +351,56 @@ _API_SERVER: Final = (
 _STEWARDS_ONLY = "stewards only: RBAC refuses a researcher (403) before anything is looked up"
 _STORE = "the data store's own figures: a run's queries are read-only"
 
+_CONSOLE_ENTRY = "the same for every visitor: a redirect, a sign-in form or page, a style sheet"
+_CONSOLE_STEWARDS = "console pages of one Train: RBAC refuses a researcher (403) before any lookup"
+
+_CONSOLE: Final = (
+    *(
+        _fixed(Surface.EXTERNAL_ROUTE, route, Reader.PUBLIC, _CONSOLE_ENTRY)
+        for route in (
+            "GET /console",
+            "GET /console/",
+            "GET /console/signin",
+            "GET /console/signin/callback",
+            "POST /console/signin/callback",
+            "POST /console/signout",
+            "GET /console/static",
+        )
+    ),
+    _fixed(
+        Surface.EXTERNAL_ROUTE,
+        "GET /console/approvals",
+        Reader.REQUESTER,
+        "lists only the Trains RBAC lets the reader approve: none for a researcher",
+    ),
+    _fixed(
+        Surface.EXTERNAL_ROUTE,
+        "GET /console/results",
+        Reader.REQUESTER,
+        "lists only the results RBAC lets the reader release: none for a researcher",
+    ),
+    _fixed(
+        Surface.EXTERNAL_ROUTE,
+        "GET /console/trains",
+        Reader.REQUESTER,
+        "the status fields (summary, progress, conditions) of the Trains the reader may get, "
+        "as kubectl shows them: counted under TrainStatus",
+    ),
+    *(
+        _fixed(Surface.EXTERNAL_ROUTE, route, Reader.STEWARD, _CONSOLE_STEWARDS)
+        for route in (
+            "GET /console/approvals/{namespace}/{name}",
+            "POST /console/approvals/{namespace}/{name}",
+            "GET /console/results/{namespace}/{name}",
+            "POST /console/results/{namespace}/{name}",
+            "GET /console/trains/{namespace}/{name}",
+            "GET /console/audit",
+        )
+    ),
+)
+
 _ROUTES: Final = (
+    *_CONSOLE,
     _fixed(Surface.EXTERNAL_ROUTE, "GET /stewards/held", Reader.STEWARD, _STEWARDS_ONLY),
     _fixed(
         Surface.EXTERNAL_ROUTE,

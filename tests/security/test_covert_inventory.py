@@ -22,8 +22,9 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
+from fastapi.routing import APIRoute
 from security_channels_kit import bearer, make_store  # puts stationkit on the path
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 from stationkit import (
     COHORT_PATIENTS,
     STEWARD_TOKEN,
@@ -224,15 +225,24 @@ async def downloads(station: StationState) -> list[httpx.Response]:
 
 
 def _route_names(app: Any) -> set[str]:
-    """``METHOD path`` of every operation (from the OpenAPI document) and every plain page."""
+    """``METHOD path`` of every operation (from the OpenAPI document), every page outside it
+    (the steward console's, in included routers too) and every mounted directory."""
     names = {
         f"{method.upper()} {path}"
         for path, operations in app.openapi()["paths"].items()
         for method in operations
     }
-    names.update(
-        f"GET {route.path}" for route in app.routes if isinstance(route, Route) and route.path
-    )
+    pending = list(app.routes)
+    while pending:
+        route = pending.pop()
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            pending.extend(included.routes)
+        elif isinstance(route, APIRoute):
+            if not route.include_in_schema:
+                names.update(f"{method} {route.path}" for method in route.methods or ())
+        elif (isinstance(route, Route) and route.path) or isinstance(route, Mount):
+            names.add(f"GET {route.path}")
     return names
 
 
@@ -245,10 +255,11 @@ def _listed_routes() -> set[str]:
 
 
 def test_every_route_of_the_external_listener_has_a_bound() -> None:
-    settings = SimpleNamespace(max_request_bytes=Settings.model_fields["max_request_bytes"].default)
+    settings = Settings.model_construct()  # every setting at its default, nothing read
     app = create_external_app(SimpleNamespace(settings=settings))  # type: ignore[arg-type]
     exposed = _route_names(app)
     assert "GET /results/{namespace}/{name}" in exposed
+    assert "POST /console/results/{namespace}/{name}" in exposed  # the walk finds the console
     _assert_same(Surface.EXTERNAL_ROUTE, exposed, _listed_routes())
 
 
