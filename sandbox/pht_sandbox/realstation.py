@@ -212,13 +212,17 @@ class RealStation(LocalStation):
         assert self._kube is not None, "the station is not running"
         return self._kube
 
+    def chart_values(self) -> Obj:
+        """The values this station installs the chart with."""
+        return CHART_VALUES
+
     def _install_chart(self, work: Path) -> None:
         assert self.plane is not None
         root = repository_root()
         if root is None:
             raise ControlPlaneError("the chart is installed from a source checkout")
         values = work / "chart-values.yaml"
-        values.write_text(yaml.safe_dump(CHART_VALUES))
+        values.write_text(yaml.safe_dump(self.chart_values()))
         done = subprocess.run(
             [
                 str(helm_binary()),

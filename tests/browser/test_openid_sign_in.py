@@ -15,11 +15,9 @@ signed in the same way is refused the approval.
 import asyncio
 import base64
 import hashlib
-import os
 import re
 import secrets
 import ssl
-import subprocess
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -37,7 +35,6 @@ from playwright.async_api import BrowserContext, Page, async_playwright, expect
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_sandbox.controlplane.authentication import OidcTrust
-from pht_sandbox.controlplane.binaries import repository_root
 from pht_sandbox.controlplane.cluster import ControlPlane, kubeconfig
 from pht_sandbox.controlplane.oidcprovider import (
     CONSOLE_CLIENT_ID,
@@ -49,12 +46,10 @@ from pht_sandbox.controlplane.oidcprovider import (
 from pht_sandbox.controlplane.processes import free_port
 from pht_sandbox.realstation import (
     CHART_VALUES,
-    HELM_TIMEOUT,
     RELEASE,
     SYSTEM_NAMESPACE,
     RealStation,
     control_plane_binaries,
-    helm_binary,
 )
 from pht_sandbox.stations import REQUEST_NAMESPACE, StationConfig
 
@@ -102,28 +97,8 @@ class OpenIdStation(RealStation):
     provider: OpenIdProvider | None = None
     console_port: int = 0
 
-    def _install_chart(self, work: Path) -> None:
-        assert self.plane is not None
-        root = repository_root()
-        assert root is not None
-        values = work / "chart-values.yaml"
-        values.write_text(yaml.safe_dump(chart_values()))
-        helm = [str(helm_binary()), "install", RELEASE, str(root / "charts" / "pht-station")]
-        done = subprocess.run(
-            [*helm, "-n", SYSTEM_NAMESPACE, "--create-namespace", "-f", str(values)],
-            capture_output=True,
-            text=True,
-            timeout=HELM_TIMEOUT,
-            env={
-                **os.environ,
-                "KUBECONFIG": str(self.plane.kubeconfigs["admin"]),
-                "HELM_CACHE_HOME": str(work / "helm-cache"),
-                "HELM_CONFIG_HOME": str(work / "helm-config"),
-                "HELM_DATA_HOME": str(work / "helm-data"),
-            },
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-1500:]
+    def chart_values(self) -> Obj:
+        return chart_values()
 
     def _api_kubeconfig(self, path: Path) -> Path:
         """The chart's station-API ServiceAccount token, as its pod would mount it."""
