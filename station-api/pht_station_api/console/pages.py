@@ -8,7 +8,7 @@ list of Trains. Kubernetes reads and writes are made with the steward's own toke
 checks the session's CSRF token and the request's origin first.
 """
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Final, TypeVar
 
@@ -33,6 +33,7 @@ from pht_station_api.console.rendering import render, secure
 from pht_station_api.console.sessions import COOKIE_NAME, Session, SessionStore
 from pht_station_api.console.signin import SignIn, SignInFailed
 from pht_station_api.console.views import (
+    TrainRow,
     awaiting_approval,
     pending_train,
     result_detail,
@@ -254,19 +255,26 @@ async def sign_out(request: Request, csrf_token: CsrfField = None) -> Response:
 # --- pending approvals ------------------------------------------------------------------
 
 
-@router.get("/approvals")
-async def approvals(request: Request) -> Response:
-    who = await steward(request)
-    pending = []
+async def listed_trains(
+    who: Steward, verb: str, keep: Callable[[Obj], bool] = lambda _train: True
+) -> list[TrainRow]:
+    """The Trains of the console's namespaces that ``keep`` selects and RBAC lets ``who``
+    ``verb`` (one review per namespace where it can)."""
+    rows: list[TrainRow] = []
     permissions = ListPermissions(who)
     async with steward_kube(who.state.settings, who.session.token) as kube:
         for namespace in who.console.namespaces:
             for train in await kube_call(kube.trains(namespace)):
                 row = train_row(train)
-                if awaiting_approval(train) and await permissions.may(
-                    VERB_APPROVE, namespace, row.name
-                ):
-                    pending.append(row)
+                if keep(train) and await permissions.may(verb, namespace, row.name):
+                    rows.append(row)
+    return rows
+
+
+@router.get("/approvals")
+async def approvals(request: Request) -> Response:
+    who = await steward(request)
+    pending = await listed_trains(who, VERB_APPROVE, awaiting_approval)
     return page(request, who, "approvals.html", pending=pending)
 
 
@@ -457,15 +465,7 @@ async def decide_result(
 @router.get("/trains")
 async def trains(request: Request) -> Response:
     who = await steward(request)
-    rows = []
-    permissions = ListPermissions(who)
-    async with steward_kube(who.state.settings, who.session.token) as kube:
-        for namespace in who.console.namespaces:
-            for train in await kube_call(kube.trains(namespace)):
-                row = train_row(train)
-                if await permissions.may(VERB_GET, namespace, row.name):
-                    rows.append(row)
-    return page(request, who, "trains.html", trains=rows)
+    return page(request, who, "trains.html", trains=await listed_trains(who, VERB_GET))
 
 
 @router.get("/trains/{namespace}/{name}")
