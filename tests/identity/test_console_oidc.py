@@ -22,6 +22,7 @@ from identity_tokens import (
     unsigned,
 )
 from starlette.requests import Request
+from starlette.responses import Response
 
 from pht_sandbox.controlplane.oidcprovider import (
     CONSOLE_CLIENT_ID,
@@ -139,6 +140,25 @@ async def test_the_page_a_steward_asked_for_comes_back_with_the_sign_in(
     assert len(state_of(location)) <= 256
     signed_in = await signin.finish(request(at_provider(provider, location), cookie))
     assert signed_in.return_to is None
+
+
+async def test_the_pending_cookie_is_cleared_where_it_was_set(provider: OpenIdProvider) -> None:
+    """After the callback, the cookie that bound the sign-in to the browser is deleted on the
+    same path and with the same attributes (a browser ignores a deletion that differs)."""
+    signin = console(provider)
+    started = (await signin.start(request(), "/console/")).headers["set-cookie"]
+    response = Response()
+    signin.forget(response)
+    cleared = response.headers["set-cookie"]
+    assert cleared.startswith(f'{PENDING_COOKIE}=""') and "max-age=0" in cleared.lower()
+
+    def attributes(header: str) -> set[str]:
+        kept = {"path", "secure", "httponly", "samesite"}
+        parts = [p.strip().lower() for p in header.split(";")[1:]]
+        return {p for p in parts if p.split("=")[0] in kept}
+
+    assert attributes(cleared) == attributes(started)
+    assert "path=/console/signin/callback" in attributes(cleared)
 
 
 async def test_an_unknown_state_is_refused(provider: OpenIdProvider) -> None:

@@ -7,6 +7,11 @@ identities file, which the station API's identity checker then authenticates as 
 caller. It refuses to start unless the external listener is bound to a loopback address, and
 the Helm chart has no value that sets it.
 
+Failed passwords are limited (:class:`FailedSignIns`): a user name that failed
+:data:`MAX_FAILURES_PER_NAME` times, or the login as a whole after :data:`MAX_FAILURES` failures,
+is refused for the rest of :data:`FAILURE_WINDOW_SECONDS` without a password being tried. Names
+that exist and names that do not are counted alike, so the refusal tells nobody which exist.
+
 Login file shape (YAML)::
 
     users:
@@ -17,8 +22,12 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import math
 import secrets
-from dataclasses import dataclass
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -37,6 +46,12 @@ SCRYPT_R: Final = 8
 SCRYPT_P: Final = 1
 LOGIN_COOKIE: Final = "__Host-pht-console-login"
 MAX_FIELD: Final = 256
+#: Failed passwords remembered for this long.
+FAILURE_WINDOW_SECONDS: Final = 15 * 60
+#: Failures of one user name within the window after which that name is refused.
+MAX_FAILURES_PER_NAME: Final = 5
+#: Failures of all names within the window after which every name is refused.
+MAX_FAILURES: Final = 30
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
@@ -87,6 +102,45 @@ def _tokens_by_user(identities_file: Path) -> dict[str, str]:
     }
 
 
+class FailedSignIns:
+    """The failed passwords of the last :data:`FAILURE_WINDOW_SECONDS`, at most
+    :data:`MAX_FAILURES` of them (so the memory it takes is bounded whatever is tried)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: deque[tuple[float, str]] = deque(maxlen=MAX_FAILURES)
+
+    def _forget_old(self) -> float:
+        now = self._clock()
+        while self._failures and now - self._failures[0][0] >= FAILURE_WINDOW_SECONDS:
+            self._failures.popleft()
+        return now
+
+    def refusal(self, username: str) -> SignInFailed | None:
+        """Why ``username`` may not try a password now, or ``None`` when it may."""
+        now = self._forget_old()
+        mine = [moment for moment, name in self._failures if name == username]
+        if len(mine) >= MAX_FAILURES_PER_NAME:
+            blocking, whose = mine[-MAX_FAILURES_PER_NAME], "this user name"
+        elif len(self._failures) >= MAX_FAILURES:
+            blocking, whose = self._failures[0][0], "the local login of this station"
+        else:
+            return None
+        minutes = max(1, math.ceil((blocking + FAILURE_WINDOW_SECONDS - now) / 60))
+        return SignInFailed(
+            f"too many failed sign-ins for {whose}; try again in {minutes} minute(s)", status=429
+        )
+
+    def failed(self, username: str) -> None:
+        self._forget_old()
+        self._failures.append((self._clock(), username))
+
+    def succeeded(self, username: str) -> None:
+        """A correct password clears that name's failures."""
+        kept = [(moment, name) for moment, name in self._failures if name != username]
+        self._failures = deque(kept, maxlen=MAX_FAILURES)
+
+
 @dataclass
 class LocalSignIn:
     passwords: dict[str, str]
@@ -94,6 +148,7 @@ class LocalSignIn:
     public_base_url: str
     session_seconds: float
     label: str = "local"
+    failures: FailedSignIns = field(default_factory=FailedSignIns)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "LocalSignIn":
@@ -140,12 +195,22 @@ class LocalSignIn:
             raise SignInFailed(str(rejected)) from None
         username = str(form.get("username") or "")[:MAX_FIELD]
         password = str(form.get("password") or "")[:MAX_FIELD]
+        refused = self.failures.refusal(username)
+        if refused is not None:
+            raise refused
         stored = self.passwords.get(username)
         matched = _matches(password, stored or _UNKNOWN_USER)
         if stored is None or not matched:
+            self.failures.failed(username)
             raise SignInFailed("unknown user name or wrong password")
+        self.failures.succeeded(username)
         token = _tokens_by_user(self.identities_file).get(username)
         if token is None:
             raise SignInFailed("this user has no token in the local identities file")
         expires = datetime.now(UTC) + timedelta(seconds=self.session_seconds)
         return SignedIn(username, token, expires)
+
+    def forget(self, response: Response) -> None:
+        response.delete_cookie(
+            LOGIN_COOKIE, secure=True, httponly=True, samesite="strict", path="/"
+        )

@@ -205,15 +205,22 @@ class OidcSignIn:
         )
         response = RedirectResponse(f"{meta['authorization_endpoint']}?{query}", status_code=303)
         response.set_cookie(
-            PENDING_COOKIE,
-            browser,
-            max_age=PENDING_SECONDS,
-            path=urlsplit(self.redirect_url).path or "/",
-            secure=urlsplit(self.redirect_url).scheme == "https",
-            httponly=True,
-            samesite="lax",
+            PENDING_COOKIE, browser, max_age=PENDING_SECONDS, **self._pending_cookie()
         )
         return response
+
+    def _pending_cookie(self) -> dict[str, Any]:
+        """Where the pending sign-in's cookie lives: the callback's path, on its scheme."""
+        callback = urlsplit(self.redirect_url)
+        return {
+            "path": callback.path or "/",
+            "secure": callback.scheme == "https",
+            "httponly": True,
+            "samesite": "lax",
+        }
+
+    def forget(self, response: Response) -> None:
+        response.delete_cookie(PENDING_COOKIE, **self._pending_cookie())
 
     async def finish(self, request: Request) -> SignedIn:
         params = request.query_params

@@ -217,7 +217,9 @@ async def sign_in_callback(request: Request) -> Response:
     try:
         signed_in = await console.sign_in.finish(request)
     except SignInFailed as failed:
-        return render(request, "signin_failed.html", {"failure": str(failed)}, status_code=401)
+        return render(
+            request, "signin_failed.html", {"failure": str(failed)}, status_code=failed.status
+        )
     return_to = signed_in.return_to or request.query_params.get("return_to")
     if request.method == "POST":
         return_to = str((await request.form()).get("return_to") or "") or return_to
@@ -232,6 +234,7 @@ async def sign_in_callback(request: Request) -> Response:
         response: Response = render(request, "signed_in.html", {"target": target})
     else:
         response = RedirectResponse(target, status_code=303)  # the console's own login form
+    console.sign_in.forget(response)
     response.set_cookie(
         COOKIE_NAME,
         session_id,

@@ -43,6 +43,11 @@ class SignedIn:
 class SignInFailed(Exception):
     """Signing in did not work; the message is one line that is safe to show."""
 
+    def __init__(self, message: str, status: int = 401) -> None:
+        super().__init__(message)
+        #: The HTTP status of the page that says so (429: too many attempts).
+        self.status = status
+
 
 class SignIn(Protocol):
     #: Shown on the sign-in page.
@@ -54,6 +59,10 @@ class SignIn(Protocol):
 
     async def finish(self, request: Request) -> SignedIn:
         """The provider's callback or the form post; :class:`SignInFailed` when refused."""
+        ...
+
+    def forget(self, response: Response) -> None:
+        """Clear the cookie that bound the finished sign-in to the browser."""
         ...
 
 

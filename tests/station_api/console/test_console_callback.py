@@ -28,6 +28,9 @@ class ProviderSignIn:
     async def finish(self, request: Request) -> SignedIn:
         return SignedIn("steward@station.local", "a-token", datetime.now(UTC) + timedelta(hours=1))
 
+    def forget(self, response: Response) -> None:
+        response.delete_cookie("provider-pending", path="/console/signin/callback")
+
 
 @pytest.mark.parametrize(
     ("asked", "target"),
@@ -47,8 +50,11 @@ async def test_a_provider_callback_goes_on_through_a_console_page(
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         answer = await client.get("/console/signin/callback", params={"return_to": asked})
     assert answer.status_code == 200
-    cookie = answer.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE_NAME}=") and "samesite=strict" in cookie.lower()
+    cookies = answer.headers.get_list("set-cookie")
+    cookie = next(c for c in cookies if c.startswith(f"{COOKIE_NAME}="))
+    assert "samesite=strict" in cookie.lower()
+    # The sign-in's own pending cookie is cleared once it has served.
+    assert any(c.startswith('provider-pending=""') and "max-age=0" in c.lower() for c in cookies)
     refresh = re.search(r'<meta http-equiv="refresh" content="0; url=([^"]*)">', answer.text)
     assert refresh is not None
     assert "<script>" not in answer.text
