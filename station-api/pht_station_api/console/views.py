@@ -21,6 +21,7 @@ from pht_contract.evaluation import check_query_facts, required_approvers
 from pht_contract.manifests import ModelFile, PlotFile, ResultTable
 from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
+from pht_contract.sparqlformat import NotFormatted, format_query
 from pht_station_api.console.plots import Plot, survival_plot
 from pht_station_api.disclosure.png import InvalidPlot, png_size
 from pht_station_api.disclosure.trust import image_digest, review_for
@@ -51,9 +52,13 @@ class TrainRow:
 @dataclass(frozen=True)
 class QueryView:
     name: str
+    #: The query as submitted: what runs, character for character.
     sparql: str
     verdict: str
     problems: list[str]
+    #: The same query laid out for reading; empty when it is shown as written (``note`` says why).
+    formatted: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -138,7 +143,13 @@ def _query_views(spec: Obj, policy: StationPolicySpec | None) -> list[QueryView]
             found, _ = check_query_facts(text, policy.data_access, f"spec.queries[{index}].sparql")
             verdict = "refused" if found else "allowed"
             problems = [f"{v.message} [{v.reason}]" for v in found]
-        views.append(QueryView(str(query.get("name", "")), text, verdict, problems))
+        try:
+            formatted, note = format_query(text), ""
+        except NotFormatted as refused:
+            formatted, note = "", str(refused)
+        views.append(
+            QueryView(str(query.get("name", "")), text, verdict, problems, formatted, note)
+        )
     return views
 
 
