@@ -100,7 +100,7 @@ SPACED_BEFORE_PARENTHESIS: Final = frozenset(
 )
 #: Literals that stay as written (``true``, not ``TRUE``).
 LITERAL_WORDS: Final = frozenset({"true", "false"})
-_SIGNIFICANT_LAYOUT: Final = frozenset({"ws", "comment"})
+_LAYOUT_KINDS: Final = frozenset({"ws", "comment"})
 
 
 class NotFormatted(ValueError):
@@ -160,7 +160,7 @@ def _significant(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Tokens that carry meaning, keywords in one case: what the layout must keep."""
     kept = []
     for kind, text in tokens:
-        if kind in _SIGNIFICANT_LAYOUT:
+        if kind in _LAYOUT_KINDS:
             continue
         if kind == "word" and text.lower() in KEYWORDS:
             text = text.upper()
