@@ -60,7 +60,7 @@ MAX_RETRIES: Final = 5
 #: Most result uploads a run may make (the station API's ``MAX_UPLOADS``).
 MAX_UPLOADS: Final = 6
 #: Rules of the disclosure gate a result can be held or blocked by.
-GATE_RULES: Final = 29
+GATE_RULES: Final = 31
 #: Visible progress percentages are multiples of this.
 PROGRESS_PERCENT_STEP: Final = 25
 #: Buckets (upper bounds, ``+Inf`` not counted) of the station API's query histograms.
@@ -392,6 +392,7 @@ _CONSOLE: Final = (
             "GET /console/approvals/{namespace}/{name}",
             "POST /console/approvals/{namespace}/{name}",
             "GET /console/results/{namespace}/{name}",
+            "GET /console/results/{namespace}/{name}/plots/{plot}",
             "POST /console/results/{namespace}/{name}",
             "GET /console/trains/{namespace}/{name}",
             "GET /console/audit",

@@ -1,7 +1,8 @@
 """The typed result manifest: the only shape in which a result may leave a run.
 
 Not free-form bytes: declared tables (group columns, count columns, the cohort size), summary
-statistics with their n, and model files in declared formats. Unknown fields are refused and
+statistics with their n, model files in declared formats, and plots (PNG images the station
+re-encodes before anyone sees them, always held for a steward). Unknown fields are refused and
 cell strings are short category labels, so free text cannot ride along in a table; free-text
 ``messages`` exist but are always held for a steward.
 """
@@ -85,12 +86,40 @@ class ModelFile(ApiModel):
     data_base64: str = Field(max_length=512 * 1024 * 1024)
 
 
+#: A plot's bounds: its PNG file, each side in pixels, and plots per result.
+MAX_PLOT_BYTES = 8 * 1024 * 1024
+MAX_PLOT_SIDE = 4096
+MAX_PLOTS = 4
+#: A plot's title: one line of plain words, figures and punctuation (no markup characters).
+PLOT_TITLE = r"^[A-Za-z0-9][A-Za-z0-9 _.,:;/+()%=?!'-]{0,119}$"
+
+
+class PlotFile(ApiModel):
+    """A picture the algorithm drew: a PNG file, which the station re-encodes and a steward
+    looks at before it leaves."""
+
+    name: str = Field(pattern=IDENTIFIER)
+    title: str = Field(pattern=PLOT_TITLE, max_length=120)
+    format: Literal["png"] = "png"
+    #: The PNG file, base64 (4 characters for every 3 bytes).
+    data_base64: str = Field(max_length=(MAX_PLOT_BYTES + 2) // 3 * 4)
+
+
 class ResultManifest(ApiModel):
     schema_version: Literal["pht.result/v1"] = "pht.result/v1"
     tables: list[ResultTable] = Field(default_factory=list, max_length=32)
     statistics: list[Statistic] = Field(default_factory=list, max_length=1024)
     models: list[ModelFile] = Field(default_factory=list, max_length=16)
+    #: Pictures the algorithm drew: never released automatically.
+    plots: list[PlotFile] = Field(default_factory=list, max_length=MAX_PLOTS)
     #: Free text from the algorithm: never released automatically.
     messages: list[Annotated[str, Field(max_length=2048)]] = Field(
         default_factory=list, max_length=16
     )
+
+    @model_validator(mode="after")
+    def _plot_names_unique(self) -> "ResultManifest":
+        names = [plot.name for plot in self.plots]
+        if len(set(names)) != len(names):
+            raise ValueError("plot names must be unique")
+        return self

@@ -414,3 +414,10 @@ def facts_of(parsed: Any) -> QueryFacts:
     except Exception as exc:  # a parse tree shape the walk does not know: refuse, never crash
         raise QuerySyntaxError(f"the query could not be analysed ({type(exc).__name__})") from None
     return facts
+
+
+def lexical_tokens(text: str) -> Iterator[tuple[str, str]]:
+    """The lexical tokens of ``text`` as (kind, text), whitespace and comments included, in
+    linear time; joined, they give ``text`` back. For tools that lay a query out."""
+    for kind, value in _tokens(text):
+        yield kind or "other", value

@@ -8,6 +8,7 @@ directory (``$PHT_TEST_ARTEFACTS/screenshots``, else ``.artefacts/screenshots``)
 """
 
 import asyncio
+import base64
 import hashlib
 import io
 import os
@@ -21,6 +22,7 @@ from typing import Any, Final
 
 import httpx
 import yaml
+from matplotlib.figure import Figure
 from PIL import Image
 from playwright.async_api import Page, ViewportSize
 
@@ -74,7 +76,7 @@ DONE: Final = {"jobSucceeded": True, "reason": "RunCompleted"}
 GUIDE_SCREENSHOTS: Final = {
     "Signing in": ("signin",),
     "Pending approvals": ("approvals", "approval", "approval-decision"),
-    "Output checking": ("results", "result"),
+    "Output checking": ("results", "result", "result-plot"),
     "Trains and audit": ("trains", "timeline", "audit"),
 }
 
@@ -156,8 +158,34 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return document
 
 
+#: The plot a seeded result carries, as the console shows it.
+PLOT_TITLE: Final = "Overall survival by stage"
+PLOT_SIZE: Final = (640, 360)
+
+
+def survival_plot_png() -> bytes:
+    """Survival curves drawn as an algorithm would, text chunks matplotlib writes included."""
+    figure = Figure(figsize=(PLOT_SIZE[0] / 100, PLOT_SIZE[1] / 100), dpi=100)
+    axes = figure.subplots()
+    days = [0, 180, 365, 730, 1095]
+    for stage, survival in {
+        "I": [1.0, 0.95, 0.9, 0.82, 0.76],
+        "II": [1.0, 0.9, 0.78, 0.65, 0.58],
+        "IIIa": [1.0, 0.8, 0.62, 0.45, 0.36],
+    }.items():
+        axes.step(days, survival, where="post", label=f"stage {stage}")
+    axes.set_xlabel("days")
+    axes.set_ylabel("survival")
+    axes.set_ylim(0, 1.05)
+    axes.legend()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Description": "drawn by the algorithm"})
+    return buffer.getvalue()
+
+
 def row_level_manifest(cohort: int) -> dict[str, Any]:
-    """A result with an aggregate table and a row-level table (each row one patient)."""
+    """A result with an aggregate table, a row-level table (each row one patient) and a plot."""
     return {
         "tables": [
             {
@@ -177,6 +205,13 @@ def row_level_manifest(cohort: int) -> dict[str, Any]:
                 "rows": [["I", 1, float(v)] for v in PATIENT_VALUES],
                 "cohortSize": cohort,
             },
+        ],
+        "plots": [
+            {
+                "name": "survival",
+                "title": PLOT_TITLE,
+                "dataBase64": base64.b64encode(survival_plot_png()).decode("ascii"),
+            }
         ],
         "messages": ["per-patient ages attached for checking"],
     }

@@ -1,6 +1,6 @@
 """A steward's day in the console, in Chromium: sign in with the local login, approve a Train
 with the keyboard alone and see it start, check its held result and release it (the requester
-can then download it), and block another result that carries row-level data.
+can then download it), and block another result that carries row-level data and a plot.
 
 Every page on the way is photographed at 1366×768 and checked: labelled controls, AA contrast,
 no sideways scrolling, no value of the row-level table.
@@ -22,6 +22,8 @@ from .browserkit import (
     FOCUS_OUTLINE_JS,
     MIN_FOCUS_CONTRAST,
     PATIENTS,
+    PLOT_SIZE,
+    PLOT_TITLE,
     TRAIN_FILE,
     ConsoleStation,
     contrast_ratio,
@@ -163,6 +165,14 @@ async def test_a_stewards_day_in_the_console(station: ConsoleStation, page: Page
     await page.get_by_role("link", name="Output checking").click()
     await page.get_by_role("link", name=f"{REQUEST_NAMESPACE}/{ROW_LEVEL}").click()
     await look_at(page, "result-row-level")
+    # Its plot: the canonical PNG from the console's own route, with its size beside it.
+    picture = page.get_by_role("img", name=PLOT_TITLE)
+    await picture.scroll_into_view_if_needed()
+    await expect(picture).to_be_visible()
+    loaded = await picture.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
+    assert loaded == [True, *PLOT_SIZE], loaded
+    await expect(page.get_by_text(f"{PLOT_SIZE[0]} × {PLOT_SIZE[1]} pixels")).to_be_visible()
+    await look_at(page, "result-plot")
     await page.get_by_label("Reason").fill(BLOCK_REASON)
     await page.get_by_role("button", name="Block").click()
     await expect(page.get_by_role("status")).to_have_text("Your decision was recorded.")

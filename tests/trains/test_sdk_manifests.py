@@ -118,6 +118,37 @@ def test_statistics_models_and_messages_are_bounded() -> None:
     contract_accepts(manifest)
 
 
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+
+
+def test_plots_are_png_files_with_a_title_and_bounded() -> None:
+    manifest = ResultManifest()
+    manifest.add_plot("survival", "Overall survival by stage (n=60)", PNG)
+    assert manifest.wire()["plots"] == [
+        {
+            "name": "survival",
+            "title": "Overall survival by stage (n=60)",
+            "dataBase64": base64.b64encode(PNG).decode(),
+        }
+    ]
+    assert not manifest.empty
+    with pytest.raises(ManifestError, match="exists already"):
+        manifest.add_plot("survival", "Again", PNG)
+    with pytest.raises(ManifestError, match=r"lower-case identifier|plots"):
+        manifest.add_plot("../survival.png", "Path", PNG)
+    with pytest.raises(ManifestError, match="title"):
+        manifest.add_plot("markup", "<b>bold</b>", PNG)
+    with pytest.raises(ManifestError, match="a plot is a PNG file"):
+        manifest.add_plot("svg", "Vector", b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+    with pytest.raises(ManifestError, match="larger than"):
+        manifest.add_plot("huge", "Huge", PNG + b"\x00" * (8 * 1024 * 1024))
+    for index in range(3):
+        manifest.add_plot(f"p{index}", f"Plot {index}", PNG)
+    with pytest.raises(ManifestError, match="at most 4 plots"):
+        manifest.add_plot("p9", "One too many", PNG)
+    contract_accepts(manifest)
+
+
 @pytest.mark.parametrize(
     ("value", "label"),
     [

@@ -40,6 +40,8 @@ def test_manifest_patterns_match() -> None:
     assert sdk.CATEGORY_LABEL == manifests.CATEGORY_LABEL
     assert sdk.IDENTIFIER == manifests.IDENTIFIER
     assert sdk.FILE_NAME == manifests.FILE_NAME
+    assert sdk.PLOT_TITLE == manifests.PLOT_TITLE
+    assert sdk.MAX_PLOT_BYTES == manifests.MAX_PLOT_BYTES
     assert sdk.SHA256_HEX == base.SHA256_HEX
     assert sdk.CAMEL_REASON == base.CAMEL_REASON
 
@@ -56,6 +58,7 @@ def test_manifest_bounds_match() -> None:
     assert _max_length(manifests.ResultManifest, "statistics") == sdk.MAX_STATISTICS
     assert _max_length(manifests.ResultManifest, "models") == sdk.MAX_MODELS
     assert _max_length(manifests.ResultManifest, "messages") == sdk.MAX_MESSAGES
+    assert _max_length(manifests.ResultManifest, "plots") == sdk.MAX_PLOTS
     assert _max_length(manifests.ResultTable, "columns") == sdk.MAX_COLUMNS
     assert _max_length(manifests.ResultTable, "rows") == sdk.MAX_ROWS
     assert _max_length(manifests.ModelFile, "data_base64") == sdk.MAX_MODEL_BASE64_CHARS

@@ -23,19 +23,21 @@ from pht_contract.approvalrecords import (
     approval_refusal,
     train_approval,
 )
+from pht_contract.manifests import IDENTIFIER
 from pht_contract.objects import Obj
 from pht_contract.trains import ReleaseState
 from pht_contract.wire import ReleaseDecision
 from pht_station_api.console.csrf import FORM_FIELD, check_origin, check_token
 from pht_station_api.console.i18n import Translator, choose_language
 from pht_station_api.console.kubeaccess import KubeRefused, StewardKube, steward_kube
-from pht_station_api.console.rendering import render, secure
+from pht_station_api.console.rendering import PICTURE_POLICY, render, secure
 from pht_station_api.console.sessions import COOKIE_NAME, Session, SessionStore
 from pht_station_api.console.signin import SignIn, SignInFailed
 from pht_station_api.console.views import (
     TrainRow,
     awaiting_approval,
     pending_train,
+    picture_bytes,
     result_detail,
     train_row,
 )
@@ -57,6 +59,7 @@ Namespace = Annotated[str, Path(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_
 #: A Kubernetes object name (DNS subdomain): nothing else reaches the Kubernetes API's URLs.
 _LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 Name = Annotated[str, Path(pattern=rf"^{_LABEL}(\.{_LABEL})*$", min_length=1, max_length=253)]
+PlotName = Annotated[str, Path(pattern=IDENTIFIER, max_length=63)]
 Reason = Annotated[str, Form(max_length=REASON_MAX)]
 CsrfField = Annotated[str | None, Form(alias=FORM_FIELD, max_length=256)]
 
@@ -435,6 +438,29 @@ async def held_result(request: Request, namespace: Namespace, name: Name) -> Res
     who = await steward(request)
     await require(who, VERB_RELEASE, namespace, name)
     return await _result_page(request, who, namespace, name)
+
+
+@router.get("/results/{namespace}/{name}/plots/{plot}")
+async def result_plot(
+    request: Request, namespace: Namespace, name: Name, plot: PlotName
+) -> Response:
+    """A plot of a result the steward may see (the same checks as the result's page), as
+    the canonical PNG the station wrote."""
+    who = await steward(request)
+    await require(who, VERB_RELEASE, namespace, name)
+    archive = result_archive(who.state)
+    try:
+        record = archive.find(namespace, name)
+    except StationApiError as error:
+        raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
+    outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    found = next((p for p in (outgoing.plots if outgoing else []) if p.name == plot), None)
+    if found is None:
+        raise ConsoleRefused(404, "refused.no_plot", plot=plot)
+    response = secure(Response(picture_bytes(found), media_type="image/png"))
+    response.headers["Content-Security-Policy"] = PICTURE_POLICY
+    response.headers["Content-Disposition"] = f'inline; filename="{found.name}.png"'
+    return response
 
 
 @router.post("/results/{namespace}/{name}")

@@ -24,7 +24,7 @@ from pht_station_api.console.i18n import (
 
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
     "Cache-Control": "no-store",
@@ -32,6 +32,9 @@ SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
 }
+
+#: A picture is served as an image and nothing else: no document a browser could render or run.
+PICTURE_POLICY: Final = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 ENVIRONMENT: Final = Environment(
     loader=PackageLoader("pht_station_api.console", "templates"),
@@ -50,7 +53,7 @@ def secure(response: Response) -> Response:
 
 class ConsoleHeaders:
     """ASGI middleware: every response to a path under ``prefix`` gets :data:`SECURITY_HEADERS`,
-    whichever part of the app answered."""
+    whichever part of the app answered; a PNG gets the stricter :data:`PICTURE_POLICY`."""
 
     def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app = app
@@ -67,6 +70,8 @@ class ConsoleHeaders:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
+                if headers.get("content-type") == "image/png":
+                    headers["Content-Security-Policy"] = PICTURE_POLICY
             await send(message)
 
         await self.app(scope, receive, send_secured)

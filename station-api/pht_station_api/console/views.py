@@ -18,10 +18,12 @@ from pht_contract import constants
 from pht_contract.aggregates import AggregateResult, OutgoingResult
 from pht_contract.approvalrecords import approval_refusal
 from pht_contract.evaluation import check_query_facts, required_approvers
-from pht_contract.manifests import ModelFile, ResultTable
+from pht_contract.manifests import ModelFile, PlotFile, ResultTable
 from pht_contract.objects import Obj
 from pht_contract.policies import StationPolicySpec
+from pht_contract.sparqlformat import NotFormatted, format_query
 from pht_station_api.console.plots import Plot, survival_plot
+from pht_station_api.disclosure.png import InvalidPlot, png_size
 from pht_station_api.disclosure.trust import image_digest, review_for
 from pht_station_api.results.records import ResultRecord
 
@@ -50,9 +52,13 @@ class TrainRow:
 @dataclass(frozen=True)
 class QueryView:
     name: str
+    #: The query as submitted: what runs, character for character.
     sparql: str
     verdict: str
     problems: list[str]
+    #: The same query laid out for reading; empty when it is shown as written (``note`` says why).
+    formatted: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,13 @@ def _query_views(spec: Obj, policy: StationPolicySpec | None) -> list[QueryView]
             found, _ = check_query_facts(text, policy.data_access, f"spec.queries[{index}].sparql")
             verdict = "refused" if found else "allowed"
             problems = [f"{v.message} [{v.reason}]" for v in found]
-        views.append(QueryView(str(query.get("name", "")), text, verdict, problems))
+        try:
+            formatted, note = format_query(text), ""
+        except NotFormatted as refused:
+            formatted, note = "", str(refused)
+        views.append(
+            QueryView(str(query.get("name", "")), text, verdict, problems, formatted, note)
+        )
     return views
 
 
@@ -234,6 +246,17 @@ class ModelSummary:
 
 
 @dataclass(frozen=True)
+class PictureView:
+    """A plot the algorithm drew, as the station re-encoded it: shown from its own route."""
+
+    name: str
+    title: str
+    size_bytes: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class ResultDetail:
     namespace: str
     name: str
@@ -249,6 +272,7 @@ class ResultDetail:
     aggregates: list[tuple[str, str, str]] = field(default_factory=list)
     earlier: list[tuple[str, str, str]] = field(default_factory=list)
     plots: list[Plot] = field(default_factory=list)
+    pictures: list[PictureView] = field(default_factory=list)
     #: Where the differencing ledger looked for earlier results, and the audited cohort sizes.
     ledger_scopes: list[str] = field(default_factory=list)
     cohorts: list[int] = field(default_factory=list)
@@ -333,6 +357,20 @@ def model_summary(model: ModelFile) -> ModelSummary:
     return ModelSummary(model.name, model.format, model.size_bytes, model.sha256, tensors, note)
 
 
+def picture_bytes(plot: PlotFile) -> bytes:
+    """The plot's canonical PNG as the outgoing manifest holds it."""
+    return base64.b64decode(plot.data_base64, validate=True)
+
+
+def picture_view(plot: PlotFile) -> PictureView:
+    data = picture_bytes(plot)
+    try:
+        width, height = png_size(data)
+    except InvalidPlot:
+        width, height = 0, 0
+    return PictureView(plot.name, plot.title, len(data), width, height)
+
+
 def _aggregate_tables(aggregate: AggregateResult) -> TablePreview | None:
     if aggregate.table is None:
         return None
@@ -373,5 +411,6 @@ def result_detail(
     detail.plots.extend(p for p in map(survival_plot, drawn) if p is not None)
     detail.statistics.extend((s.name, f"{s.value:g}", s.n) for s in outgoing.statistics)
     detail.models.extend(model_summary(m) for m in outgoing.models)
+    detail.pictures.extend(picture_view(p) for p in outgoing.plots)
     detail.messages.extend(outgoing.messages)
     return detail

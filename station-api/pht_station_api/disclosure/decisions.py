@@ -1,7 +1,8 @@
 """What the gate decides, and the named rule behind every decision.
 
 A finding names its rule and *where* (a table, a statistic or a model file by its declared name,
-which the manifest schema bounds to identifiers), never a cell value: a blocked result's reason
+which the manifest schema bounds to identifiers; for a refused plot also the reason in a few
+fixed words), never a cell value: a blocked result's reason
 must not itself disclose what it protects.
 """
 
@@ -38,6 +39,8 @@ class Rule(StrEnum):
     MANUAL_RELEASE_REQUIRED = "ManualReleaseRequired"
     DIFFERENCING = "Differencing"
     FREE_TEXT_HELD = "FreeTextHeld"
+    PLOT_HELD = "PlotHeld"
+    INVALID_PLOT = "InvalidPlot"
     INVALID_MANIFEST = "InvalidManifest"
     LABEL_NOT_RELEASABLE = "LabelNotReleasable"
     DUPLICATE_GROUP_ROW = "DuplicateGroupRow"
@@ -58,7 +61,7 @@ class Finding:
     rule: Rule
     #: Released (with suppression), Held or Blocked.
     effect: Outcome | str
-    #: The table, statistic or model by its declared name; ``None`` for the whole result.
+    #: The table, statistic, model or plot by its declared name; ``None`` for the whole result.
     where: str | None = None
 
     def describe(self) -> str:

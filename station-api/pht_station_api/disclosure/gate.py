@@ -12,7 +12,7 @@ algorithm's claims, so such a result is held (``CohortUnverified``) rather than 
 
 Every check runs on every result, but passing them releases a result only when the train's
 image digest has a review in the policy that counts at the moment of the decision
-(:mod:`.trust`); any other result is held for
+(:mod:`.trust`) and the result has no plot (:mod:`.plots`); any other result is held for
 a steward with the findings attached (``StewardReviewRequired``, named only when no more
 specific rule holds or blocks it).
 """
@@ -31,6 +31,7 @@ from pht_station_api.disclosure.caps import review_caps
 from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome, Rule, decide
 from pht_station_api.disclosure.ledgers import LINKED, differs_too_little
 from pht_station_api.disclosure.models import review_models
+from pht_station_api.disclosure.plots import review_plots
 from pht_station_api.disclosure.tables import review_tables
 from pht_station_api.disclosure.trust import review_for
 
@@ -66,6 +67,8 @@ def evaluate(
     findings += review.findings
     findings += review_caps(manifest, review.tables, review.statistics, policy, audited_cohort)
     findings += review_models(manifest.models, policy)
+    plots = review_plots(manifest.plots)
+    findings += plots.findings
     if manifest.messages:
         findings.append(Finding(Rule.FREE_TEXT_HELD, Outcome.HELD))
     if policy.manual_release_for_all:
@@ -77,7 +80,7 @@ def evaluate(
         # Last, so that a more specific hold names the decision.
         findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD))
     released = manifest.model_copy(
-        update={"tables": review.tables, "statistics": review.statistics}
+        update={"tables": review.tables, "statistics": review.statistics, "plots": plots.plots}
     )
     return decide(findings, released, cohorts, review.suppressed_cells)
 

@@ -228,4 +228,5 @@ async def test_markup_in_a_trains_fields_is_shown_as_text(
     assert "<script>" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "&lt;/pre&gt;&lt;script&gt;alert(" in page.text
-    assert page.text.count("alert(&#39;sparql&#39;)") == 150
+    # Shown laid out and, in the "as submitted" block, as written: escaped text both times.
+    assert page.text.count("alert(&#39;sparql&#39;)") == 2 * 150

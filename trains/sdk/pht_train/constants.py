@@ -64,6 +64,9 @@ MAX_MODELS: Final = 16
 MAX_MODEL_BASE64_CHARS: Final = 512 * 1024 * 1024
 MAX_MESSAGES: Final = 16
 MAX_MESSAGE_CHARS: Final = 2048
+PLOT_TITLE: Final = r"^[A-Za-z0-9][A-Za-z0-9 _.,:;/+()%=?!'-]{0,119}$"
+MAX_PLOTS: Final = 4
+MAX_PLOT_BYTES: Final = 8 * 1024 * 1024
 
 #: Failure reasons are CamelCase words, like Train condition reasons (pht_contract.base).
 CAMEL_REASON: Final = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"

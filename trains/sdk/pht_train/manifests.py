@@ -2,9 +2,10 @@
 
 A station accepts a result only as a typed manifest: aggregate tables whose columns declare
 their role (``Group`` labels, ``Count`` of patients, derived ``Statistic``) plus the cohort
-size, named statistics with their ``n``, model files in safe formats, and free-text messages
-(always held for a steward). Checking the same patterns and bounds before upload turns a
-refused upload at the end of a long run into an error at the line that built the bad table.
+size, named statistics with their ``n``, model files in safe formats, PNG plots and free-text
+messages (plots and messages are always held for a steward). Checking the same patterns and
+bounds before upload turns a refused upload at the end of a long run into an error at the line
+that built the bad table.
 The SDK is a little stricter than the station where that catches mistakes (counts are
 non-negative integers, numbers are finite, names are unique).
 """
@@ -28,10 +29,13 @@ from pht_train.constants import (
     MAX_MESSAGES,
     MAX_MODEL_BASE64_CHARS,
     MAX_MODELS,
+    MAX_PLOT_BYTES,
+    MAX_PLOTS,
     MAX_ROWS,
     MAX_STATISTICS,
     MAX_TABLES,
     MODEL_FORMATS,
+    PLOT_TITLE,
     RESULT_SCHEMA_VERSION,
 )
 from pht_train.errors import ManifestError
@@ -43,6 +47,8 @@ Cell = int | float | str | None
 _CATEGORY = re.compile(CATEGORY_LABEL)
 _IDENTIFIER = re.compile(IDENTIFIER)
 _FILE_NAME = re.compile(FILE_NAME)
+_PLOT_TITLE = re.compile(PLOT_TITLE)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _LABEL_CHARS = re.compile(r"[^A-Za-z0-9 _.,:/+()<>=-]")
 
 
@@ -104,6 +110,7 @@ class ResultManifest:
         self._statistics: list[dict[str, Any]] = []
         self._models: list[ModelFile] = []
         self._messages: list[str] = []
+        self._plots: list[dict[str, str]] = []
 
     def add_table(
         self,
@@ -204,6 +211,30 @@ class ResultManifest:
         self._models.append(model)
         return model
 
+    def add_plot(self, name: str, title: str, png: bytes) -> None:
+        """A PNG picture (``figure.savefig(buffer, format="png")``): the station re-encodes it
+        and always holds the result for a steward, who looks at it."""
+        where = f"plots[{name!r}]"
+        _check_identifier(name, where)
+        if not isinstance(title, str) or not _PLOT_TITLE.match(title):
+            raise ManifestError(
+                f"{where}: a title is one line of 1-120 letters, digits, spaces and "
+                "_.,:;/+()%=?!'- characters"
+            )
+        if any(p["name"] == name for p in self._plots):
+            raise ManifestError(f"{where}: a plot with this name exists already")
+        if len(self._plots) >= MAX_PLOTS:
+            raise ManifestError(f"{where}: at most {MAX_PLOTS} plots")
+        if not isinstance(png, bytes | bytearray | memoryview):
+            raise ManifestError(f"{where}: the plot must be bytes")
+        data = bytes(png)
+        if not data.startswith(_PNG_SIGNATURE):
+            raise ManifestError(f"{where}: a plot is a PNG file (save it with format='png')")
+        if len(data) > MAX_PLOT_BYTES:
+            raise ManifestError(f"{where}: the file is larger than {MAX_PLOT_BYTES} bytes")
+        encoded = base64.b64encode(data).decode("ascii")
+        self._plots.append({"name": name, "title": title, "dataBase64": encoded})
+
     def add_message(self, text: str) -> None:
         """Free text for the steward: never released automatically, so keep it short."""
         if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
@@ -214,7 +245,9 @@ class ResultManifest:
 
     @property
     def empty(self) -> bool:
-        return not (self._tables or self._statistics or self._models or self._messages)
+        return not (
+            self._tables or self._statistics or self._models or self._plots or self._messages
+        )
 
     def wire(self) -> dict[str, Any]:
         """The manifest as the station reads it (camelCase keys)."""
@@ -223,6 +256,7 @@ class ResultManifest:
             "tables": [dict(t) for t in self._tables],
             "statistics": [dict(s) for s in self._statistics],
             "models": [m.wire() for m in self._models],
+            "plots": [dict(p) for p in self._plots],
             "messages": list(self._messages),
         }
 

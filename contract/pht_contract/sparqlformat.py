@@ -1,0 +1,265 @@
+"""SPARQL laid out for a reader: the same tokens, one pattern per line, indented by group.
+
+A steward approves the query that runs, so the layout may change whitespace and the case of
+keywords and nothing else: strings, IRIs, prefixed names, numbers and comments are copied as
+they are, every comment on a line of its own. Keywords are upper-cased, ``PREFIX`` lines come
+first, each ``{`` opens an indented group, every triple pattern ends its line, ``;`` and ``,``
+continuations are indented under their subject, and ``FILTER``, ``OPTIONAL``, ``UNION``,
+``BIND``, ``VALUES``, subqueries and the solution modifiers start lines of their own.
+
+The result is checked before it is returned: re-read, it must give the same tokens as the text
+as written (so it has the same :func:`~pht_contract.sparql.query_hash` and parses to the same
+query). Text that is too long, nested too deep, ambiguous to parsers, or that would not survive
+the check is refused with :class:`NotFormatted`, and the caller shows it as written. Pure text
+work in linear time; nothing is parsed into a query and nothing is executed.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from pht_contract.sparql import KEYWORDS, QuerySyntaxError, lexical_tokens, refuse_ambiguous
+
+#: Bounds beyond which a query is shown as written: its characters, tokens and group depth.
+MAX_CHARS: Final = 64 * 1024
+MAX_TOKENS: Final = 20_000
+MAX_DEPTH: Final = 32
+INDENT: Final = "  "
+
+#: Keywords that begin a line of their own where they stand outside parentheses.
+LINE_KEYWORDS: Final = frozenset(
+    [
+        "PREFIX",
+        "BASE",
+        "SELECT",
+        "CONSTRUCT",
+        "DESCRIBE",
+        "ASK",
+        "WHERE",
+        "FROM",
+        "FILTER",
+        "OPTIONAL",
+        "MINUS",
+        "BIND",
+        "VALUES",
+        "GRAPH",
+        "SERVICE",
+        "GROUP",
+        "ORDER",
+        "HAVING",
+        "LIMIT",
+        "OFFSET",
+        "INSERT",
+        "DELETE",
+        "LOAD",
+        "CLEAR",
+        "DROP",
+        "CREATE",
+        "ADD",
+        "MOVE",
+        "COPY",
+        "WITH",
+        "USING",
+    ]
+)
+#: Keywords after which ``GRAPH`` (or another line keyword) continues the same statement.
+CONTINUED_BY: Final = frozenset(
+    [
+        "CLEAR",
+        "DROP",
+        "CREATE",
+        "LOAD",
+        "INTO",
+        "ADD",
+        "MOVE",
+        "COPY",
+        "TO",
+        "SILENT",
+        "INSERT",
+        "DELETE",
+        "DATA",
+        "NAMED",
+    ]
+)
+#: Keywords written with a space before their ``(``; other words call a function: ``COUNT(``.
+SPACED_BEFORE_PARENTHESIS: Final = frozenset(
+    [
+        "FILTER",
+        "BIND",
+        "VALUES",
+        "SELECT",
+        "IN",
+        "NOT",
+        "BY",
+        "AS",
+        "HAVING",
+        "WHERE",
+        "DISTINCT",
+        "REDUCED",
+    ]
+)
+#: Literals that stay as written (``true``, not ``TRUE``).
+LITERAL_WORDS: Final = frozenset({"true", "false"})
+_LAYOUT_KINDS: Final = frozenset({"ws", "comment"})
+
+
+class NotFormatted(ValueError):
+    """The query is shown as written; the message says why."""
+
+
+@dataclass
+class _Layout:
+    lines: list[str] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)
+    depth: int = 0
+    #: Extra indentation of a ``;`` or ``,`` continuation of the current triple pattern.
+    continuation: int = 0
+    #: Parentheses and brackets open within the current group (one entry per open group).
+    open_parens: list[int] = field(default_factory=lambda: [0])
+    previous: tuple[str, str] = ("", "")
+    #: A ``}`` ended the line, unless what follows belongs on it (``.``, ``UNION``, ``)``).
+    closed_group: bool = False
+    in_prologue: bool = True
+
+    @property
+    def parens(self) -> int:
+        return self.open_parens[-1]
+
+    def break_line(self) -> None:
+        if self.words:
+            indent = INDENT * (self.depth + self.continuation)
+            self.lines.append(indent + "".join(self.words))
+            self.words = []
+        self.closed_group = False
+
+    def add(self, kind: str, text: str) -> None:
+        if self.words and _spaced(self.previous, (kind, text)):
+            self.words.append(" ")
+        self.words.append(text)
+        self.previous = (kind, text)
+
+
+def _spaced(before: tuple[str, str], token: tuple[str, str]) -> bool:
+    """Whether a space separates two tokens on one line (none where it would change a token)."""
+    kind, text = token
+    previous_kind, previous = before
+    if text in (",", ")", "]") or kind == "langtag" or "^^" in (text, previous):
+        return False
+    if previous in ("(", "!", "^") and previous_kind == "other":
+        return False
+    if text == "(":
+        return previous_kind in ("var", "number", "string", "other") or (
+            previous_kind == "word" and previous.upper() in SPACED_BEFORE_PARENTHESIS
+        )
+    # No space before a property path's modifier: ``ex:knows+``.
+    path_step = previous_kind in ("pname", "iri") or previous in (")", "a")
+    return text not in ("*", "+", "?") or not path_step
+
+
+def _significant(tokens: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Tokens that carry meaning, keywords in one case: what the layout must keep."""
+    kept = []
+    for kind, text in tokens:
+        if kind in _LAYOUT_KINDS:
+            continue
+        if kind == "word" and text.lower() in KEYWORDS:
+            text = text.upper()
+        kept.append((kind, text))
+    return kept
+
+
+def _keyword(kind: str, text: str) -> str:
+    if kind == "word" and text.lower() in KEYWORDS and text.lower() not in LITERAL_WORDS:
+        return text.upper()
+    return text
+
+
+def _lay_out(tokens: list[tuple[str, str]]) -> str:
+    layout = _Layout()
+    for kind, raw in tokens:
+        if kind == "ws":
+            continue
+        if kind == "comment":
+            layout.break_line()
+            layout.words = [raw.rstrip()]
+            layout.break_line()
+            layout.previous = ("", "")
+            continue
+        text = _keyword(kind, raw)
+        if layout.closed_group and text not in (".", ")", ",", ";", "UNION"):
+            layout.break_line()
+        layout.closed_group = False
+        keyword = text if kind == "word" else ""
+        if keyword in LINE_KEYWORDS and layout.parens == 0:
+            if layout.in_prologue and keyword not in ("PREFIX", "BASE") and layout.lines:
+                layout.break_line()
+                layout.lines.append("")
+            if keyword not in ("PREFIX", "BASE"):
+                layout.in_prologue = False
+            if not (layout.previous[0] == "word" and layout.previous[1] in CONTINUED_BY):
+                layout.break_line()
+                layout.continuation = 0
+        if text == "{":
+            if layout.previous == ("other", ")") and layout.words[:1] != ["VALUES"]:
+                layout.break_line()  # a group after a FILTER or BIND starts a line
+            layout.add(kind, text)
+            layout.break_line()
+            layout.depth += 1
+            layout.continuation = 0
+            layout.open_parens.append(0)
+            if layout.depth > MAX_DEPTH:
+                raise NotFormatted(f"nested deeper than {MAX_DEPTH} groups")
+            continue
+        if text == "}":
+            layout.break_line()
+            layout.depth = max(layout.depth - 1, 0)
+            layout.continuation = 0
+            if len(layout.open_parens) > 1:
+                layout.open_parens.pop()
+            layout.previous = ("", "")
+            layout.add(kind, text)
+            layout.closed_group = True
+            continue
+        if text in ("(", "[") and kind == "other":
+            layout.open_parens[-1] += 1
+        elif text in (")", "]") and kind == "other":
+            layout.open_parens[-1] = max(layout.parens - 1, 0)
+        layout.add(kind, text)
+        if layout.parens == 0 and kind == "other" and layout.depth > 0:
+            if text == ".":
+                layout.break_line()
+                layout.continuation = 0
+            elif text in (";", ","):
+                layout.break_line()
+                layout.continuation = 1 if text == ";" else 2
+                layout.previous = ("", "")
+        if kind == "iri" and layout.parens == 0 and layout.words[0] in ("PREFIX", "BASE"):
+            layout.break_line()  # ``PREFIX ex: <...>`` ends with its IRI
+    layout.break_line()
+    return "\n".join(layout.lines) + "\n"
+
+
+def format_query(text: str) -> str:
+    """The query laid out, or :class:`NotFormatted` (show it as written)."""
+    if len(text) > MAX_CHARS:
+        raise NotFormatted(f"longer than {MAX_CHARS} characters")
+    try:
+        refuse_ambiguous(text)
+    except QuerySyntaxError:
+        raise NotFormatted("control characters or \\u escapes") from None
+    tokens: list[tuple[str, str]] = []
+    for token in lexical_tokens(text):
+        tokens.append(token)
+        if len(tokens) > MAX_TOKENS:
+            raise NotFormatted(f"more than {MAX_TOKENS} tokens")
+    formatted = _lay_out(tokens)
+    if len(formatted) > 4 * len(text) + 4096:
+        raise NotFormatted("the layout would be much longer than the query")
+    if _significant(lexical_tokens(formatted)) != _significant(tokens):
+        raise NotFormatted("the layout would change how the query reads")
+    comments = [t for k, t in tokens if k == "comment"]
+    if [t for k, t in lexical_tokens(formatted) if k == "comment"] != [
+        c.rstrip() for c in comments
+    ]:
+        raise NotFormatted("the layout would change a comment")
+    return formatted

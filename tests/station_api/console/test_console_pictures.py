@@ -1,0 +1,158 @@
+"""Plots on the console's output-checking page: the canonical PNG from a route of its own,
+only for a steward who may see the result, and to the requester only with the released result.
+"""
+
+import base64
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+from consolekit import ORIGIN, RESEARCHER, STEWARD, WARD_STEWARD, post_form, signed_in
+from pngfiles import chunk, png
+from stationkit import bearer, example_query, operator_headers, registration
+
+from pht_contract.wire import (
+    RESULT_PATH,
+    SPARQL_PATH,
+    TRAIN_COMPLETION_PATH,
+    TRAIN_REGISTRATION_PATH,
+    TrainRegistration,
+)
+from pht_station_api.disclosure.png import canonical_png
+from pht_station_api.state import StationState
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+KM = example_query("kaplan-meier")
+HIDDEN_TEXT = b"Comment\x00patient 4711 born 1950-01-01"
+UPLOADED = png(48, 32, after_image=chunk(b"tEXt", HIDDEN_TEXT))
+
+
+def plotted_manifest() -> dict[str, Any]:
+    return {
+        "tables": [
+            {
+                "name": "stages",
+                "columns": [{"name": "stage", "role": "Group"}, {"name": "n", "role": "Count"}],
+                "rows": [["I", 30], ["IIIa", 30]],
+                "cohortSize": 60,
+            }
+        ],
+        "plots": [
+            {
+                "name": "survival",
+                "title": "Survival by stage",
+                "dataBase64": base64.b64encode(UPLOADED).decode(),
+            }
+        ],
+    }
+
+
+async def plotted_train(
+    inside: httpx.AsyncClient, namespace: str = "pht-requests"
+) -> TrainRegistration:
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM])
+    reg = reg.model_copy(update={"namespace": namespace, "requested_by": RESEARCHER.username})
+    put = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert put.status_code == 201, put.text
+    answer = await inside.get(SPARQL_PATH, params={"query": KM}, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    upload = await inside.put(RESULT_PATH, json=plotted_manifest(), headers=bearer(token))
+    assert upload.status_code == 201, upload.text
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid),
+        json={"jobSucceeded": True, "reason": "RunCompleted"},
+        headers=operator_headers(),
+    )
+    assert done.status_code == 200, done.text
+    return reg
+
+
+def plot_path(reg: TrainRegistration, plot: str = "survival") -> str:
+    return f"/console/results/{reg.namespace}/{reg.name}/plots/{plot}"
+
+
+async def test_the_page_shows_the_plot_and_its_route_serves_the_canonical_png(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    reg = await plotted_train(inside)
+    record = console_station.results.find(reg.namespace, reg.name)
+    assert (record.release.value, record.rule) == ("Held", "PlotHeld")
+    await signed_in(browser, STEWARD)
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert page.status_code == 200, page.text
+    canonical = canonical_png(UPLOADED).data
+    assert f'<img src="{plot_path(reg)}" alt="Survival by stage" width="48" height="32">' in (
+        page.text
+    )
+    assert f"48 × 32 pixels, {len(canonical)} bytes" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "img-src 'self';" in csp and "data:" not in csp
+    picture = await browser.get(plot_path(reg))
+    assert picture.status_code == 200
+    assert picture.content == canonical
+    assert HIDDEN_TEXT not in picture.content and b"tEXt" not in picture.content
+    assert picture.headers["content-type"] == "image/png"
+    assert picture.headers["x-content-type-options"] == "nosniff"
+    assert picture.headers["content-security-policy"] == (
+        "default-src 'none'; sandbox; frame-ancestors 'none'"
+    )
+    assert picture.headers["cache-control"] == "no-store"
+
+
+async def test_an_unknown_plot_or_a_name_with_path_characters_is_refused(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    reg = await plotted_train(inside)
+    await signed_in(browser, STEWARD)
+    missing = await browser.get(plot_path(reg, "other"))
+    assert missing.status_code == 404
+    assert "no plot named other" in missing.text
+    for bad in ("..%2Fstate.json", "survival.png", "Survival"):
+        answer = await browser.get(plot_path(reg, bad))
+        assert answer.status_code in (404, 422), bad
+        assert answer.headers["content-type"] != "image/png"
+
+
+async def test_a_researcher_cannot_fetch_a_plot_before_release_and_gets_it_with_the_result(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    reg = await plotted_train(inside)
+    await signed_in(browser, RESEARCHER)
+    refused = await browser.get(plot_path(reg))
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] != "image/png"
+    before = await browser.get(
+        f"/results/{reg.namespace}/{reg.name}", headers=bearer(RESEARCHER.token)
+    )
+    assert (before.status_code, before.json()["reason"]) == (404, "NotReleased")
+    csrf = await signed_in(browser, STEWARD)
+    released = await browser.post(
+        f"/console/results/{reg.namespace}/{reg.name}",
+        data=post_form(csrf, decision="Release", reason="the plot shows curves only"),
+        headers=ORIGIN,
+    )
+    assert released.status_code == 200, released.text
+    # Released or not, the console's route is for stewards only.
+    await signed_in(browser, RESEARCHER)
+    assert (await browser.get(plot_path(reg))).status_code == 403
+    download = await browser.get(
+        f"/results/{reg.namespace}/{reg.name}", headers=bearer(RESEARCHER.token)
+    )
+    assert download.status_code == 200, download.text
+    (plot,) = download.json()["plots"]
+    assert base64.b64decode(plot["dataBase64"]) == canonical_png(UPLOADED).data
+
+
+async def test_a_steward_of_another_namespace_cannot_fetch_the_plot(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    elsewhere = await plotted_train(inside, namespace="ward-b")
+    await signed_in(browser, WARD_STEWARD)
+    answer = await browser.get(plot_path(elsewhere))
+    assert answer.status_code == 403
+    assert answer.headers["content-type"] != "image/png"
