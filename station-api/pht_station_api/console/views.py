@@ -20,9 +20,9 @@ from pht_contract.approvalrecords import approval_refusal
 from pht_contract.evaluation import check_query_facts, required_approvers
 from pht_contract.manifests import ModelFile, ResultTable
 from pht_contract.objects import Obj
-from pht_contract.policies import StationPolicySpec
+from pht_contract.policies import DisclosurePolicy, StationPolicySpec
 from pht_station_api.console.plots import Plot, survival_plot
-from pht_station_api.disclosure.trust import image_digest, review_for
+from pht_station_api.disclosure.trust import image_digest, review_for, signed_review_check
 from pht_station_api.results.records import ResultRecord
 
 
@@ -63,6 +63,17 @@ class ApprovalRecordView:
 
 
 @dataclass(frozen=True)
+class SignedReviewView:
+    """A Train's signed image review as the station judges it now."""
+
+    #: A :class:`~pht_contract.signedreviews.SignedReviewState` value.
+    state: str
+    reviewer: str = ""
+    key_name: str = ""
+    until: str = ""
+
+
+@dataclass(frozen=True)
 class PendingTrain:
     train: TrainRow
     purpose: str
@@ -71,6 +82,7 @@ class PendingTrain:
     spec_hash: str
     digest: str | None
     reviewed_by: str | None
+    signed_review: SignedReviewView | None
     resources: list[tuple[str, str]]
     queries: list[QueryView]
     parameters: str
@@ -159,6 +171,25 @@ def _recorded(approvals: list[Obj], train: Obj) -> list[ApprovalRecordView]:
     return found
 
 
+def _signed_review(
+    policy: StationPolicySpec | None, image: str, envelope: object, moment: datetime
+) -> SignedReviewView | None:
+    """How the station judges the Train's signed review now; without a valid policy no key is
+    trusted."""
+    if not isinstance(envelope, str):
+        return None
+    disclosure = policy.disclosure if policy is not None else DisclosurePolicy()
+    check = signed_review_check(disclosure, image, envelope, moment)
+    if check is None:
+        return None
+    return SignedReviewView(
+        check.state.value,
+        reviewer=check.review.review.reviewer if check.review is not None else "",
+        key_name=check.signer.name if check.signer is not None else "",
+        until=check.until or "",
+    )
+
+
 def pending_train(
     train: Obj, policy: Obj | None, approvals: list[Obj], now: datetime | None = None
 ) -> PendingTrain:
@@ -168,11 +199,8 @@ def pending_train(
     resources = spec.get("resources") or {}
     policy_spec = _policy_spec(policy)
     image = str(spec.get("image", ""))
-    review = (
-        review_for(policy_spec.disclosure, image, now or datetime.now(UTC))
-        if policy_spec is not None
-        else None
-    )
+    moment = now or datetime.now(UTC)
+    review = review_for(policy_spec.disclosure, image, moment) if policy_spec is not None else None
     annotations = (train.get("metadata") or {}).get("annotations") or {}
     requested_by = annotations.get(constants.ANNOTATION_REQUESTED_BY, "")
     parameters = spec.get("parameters")
@@ -192,6 +220,7 @@ def pending_train(
         spec_hash=str((train.get("status") or {}).get("specHash", "")),
         digest=image_digest(image),
         reviewed_by=review.reviewer if review is not None else None,
+        signed_review=_signed_review(policy_spec, image, spec.get("signedReview"), moment),
         resources=[(str(k), str(v)) for k, v in sorted(resources.items())],
         queries=_query_views(spec, policy_spec),
         parameters=shown_parameters,

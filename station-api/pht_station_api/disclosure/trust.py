@@ -9,6 +9,10 @@ moved to other code after the review. Only a review that counts at the moment of
 counts: one dated in the future or already expired is no review. And only the image as built
 counts: a run whose Train overrides ``command`` or ``args``, or mounts an input artifact, is
 judged as an unreviewed image (the station API is told so at registration).
+
+A review signed by a reviewer key the policy lists in ``trustedReviewers`` (the Train carries
+it in ``spec.signedReview``) counts the same way, under the same conditions, and also only
+while the station trusts the key.
 """
 
 import hashlib
@@ -17,6 +21,7 @@ from datetime import datetime
 from typing import Final
 
 from pht_contract.policies import DisclosurePolicy, ImageReview
+from pht_contract.signedreviews import SignedReviewCheck, check_signed_review
 from pht_contract.wire import DetailValue
 
 DIGEST: Final = re.compile(r"sha256:[a-f0-9]{64}")
@@ -42,9 +47,43 @@ def review_for(
     return max(counting, key=lambda r: r.expires_at, default=None)
 
 
-def review_record(review: ImageReview) -> dict[str, DetailValue]:
+def signed_review_check(
+    policy: DisclosurePolicy, image: str | None, envelope: str | None, moment: datetime
+) -> SignedReviewCheck | None:
+    """The verdict on a Train's signed review against the policy's trusted reviewer keys for
+    ``image`` at ``moment``; ``None`` when the Train carries none."""
+    if envelope is None:
+        return None
+    return check_signed_review(envelope, policy.trusted_reviewers, image_digest(image), moment)
+
+
+def trusted_review(
+    policy: DisclosurePolicy, image: str | None, envelope: str | None, moment: datetime | None
+) -> ImageReview | SignedReviewCheck | None:
+    """What lets a result of ``image`` skip a steward at ``moment``: the policy's review of
+    its digest, else a signed review that counts; ``None`` when neither does."""
+    review = review_for(policy, image, moment)
+    if review is not None or moment is None:
+        return review
+    check = signed_review_check(policy, image, envelope, moment)
+    return check if check is not None and check.counts else None
+
+
+def review_record(trust: ImageReview | SignedReviewCheck) -> dict[str, DetailValue]:
     """What the provenance chain keeps of the review behind an automatic release: who, when,
-    until when, the link, and the notes' hash (the text stays in the policy's history)."""
+    until when, the link, and the notes' hash (the text stays in the policy's history); for
+    a signed review also the key that signed it and the envelope's hash."""
+    if isinstance(trust, SignedReviewCheck):
+        assert trust.review is not None and trust.signer is not None
+        record = _review_facts(trust.review.review)
+        record["reviewKeyId"] = trust.key_id
+        record["reviewKeyName"] = trust.signer.name
+        record["reviewEnvelopeSha256"] = trust.review.sha256
+        return record
+    return _review_facts(trust)
+
+
+def _review_facts(review: ImageReview) -> dict[str, DetailValue]:
     record: dict[str, DetailValue] = {
         "reviewDigest": review.digest,
         "reviewer": review.reviewer,
