@@ -119,6 +119,8 @@ def load_public_key(pem: str) -> ReviewerKey:
 
 def load_private_key(pem: bytes) -> SigningKey:
     """A reviewer's unencrypted PEM private key (PKCS#8 or the traditional EC form)."""
+    if b"PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
+        raise ReviewerKeyError("this is a public key: sign with the reviewer's private key")
     try:
         loaded = serialization.load_pem_private_key(pem, password=None)
     except TypeError:

@@ -97,7 +97,8 @@ def _b64(text: str, what: str) -> bytes:
 def _first_error(exc: ValidationError, where: str) -> SignedReviewError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first.get("loc", ()))
-    return SignedReviewError(f"{where}{'.' + loc if loc else ''}: {first.get('msg')}")
+    why = str(first.get("msg")).removeprefix("Value error, ")
+    return SignedReviewError(f"{where}{'.' + loc if loc else ''}: {why}")
 
 
 def parse_signed_review(text: str) -> SignedReview:
