@@ -8,7 +8,7 @@ review (or one dated in the future) counts for nothing, and such results are hel
 
 The policy's ``spec.disclosure.trustedReviewers`` are listed after the reviews: the reviewer
 keys whose signed reviews (a Train's ``spec.signedReview``) count the same way while the key
-is trusted. ``pht reviews sign`` and ``pht reviews verify`` are in :mod:`.reviewsigning`.
+is trusted. ``pht reviews sign`` and ``pht reviews verify`` are in :mod:`pht_cli.reviewsigning`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ import httpx2
 import lightkube
 from pydantic import ValidationError
 
-from pht_cli import kube, output
-from pht_cli.commands import reviewsigning
+from pht_cli import kube, output, reviewsigning
 from pht_contract import constants
 from pht_contract.policies import ImageReview, StationPolicySpec, TrustedReviewer
 from pht_contract.times import parse_utc, utc_now
@@ -139,7 +138,7 @@ def _reviews(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "reviews",
-        help="image reviews recorded in the station policy",
+        help="image reviews and trusted reviewer keys; sign and verify",
         description="List the image reviews recorded in the StationPolicy "
         "(spec.disclosure.reviewedImages): digest, reviewer, date, expiry and whether each "
         "counts now, then the reviewer keys it trusts (spec.disclosure.trustedReviewers). "
