@@ -32,7 +32,7 @@ from pht_station_api.disclosure.decisions import Finding, GateDecision, Outcome,
 from pht_station_api.disclosure.ledgers import LINKED, differs_too_little
 from pht_station_api.disclosure.models import review_models
 from pht_station_api.disclosure.tables import review_tables
-from pht_station_api.disclosure.trust import trusted_review
+from pht_station_api.disclosure.trust import trusted_review, why_not_counted
 
 
 def declared_cohorts(manifest: ResultManifest, audited: int | None) -> tuple[int, ...]:
@@ -76,8 +76,10 @@ def evaluate(
     if differs_too_little(cohorts, released_cohorts, policy.differencing_threshold):
         findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD))
     if trusted_review(policy, image, signed_review, at) is None:
-        # Last, so that a more specific hold names the decision.
-        findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD))
+        # Last, so that a more specific hold names the decision. A signed review that did not
+        # count says why (for the steward; the Train's status names the rule only).
+        why = why_not_counted(policy, image, signed_review, at)
+        findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD, why))
     released = manifest.model_copy(
         update={"tables": review.tables, "statistics": review.statistics}
     )

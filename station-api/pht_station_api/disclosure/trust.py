@@ -21,10 +21,24 @@ from datetime import datetime
 from typing import Final
 
 from pht_contract.policies import DisclosurePolicy, ImageReview
-from pht_contract.signedreviews import SignedReviewCheck, check_signed_review
+from pht_contract.signedreviews import SignedReviewCheck, SignedReviewState, check_signed_review
 from pht_contract.wire import DetailValue
 
 DIGEST: Final = re.compile(r"sha256:[a-f0-9]{64}")
+
+#: Why a Train's signed review did not count, as the gate's finding names it (fixed phrases:
+#: never the envelope's own text).
+NOT_COUNTED: Final = {
+    SignedReviewState.MALFORMED: "signed review unreadable",
+    SignedReviewState.UNTRUSTED_KEY: "signed by a key this station does not trust",
+    SignedReviewState.INVALID_SIGNATURE: "signed review's signature invalid",
+    SignedReviewState.KEY_EXPIRED: "signed by a key this station no longer trusts",
+    SignedReviewState.OTHER_IMAGE: "signed review of another image",
+    SignedReviewState.REVIEW_EXPIRED: "signed review expired",
+    SignedReviewState.NOT_YET_VALID: "signed review dated in the future",
+}
+#: A signed review of a run that does not start the image as built (or without a moment).
+NOT_AS_BUILT: Final = "signed review does not cover a run that changes the image's command"
 
 
 def image_digest(image: str | None) -> str | None:
@@ -67,6 +81,19 @@ def trusted_review(
         return review
     check = signed_review_check(policy, image, envelope, moment)
     return check if check is not None and check.counts else None
+
+
+def why_not_counted(
+    policy: DisclosurePolicy, image: str | None, envelope: str | None, moment: datetime | None
+) -> str | None:
+    """Why the Train's signed review did not let its result skip a steward; ``None`` when it
+    carries none (or when it counts)."""
+    if envelope is None:
+        return None
+    if image_digest(image) is None or moment is None:
+        return NOT_AS_BUILT
+    check = signed_review_check(policy, image, envelope, moment)
+    return None if check is None or check.counts else NOT_COUNTED[check.state]
 
 
 def review_record(trust: ImageReview | SignedReviewCheck) -> dict[str, DetailValue]:

@@ -130,7 +130,9 @@ async def test_a_review_signed_by_a_key_the_policy_does_not_trust_is_held(
     reg, release = await _run(inside, signed(DIGEST, STRANGER))
     assert release == "Held"
     details = station.chain.story(reg.uid)[-1].details
-    assert "StewardReviewRequired" in str(details["findings"])
+    assert "StewardReviewRequired (signed by a key this station does not trust): Held" in str(
+        details["findings"]
+    )
     assert "reviewKeyId" not in details
 
 
@@ -139,12 +141,16 @@ async def test_a_run_that_overrides_the_command_is_held_despite_a_valid_signed_r
 ) -> None:
     reg, release = await _run(inside, signed(DIGEST, BOARD), as_built=False)
     assert release == "Held"
-    assert "StewardReviewRequired" in str(station.chain.story(reg.uid)[-1].details["findings"])
+    findings = str(station.chain.story(reg.uid)[-1].details["findings"])
+    assert "StewardReviewRequired (signed review does not cover a run that changes" in findings
 
 
 async def test_an_expired_signed_review_or_one_of_another_image_is_held(
-    inside: httpx.AsyncClient,
+    inside: httpx.AsyncClient, station: StationState
 ) -> None:
-    _, expired = await _run(inside, signed(DIGEST, BOARD, start_days=-40, end_days=-1))
-    _, other = await _run(inside, signed("sha256:" + "e" * 64, BOARD))
-    assert (expired, other) == ("Held", "Held")
+    expired, held = await _run(inside, signed(DIGEST, BOARD, start_days=-40, end_days=-1))
+    assert held == "Held"
+    assert "(signed review expired)" in str(station.chain.story(expired.uid)[-1].details)
+    other, held = await _run(inside, signed("sha256:" + "e" * 64, BOARD))
+    assert held == "Held"
+    assert "(signed review of another image)" in str(station.chain.story(other.uid)[-1].details)
