@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Final
 
@@ -197,6 +197,11 @@ class SignedReviewCheck:
         return self.state == SignedReviewState.VALID
 
 
+def _trusted_until(reviewer: TrustedReviewer) -> datetime:
+    expires = parse_utc(reviewer.expires_at) if reviewer.expires_at else None
+    return expires or datetime.max.replace(tzinfo=UTC)
+
+
 def _earlier(first: str, second: str | None) -> str:
     if second is None:
         return first
@@ -248,7 +253,7 @@ def check_signed_review(
             reviewer,
             key.key_id,
         )
-    reviewer, key = max(current, key=lambda pair: pair[0].expires_at or "9999")
+    reviewer, key = max(current, key=lambda pair: _trusted_until(pair[0]))
     until = _earlier(signed.review.expires_at, reviewer.expires_at)
     found = SignedReviewCheck(SignedReviewState.VALID, "", signed, reviewer, key.key_id, until)
     if digest is None or signed.review.digest != digest:

@@ -11,6 +11,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -60,6 +61,10 @@ class ApprovalRecordView:
     approver: str
     decision: str
     comment: str
+
+
+#: The state shown for a valid signed review of a Train that does not run the image as built.
+NOT_AS_BUILT: Final = "NotAsBuilt"
 
 
 @dataclass(frozen=True)
@@ -172,18 +177,21 @@ def _recorded(approvals: list[Obj], train: Obj) -> list[ApprovalRecordView]:
 
 
 def _signed_review(
-    policy: StationPolicySpec | None, image: str, envelope: object, moment: datetime
+    policy: StationPolicySpec | None, spec: Obj, moment: datetime
 ) -> SignedReviewView | None:
     """How the station judges the Train's signed review now; without a valid policy no key is
-    trusted."""
+    trusted. A valid one of a Train that changes the image's command (or brings an input
+    artifact) is shown as such: the gate does not count it."""
+    envelope = spec.get("signedReview")
     if not isinstance(envelope, str):
         return None
     disclosure = policy.disclosure if policy is not None else DisclosurePolicy()
-    check = signed_review_check(disclosure, image, envelope, moment)
+    check = signed_review_check(disclosure, str(spec.get("image", "")), envelope, moment)
     if check is None:
         return None
+    as_built = not (spec.get("command") or spec.get("args") or spec.get("inputArtifact"))
     return SignedReviewView(
-        check.state.value,
+        check.state.value if as_built or not check.counts else NOT_AS_BUILT,
         reviewer=check.review.review.reviewer if check.review is not None else "",
         key_name=check.signer.name if check.signer is not None else "",
         until=check.until or "",
@@ -220,7 +228,7 @@ def pending_train(
         spec_hash=str((train.get("status") or {}).get("specHash", "")),
         digest=image_digest(image),
         reviewed_by=review.reviewer if review is not None else None,
-        signed_review=_signed_review(policy_spec, image, spec.get("signedReview"), moment),
+        signed_review=_signed_review(policy_spec, spec, moment),
         resources=[(str(k), str(v)) for k, v in sorted(resources.items())],
         queries=_query_views(spec, policy_spec),
         parameters=shown_parameters,

@@ -123,6 +123,13 @@ def test_a_changed_signature_reads_invalid_in_both_languages() -> None:
     assert "handtekening ongeldig" in _page(train, _policy(), "nl")
 
 
+def test_a_valid_signed_review_of_a_train_that_changes_the_command_does_not_read_valid() -> None:
+    train = _train(signed(DIGEST, BOARD), command=["python", "-c", "print(1)"])
+    item = pending_train(train, _policy(), [])
+    assert item.signed_review is not None and item.signed_review.state == "NotAsBuilt"
+    assert "this Train changes the image" in _page(train, _policy())
+
+
 def test_without_a_signed_review_the_page_shows_no_signed_review_line() -> None:
     item = pending_train(_train(None), _policy(), [])
     assert item.signed_review is None
