@@ -72,7 +72,7 @@ COMMANDS: Final = (
     Command("release", "results", "release a held result (stewards)"),
     Command("block", "results", "block a held result (stewards)"),
     Command("result", "results", "a train's result"),
-    Command("reviews", "reviews", "image reviews recorded in the station policy"),
+    Command("reviews", "reviews", "image reviews and trusted reviewer keys; sign and verify"),
     Command("train", "train", "work on trains before shipping them"),
     Command(
         "validate", "validate", "validate Train, StationPolicy and TrainApproval manifests offline"

@@ -40,6 +40,7 @@ class Reason(StrEnum):
     INVALID_PARAMETERS = "InvalidParameters"
     AGGREGATE_NOT_ALLOWED = "AggregateNotAllowed"
     INVALID_SPEC = "InvalidSpec"
+    INVALID_SIGNED_REVIEW = "InvalidSignedReview"
     CONCURRENCY_LIMIT_REACHED = "ConcurrencyLimitReached"
     # approval
     APPROVAL_NOT_REQUIRED = "ApprovalNotRequired"

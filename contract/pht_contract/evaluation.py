@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pht_contract.conditions import Reason
 from pht_contract.policies import DataAccessPolicy, StationPolicySpec
 from pht_contract.quantities import QuantityError, parse_quantity
+from pht_contract.signedreviews import SignedReviewError, parse_signed_review
 from pht_contract.sparql import QueryFacts, QuerySyntaxError, inspect_query, query_hash
 from pht_contract.trains import TrainSpec
 
@@ -86,6 +87,27 @@ def _check_image(spec: TrainSpec, policy: StationPolicySpec) -> list[Violation]:
             )
         )
     return found
+
+
+def _check_signed_review(spec: TrainSpec) -> list[Violation]:
+    """A signed review must be a well-formed review of this Train's image digest; whether
+    its key is trusted is the disclosure gate's question (an untrusted key only holds)."""
+    if spec.signed_review is None:
+        return []
+    try:
+        signed = parse_signed_review(spec.signed_review)
+    except SignedReviewError as exc:
+        return [Violation(Reason.INVALID_SIGNED_REVIEW, "spec.signedReview", str(exc))]
+    if spec.image_digest is None:
+        message = "a signed review counts only for an image pinned by digest (image@sha256:…)"
+    elif signed.review.digest != spec.image_digest:
+        message = (
+            f"the signed review is of {signed.review.digest}, not of this Train's image "
+            f"{spec.image_digest}: attach the review of the image the Train runs"
+        )
+    else:
+        return []
+    return [Violation(Reason.INVALID_SIGNED_REVIEW, "spec.signedReview", message)]
 
 
 def _exceeds(value: str, limit: str) -> bool:
@@ -269,6 +291,7 @@ def evaluate(spec: TrainSpec, policy: StationPolicySpec) -> Decision:
     """Every reason the policy refuses this Train, each with its field path; empty = admitted."""
     violations: list[Violation] = []
     violations += _check_image(spec, policy)
+    violations += _check_signed_review(spec)
     violations += _check_resources(spec, policy)
     timeout = effective_timeout(spec, policy)
     if timeout > policy.timeouts.max_seconds:

@@ -7,7 +7,7 @@ vantage6's minimum of 5 records motivate a minimum cell count of 5 and a minimum
 from datetime import datetime, timedelta
 from typing import Annotated, ClassVar, Final, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from pht_contract.base import (
     ApiModel,
@@ -20,6 +20,12 @@ from pht_contract.base import (
 )
 from pht_contract.constants import STATION_POLICY_NAME
 from pht_contract.manifests import IDENTIFIER, Category
+from pht_contract.reviewerkeys import (
+    MAX_KEY_PEM_CHARS,
+    ReviewerKey,
+    ReviewerKeyError,
+    load_public_key,
+)
 from pht_contract.times import parse_utc
 
 ModelFormat = Literal["safetensors", "onnx", "npy", "json"]
@@ -191,6 +197,48 @@ class ImageReview(ApiModel):
         return reviewed is not None and expires is not None and reviewed <= moment < expires
 
 
+#: The most reviewer keys one station trusts.
+MAX_TRUSTED_REVIEWERS: Final = 16
+
+
+class TrustedReviewer(ApiModel):
+    """A reviewer (a consortium's review board, say) whose signed image reviews this station
+    accepts as if a steward had recorded them in ``reviewedImages``."""
+
+    # A private key pasted here by mistake must not be repeated in an error message.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    name: Annotated[str, Field(min_length=1, max_length=253)]
+    """Who holds the key, as stewards know them (shown with every review it signed)."""
+    public_key: str = Field(min_length=1, max_length=MAX_KEY_PEM_CHARS)
+    """The reviewer's public key in PEM (``-----BEGIN PUBLIC KEY-----``): ECDSA P-256 or
+    Ed25519. Its key id is the SHA-256 of the key's DER bytes."""
+    expires_at: Timestamp | None = None
+    """When the station stops trusting the key (RFC 3339, UTC); reviews it signed stop
+    counting then, whatever their own expiry."""
+
+    @model_validator(mode="after")
+    def _accepted_key(self) -> "TrustedReviewer":
+        try:
+            load_public_key(self.public_key)
+        except ReviewerKeyError as exc:
+            raise ValueError(f"publicKey: {exc}") from None
+        if self.expires_at is not None and parse_utc(self.expires_at) is None:
+            raise ValueError("expiresAt must be an RFC 3339 timestamp")
+        return self
+
+    def key(self) -> ReviewerKey:
+        """The public key (validated when the entry was)."""
+        return load_public_key(self.public_key)
+
+    def counts_at(self, moment: datetime) -> bool:
+        """Whether the station still trusts the key at ``moment``."""
+        if self.expires_at is None:
+            return True
+        expires = parse_utc(self.expires_at)
+        return expires is not None and moment < expires
+
+
 class ReleasableVariable(ApiModel):
     """A variable whose values may appear as table labels, and the values it may take.
 
@@ -253,6 +301,8 @@ class AggregateRules(ApiModel):
 
 
 class DisclosurePolicy(ApiModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     min_cohort: int = Field(default=10, ge=1, le=100_000)
     """Fewest patients behind any released table or statistic."""
     min_cell_count: int = Field(default=5, ge=1, le=100_000)
@@ -277,6 +327,12 @@ class DisclosurePolicy(ApiModel):
     """Train images a steward reviewed and trusts, each with its reviewer, date, notes or link
     and expiry: results of a reviewed digest that pass every check are released without a
     steward until the review expires. Every other result is held for a steward."""
+    trusted_reviewers: list[TrustedReviewer] = Field(
+        default_factory=list, max_length=MAX_TRUSTED_REVIEWERS
+    )
+    """Reviewers whose signed image reviews count like ``reviewedImages``: a Train that
+    carries a review of its image digest (``spec.signedReview``) signed by one of these keys
+    while key and review are valid is judged as a reviewed image."""
 
     releasable_variables: list[ReleasableVariable] = Field(default_factory=list, max_length=64)
     """The only variables (and values) that may label table rows; other labels block."""
@@ -288,6 +344,16 @@ class DisclosurePolicy(ApiModel):
     """Most labelled table rows in one result, all tables together."""
     aggregates: AggregateRules = Field(default_factory=AggregateRules)
     """Rules for the aggregates the station computes itself (dominance, p-ratio, models)."""
+
+    @model_validator(mode="after")
+    def _reviewers_distinct(self) -> "DisclosurePolicy":
+        names = [r.name for r in self.trusted_reviewers]
+        if len(set(names)) != len(names):
+            raise ValueError("trustedReviewers: each reviewer's name must be unique")
+        keys = [r.key().key_id for r in self.trusted_reviewers]
+        if len(set(keys)) != len(keys):
+            raise ValueError("trustedReviewers: each key may be listed once")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -304,6 +370,9 @@ class DisclosurePolicy(ApiModel):
 
 class StationPolicySpec(ApiModel):
     """What the data steward allows: images, resources, approvals, data access, disclosure."""
+
+    # A private key pasted as a reviewer's public key must not be repeated in an error.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     images: ImagePolicy = Field(default_factory=ImagePolicy)
     """Which images may run."""
@@ -330,6 +399,8 @@ class StationPolicySpec(ApiModel):
 
 
 class StationPolicy(ApiModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     cel_rules: ClassVar[tuple[tuple[str, str], ...]] = (
         (
             f"self.metadata.name == '{STATION_POLICY_NAME}'",

@@ -25,6 +25,8 @@ IMAGE_PATTERN = (
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
 )
 MAX_PARAMETERS_BYTES = 16 * 1024
+#: The largest signed image review a Train may carry (as :mod:`pht_contract.signedreviews`).
+MAX_SIGNED_REVIEW_BYTES = 16 * 1024
 
 
 class NamedQuery(ApiModel):
@@ -111,6 +113,12 @@ class TrainSpec(ApiModel):
     whatever the image."""
     input_artifact: InputArtifact | None = None
     """An artifact brought from a previous station, pinned by sha256."""
+    signed_review: str | None = Field(
+        default=None, min_length=1, max_length=MAX_SIGNED_REVIEW_BYTES
+    )
+    """A review of the image digest signed by a reviewer (a DSSE envelope, as JSON text, of an
+    in-toto statement; `pht reviews sign` makes one). Results are released without a steward
+    only when the station's policy trusts the reviewer's key (trustedReviewers)."""
     resources: TrainResources = Field(default_factory=TrainResources)
     timeout_seconds: int | None = Field(default=None, ge=1, le=604800)
     """Run deadline in seconds; the policy default when unset."""

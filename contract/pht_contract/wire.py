@@ -20,7 +20,13 @@ from pydantic import Field
 from pht_contract.aggregates import MAX_AGGREGATES, AggregateSpec
 from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
 from pht_contract.policies import StationPolicySpec
-from pht_contract.trains import Progress, ProgressStage, ReleaseState, ResultSummary
+from pht_contract.trains import (
+    MAX_SIGNED_REVIEW_BYTES,
+    Progress,
+    ProgressStage,
+    ReleaseState,
+    ResultSummary,
+)
 
 INTERNAL_PREFIX: Final = "/internal/v1"
 # operator → station API
@@ -69,6 +75,9 @@ class TrainRegistration(ApiModel):
     """True when the run starts the image's own entrypoint and command (no ``command`` or
     ``args`` override) and mounts no input artifact: only then is a steward's review of the
     image digest (``reviewedImages``) a review of the code that runs."""
+    signed_review: Annotated[str, Field(max_length=MAX_SIGNED_REVIEW_BYTES)] | None = None
+    """The Train's ``spec.signedReview``: the gate verifies it against ``policy``'s trusted
+    reviewer keys (it counts, like a reviewed digest, only when ``imageRunsAsBuilt``)."""
     requested_by: Annotated[str, Field(max_length=253)] | None = None
     """The Kubernetes user who created the Train (recorded by the admission policy); the
     differencing ledger is kept per this identity, which the requester cannot rename."""

@@ -61,6 +61,7 @@ def build_registration(
         spec_hash=request.spec_hash,
         image=spec.image,
         image_runs_as_built=not spec.command and not spec.args and spec.input_artifact is None,
+        signed_review=spec.signed_review,
         token_hash=token_hash(token),
         approved_query_hashes=list(approved_hashes),
         approved_queries=approved_queries(spec, approved_hashes),

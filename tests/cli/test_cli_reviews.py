@@ -9,6 +9,18 @@ from typing import Any
 
 import pytest
 from cli_kit import Recorder, write_kubeconfig
+from securesystemslib.dsse import Envelope
+from securesystemslib.signer import SSlibKey
+from signed_review_kit import (
+    ALGORITHMS,
+    Algorithm,
+    new_key,
+    private_pem,
+    public_pem,
+    signed,
+    signing_key,
+    trusted,
+)
 
 from pht_cli.main import main
 from pht_contract.times import utc_iso, utc_now
@@ -85,3 +97,183 @@ def test_reviews_with_none_recorded_says_every_result_is_held(
     config = write_kubeconfig(tmp_path / "k.yaml", server.url, namespace="ns1")
     assert main(["reviews", "--kubeconfig", str(config)]) == 0
     assert "every result is held for a steward" in capsys.readouterr().out
+
+
+# --- signed reviews ------------------------------------------------------------------
+
+DIGEST = "sha256:" + "a" * 64
+IMAGE = f"ghcr.io/pht/km:1.0@{DIGEST}"
+
+
+def _key_files(tmp_path: Path, algorithm: Algorithm) -> tuple[Path, Path, Any]:
+    key = new_key(algorithm)
+    private, public = tmp_path / f"{algorithm}.key", tmp_path / f"{algorithm}.pub"
+    private.write_bytes(private_pem(key))
+    public.write_text(public_pem(key))
+    return private, public, key
+
+
+def _sign(tmp_path: Path, private: Path, *extra: str) -> int:
+    return main(
+        [
+            "reviews",
+            "sign",
+            "--key",
+            str(private),
+            "--image",
+            IMAGE,
+            "--reviewer",
+            "Consortium review board",
+            "--days",
+            "90",
+            "--link",
+            "https://git.example.org/pht/km/-/merge_requests/12",
+            *extra,
+        ]
+    )
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_sign_makes_an_envelope_securesystemslib_verifies_and_never_prints_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], algorithm: Algorithm
+) -> None:
+    private, _, key = _key_files(tmp_path, algorithm)
+    assert _sign(tmp_path, private) == 0
+    captured = capsys.readouterr()
+    pem_body = "".join(private.read_text().splitlines()[1:-1])
+    assert pem_body[:16] not in captured.out + captured.err
+    envelope = Envelope.from_dict(json.loads(captured.out))
+    keyid = signing_key(key).key_id
+    assert list(envelope.verify([SSlibKey.from_crypto(key.public_key(), keyid=keyid)], 1))
+    statement = json.loads(envelope.payload)
+    assert statement["subject"] == [{"name": "ghcr.io/pht/km", "digest": {"sha256": "a" * 64}}]
+    assert statement["predicate"]["reviewer"] == "Consortium review board"
+
+
+def test_verify_against_a_public_key_and_the_station_keys(
+    server: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, public, key = _key_files(tmp_path, "ed25519")
+    envelope = tmp_path / "review.json"
+    assert _sign(tmp_path, private, "--out", str(envelope)) == 0
+    assert str(envelope) in capsys.readouterr().out
+    assert main(["reviews", "verify", str(envelope), "--public-key", str(public)]) == 0
+    assert capsys.readouterr().out.startswith("Valid: reviewed by Consortium review board")
+    other = "sha256:" + "b" * 64
+    args = [
+        "reviews",
+        "verify",
+        str(envelope),
+        "--public-key",
+        str(public),
+        "--image",
+        f"x@{other}",
+    ]
+    assert main(args) == 1
+    assert capsys.readouterr().out.startswith("OtherImage: ")
+
+    policy = {
+        "apiVersion": "pht.health-ai.nl/v1alpha1",
+        "kind": "StationPolicy",
+        "metadata": {"name": "station-policy", "namespace": "ns1"},
+        "spec": {
+            "organisations": ["maastro"],
+            "dataAccess": {"allowedGraphs": ["urn:pht:graph:a"]},
+            "disclosure": {"trustedReviewers": [trusted(key, "Board").wire()]},
+        },
+    }
+    server.answer("GET", POLICY_PATH.format(ns="ns1"), 200, policy)
+    config = write_kubeconfig(tmp_path / "k.yaml", server.url, namespace="ns1")
+    verify = ["reviews", "verify", str(envelope), "--kubeconfig", str(config), "-o", "json"]
+    assert main(verify) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["state"], report["keyName"]) == ("Valid", "Board")
+    assert report["keyId"] == signing_key(key).key_id
+
+    stranger = tmp_path / "stranger.json"
+    stranger.write_text(signed(DIGEST, new_key()))
+    assert main(["reviews", "verify", str(stranger), "--kubeconfig", str(config)]) == 1
+    assert "signed by a key this station does not trust" in capsys.readouterr().out
+
+
+def test_reviews_lists_the_trusted_reviewer_keys(
+    server: Recorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    board, old = new_key(), new_key("ed25519")
+    _serve_policy_with_keys(
+        server, "ns1", [trusted(board, "Board").wire(), trusted(old, "Old board", -1).wire()]
+    )
+    config = write_kubeconfig(tmp_path / "k.yaml", server.url, namespace="ns1")
+    assert main(["reviews", "--kubeconfig", str(config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = "NAMESPACE TRUSTED REVIEWER KEY ID ALGORITHM EXPIRES STATE"
+    assert lines[0].split() == header.split()
+    assert "Board" in lines[1] and "ecdsa-p256" in lines[1] and lines[1].endswith("Current")
+    assert "Old board" in lines[2] and lines[2].endswith("Expired")
+    assert main(["reviews", "--kubeconfig", str(config), "-o", "json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert [(i["kind"], i["name"]) for i in items] == [
+        ("TrustedReviewer", "Board"),
+        ("TrustedReviewer", "Old board"),
+    ]
+    assert items[0]["keyId"] == signing_key(board).key_id
+
+
+def _serve_policy_with_keys(server: Recorder, namespace: str, keys: list[Any]) -> None:
+    policy = {
+        "apiVersion": "pht.health-ai.nl/v1alpha1",
+        "kind": "StationPolicy",
+        "metadata": {"name": "station-policy", "namespace": namespace},
+        "spec": {
+            "organisations": ["maastro"],
+            "dataAccess": {"allowedGraphs": ["urn:pht:graph:a"]},
+            "disclosure": {"trustedReviewers": keys},
+        },
+    }
+    server.answer("GET", POLICY_PATH.format(ns=namespace), 200, policy)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--key", "{public}"], "this is a public key"),
+        (["--key", "{missing}"], "cannot read the key file"),
+        (["--image", "ghcr.io/pht/km:1.0"], "must be pinned by digest"),
+        (["--days", "400"], "at most 366 days"),
+        (["--link", "not a link"], "link"),
+    ],
+)
+def test_sign_refuses_bad_input_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    private, public, _ = _key_files(tmp_path, "ecdsa-p256")
+    base = {
+        "--key": str(private),
+        "--image": IMAGE,
+        "--reviewer": "board",
+        "--days": "30",
+        "--notes": "read it",
+    }
+    given = dict(zip(argv[::2], argv[1::2], strict=True))
+    for option, value in given.items():
+        base[option] = value.format(public=public, missing=tmp_path / "none.pem")
+    words = ["reviews", "sign", *[w for pair in base.items() for w in pair]]
+    assert main(words) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_verify_refuses_a_malformed_envelope_or_a_private_key_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, public, key = _key_files(tmp_path, "ecdsa-p256")
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"payload": "e30="}')
+    assert main(["reviews", "verify", str(broken), "--public-key", str(public)]) == 2
+    assert "envelope.payloadType: Field required" in capsys.readouterr().err
+    envelope = tmp_path / "review.json"
+    envelope.write_text(signed(DIGEST, key))
+    assert main(["reviews", "verify", str(envelope), "--public-key", str(private)]) == 2
+    err = capsys.readouterr().err
+    assert "this is a private key" in err
+    assert "".join(private.read_text().splitlines()[1:-1])[:16] not in err

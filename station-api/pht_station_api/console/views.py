@@ -11,6 +11,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -20,11 +21,11 @@ from pht_contract.approvalrecords import approval_refusal
 from pht_contract.evaluation import check_query_facts, required_approvers
 from pht_contract.manifests import ModelFile, PlotFile, ResultTable
 from pht_contract.objects import Obj
-from pht_contract.policies import StationPolicySpec
+from pht_contract.policies import DisclosurePolicy, StationPolicySpec
 from pht_contract.sparqlformat import NotFormatted, format_query
 from pht_station_api.console.plots import Plot, survival_plot
 from pht_station_api.disclosure.png import InvalidPlot, png_size
-from pht_station_api.disclosure.trust import image_digest, review_for
+from pht_station_api.disclosure.trust import image_digest, review_for, signed_review_check
 from pht_station_api.results.records import ResultRecord
 
 
@@ -68,6 +69,21 @@ class ApprovalRecordView:
     comment: str
 
 
+#: The state shown for a valid signed review of a Train that does not run the image as built.
+NOT_AS_BUILT: Final = "NotAsBuilt"
+
+
+@dataclass(frozen=True)
+class SignedReviewView:
+    """A Train's signed image review as the station judges it now."""
+
+    #: A :class:`~pht_contract.signedreviews.SignedReviewState` value.
+    state: str
+    reviewer: str = ""
+    key_name: str = ""
+    until: str = ""
+
+
 @dataclass(frozen=True)
 class PendingTrain:
     train: TrainRow
@@ -77,6 +93,7 @@ class PendingTrain:
     spec_hash: str
     digest: str | None
     reviewed_by: str | None
+    signed_review: SignedReviewView | None
     resources: list[tuple[str, str]]
     queries: list[QueryView]
     parameters: str
@@ -171,6 +188,28 @@ def _recorded(approvals: list[Obj], train: Obj) -> list[ApprovalRecordView]:
     return found
 
 
+def _signed_review(
+    policy: StationPolicySpec | None, spec: Obj, moment: datetime
+) -> SignedReviewView | None:
+    """How the station judges the Train's signed review now; without a valid policy no key is
+    trusted. A valid one of a Train that changes the image's command (or brings an input
+    artifact) is shown as such: the gate does not count it."""
+    envelope = spec.get("signedReview")
+    if not isinstance(envelope, str):
+        return None
+    disclosure = policy.disclosure if policy is not None else DisclosurePolicy()
+    check = signed_review_check(disclosure, str(spec.get("image", "")), envelope, moment)
+    if check is None:
+        return None
+    as_built = not (spec.get("command") or spec.get("args") or spec.get("inputArtifact"))
+    return SignedReviewView(
+        check.state.value if as_built or not check.counts else NOT_AS_BUILT,
+        reviewer=check.review.review.reviewer if check.review is not None else "",
+        key_name=check.signer.name if check.signer is not None else "",
+        until=check.until or "",
+    )
+
+
 def pending_train(
     train: Obj, policy: Obj | None, approvals: list[Obj], now: datetime | None = None
 ) -> PendingTrain:
@@ -180,11 +219,8 @@ def pending_train(
     resources = spec.get("resources") or {}
     policy_spec = _policy_spec(policy)
     image = str(spec.get("image", ""))
-    review = (
-        review_for(policy_spec.disclosure, image, now or datetime.now(UTC))
-        if policy_spec is not None
-        else None
-    )
+    moment = now or datetime.now(UTC)
+    review = review_for(policy_spec.disclosure, image, moment) if policy_spec is not None else None
     annotations = (train.get("metadata") or {}).get("annotations") or {}
     requested_by = annotations.get(constants.ANNOTATION_REQUESTED_BY, "")
     parameters = spec.get("parameters")
@@ -204,6 +240,7 @@ def pending_train(
         spec_hash=str((train.get("status") or {}).get("specHash", "")),
         digest=image_digest(image),
         reviewed_by=review.reviewer if review is not None else None,
+        signed_review=_signed_review(policy_spec, spec, moment),
         resources=[(str(k), str(v)) for k, v in sorted(resources.items())],
         queries=_query_views(spec, policy_spec),
         parameters=shown_parameters,

@@ -33,7 +33,7 @@ from pht_station_api.disclosure.ledgers import LINKED, differs_too_little
 from pht_station_api.disclosure.models import review_models
 from pht_station_api.disclosure.plots import review_plots
 from pht_station_api.disclosure.tables import review_tables
-from pht_station_api.disclosure.trust import review_for
+from pht_station_api.disclosure.trust import trusted_review, why_not_counted
 
 
 def declared_cohorts(manifest: ResultManifest, audited: int | None) -> tuple[int, ...]:
@@ -53,9 +53,11 @@ def evaluate(
     result_bytes: int = 0,
     image: str | None = None,
     at: datetime | None = None,
+    signed_review: str | None = None,
 ) -> GateDecision:
     """The gate's decision; without ``at`` (the moment of the decision) no image review
-    counts, so a result that passes every check is still held for a steward."""
+    counts, so a result that passes every check is still held for a steward.
+    ``signed_review``: the Train's signed review of its image, if it carries one."""
     if result_bytes > policy.max_result_bytes:
         return decide([Finding(Rule.RESULT_TOO_LARGE, Outcome.BLOCKED)], ResultManifest(), (), 0)
     findings: list[Finding] = []
@@ -76,9 +78,11 @@ def evaluate(
     cohorts = declared_cohorts(manifest, audited_cohort)
     if differs_too_little(cohorts, released_cohorts, policy.differencing_threshold):
         findings.append(Finding(Rule.DIFFERENCING, Outcome.HELD))
-    if review_for(policy, image, at) is None:
-        # Last, so that a more specific hold names the decision.
-        findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD))
+    if trusted_review(policy, image, signed_review, at) is None:
+        # Last, so that a more specific hold names the decision. A signed review that did not
+        # count says why (for the steward; the Train's status names the rule only).
+        why = why_not_counted(policy, image, signed_review, at)
+        findings.append(Finding(Rule.STEWARD_REVIEW_REQUIRED, Outcome.HELD, why))
     released = manifest.model_copy(
         update={"tables": review.tables, "statistics": review.statistics, "plots": plots.plots}
     )
@@ -93,6 +97,7 @@ def evaluate_bytes(
     released_cohorts: Iterable[int] = (),
     image: str | None = None,
     at: datetime | None = None,
+    signed_review: str | None = None,
 ) -> GateDecision:
     """The gate on bytes as uploaded: anything that is not a valid manifest is blocked."""
     if len(raw) > policy.max_result_bytes:
@@ -109,6 +114,7 @@ def evaluate_bytes(
         result_bytes=len(raw),
         image=image,
         at=at,
+        signed_review=signed_review,
     )
 
 

@@ -35,6 +35,7 @@ from pht_contract.aggregates import AggregateResult, OutgoingResult
 from pht_contract.hashing import sha256_hex
 from pht_contract.manifests import ResultManifest
 from pht_contract.policies import ImageReview
+from pht_contract.signedreviews import SignedReviewCheck
 from pht_contract.times import researcher_iso_of, utc_iso, utc_now
 from pht_contract.trains import Progress, ReleaseState, ResultSummary
 from pht_contract.wire import (
@@ -59,7 +60,7 @@ from pht_station_api.disclosure.ledgers import (
     hold_linked,
     just_below,
 )
-from pht_station_api.disclosure.trust import review_for, review_record
+from pht_station_api.disclosure.trust import review_record, trusted_review
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -221,7 +222,7 @@ class ResultArchive:
             record.completed = True
             record.completion_reason = completion.reason
             decision: GateDecision | None = None
-            review: ImageReview | None = None
+            review: ImageReview | SignedReviewCheck | None = None
             if not completion.job_succeeded or not (record.attempts or aggregates):
                 record.release = ReleaseState.NO_OUTPUT
                 record.decided_at = utc_iso()
@@ -238,13 +239,14 @@ class ResultArchive:
                 moment = utc_now()
                 # Only an image with a review that counts now may skip a steward; every other
                 # result is held with the gate's findings.
-                review = review_for(record.policy(), record.image, moment)
+                review = trusted_review(record.policy(), record.image, record.signed_review, moment)
                 decision = evaluate_bytes(
                     raw,
                     record.policy(),
                     audited_cohort=audited_cohort,
                     image=record.image,
                     at=moment,
+                    signed_review=record.signed_review,
                 )
                 decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision, aggregates)

@@ -31,6 +31,8 @@ class TrainContext:
     requested_by: str | None = None
     #: The image as admitted (pinned by digest): decides whether a result may skip a steward.
     image: str | None = None
+    #: The Train's signed review of its image (a DSSE envelope), if it carries one.
+    signed_review: str | None = None
 
     @property
     def ledger_scopes(self) -> tuple[str, ...]:
@@ -69,6 +71,7 @@ class ResultRecord:
     released_at: str | None = None
     purged_at: str | None = None
     image: str | None = None
+    signed_review: str | None = None
     #: The admission-recorded requester: a steward may not release their own Train's result.
     requested_by: str | None = None
 
@@ -83,6 +86,7 @@ class ResultRecord:
             disclosure=train.disclosure.wire(),
             created_at=now,
             image=train.image,
+            signed_review=train.signed_review,
             requested_by=train.requested_by,
         )
 

@@ -68,6 +68,8 @@ def train_context(train: RegisteredTrain) -> TrainContext:
         # A reviewed digest speaks for the image's own code only: a run that overrides its
         # command or args, or mounts an input artifact, runs something nobody reviewed.
         image=registration.image if registration.image_runs_as_built else None,
+        # Kept either way: without the image it cannot count, and the gate says why not.
+        signed_review=registration.signed_review,
     )
 
 

@@ -1,0 +1,141 @@
+"""Reviewer keys: the public keys a station trusts to sign image reviews, and their private
+halves on the reviewer's side.
+
+A public key is given in PEM as a SubjectPublicKeyInfo (``-----BEGIN PUBLIC KEY-----``);
+only ECDSA on P-256 (signatures over SHA-256, DER-encoded) and Ed25519 are accepted. Its key
+id is the SHA-256 of the key's DER bytes, in hex. Error messages never repeat the text they
+were given: a private key pasted by mistake must not end up in a log.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+KeyAlgorithm = Literal["ecdsa-p256", "ed25519"]
+
+#: The longest PEM text a key may be (an Ed25519 or P-256 key is under 200 characters).
+MAX_KEY_PEM_CHARS: Final = 4096
+
+_ACCEPTED: Final = "use an ECDSA P-256 or Ed25519 key"
+
+
+class ReviewerKeyError(ValueError):
+    """The text is not a key this station accepts; the message says why and what to do."""
+
+
+VerifyingKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class ReviewerKey:
+    """A public key a review may be signed with."""
+
+    key: VerifyingKey
+    algorithm: KeyAlgorithm
+    key_id: str
+
+    def verifies(self, signature: bytes, message: bytes) -> bool:
+        """Whether ``signature`` is this key's signature of ``message``."""
+        try:
+            if isinstance(self.key, ed25519.Ed25519PublicKey):
+                self.key.verify(signature, message)
+            else:
+                self.key.verify(signature, message, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A reviewer's private key, and the key id of its public half."""
+
+    key: PrivateKey
+    key_id: str
+
+    def sign(self, message: bytes) -> bytes:
+        if isinstance(self.key, ed25519.Ed25519PrivateKey):
+            return self.key.sign(message)
+        return self.key.sign(message, ec.ECDSA(hashes.SHA256()))
+
+
+def key_id(key: VerifyingKey) -> str:
+    """The SHA-256 (hex) of the key's SubjectPublicKeyInfo DER bytes."""
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def _accepted(key: object, what: str) -> tuple[VerifyingKey, KeyAlgorithm]:
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key, "ed25519"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ReviewerKeyError(
+                f"the {what} is an ECDSA key on curve {key.curve.name}; only P-256 "
+                f"(secp256r1) is accepted: {_ACCEPTED}"
+            )
+        return key, "ecdsa-p256"
+    if isinstance(key, rsa.RSAPublicKey):
+        raise ReviewerKeyError(f"the {what} is an RSA key; RSA is not accepted: {_ACCEPTED}")
+    raise ReviewerKeyError(f"the {what} is of a type that is not accepted: {_ACCEPTED}")
+
+
+def load_public_key(pem: str) -> ReviewerKey:
+    """The public key in ``pem`` (SubjectPublicKeyInfo), or :class:`ReviewerKeyError`."""
+    if len(pem) > MAX_KEY_PEM_CHARS:
+        raise ReviewerKeyError(f"a public key is at most {MAX_KEY_PEM_CHARS} characters of PEM")
+    if "PRIVATE KEY-----" in pem:
+        raise ReviewerKeyError(
+            "this is a private key: give only the public key (-----BEGIN PUBLIC KEY-----), "
+            "and treat the private key as disclosed"
+        )
+    if "CERTIFICATE-----" in pem:
+        raise ReviewerKeyError(
+            "this is a certificate, not a public key: give its public key "
+            "(openssl x509 -pubkey -noout -in CERT) as -----BEGIN PUBLIC KEY-----"
+        )
+    if "-----BEGIN PUBLIC KEY-----" not in pem:
+        raise ReviewerKeyError(
+            "a public key must be PEM text starting with -----BEGIN PUBLIC KEY----- "
+            "(SubjectPublicKeyInfo)"
+        )
+    try:
+        loaded = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, UnsupportedAlgorithm):
+        raise ReviewerKeyError(
+            "the public key's PEM could not be read: give a SubjectPublicKeyInfo "
+            "(-----BEGIN PUBLIC KEY-----) of an ECDSA P-256 or Ed25519 key"
+        ) from None
+    key, algorithm = _accepted(loaded, "public key")
+    return ReviewerKey(key, algorithm, key_id(key))
+
+
+def load_private_key(pem: bytes) -> SigningKey:
+    """A reviewer's unencrypted PEM private key (PKCS#8 or the traditional EC form)."""
+    if b"PUBLIC KEY-----" in pem and b"PRIVATE KEY-----" not in pem:
+        raise ReviewerKeyError("this is a public key: sign with the reviewer's private key")
+    try:
+        loaded = serialization.load_pem_private_key(pem, password=None)
+    except TypeError:
+        raise ReviewerKeyError(
+            "the private key is encrypted: give an unencrypted PEM key (decrypt a copy with "
+            "openssl pkey)"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise ReviewerKeyError(
+            "the private key could not be read: give a PEM private key "
+            "(-----BEGIN PRIVATE KEY-----) of an ECDSA P-256 or Ed25519 key"
+        ) from None
+    if isinstance(loaded, rsa.RSAPrivateKey):
+        raise ReviewerKeyError(f"the private key is an RSA key; RSA is not accepted: {_ACCEPTED}")
+    if not isinstance(loaded, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey):
+        raise ReviewerKeyError(f"the private key is of a type that is not accepted: {_ACCEPTED}")
+    verifying, _ = _accepted(loaded.public_key(), "private key")
+    return SigningKey(loaded, key_id(verifying))
