@@ -31,8 +31,9 @@ from pht_contract.trains import TrainSpec
 DECISIONS_KEPT: Final = 512
 #: Parsed policies kept: one per station namespace, plus room for a few versions.
 POLICIES_KEPT: Final = 64
-#: Parsed Train specs kept (the Trains in flight; a spec not kept is parsed again).
-SPECS_KEPT: Final = 128
+#: Parsed Train specs kept (the Trains in flight; a spec not kept is parsed again): about
+#: 3 KiB each.
+SPECS_KEPT: Final = 64
 
 
 K = TypeVar("K")
