@@ -55,7 +55,8 @@ class StreamProtocol(asyncio.Protocol):
         self.error: BaseException | None = None
         self.reading_paused = False
         self.writing_paused = False
-        self.waiter: asyncio.Future[None] | None = None
+        #: What a waiting read, and a write waiting for room, wait on.
+        self.waiters: dict[str, asyncio.Future[None]] = {}
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -91,20 +92,21 @@ class StreamProtocol(asyncio.Protocol):
         self._wake()
 
     def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        for waiter in self.waiters.values():
+            if not waiter.done():
+                waiter.set_result(None)
 
-    async def wait(self, timeout: float | None) -> None:
-        """Until something changes (see :meth:`_wake`); :class:`_Expired` after ``timeout``."""
+    async def wait(self, what: str, timeout: float | None) -> None:
+        """Until something changes (see :meth:`_wake`); :class:`_Expired` after ``timeout``.
+        ``what``: ``"read"`` or ``"write"`` (one of each may wait at a time)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        self.waiter = waiter
+        self.waiters[what] = waiter
         timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
         try:
             await waiter
         finally:
-            self.waiter = None
+            del self.waiters[what]
             if timer is not None:
                 timer.cancel()
 
@@ -129,6 +131,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
     def __init__(self, transport: asyncio.Transport, protocol: StreamProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._tls = transport.get_extra_info("ssl_object") is not None
         protocol.transport = transport
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
@@ -139,7 +142,7 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
                     raise httpcore2.ReadError(str(protocol.error) or "connection lost")
                 return b""
             try:
-                await protocol.wait(timeout)
+                await protocol.wait("read", timeout)
             except _Expired:
                 raise httpcore2.ReadTimeout("timed out reading from the server") from None
         return protocol.take(max_bytes)
@@ -156,14 +159,19 @@ class AsyncioStream(httpcore2.AsyncNetworkStream):
             raise httpcore2.WriteError(str(exc)) from exc
         while protocol.writing_paused:  # the kernel's buffer is full: wait until it drains
             try:
-                await protocol.wait(timeout)
+                await protocol.wait("write", timeout)
             except _Expired:
                 raise httpcore2.WriteTimeout("timed out writing to the server") from None
         if protocol.lost and protocol.error is not None:
             raise httpcore2.WriteError(str(protocol.error))
 
     async def aclose(self) -> None:
-        self._transport.close()
+        if self._tls:
+            # At once, as anyio's TLS stream did (no close_notify exchange): asyncio's graceful
+            # TLS close keeps the connection for up to 30 s waiting for the server's answer.
+            self._transport.abort()
+        else:
+            self._transport.close()
 
     async def start_tls(
         self,

@@ -203,3 +203,15 @@ async def test_a_tls_connection_reads_into_a_small_buffer(server: Server) -> Non
         # The answer above came through it; the buffer stays small (asyncio's is 256 KiB).
         assert tls.max_size == TLS_READ_BYTES
         assert len(tls._ssl_buffer) == TLS_READ_BYTES
+
+
+async def test_a_closed_connection_lets_go_of_its_socket_at_once(server: Server) -> None:
+    async with _client(server) as client:
+        assert (await client.post(f"{server.url}/echo", content=b"1")).status_code == 200
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        (connection,) = pool.connections
+        sock = connection._connection._network_stream.get_extra_info("socket")
+    # The client closed its pool; no TLS goodbye is awaited before the socket is closed: it is
+    # closed on the event loop's next turn, before the server could have answered.
+    await asyncio.sleep(0)
+    assert sock.fileno() == -1
