@@ -15,8 +15,7 @@ from pht_contract.conditions import ConditionType, Reason, Summary
 from pht_contract.evaluation import has_capacity
 from pht_contract.hashing import spec_hash
 from pht_contract.policies import StationPolicySpec
-from pht_contract.trains import TrainSpec
-from pht_operator.decisions import decide
+from pht_operator.decisions import decide, parse_train_spec
 from pht_operator.endings import finish
 from pht_operator.passes import (
     Next,
@@ -40,7 +39,7 @@ async def initialise(train: TrainPass) -> Next:
 async def parse_spec(train: TrainPass) -> Next:
     """The spec as the contract models it; an invalid one ends ``Rejected``."""
     try:
-        train.spec = TrainSpec.model_validate(train.body.get("spec") or {})
+        train.spec = parse_train_spec(train.body.get("spec") or {})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first.get("loc", ()))

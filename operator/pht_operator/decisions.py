@@ -7,7 +7,11 @@ function of the spec and the policy, so it is kept in a small bounded cache keye
 canonical JSON: an edited spec or a changed policy is a different key and is judged afresh.
 
 Parsed StationPolicies are kept the same way, by the object's uid and resourceVersion (a new
-version of the policy is parsed again).
+version of the policy is parsed again), and parsed Train specs by their content: every pass over
+a Train models its spec, and on a real cluster a Train sees several passes (its Job and pods
+change, its own status writes come back). The key of each decision is computed once per parsed
+spec and policy object (the objects are held while their key is, so an object's identity
+cannot be taken by another).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from typing import Final, Generic, TypeVar
+
+import msgspec
 
 from pht_contract.evaluation import Decision, evaluate
 from pht_contract.objects import Obj
@@ -25,6 +31,9 @@ from pht_contract.trains import TrainSpec
 DECISIONS_KEPT: Final = 512
 #: Parsed policies kept: one per station namespace, plus room for a few versions.
 POLICIES_KEPT: Final = 64
+#: Parsed Train specs kept (the Trains in flight; a spec not kept is parsed again): about
+#: 3 KiB each.
+SPECS_KEPT: Final = 64
 
 
 K = TypeVar("K")
@@ -59,15 +68,41 @@ class _Bounded(Generic[K, V]):
 
 _decisions: _Bounded[bytes, Decision] = _Bounded(DECISIONS_KEPT)
 _policies: _Bounded[tuple[str, str], StationPolicySpec] = _Bounded(POLICIES_KEPT)
+_specs: _Bounded[bytes, TrainSpec] = _Bounded(SPECS_KEPT)
+#: The content digest of parsed objects, by ``id``; each entry holds its object, so the id
+#: stays that object's while the entry exists.
+_digests: _Bounded[int, tuple[TrainSpec | StationPolicySpec, bytes]] = _Bounded(
+    SPECS_KEPT + POLICIES_KEPT
+)
+
+
+def _digest(model: TrainSpec | StationPolicySpec) -> bytes:
+    """A digest of the model's content (its JSON), computed once per object."""
+    found = _digests.get(id(model))
+    if found is not None and found[0] is model:
+        return found[1]
+    digest = hashlib.sha256(model.model_dump_json().encode()).digest()
+    _digests.put(id(model), (model, digest))
+    return digest
+
+
+def parse_train_spec(raw: Obj) -> TrainSpec:
+    """The Train's ``spec`` as the contract models it, parsed once per content.
+
+    Raises pydantic's ``ValidationError`` for an invalid spec (never cached). The object is
+    shared by the passes that parse the same content: nothing may change it.
+    """
+    key = hashlib.sha256(msgspec.json.encode(raw)).digest()
+    found = _specs.get(key)
+    if found is None:
+        found = TrainSpec.model_validate(raw)
+        _specs.put(key, found)
+    return found
 
 
 def decide(spec: TrainSpec, policy: StationPolicySpec) -> Decision:
     """``evaluate(spec, policy)``, from the cache when this spec met this policy before."""
-    digest = hashlib.sha256()
-    digest.update(spec.model_dump_json().encode())
-    digest.update(b"\0")
-    digest.update(policy.model_dump_json().encode())
-    key = digest.digest()
+    key = hashlib.sha256(_digest(spec) + b"\0" + _digest(policy)).digest()
     found = _decisions.get(key)
     if found is None:
         found = evaluate(spec, policy)

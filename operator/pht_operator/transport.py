@@ -12,7 +12,8 @@ It also answers the connection pool's "is this idle connection still open?" ques
 for every pooled connection on every request) from the socket it kept at connect time, rather
 than asking the TLS stream for all of its attributes each time.
 
-:func:`http_transport` builds an ``httpx2`` transport with this network layer; the Kubernetes
+:func:`http_transport` builds an ``httpx2`` transport with this network layer, over the event
+loop's own sockets and TLS (:mod:`pht_operator.netstreams`, not anyio's); the Kubernetes
 client, the liveness watch and the station API client use it.
 """
 
@@ -26,6 +27,8 @@ from typing import Any, Final
 import httpcore2
 import httpx2
 from httpcore2._utils import is_socket_readable
+
+from pht_operator.netstreams import AsyncioBackend
 
 #: Buffered request bytes beyond which they are sent before the client reads.
 FLUSH_BYTES: Final = 64 * 1024
@@ -97,10 +100,11 @@ class CoalescingStream(httpcore2.AsyncNetworkStream):
 
 
 class CoalescingBackend(httpcore2.AsyncNetworkBackend):
-    """Opens connections through ``inner`` (anyio's by default) as :class:`CoalescingStream`."""
+    """Opens connections through ``inner`` (the event loop's own, :class:`AsyncioBackend`, by
+    default) as :class:`CoalescingStream`."""
 
     def __init__(self, inner: httpcore2.AsyncNetworkBackend | None = None) -> None:
-        self._inner = inner if inner is not None else httpcore2.AnyIOBackend()
+        self._inner = inner if inner is not None else AsyncioBackend()
 
     async def connect_tcp(
         self,

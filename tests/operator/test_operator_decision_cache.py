@@ -45,6 +45,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(decisions, "evaluate", counting)
     monkeypatch.setattr(decisions, "_decisions", decisions._Bounded(decisions.DECISIONS_KEPT))
     monkeypatch.setattr(decisions, "_policies", decisions._Bounded(decisions.POLICIES_KEPT))
+    monkeypatch.setattr(decisions, "_specs", decisions._Bounded(decisions.SPECS_KEPT))
+    monkeypatch.setattr(
+        decisions, "_digests", decisions._Bounded(decisions.SPECS_KEPT + decisions.POLICIES_KEPT)
+    )
     return calls
 
 
@@ -100,3 +104,42 @@ def test_the_cache_stays_bounded(counted: list[int]) -> None:
     assert len(decisions._decisions) == decisions.DECISIONS_KEPT
     decisions.decide(train_spec(timeoutSeconds=60), policy)  # the oldest was forgotten
     assert counted == [decisions.DECISIONS_KEPT + 21]
+
+
+def raw_spec(**changes: Any) -> dict[str, Any]:
+    return train_spec(**changes).wire()
+
+
+def test_a_spec_is_parsed_once_per_content_and_an_invalid_one_is_never_kept() -> None:
+    first = decisions.parse_train_spec(raw_spec())
+    assert decisions.parse_train_spec(raw_spec()) is first
+    edited = decisions.parse_train_spec(raw_spec(timeoutSeconds=61))
+    assert edited is not first
+    assert edited.timeout_seconds == 61
+    broken = raw_spec()
+    broken["timeoutSeconds"] = 0  # at least 1
+    for _ in range(2):
+        with pytest.raises(ValidationError):
+            decisions.parse_train_spec(copy.deepcopy(broken))
+    assert len(decisions._specs) == 2
+
+
+def test_parsed_specs_share_one_decision_and_an_edit_is_judged_again(counted: list[int]) -> None:
+    policy = decisions.parse_policy(policy_body())
+    spec = decisions.parse_train_spec(raw_spec())
+    assert decisions.decide(spec, policy).admitted
+    assert decisions.decide(decisions.parse_train_spec(raw_spec()), policy).admitted
+    assert counted == [1]
+    wire = raw_spec()
+    wire["queries"][0]["sparql"] = (
+        wire["queries"][0]["sparql"].replace("{", "{ GRAPH <urn:pht:graph:other> {", 1) + "}"
+    )
+    refused = decisions.decide(decisions.parse_train_spec(wire), policy)
+    assert counted == [2]
+    assert refused.reason == Reason.GRAPH_NOT_ALLOWED
+
+
+def test_the_spec_cache_stays_bounded() -> None:
+    for seconds in range(60, 60 + decisions.SPECS_KEPT + 5):
+        decisions.parse_train_spec(raw_spec(timeoutSeconds=seconds))
+    assert len(decisions._specs) == decisions.SPECS_KEPT
