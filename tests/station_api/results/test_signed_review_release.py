@@ -5,7 +5,9 @@ reviewer keys; the gate verifies the envelope when it decides. A review signed b
 policy does not list, or a run that overrides the image's command, is held for a steward.
 """
 
+import base64
 import hashlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -121,7 +123,27 @@ async def test_a_valid_signed_review_releases_a_passing_result_and_names_its_key
     assert details["reviewKeyId"] == signing_key(BOARD).key_id
     assert details["reviewKeyName"] == "Consortium review board"
     assert details["reviewEnvelopeSha256"] == hashlib.sha256(envelope.encode()).hexdigest()
+    statement = base64.b64decode(json.loads(envelope)["payload"])
+    assert details["reviewStatementSha256"] == hashlib.sha256(statement).hexdigest()
     assert station.chain.verify().ok
+
+
+async def test_a_respelled_copy_of_a_review_is_recorded_as_the_same_signed_statement(
+    inside: httpx.AsyncClient, station: StationState
+) -> None:
+    """Key ids are not signed and base64 has two alphabets: a researcher can change the
+    envelope's bytes, never the statement the board signed, which the record names."""
+    envelope = signed(DIGEST, BOARD)
+    copy = json.loads(envelope)
+    copy["payload"] = base64.urlsafe_b64encode(base64.b64decode(copy["payload"])).decode()
+    copy["signatures"][0]["keyid"] = "any hint"
+    respelled = json.dumps(copy)
+    first, released = await _run(inside, envelope)
+    second, also_released = await _run(inside, respelled)
+    assert released == also_released == "Released"
+    records = [station.chain.story(reg.uid)[-1].details for reg in (first, second)]
+    assert records[0]["reviewEnvelopeSha256"] != records[1]["reviewEnvelopeSha256"]
+    assert records[0]["reviewStatementSha256"] == records[1]["reviewStatementSha256"]
 
 
 async def test_a_review_signed_by_a_key_the_policy_does_not_trust_is_held(
