@@ -158,7 +158,13 @@ def _station_keys(args: argparse.Namespace) -> list[TrustedReviewer]:
 def _given_key(path: str) -> list[TrustedReviewer]:
     pem = _read(path, MAX_KEY_FILE_BYTES, "public key file")
     try:
-        return [TrustedReviewer(name=Path(path).name, public_key=pem.decode("utf-8", "replace"))]
+        return [
+            TrustedReviewer(
+                name=Path(path).name,
+                added_by="you (--public-key)",
+                public_key=pem.decode("utf-8", "replace"),
+            )
+        ]
     except ValidationError as exc:
         raise CliError(f"{path}: {_first_error(exc)}") from None
 

@@ -13,6 +13,7 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 from signed_review_kit import (
     ALGORITHMS,
+    KEY_ADDED_BY,
     Algorithm,
     new_key,
     private_pem,
@@ -206,9 +207,10 @@ def test_reviews_lists_the_trusted_reviewer_keys(
     config = write_kubeconfig(tmp_path / "k.yaml", server.url, namespace="ns1")
     assert main(["reviews", "--kubeconfig", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    header = "NAMESPACE TRUSTED REVIEWER KEY ID ALGORITHM EXPIRES STATE"
+    header = "NAMESPACE TRUSTED REVIEWER KEY ID ALGORITHM ADDED BY EXPIRES STATE"
     assert lines[0].split() == header.split()
     assert "Board" in lines[1] and "ecdsa-p256" in lines[1] and lines[1].endswith("Current")
+    assert KEY_ADDED_BY in lines[1]
     assert "Old board" in lines[2] and lines[2].endswith("Expired")
     assert main(["reviews", "--kubeconfig", str(config), "-o", "json"]) == 0
     items = json.loads(capsys.readouterr().out)
@@ -217,6 +219,7 @@ def test_reviews_lists_the_trusted_reviewer_keys(
         ("TrustedReviewer", "Old board"),
     ]
     assert items[0]["keyId"] == signing_key(board).key_id
+    assert items[0]["addedBy"] == KEY_ADDED_BY
 
 
 def _serve_policy_with_keys(server: Recorder, namespace: str, keys: list[Any]) -> None:

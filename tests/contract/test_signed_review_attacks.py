@@ -238,7 +238,15 @@ def test_an_ed25519_key_of_small_order_is_refused_for_anyone_could_sign_with_it(
         load_public_key(_spki_pem(der))
     with pytest.raises(ValidationError, match="small order"):
         DisclosurePolicy.model_validate(
-            {"trustedReviewers": [{"name": "board", "publicKey": _spki_pem(der)}]}
+            {
+                "trustedReviewers": [
+                    {
+                        "name": "board",
+                        "addedBy": "steward@maastro.example",
+                        "publicKey": _spki_pem(der),
+                    }
+                ]
+            }
         )
 
 
@@ -262,7 +270,11 @@ def test_a_review_forged_for_a_small_order_key_never_counts() -> None:
         json.dumps(_envelope(payload, signing_key(new_key("ed25519")))), NEUTRAL + bytes(32)
     )
     with pytest.raises(ValidationError, match="small order"):
-        TrustedReviewer(name="placeholder", public_key=_spki_pem(_ed25519_der(raw)))
+        TrustedReviewer(
+            name="placeholder",
+            added_by="steward@maastro.example",
+            public_key=_spki_pem(_ed25519_der(raw)),
+        )
     assert _state(forged, trusted(new_key("ed25519"))) == SignedReviewState.UNTRUSTED_KEY
 
 
@@ -589,8 +601,12 @@ def test_a_key_listed_twice_under_another_spelling_is_refused() -> None:
         DisclosurePolicy.model_validate(
             {
                 "trustedReviewers": [
-                    {"name": "board", "publicKey": pem},
-                    {"name": "board again", "publicKey": pem.replace("\n", "\r\n")},
+                    {"name": "board", "addedBy": "steward@maastro.example", "publicKey": pem},
+                    {
+                        "name": "board again",
+                        "addedBy": "steward@maastro.example",
+                        "publicKey": pem.replace("\n", "\r\n"),
+                    },
                 ]
             }
         )

@@ -99,13 +99,14 @@ def why_not_counted(
 def review_record(trust: ImageReview | SignedReviewCheck) -> dict[str, DetailValue]:
     """What the provenance chain keeps of the review behind an automatic release: who, when,
     until when, the link, and the notes' hash (the text stays in the policy's history); for
-    a signed review also the key that signed it, the envelope's hash and the signed
+    a signed review also the key that signed it and who added it, the envelope's hash and the signed
     statement's (the same for every copy of the review, however its envelope is spelled)."""
     if isinstance(trust, SignedReviewCheck):
         assert trust.review is not None and trust.signer is not None
         record = _review_facts(trust.review.review)
         record["reviewKeyId"] = trust.key_id
         record["reviewKeyName"] = trust.signer.name
+        record["reviewKeyAddedBy"] = trust.signer.added_by
         record["reviewEnvelopeSha256"] = trust.review.sha256
         record["reviewStatementSha256"] = trust.review.payload_sha256
         return record

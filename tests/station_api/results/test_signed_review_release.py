@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from signed_review_kit import new_key, signed, signing_key, trusted
+from signed_review_kit import KEY_ADDED_BY, new_key, signed, signing_key, trusted
 from stationkit import (
     COHORT_PATIENTS,
     bearer,
@@ -122,6 +122,7 @@ async def test_a_valid_signed_review_releases_a_passing_result_and_names_its_key
     assert details["reviewDigest"] == DIGEST
     assert details["reviewKeyId"] == signing_key(BOARD).key_id
     assert details["reviewKeyName"] == "Consortium review board"
+    assert details["reviewKeyAddedBy"] == KEY_ADDED_BY
     assert details["reviewEnvelopeSha256"] == hashlib.sha256(envelope.encode()).hexdigest()
     statement = base64.b64decode(json.loads(envelope)["payload"])
     assert details["reviewStatementSha256"] == hashlib.sha256(statement).hexdigest()
