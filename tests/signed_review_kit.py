@@ -70,8 +70,14 @@ def signed(digest: str, key: PrivateKey, image: str = "ghcr.io/pht/km", **when: 
     return sign_review(review_of(digest, **when), image, signing_key(key))
 
 
+#: The steward who adds the reviewer keys of these tests to a policy.
+KEY_ADDED_BY = "steward@maastro.example"
+
+
 def trusted(
     key: PrivateKey, name: str = "Consortium review board", expires_days: int | None = None
 ) -> TrustedReviewer:
     expires = None if expires_days is None else iso(datetime.now(UTC) + timedelta(expires_days))
-    return TrustedReviewer(name=name, public_key=public_pem(key), expires_at=expires)
+    return TrustedReviewer(
+        name=name, added_by=KEY_ADDED_BY, public_key=public_pem(key), expires_at=expires
+    )

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,12 @@ from pydantic import ValidationError
 from pht_cli import kube
 from pht_cli.errors import CliError, one_line
 from pht_contract import constants
-from pht_contract.policies import ImageReview, StationPolicySpec, TrustedReviewer
+from pht_contract.policies import (
+    MAX_REVIEW_DAYS,
+    ImageReview,
+    StationPolicySpec,
+    TrustedReviewer,
+)
 from pht_contract.reviewerkeys import ReviewerKeyError, load_private_key
 from pht_contract.signedreviews import (
     SignedReviewError,
@@ -81,7 +89,15 @@ def _sign(args: argparse.Namespace) -> int:
         start = parse_utc(reviewed_at)
         if start is None:
             raise CliError("--reviewed-at must be an RFC 3339 timestamp, e.g. 2026-05-01T09:00:00Z")
-        expires_at = utc_iso(start + timedelta(days=args.days))
+        if not 1 <= args.days <= MAX_REVIEW_DAYS:
+            raise CliError(
+                f"--days must be 1 to {MAX_REVIEW_DAYS}: a review counts for at most "
+                f"{MAX_REVIEW_DAYS} days"
+            )
+        try:
+            expires_at = utc_iso(start + timedelta(days=args.days))
+        except OverflowError:
+            raise CliError("--reviewed-at is too far in the future to review anything") from None
     try:
         review = ImageReview(
             digest=digest,
@@ -95,6 +111,8 @@ def _sign(args: argparse.Namespace) -> int:
         raise CliError(f"the review is not valid: {_first_error(exc)}") from None
     envelope = sign_review(review, name, key)
     if args.out:
+        if Path(args.out).resolve() == Path(args.key).resolve():
+            raise CliError("--out is the key file: write the signed review to another file")
         try:
             Path(args.out).write_text(envelope)
         except OSError as exc:
@@ -102,7 +120,22 @@ def _sign(args: argparse.Namespace) -> int:
         print(f"signed review of {digest} written to {args.out} (key id {key.key_id})")
     else:
         print(envelope, end="")
+    _warn_if_shared(args.key)
     return 0
+
+
+def _warn_if_shared(path: str) -> None:
+    """Say so when other users of this machine can read the private key."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        print(
+            f"warning: other users of this machine can read the private key {path} "
+            f"(mode {stat.S_IMODE(mode):04o}): keep it to yourself with chmod 600",
+            file=sys.stderr,
+        )
 
 
 def _station_keys(args: argparse.Namespace) -> list[TrustedReviewer]:
@@ -125,7 +158,13 @@ def _station_keys(args: argparse.Namespace) -> list[TrustedReviewer]:
 def _given_key(path: str) -> list[TrustedReviewer]:
     pem = _read(path, MAX_KEY_FILE_BYTES, "public key file")
     try:
-        return [TrustedReviewer(name=Path(path).name, public_key=pem.decode("utf-8", "replace"))]
+        return [
+            TrustedReviewer(
+                name=Path(path).name,
+                added_by="you (--public-key)",
+                public_key=pem.decode("utf-8", "replace"),
+            )
+        ]
     except ValidationError as exc:
         raise CliError(f"{path}: {_first_error(exc)}") from None
 

@@ -210,6 +210,10 @@ class TrustedReviewer(ApiModel):
 
     name: Annotated[str, Field(min_length=1, max_length=253)]
     """Who holds the key, as stewards know them (shown with every review it signed)."""
+    added_by: Annotated[str, Field(min_length=1, max_length=253)]
+    """The steward who added the key (their Kubernetes username); the chart's admission policy
+    binds a key added or changed to request.userInfo.username, and a release the key let out
+    names them."""
     public_key: str = Field(min_length=1, max_length=MAX_KEY_PEM_CHARS)
     """The reviewer's public key in PEM (``-----BEGIN PUBLIC KEY-----``): ECDSA P-256 or
     Ed25519. Its key id is the SHA-256 of the key's DER bytes."""

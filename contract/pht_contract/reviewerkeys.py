@@ -8,6 +8,7 @@ were given: a private key pasted by mistake must not end up in a log.
 """
 
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -21,6 +22,10 @@ KeyAlgorithm = Literal["ecdsa-p256", "ed25519"]
 MAX_KEY_PEM_CHARS: Final = 4096
 
 _ACCEPTED: Final = "use an ECDSA P-256 or Ed25519 key"
+#: One PEM public key and nothing else: no second block, no text around it.
+_ONE_PUBLIC_KEY: Final = re.compile(
+    r"-----BEGIN PUBLIC KEY-----[A-Za-z0-9+/=\s]+-----END PUBLIC KEY-----"
+)
 
 
 class ReviewerKeyError(ValueError):
@@ -72,8 +77,35 @@ def key_id(key: VerifyingKey) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+#: Ed25519's field prime.
+_P25519: Final = 2**255 - 19
+#: The y coordinates of the Ed25519 points of small order (1, 2, 4 and 8): with such a
+#: "public key" a signature made of the neutral point and zero verifies for about one message
+#: in eight, so anyone could forge a review by trying a few notes.
+_SMALL_ORDER_Y: Final = frozenset(
+    {
+        0,
+        1,
+        _P25519 - 1,
+        0x05FC536D880238B13933C6D305ACDFD5F098EFF289F4C345B027B2C28F95E826,
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,
+    }
+)
+
+
+def _ed25519_has_full_order(key: ed25519.Ed25519PublicKey) -> bool:
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    return y < _P25519 and y not in _SMALL_ORDER_Y
+
+
 def _accepted(key: object, what: str) -> tuple[VerifyingKey, KeyAlgorithm]:
     if isinstance(key, ed25519.Ed25519PublicKey):
+        if not _ed25519_has_full_order(key):
+            raise ReviewerKeyError(
+                f"the {what} is not a usable Ed25519 key: it is a point of small order or not "
+                f"canonically encoded, so signatures by it prove nothing; generate a new key"
+            )
         return key, "ed25519"
     if isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, ec.SECP256R1):
@@ -105,6 +137,11 @@ def load_public_key(pem: str) -> ReviewerKey:
         raise ReviewerKeyError(
             "a public key must be PEM text starting with -----BEGIN PUBLIC KEY----- "
             "(SubjectPublicKeyInfo)"
+        )
+    if not _ONE_PUBLIC_KEY.fullmatch(pem.strip()):
+        raise ReviewerKeyError(
+            "give exactly one public key, its PEM text alone (-----BEGIN PUBLIC KEY----- to "
+            "-----END PUBLIC KEY-----): a reader of the policy must see the key that counts"
         )
     try:
         loaded = serialization.load_pem_public_key(pem.encode())

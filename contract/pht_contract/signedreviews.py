@@ -13,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,11 @@ STATEMENT_TYPE: Final = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE: Final = "https://pht.health-ai.nl/image-review/v1"
 #: The most signatures one envelope may hold.
 MAX_SIGNATURES: Final = 4
+#: The dates of a signed review: RFC 3339 with an explicit offset (``Z`` or ``±hh:mm``), as
+#: the API server requires of ``reviewedImages``; a date without one is not read as UTC.
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+#: How much of a field name an error message repeats (a name is the envelope author's text).
+_MAX_NAMED: Final = 64
 
 
 class SignedReviewError(ValueError):
@@ -85,6 +91,9 @@ class SignedReview:
     signatures: tuple[tuple[str, bytes], ...]
     #: SHA-256 (hex) of the envelope's text as carried.
     sha256: str
+    #: SHA-256 (hex) of the signed statement: the same for every copy of one review, whatever
+    #: key ids, base64 spelling or (ECDSA) signature form its envelope carries.
+    payload_sha256: str
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -94,11 +103,35 @@ def _b64(text: str, what: str) -> bytes:
         raise SignedReviewError(f"the envelope's {what} is not base64") from None
 
 
+def _named(part: object) -> str:
+    text = "".join(c if c.isprintable() else "?" for c in str(part))
+    return text if len(text) <= _MAX_NAMED else text[:_MAX_NAMED] + "…"
+
+
 def _first_error(exc: ValidationError, where: str) -> SignedReviewError:
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first.get("loc", ()))
+    loc = ".".join(_named(p) for p in first.get("loc", ()))
     why = str(first.get("msg")).removeprefix("Value error, ")
     return SignedReviewError(f"{where}{'.' + loc if loc else ''}: {why}")
+
+
+def _refuse_duplicate_names(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        repeated = next(name for name in names if names.count(name) > 1)
+        raise SignedReviewError(f"the name {_named(repeated)!r} appears twice in one object")
+    return dict(pairs)
+
+
+def _unique_names(text: str | bytes, what: str) -> None:
+    """Refuse JSON that names a field twice: readers disagree on which value holds, so what
+    a reviewer signed must say each fact once."""
+    try:
+        json.loads(text, object_pairs_hook=_refuse_duplicate_names)
+    except SignedReviewError as exc:
+        raise SignedReviewError(f"the {what} is ambiguous: {exc}") from None
+    except (ValueError, RecursionError):
+        return  # not JSON: the strict parser below says so
 
 
 def parse_signed_review(text: str) -> SignedReview:
@@ -106,6 +139,7 @@ def parse_signed_review(text: str) -> SignedReview:
     wrong. Signatures are decoded, not verified."""
     if len(text.encode()) > MAX_SIGNED_REVIEW_BYTES:
         raise SignedReviewError(f"the envelope exceeds {MAX_SIGNED_REVIEW_BYTES} bytes")
+    _unique_names(text, "envelope")
     try:
         envelope = _Envelope.model_validate_json(text)
     except ValidationError as exc:
@@ -116,6 +150,7 @@ def parse_signed_review(text: str) -> SignedReview:
         raise SignedReviewError(f"the envelope's payloadType must be {PAYLOAD_TYPE}")
     payload = _b64(envelope.payload, "payload")
     signatures = tuple((s.keyid, _b64(s.sig, "signature")) for s in envelope.signatures)
+    _unique_names(payload, "statement")
     try:
         statement = _Statement.model_validate_json(payload)
     except ValidationError as exc:
@@ -132,6 +167,13 @@ def parse_signed_review(text: str) -> SignedReview:
         raise SignedReviewError("the statement's subject needs digest.sha256 (64 hex digits)")
     if "digest" in statement.predicate:
         raise SignedReviewError("the predicate must not name a digest: the subject does")
+    for field in ("reviewedAt", "expiresAt"):
+        value = statement.predicate.get(field)
+        if isinstance(value, str) and not _RFC3339.fullmatch(value):
+            raise SignedReviewError(
+                f"the predicate's {field} must be an RFC 3339 timestamp with its offset, "
+                f"e.g. 2026-05-01T09:00:00Z"
+            )
     try:
         review = ImageReview.model_validate(
             {**statement.predicate, "digest": f"sha256:{hexdigest}"}
@@ -144,6 +186,7 @@ def parse_signed_review(text: str) -> SignedReview:
         payload=payload,
         signatures=signatures,
         sha256=hashlib.sha256(text.encode()).hexdigest(),
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
     )
 
 

@@ -19,7 +19,13 @@ from pydantic import Field
 
 from pht_contract.aggregates import MAX_AGGREGATES, AggregateSpec
 from pht_contract.base import ApiModel, DnsLabel, Sha256Hex, Timestamp
-from pht_contract.policies import StationPolicySpec
+from pht_contract.policies import (
+    MAX_TRUSTED_REVIEWERS,
+    DisclosurePolicy,
+    ImageReview,
+    StationPolicySpec,
+    TrustedReviewer,
+)
 from pht_contract.trains import (
     MAX_SIGNED_REVIEW_BYTES,
     Progress,
@@ -111,6 +117,24 @@ class UploadReceipt(ApiModel):
     size_bytes: int = Field(ge=0)
 
 
+class ReviewTrust(ApiModel):
+    """The image reviews and reviewer keys of the station's policy as it is when a run ends:
+    one a steward withdrew or changed while the run went on no longer lets its result skip
+    them, though the run was registered under it."""
+
+    reviewed_images: list[ImageReview] = Field(default_factory=list, max_length=64)
+    trusted_reviewers: list[TrustedReviewer] = Field(
+        default_factory=list, max_length=MAX_TRUSTED_REVIEWERS
+    )
+
+    @classmethod
+    def of(cls, policy: DisclosurePolicy) -> "ReviewTrust":
+        return cls(
+            reviewed_images=list(policy.reviewed_images),
+            trusted_reviewers=list(policy.trusted_reviewers),
+        )
+
+
 class RunCompletion(ApiModel):
     """Sent by the operator when the run's Job reached a final state."""
 
@@ -121,6 +145,9 @@ class RunCompletion(ApiModel):
     outcome) in the chain as part of this call."""
     job_created_at: Timestamp | None = None
     attempts: int | None = Field(default=None, ge=0, le=1000)
+    trust_now: ReviewTrust | None = None
+    """The policy's reviews and reviewer keys at the run's end: a review or key counts only if
+    it is, unchanged, in both these and the policy the run was registered with."""
 
 
 class TrainState(ApiModel):

@@ -240,9 +240,10 @@ async def follow_run(train: TrainPass) -> Next:
     elif phase.phase == jobstates.Phase.SUCCEEDED:
         if not _seen_running(train):
             _run_started(train, job)  # it started and ended between two passes
-        decided = await ctx.station.complete(
-            train.uid, _completion(job, phase, succeeded=True, reason=Reason.RUN_COMPLETED)
-        )
+        completion = _completion(job, phase, succeeded=True, reason=Reason.RUN_COMPLETED)
+        # The reviews and keys the policy holds now: one withdrawn during the run stops counting.
+        completion.trust_now = wire.ReviewTrust.of(policy.disclosure)
+        decided = await ctx.station.complete(train.uid, completion)
         _record_run_end(train, phase)
         train.draft.set_condition(
             ConditionType.RUNNING, "False", Reason.RUN_COMPLETED, "the run finished"

@@ -109,3 +109,57 @@ def test_policy_covers_creation_and_updates_of_station_policies_in_station_names
     assert binding["spec"]["validationActions"] == ["Deny"]
     (selector,) = binding["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"]
     assert set(selector["values"]) == {"pht-requests", "pht-federated"}
+
+
+KEY_REFUSAL = (
+    f"spec.disclosure.trustedReviewers: a key you add or change must name you in addedBy "
+    f"({STEWARD}); you cannot trust a key in someone else's name"
+)
+
+
+def _key(name: str, added_by: str, pem: str = "-----BEGIN PUBLIC KEY-----\nA\n") -> dict[str, Any]:
+    return {"name": name, "addedBy": added_by, "publicKey": pem + "-----END PUBLIC KEY-----\n"}
+
+
+def _keys_object(*keys: dict[str, Any]) -> dict[str, Any]:
+    body = _policy_object()
+    body["spec"]["disclosure"] = {"trustedReviewers": list(keys)}
+    return body
+
+
+def test_a_steward_adds_a_reviewer_key_in_their_own_name() -> None:
+    assert _failures(_keys_object(_key("board", STEWARD))) == []
+
+
+def test_a_key_added_in_someone_elses_name_is_refused_on_create_and_update() -> None:
+    forged = _keys_object(_key("board", OTHER))
+    assert _failures(forged) == [KEY_REFUSAL]
+    assert _failures(forged, old=_keys_object()) == [KEY_REFUSAL]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"publicKey": "-----BEGIN PUBLIC KEY-----\nB\n-----END PUBLIC KEY-----\n"}, {"name": "x"}],
+    ids=["swapped-key", "renamed"],
+)
+def test_swapping_a_colleagues_key_under_their_name_is_refused(change: dict[str, str]) -> None:
+    theirs = _key("board", OTHER)
+    assert _failures(_keys_object({**theirs, **change}), old=_keys_object(theirs)) == [KEY_REFUSAL]
+    assert (
+        _failures(_keys_object({**theirs, **change, "addedBy": STEWARD}), old=_keys_object(theirs))
+        == []
+    )
+
+
+def test_keys_left_as_they_were_pass_whoever_edits_the_policy() -> None:
+    theirs = _key("board", OTHER)
+    old = _keys_object(theirs)
+    assert _failures(_keys_object(theirs, _key("registry", STEWARD, "x\n")), old=old) == []
+    assert _failures(_keys_object(), old=old) == []
+
+
+def test_service_accounts_cannot_add_a_reviewer_key_even_in_their_own_name() -> None:
+    robot = "system:serviceaccount:pht-system:station-pht-station-operator"
+    assert _failures(_keys_object(_key("board", robot)), user=robot) == [
+        "service accounts and system identities cannot add reviewer keys; a data steward must"
+    ]

@@ -13,6 +13,7 @@ from securesystemslib.dsse import Envelope
 from securesystemslib.signer import SSlibKey
 from signed_review_kit import (
     ALGORITHMS,
+    KEY_ADDED_BY,
     Algorithm,
     new_key,
     private_pem,
@@ -206,9 +207,10 @@ def test_reviews_lists_the_trusted_reviewer_keys(
     config = write_kubeconfig(tmp_path / "k.yaml", server.url, namespace="ns1")
     assert main(["reviews", "--kubeconfig", str(config)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    header = "NAMESPACE TRUSTED REVIEWER KEY ID ALGORITHM EXPIRES STATE"
+    header = "NAMESPACE TRUSTED REVIEWER KEY ID ALGORITHM ADDED BY EXPIRES STATE"
     assert lines[0].split() == header.split()
     assert "Board" in lines[1] and "ecdsa-p256" in lines[1] and lines[1].endswith("Current")
+    assert KEY_ADDED_BY in lines[1]
     assert "Old board" in lines[2] and lines[2].endswith("Expired")
     assert main(["reviews", "--kubeconfig", str(config), "-o", "json"]) == 0
     items = json.loads(capsys.readouterr().out)
@@ -217,6 +219,7 @@ def test_reviews_lists_the_trusted_reviewer_keys(
         ("TrustedReviewer", "Old board"),
     ]
     assert items[0]["keyId"] == signing_key(board).key_id
+    assert items[0]["addedBy"] == KEY_ADDED_BY
 
 
 def _serve_policy_with_keys(server: Recorder, namespace: str, keys: list[Any]) -> None:
@@ -277,3 +280,47 @@ def test_verify_refuses_a_malformed_envelope_or_a_private_key_in_one_line(
     err = capsys.readouterr().err
     assert "this is a private key" in err
     assert "".join(private.read_text().splitlines()[1:-1])[:16] not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--days", "999999999"], "--days must be 1 to 366"),
+        (["--days", "0"], "--days must be 1 to 366"),
+        (["--reviewed-at", "9999-12-31T00:00:00Z", "--days", "5"], "too far in the future"),
+    ],
+    ids=["days-beyond-the-calendar", "no-days", "reviewed-at-the-end-of-time"],
+)
+def test_sign_refuses_dates_beyond_the_calendar_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    private, _, _ = _key_files(tmp_path, "ed25519")
+    words = ["reviews", "sign", "--key", str(private), "--image", IMAGE, "--reviewer", "board"]
+    assert main([*words, "--notes", "read it", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+def test_sign_never_overwrites_the_key_with_the_review(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _, _ = _key_files(tmp_path, "ecdsa-p256")
+    before = private.read_bytes()
+    assert _sign(tmp_path, private, "--out", str(tmp_path / "." / private.name)) == 2
+    assert "--out is the key file" in capsys.readouterr().err
+    assert private.read_bytes() == before
+
+
+def test_sign_warns_when_others_can_read_the_private_key_and_never_shows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _, _ = _key_files(tmp_path, "ed25519")
+    pem_body = "".join(private.read_text().splitlines()[1:-1])
+    private.chmod(0o644)
+    assert _sign(tmp_path, private) == 0
+    shared = capsys.readouterr()
+    assert "other users of this machine can read the private key" in shared.err
+    assert "0644" in shared.err and pem_body[:16] not in shared.out + shared.err
+    private.chmod(0o600)
+    assert _sign(tmp_path, private) == 0
+    assert capsys.readouterr().err == ""

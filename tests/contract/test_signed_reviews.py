@@ -151,7 +151,11 @@ def test_what_is_not_an_accepted_public_key_is_refused_with_a_reason(
         load_public_key(text)
     with pytest.raises(ValidationError) as refused:
         DisclosurePolicy.model_validate(
-            {"trustedReviewers": [{"name": "board", "publicKey": text}]}
+            {
+                "trustedReviewers": [
+                    {"name": "board", "addedBy": "steward@maastro.example", "publicKey": text}
+                ]
+            }
         )
     assert message in str(refused.value)
 
@@ -162,7 +166,11 @@ def test_a_private_key_pasted_into_the_policy_is_never_repeated_in_the_error() -
     policy = {
         "organisations": ["maastro"],
         "dataAccess": {"allowedGraphs": ["urn:pht:graph:a"]},
-        "disclosure": {"trustedReviewers": [{"publicKey": pem, "name": "board"}]},
+        "disclosure": {
+            "trustedReviewers": [
+                {"publicKey": pem, "name": "board", "addedBy": "steward@maastro.example"}
+            ]
+        },
     }
     with pytest.raises(ValidationError) as refused:
         StationPolicySpec.model_validate(policy)

@@ -1,6 +1,7 @@
 """Image reviews in the StationPolicy, judged by a real API server with the chart installed: the
-admission policy binds each new or changed review to the steward who writes it, the CRD bounds
-its digest and dates, and RBAC keeps researchers out of the policy altogether."""
+admission policy binds each new or changed review, and each reviewer key, to the steward who
+writes it, the CRD bounds its digest and dates, and RBAC keeps researchers out of the policy
+altogether."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from realcluster_kube import GROUP, REQUESTS_NS, wait_for
+from signed_review_kit import new_key, public_pem
 
 from pht_contract import constants
 from pht_sandbox.controlplane.cluster import ControlPlane
@@ -53,11 +55,28 @@ def admission_in_effect(control_plane: ControlPlane, chart: Path) -> None:
     wait_for(forgery_refused, timeout=60, every=1.0)
 
 
+def set_keys(client: httpx.Client, *keys: dict[str, Any]) -> httpx.Response:
+    patch = {"spec": {"disclosure": {"trustedReviewers": list(keys)}}}
+    return client.patch(POLICY_URL, json=patch, headers=MERGE)
+
+
 @pytest.fixture(autouse=True)
 def no_reviews_left(control_plane: ControlPlane, admission_in_effect: None) -> Any:
     yield
     with control_plane.client() as admin:
         assert set_reviews(admin).status_code == 200
+        assert set_keys(admin).status_code == 200
+
+
+def test_a_steward_adds_a_reviewer_key_in_their_own_name_only(control_plane: ControlPlane) -> None:
+    key = {"name": "Consortium review board", "publicKey": public_pem(new_key("ed25519"))}
+    with control_plane.client("steward") as bob:
+        mine = set_keys(bob, {**key, "addedBy": "bob"})
+        forged = set_keys(bob, {**key, "addedBy": "dave"})
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["spec"]["disclosure"]["trustedReviewers"][0]["addedBy"] == "bob"
+    assert forged.status_code == 403, forged.text
+    assert "a key you add or change must name you in addedBy (bob)" in forged.json()["message"]
 
 
 def test_a_steward_records_a_review_in_their_own_name_only(control_plane: ControlPlane) -> None:

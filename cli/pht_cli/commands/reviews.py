@@ -40,6 +40,7 @@ KEY_COLUMNS = (
     output.Column("TRUSTED REVIEWER", "name"),
     output.Column("KEY ID", "keyId", width=19),
     output.Column("ALGORITHM", "algorithm"),
+    output.Column("ADDED BY", "addedBy"),
     output.Column("EXPIRES", "expiresAt"),
     output.Column("STATE", "state"),
 )
@@ -61,6 +62,7 @@ def _key_row(namespace: str, reviewer: TrustedReviewer, moment: datetime) -> dic
         "name": reviewer.name,
         "keyId": key.key_id,
         "algorithm": key.algorithm,
+        "addedBy": reviewer.added_by,
         "expiresAt": reviewer.expires_at or "never",
         "state": "Current" if reviewer.counts_at(moment) else "Expired",
     }

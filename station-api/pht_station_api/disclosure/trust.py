@@ -22,7 +22,7 @@ from typing import Final
 
 from pht_contract.policies import DisclosurePolicy, ImageReview
 from pht_contract.signedreviews import SignedReviewCheck, SignedReviewState, check_signed_review
-from pht_contract.wire import DetailValue
+from pht_contract.wire import DetailValue, ReviewTrust
 
 DIGEST: Final = re.compile(r"sha256:[a-f0-9]{64}")
 
@@ -59,6 +59,22 @@ def review_for(
         return None
     counting = [r for r in policy.reviewed_images if r.digest == digest and r.counts_at(moment)]
     return max(counting, key=lambda r: r.expires_at, default=None)
+
+
+def still_trusted(policy: DisclosurePolicy, now: ReviewTrust | None) -> DisclosurePolicy:
+    """``policy`` (the one a run was registered with) keeping only the reviews and reviewer
+    keys the station's policy still holds, unchanged, at the run's end (``now``): a steward
+    who withdraws a review or a key stops it counting for runs already under way."""
+    if now is None:
+        return policy
+    return policy.model_copy(
+        update={
+            "reviewed_images": [r for r in policy.reviewed_images if r in now.reviewed_images],
+            "trusted_reviewers": [
+                k for k in policy.trusted_reviewers if k in now.trusted_reviewers
+            ],
+        }
+    )
 
 
 def signed_review_check(
@@ -99,13 +115,16 @@ def why_not_counted(
 def review_record(trust: ImageReview | SignedReviewCheck) -> dict[str, DetailValue]:
     """What the provenance chain keeps of the review behind an automatic release: who, when,
     until when, the link, and the notes' hash (the text stays in the policy's history); for
-    a signed review also the key that signed it and the envelope's hash."""
+    a signed review also the key that signed it and who added it, the envelope's hash and the signed
+    statement's (the same for every copy of the review, however its envelope is spelled)."""
     if isinstance(trust, SignedReviewCheck):
         assert trust.review is not None and trust.signer is not None
         record = _review_facts(trust.review.review)
         record["reviewKeyId"] = trust.key_id
         record["reviewKeyName"] = trust.signer.name
+        record["reviewKeyAddedBy"] = trust.signer.added_by
         record["reviewEnvelopeSha256"] = trust.review.sha256
+        record["reviewStatementSha256"] = trust.review.payload_sha256
         return record
     return _review_facts(trust)
 

@@ -60,7 +60,7 @@ from pht_station_api.disclosure.ledgers import (
     hold_linked,
     just_below,
 )
-from pht_station_api.disclosure.trust import review_record, trusted_review
+from pht_station_api.disclosure.trust import review_record, still_trusted, trusted_review
 from pht_station_api.results.errors import (
     InvalidResult,
     NotHeld,
@@ -237,12 +237,14 @@ class ResultArchive:
                 final = record.attempts[-1]
                 raw = self._attempt_file(train.uid, final.attempt).read_bytes()
                 moment = utc_now()
-                # Only an image with a review that counts now may skip a steward; every other
+                # Only an image with a review that counts now, under the policy the run was
+                # registered with and the policy as it is now, may skip a steward; every other
                 # result is held with the gate's findings.
-                review = trusted_review(record.policy(), record.image, record.signed_review, moment)
+                policy = still_trusted(record.policy(), completion.trust_now)
+                review = trusted_review(policy, record.image, record.signed_review, moment)
                 decision = evaluate_bytes(
                     raw,
-                    record.policy(),
+                    policy,
                     audited_cohort=audited_cohort,
                     image=record.image,
                     at=moment,

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from disclosure_samples import TRUSTED_DIGEST, TRUSTED_IMAGE, gate_policy, manifest, stage_table
 from signed_review_kit import new_key, signed, trusted
 
+from pht_contract.wire import ReviewTrust
 from pht_station_api.disclosure import GateDecision, Outcome, Rule, gate
+from pht_station_api.disclosure.trust import still_trusted, trusted_review
 
 BOARD = new_key("ed25519")
 NOW = datetime.now(UTC)
@@ -65,3 +67,17 @@ def test_a_hold_says_why_the_signed_review_did_not_count() -> None:
 def test_manual_release_for_all_holds_even_a_validly_signed_review() -> None:
     decision = _decide(signed(TRUSTED_DIGEST, BOARD), manual_release_for_all=True)
     assert decision.rule == Rule.MANUAL_RELEASE_REQUIRED
+
+
+def test_only_keys_both_policies_hold_unchanged_count_at_the_run_s_end() -> None:
+    """The policy as it is at the run's end can take trust away, never add it."""
+    envelope, stranger = signed(TRUSTED_DIGEST, BOARD), new_key()
+    registered = gate_policy(trusted=False, trusted_reviewers=[trusted(BOARD)])
+    kept = still_trusted(registered, ReviewTrust(trusted_reviewers=[trusted(BOARD)]))
+    assert trusted_review(kept, TRUSTED_IMAGE, envelope, NOW) is not None
+    assert still_trusted(registered, None) == registered
+    renamed = ReviewTrust(trusted_reviewers=[trusted(BOARD, name="Renamed board")])
+    added = ReviewTrust(trusted_reviewers=[trusted(BOARD), trusted(stranger, "stranger")])
+    by_stranger = signed(TRUSTED_DIGEST, stranger)
+    assert trusted_review(still_trusted(registered, renamed), TRUSTED_IMAGE, envelope, NOW) is None
+    assert trusted_review(still_trusted(registered, added), TRUSTED_IMAGE, by_stranger, NOW) is None

@@ -5,7 +5,9 @@ reviewer keys; the gate verifies the envelope when it decides. A review signed b
 policy does not list, or a run that overrides the image's command, is held for a steward.
 """
 
+import base64
 import hashlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from signed_review_kit import new_key, signed, signing_key, trusted
+from signed_review_kit import KEY_ADDED_BY, new_key, review_of, signed, signing_key, trusted
 from stationkit import (
     COHORT_PATIENTS,
     bearer,
@@ -26,6 +28,7 @@ from stationkit import (
     station_settings,
 )
 
+from pht_contract.policies import ImageReview
 from pht_contract.wire import (
     RESULT_PATH,
     SPARQL_PATH,
@@ -76,14 +79,22 @@ def _manifest() -> dict[str, Any]:
 
 
 async def _run(
-    inside: httpx.AsyncClient, envelope: str, *, as_built: bool = True
+    inside: httpx.AsyncClient,
+    envelope: str | None,
+    *,
+    as_built: bool = True,
+    reviewed: list[dict[str, Any]] | None = None,
+    trust_now: dict[str, Any] | None = None,
 ) -> tuple[TrainRegistration, str]:
     """Register a Train of :data:`IMAGE` carrying ``envelope`` under a policy that trusts the
     board's key, query, upload a passing result, complete; the release state."""
     token = secrets.token_urlsafe(24)
     reg = registration(token, [KM])
     disclosure = reg.policy.disclosure.model_copy(
-        update={"trusted_reviewers": [trusted(BOARD, "Consortium review board")]}
+        update={
+            "trusted_reviewers": [trusted(BOARD, "Consortium review board")],
+            "reviewed_images": [ImageReview.model_validate(r) for r in reviewed or []],
+        }
     )
     policy = reg.policy.model_copy(update={"disclosure": disclosure})
     reg = reg.model_copy(
@@ -101,7 +112,9 @@ async def _run(
     assert answer.status_code == 200, answer.text
     upload = await inside.put(RESULT_PATH, json=_manifest(), headers=bearer(token))
     assert upload.status_code == 201, upload.text
-    done = {"jobSucceeded": True, "reason": "RunCompleted"}
+    done: dict[str, Any] = {"jobSucceeded": True, "reason": "RunCompleted"}
+    if trust_now is not None:
+        done["trustNow"] = trust_now
     path = TRAIN_COMPLETION_PATH.format(uid=reg.uid)
     assert (await inside.put(path, json=done, headers=operator_headers())).status_code == 200
     state = await inside.get(TRAIN_STATE_PATH.format(uid=reg.uid), headers=operator_headers())
@@ -120,8 +133,29 @@ async def test_a_valid_signed_review_releases_a_passing_result_and_names_its_key
     assert details["reviewDigest"] == DIGEST
     assert details["reviewKeyId"] == signing_key(BOARD).key_id
     assert details["reviewKeyName"] == "Consortium review board"
+    assert details["reviewKeyAddedBy"] == KEY_ADDED_BY
     assert details["reviewEnvelopeSha256"] == hashlib.sha256(envelope.encode()).hexdigest()
+    statement = base64.b64decode(json.loads(envelope)["payload"])
+    assert details["reviewStatementSha256"] == hashlib.sha256(statement).hexdigest()
     assert station.chain.verify().ok
+
+
+async def test_a_respelled_copy_of_a_review_is_recorded_as_the_same_signed_statement(
+    inside: httpx.AsyncClient, station: StationState
+) -> None:
+    """Key ids are not signed and base64 has two alphabets: a researcher can change the
+    envelope's bytes, never the statement the board signed, which the record names."""
+    envelope = signed(DIGEST, BOARD)
+    copy = json.loads(envelope)
+    copy["payload"] = base64.urlsafe_b64encode(base64.b64decode(copy["payload"])).decode()
+    copy["signatures"][0]["keyid"] = "any hint"
+    respelled = json.dumps(copy)
+    first, released = await _run(inside, envelope)
+    second, also_released = await _run(inside, respelled)
+    assert released == also_released == "Released"
+    records = [station.chain.story(reg.uid)[-1].details for reg in (first, second)]
+    assert records[0]["reviewEnvelopeSha256"] != records[1]["reviewEnvelopeSha256"]
+    assert records[0]["reviewStatementSha256"] == records[1]["reviewStatementSha256"]
 
 
 async def test_a_review_signed_by_a_key_the_policy_does_not_trust_is_held(
@@ -154,3 +188,31 @@ async def test_an_expired_signed_review_or_one_of_another_image_is_held(
     other, held = await _run(inside, signed("sha256:" + "e" * 64, BOARD))
     assert held == "Held"
     assert "(signed review of another image)" in str(station.chain.story(other.uid)[-1].details)
+
+
+async def test_a_key_withdrawn_while_the_run_went_on_no_longer_releases(
+    inside: httpx.AsyncClient, station: StationState
+) -> None:
+    """The run was registered under a policy trusting the board; by its end a steward removed
+    the key (it leaked, say): the result waits for a steward."""
+    envelope = signed(DIGEST, BOARD)
+    board = trusted(BOARD, "Consortium review board").wire()
+    _, released = await _run(inside, envelope, trust_now={"trustedReviewers": [board]})
+    assert released == "Released"
+    withdrawn, held = await _run(inside, envelope, trust_now={"trustedReviewers": []})
+    assert held == "Held"
+    findings = str(station.chain.story(withdrawn.uid)[-1].details["findings"])
+    assert "StewardReviewRequired (signed by a key this station does not trust)" in findings
+    changed = {**board, "expiresAt": "2020-01-01T00:00:00Z"}
+    _, held = await _run(inside, envelope, trust_now={"trustedReviewers": [changed]})
+    assert held == "Held"
+
+
+async def test_a_review_withdrawn_from_the_policy_while_the_run_went_on_no_longer_releases(
+    inside: httpx.AsyncClient, station: StationState
+) -> None:
+    review = review_of(DIGEST).wire()
+    _, release = await _run(inside, None, reviewed=[review], trust_now={"reviewedImages": []})
+    assert release == "Held"
+    _, release = await _run(inside, None, reviewed=[review], trust_now={"reviewedImages": [review]})
+    assert release == "Released"
