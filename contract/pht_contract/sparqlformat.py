@@ -176,6 +176,17 @@ def _hidden_character(text: str) -> str | None:
     return None
 
 
+def reveal_hidden(text: str) -> str:
+    """The text with every character that changes how it displays written as ``⟨U+XXXX⟩``:
+    for showing a query as written, where such a character would otherwise act unseen."""
+    return "".join(
+        f"⟨U+{ord(c):04X}⟩"
+        if c not in " \t\n" and unicodedata.category(c) in HIDDEN_CATEGORIES
+        else c
+        for c in text
+    )
+
+
 def _spaced(before: tuple[str, str], token: tuple[str, str]) -> bool:
     """Whether a space separates two tokens on one line (none where it would change a token)."""
     kind, text = token
