@@ -114,6 +114,15 @@ class Completion:
     decided_now: bool
 
 
+@dataclass(frozen=True)
+class _Gated:
+    """The gate's decision on one attempt, reached outside the archive's lock."""
+
+    attempt: int
+    decision: GateDecision
+    review: ImageReview | None
+
+
 class ResultArchive:
     """Thread-safe; one per station API process (the only writer of its directory)."""
 
@@ -213,7 +222,14 @@ class ResultArchive:
         ``aggregates`` are those the station computed itself for the run: they leave with the
         result. Without an upload they are the result, released after the ledger's check
         whatever the image (held only when the policy holds every result).
+
+        The gate reads the final attempt outside the archive's lock (re-encoding plots takes
+        seconds), so other trains' uploads and the console are not held up; its decision is
+        applied under the lock only while that attempt is still the final one.
         """
+        gated = None
+        if completion.job_succeeded:
+            gated = self._gate_final_attempt(train.uid, audited_cohort)
         with self._lock:
             record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
@@ -234,18 +250,10 @@ class ResultArchive:
                 self._enter_ledger(record, train, decision, aggregates)
             else:
                 final = record.attempts[-1]
-                raw = self._attempt_file(train.uid, final.attempt).read_bytes()
-                moment = utc_now()
-                # Only an image with a review that counts now may skip a steward; every other
-                # result is held with the gate's findings.
-                review = review_for(record.policy(), record.image, moment)
-                decision = evaluate_bytes(
-                    raw,
-                    record.policy(),
-                    audited_cohort=audited_cohort,
-                    image=record.image,
-                    at=moment,
-                )
+                if gated is None or gated.attempt != final.attempt:
+                    # An upload came in meanwhile: decide on the final attempt here instead.
+                    gated = self._gate(record, final.attempt, audited_cohort)
+                decision, review = gated.decision, gated.review
                 decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision, aggregates)
                 self._enter_ledger(record, train, decision, aggregates)
@@ -273,6 +281,33 @@ class ResultArchive:
                 details.update(review_record(review))
         chain.record(ProvenanceKind.RELEASE, train_uid=train.uid, actor=GATE_ACTOR, details=details)
         return Completion(record, decision, decided_now=True)
+
+    def _gate_final_attempt(self, uid: str, audited_cohort: int | None) -> _Gated | None:
+        """The gate's decision on the final attempt of an undecided result, or ``None``."""
+        with self._lock:
+            record = self._records.get(uid)
+            if record is None or record.completed or not record.attempts:
+                return None
+            snapshot = ResultRecord.from_json(record.to_json())
+        try:
+            return self._gate(snapshot, snapshot.attempts[-1].attempt, audited_cohort)
+        except FileNotFoundError:  # a later upload replaced it: decided under the lock
+            return None
+
+    def _gate(self, record: ResultRecord, attempt: int, audited_cohort: int | None) -> _Gated:
+        raw = self._attempt_file(record.uid, attempt).read_bytes()
+        moment = utc_now()
+        # Only an image with a review that counts now may skip a steward; every other
+        # result is held with the gate's findings.
+        review = review_for(record.policy(), record.image, moment)
+        decision = evaluate_bytes(
+            raw,
+            record.policy(),
+            audited_cohort=audited_cohort,
+            image=record.image,
+            at=moment,
+        )
+        return _Gated(attempt, decision, review)
 
     def _apply(
         self,
