@@ -6,7 +6,9 @@ chunk (every CRC checked); only the chunks that make the picture are used (``IHD
 hidden for another reader of the same bytes (a zip, an HTML page) never leave. The image data
 is decompressed up to the size the header implies and no further (a zlib bomb stops there),
 every scanline's filter byte is checked, and a new file is written from the header, palette,
-transparency and scanlines. Pure Python with :mod:`zlib`: no image library reads the bytes.
+transparency and scanlines. Samples of 16 bits are refused: no screen shows their low 8 bits,
+so a steward could not see half of what such a file holds. Pure Python with :mod:`zlib`: no
+image library reads the bytes.
 """
 
 import struct
@@ -83,6 +85,9 @@ def _header(data: bytes) -> Header:
         raise InvalidPlot(f"the image is larger than {MAX_PLOT_SIDE} × {MAX_PLOT_SIDE} pixels")
     if colour not in COLOUR_TYPES or depth not in COLOUR_TYPES[colour][1]:
         raise InvalidPlot("the colour type and bit depth are not a PNG combination")
+    if depth == 16:
+        # A screen shows 8 bits of a sample: the low 8 of each 16 would leave unseen.
+        raise InvalidPlot("16-bit samples are not accepted: save the plot with 8 bits per sample")
     if compression != 0 or filtering != 0:
         raise InvalidPlot("unknown compression or filter method")
     if interlace == 1:

@@ -266,3 +266,35 @@ def test_a_plot_that_is_not_base64_is_refused() -> None:
     broken = PlotFile.model_validate({"name": "p", "title": "P", "dataBase64": "%%%"})
     decision = evaluate(manifest(plots=[broken]), POLICY, audited_cohort=100)
     assert decision.rule == Rule.INVALID_PLOT
+
+
+def test_16_bit_samples_whose_low_bytes_no_screen_shows_are_refused() -> None:
+    # Each 16-bit sample's high byte draws a grey square; its low byte spells a patient list.
+    hidden = b"patient 4711 born 1950-01-01;" * 2
+    width = len(hidden)
+    row = b"".join(bytes([0x80, letter]) for letter in hidden)
+    scanlines = b"".join(b"\x00" + row for _ in range(4))
+    data = (
+        SIGNATURE
+        + ihdr(width, 4, depth=16, colour=0)
+        + chunk(b"IDAT", zlib.compress(scanlines))
+        + chunk(b"IEND", b"")
+    )
+    with pytest.raises(InvalidPlot, match="16-bit samples are not accepted"):
+        canonical_png(data)
+    decision = evaluate(manifest(plots=[plot(data)]), POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.INVALID_PLOT)
+    assert decision.released.plots == []
+
+
+def test_the_largest_8_bit_picture_is_accepted() -> None:
+    side = 4096
+    scanlines = bytes((1 + side * 4) * side)
+    data = (
+        SIGNATURE
+        + ihdr(side, side, colour=6)
+        + chunk(b"IDAT", zlib.compress(scanlines))
+        + chunk(b"IEND", b"")
+    )
+    canonical = canonical_png(data)
+    assert (canonical.width, canonical.height) == (side, side)
