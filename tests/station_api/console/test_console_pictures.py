@@ -156,3 +156,65 @@ async def test_a_steward_of_another_namespace_cannot_fetch_the_plot(
     answer = await browser.get(plot_path(elsewhere))
     assert answer.status_code == 403
     assert answer.headers["content-type"] != "image/png"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "%2e%2e",
+        "survival%2F..%2F..%2Fstate",
+        "survival%00",
+        "surv%C3%ADval",
+        "s" * 64,
+        "s" * 5000,
+    ],
+)
+async def test_odd_plot_names_get_no_picture_and_are_not_echoed(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, bad: str
+) -> None:
+    reg = await plotted_train(inside)
+    await signed_in(browser, STEWARD)
+    answer = await browser.get(plot_path(reg, bad))
+    assert answer.status_code in (404, 422), bad
+    assert answer.headers["content-type"] != "image/png"
+    assert not answer.content.startswith(b"\x89PNG")
+    assert "s" * 64 not in answer.text
+
+
+async def test_a_blocked_result_serves_no_plot(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM]).model_copy(update={"requested_by": RESEARCHER.username})
+    put = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert put.status_code == 201, put.text
+    manifest = plotted_manifest()
+    # A valid plot beside one that is not a PNG: the result is blocked, and neither leaves.
+    manifest["plots"].append({"name": "photo", "title": "Photo", "dataBase64": "/9j/4AAQSkZJRg=="})
+    assert (await inside.put(RESULT_PATH, json=manifest, headers=bearer(token))).status_code == 201
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid),
+        json={"jobSucceeded": True, "reason": "RunCompleted"},
+        headers=operator_headers(),
+    )
+    assert done.status_code == 200, done.text
+    record = console_station.results.find(reg.namespace, reg.name)
+    assert (record.release.value, record.rule) == ("Blocked", "InvalidPlot")
+    await signed_in(browser, STEWARD)
+    for name in ("survival", "photo"):
+        answer = await browser.get(plot_path(reg, name))
+        assert answer.status_code == 404, name
+        assert answer.headers["content-type"] != "image/png"
+
+
+async def test_the_mirrored_train_state_tells_nothing_of_a_held_plot(
+    inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    reg = await plotted_train(inside)
+    state = console_station.results.train_state(reg.uid, registered=True, progress=None)
+    assert (state.release.value, state.rule, state.result) == ("Held", "PlotHeld", None)
+    mirrored = state.model_dump_json()
+    assert "survival" not in mirrored and "Survival" not in mirrored
+    assert base64.b64encode(UPLOADED).decode()[:40] not in mirrored
