@@ -3,7 +3,8 @@
 A plot reaches a browser only as a PNG this module wrote. The uploaded file is read chunk by
 chunk (every CRC checked); only the chunks that make the picture are used (``IHDR``, ``PLTE``,
 ``tRNS``, ``IDAT``, ``IEND``), so text chunks, metadata, anything after ``IEND`` and content
-hidden for another reader of the same bytes (a zip, an HTML page) never leave. The image data
+hidden for another reader of the same bytes (a zip, an HTML page) never leave; nor does the
+palette a truecolour file may suggest, which no browser draws. The image data
 is decompressed up to the size the header implies and no further (a zlib bomb stops there),
 every scanline's filter byte is checked, and a new file is written from the header, palette,
 transparency and scanlines. Samples of 16 bits are refused: no screen shows their low 8 bits,
@@ -221,7 +222,9 @@ def canonical_png(raw: bytes) -> CanonicalPng:
             ">IIBBBBB", header.width, header.height, header.bit_depth, header.colour_type, 0, 0, 0
         ),
     )
-    if palette:
+    if header.colour_type == 3:
+        # Only an indexed image shows its palette; a truecolour file's "suggested palette" is
+        # bytes no browser draws, so it is left out.
         fresh += _chunk(b"PLTE", palette)
     if transparency is not None:
         fresh += _chunk(b"tRNS", transparency)

@@ -298,3 +298,23 @@ def test_the_largest_8_bit_picture_is_accepted() -> None:
     )
     canonical = canonical_png(data)
     assert (canonical.width, canonical.height) == (side, side)
+
+
+def test_a_truecolour_files_suggested_palette_no_browser_draws_is_left_out() -> None:
+    hidden = b"patient 4711 born 1950-01-01, patient 4712 born 1961-02-03".ljust(96, b" ")
+    original = png(8, 4, before_image=chunk(b"PLTE", hidden))
+    fresh = canonical_png(original)
+    assert chunk_types(fresh.data) == [b"IHDR", b"IDAT", b"IEND"]
+    assert b"patient" not in fresh.data
+    assert image_data(fresh.data) == gradient_scanlines(8, 4)
+
+
+def test_many_tiny_image_chunks_read_and_a_chunk_flood_is_refused() -> None:
+    scanlines = gradient_scanlines(16, 16)
+    compressed = zlib.compress(scanlines)
+    pieces = b"".join(chunk(b"IDAT", compressed[i : i + 1]) for i in range(len(compressed)))
+    split = SIGNATURE + ihdr(16, 16) + pieces + chunk(b"IEND", b"")
+    assert image_data(canonical_png(split).data) == scanlines
+    flood = SIGNATURE + ihdr(16, 16) + chunk(b"IDAT", compressed) + chunk(b"tIME", b"x") * 4100
+    with pytest.raises(InvalidPlot, match="too many chunks"):
+        canonical_png(flood + chunk(b"IEND", b""))
