@@ -218,3 +218,15 @@ async def test_the_mirrored_train_state_tells_nothing_of_a_held_plot(
     mirrored = state.model_dump_json()
     assert "survival" not in mirrored and "Survival" not in mirrored
     assert base64.b64encode(UPLOADED).decode()[:40] not in mirrored
+
+
+async def test_each_plot_opens_at_full_size_from_the_page(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    # The page scales a wide picture down (a 4096 × 1 strip, small print): the steward can open
+    # each one at its own size.
+    reg = await plotted_train(inside)
+    await signed_in(browser, STEWARD)
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert f'<a href="{plot_path(reg)}"><img src="{plot_path(reg)}"' in page.text
+    assert f'<a href="{plot_path(reg)}">open at full size' in page.text
