@@ -65,6 +65,7 @@ from pht_station_api.results.errors import (
     NotHeld,
     NotReleased,
     OwnResult,
+    OwnResultView,
     ResultClosed,
     ResultTooLarge,
     TooManyUploads,
@@ -452,6 +453,16 @@ class ResultArchive:
         if not matches:
             raise UnknownResult(f"no result is known for train {namespace}/{name}")
         return max(matches, key=lambda r: r.created_at)
+
+    def outgoing_for(self, record: ResultRecord, viewer: str) -> OutgoingResult | None:
+        """The result as it would leave, for a steward to review: refused to the Train's own
+        requester until it is released (they would otherwise see what is held from them)."""
+        if record.requested_by == viewer and record.release != ReleaseState.RELEASED:
+            raise OwnResultView(
+                f"{viewer} requested train {record.namespace}/{record.name}: another steward "
+                f"must release its result before {viewer} sees it"
+            )
+        return self.outgoing(record.uid)
 
     def outgoing(self, uid: str) -> OutgoingResult | None:
         """The result as it would leave (stewards) — ``None`` if blocked, absent or purged."""

@@ -8,7 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
-from consolekit import ORIGIN, RESEARCHER, STEWARD, WARD_STEWARD, post_form, signed_in
+from consolekit import (
+    ORIGIN,
+    OTHER_STEWARD,
+    RESEARCHER,
+    STEWARD,
+    WARD_STEWARD,
+    post_form,
+    signed_in,
+)
 from pngfiles import chunk, png
 from stationkit import bearer, example_query, operator_headers, registration
 
@@ -50,11 +58,13 @@ def plotted_manifest() -> dict[str, Any]:
 
 
 async def plotted_train(
-    inside: httpx.AsyncClient, namespace: str = "pht-requests"
+    inside: httpx.AsyncClient,
+    namespace: str = "pht-requests",
+    requested_by: str = RESEARCHER.username,
 ) -> TrainRegistration:
     token = secrets.token_urlsafe(24)
     reg = registration(token, [KM])
-    reg = reg.model_copy(update={"namespace": namespace, "requested_by": RESEARCHER.username})
+    reg = reg.model_copy(update={"namespace": namespace, "requested_by": requested_by})
     put = await inside.put(
         TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
     )
@@ -230,3 +240,34 @@ async def test_each_plot_opens_at_full_size_from_the_page(
     page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
     assert f'<a href="{plot_path(reg)}"><img src="{plot_path(reg)}"' in page.text
     assert f'<a href="{plot_path(reg)}">open at full size' in page.text
+
+
+async def test_a_steward_does_not_see_the_held_plot_of_their_own_train(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    # A steward who is also the requester would receive the held result by looking at it.
+    reg = await plotted_train(inside, requested_by=OTHER_STEWARD.username)
+    await signed_in(browser, OTHER_STEWARD)
+    picture = await browser.get(plot_path(reg))
+    assert picture.status_code == 403
+    assert picture.headers["content-type"] != "image/png"
+    assert "another steward must release its result before steward-kim sees it" in picture.text
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert page.status_code == 403
+    assert plot_path(reg) not in page.text and "stages" not in page.text
+    rest = await browser.get(
+        f"/stewards/results/{reg.namespace}/{reg.name}", headers=bearer(OTHER_STEWARD.token)
+    )
+    assert (rest.status_code, rest.json()["reason"]) == (403, "OwnResultView")
+    assert "dataBase64" not in rest.text
+    # Another steward looks and releases; then the requester sees it like any result.
+    csrf = await signed_in(browser, STEWARD)
+    assert (await browser.get(plot_path(reg))).status_code == 200
+    released = await browser.post(
+        f"/console/results/{reg.namespace}/{reg.name}",
+        data=post_form(csrf, decision="Release", reason="curves only"),
+        headers=ORIGIN,
+    )
+    assert released.status_code == 200, released.text
+    await signed_in(browser, OTHER_STEWARD)
+    assert (await browser.get(plot_path(reg))).content == canonical_png(UPLOADED).data
