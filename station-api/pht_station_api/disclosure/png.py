@@ -185,6 +185,9 @@ def _check_transparency(header: Header, palette: bytes, data: bytes) -> None:
             raise InvalidPlot("an invalid tRNS chunk")
     elif expected is None or len(data) != expected:
         raise InvalidPlot("an invalid tRNS chunk")
+    elif any(value >> header.bit_depth for value in struct.unpack(f">{expected // 2}H", data)):
+        # A key colour beyond the bit depth matches no pixel: bytes that only ride along.
+        raise InvalidPlot("an invalid tRNS chunk")
 
 
 def _scanlines(header: Header, compressed: bytes) -> bytes:

@@ -318,3 +318,13 @@ def test_many_tiny_image_chunks_read_and_a_chunk_flood_is_refused() -> None:
     flood = SIGNATURE + ihdr(16, 16) + chunk(b"IDAT", compressed) + chunk(b"tIME", b"x") * 4100
     with pytest.raises(InvalidPlot, match="too many chunks"):
         canonical_png(flood + chunk(b"IEND", b""))
+
+
+def test_a_transparent_key_colour_beyond_the_bit_depth_is_refused() -> None:
+    # An 8-bit truecolour key whose high bytes spell "pat" matches no pixel: it would only
+    # carry those bytes along.
+    key = bytes([ord("p"), 0, ord("a"), 0, ord("t"), 0])
+    with pytest.raises(InvalidPlot, match="invalid tRNS"):
+        canonical_png(png(8, 4, before_image=chunk(b"tRNS", key)))
+    fresh = canonical_png(png(8, 4, before_image=chunk(b"tRNS", bytes([0, 255, 0, 64, 0, 0]))))
+    assert chunk_types(fresh.data) == [b"IHDR", b"tRNS", b"IDAT", b"IEND"]
