@@ -11,7 +11,8 @@ pattern after a ``FILTER`` or ``BIND`` expression starts the next one).
 The result is checked before it is returned: re-read, it must give the same tokens as the text
 as written (so it has the same :func:`~pht_contract.sparql.query_hash` and parses to the same
 query). A name the lexer reads in parts (a blank node ``_:b``, a name with letters beyond ASCII)
-keeps its parts together as written, so the layout still parses to the same query. Text that is
+keeps its parts together as written, and no part of it is taken for a keyword, so the layout
+still parses to the same query. Text that is
 too long, nested too deep, ambiguous to parsers, that holds characters which change how text
 is displayed (invisible, direction-changing or line-separating characters) or a string over
 several lines or with a long run of spaces (which could draw a fake layout), or that would not
@@ -108,6 +109,8 @@ SPACED_BEFORE_PARENTHESIS: Final = frozenset(
 #: Literals that stay as written (``true``, not ``TRUE``).
 LITERAL_WORDS: Final = frozenset({"true", "false"})
 _LAYOUT_KINDS: Final = frozenset({"ws", "comment"})
+#: Token kinds that may be parts of one name which the lexer reads apart.
+_NAME_KINDS: Final = frozenset({"word", "other", "pname", "var", "number"})
 #: Keywords whose bracketed expression ends a line: what follows is another pattern.
 EXPRESSION_KEYWORDS: Final = frozenset({"FILTER", "BIND"})
 #: Unicode categories that change how text displays without showing themselves: controls,
@@ -149,21 +152,22 @@ class _Layout:
             self.words = []
         self.closed_group = False
 
-    def add(self, kind: str, text: str, glued: bool = False) -> None:
-        if (
-            self.words
-            and not (glued and _kept_together(self.previous[1], text))
-            and _spaced(self.previous, (kind, text))
-        ):
+    def add(self, kind: str, text: str, joined: bool = False) -> None:
+        if self.words and not joined and _spaced(self.previous, (kind, text)):
             self.words.append(" ")
         self.words.append(text)
         self.previous = (kind, text)
 
 
-def _kept_together(previous: str, text: str) -> bool:
-    """Whether two tokens written without a space stay so: parts of one name to a parser that
-    the lexer splits (``_`` and ``:b`` of a blank node, ``?a`` and ``·`` and ``b``)."""
-    return previous == "_" or not previous.isascii() or not text.isascii()
+def _kept_together(before: tuple[str, str], token: tuple[str, str]) -> bool:
+    """Whether two tokens written without a space are parts of one name to a parser that the
+    lexer reads apart (``_`` and ``:b`` of a blank node; ``?a``, ``·`` and ``b``; ``é`` and
+    ``:x``): they stay together as written, and a part is never a keyword."""
+    if before[0] not in _NAME_KINDS or token[0] not in _NAME_KINDS:
+        return False
+    if any(kind == "other" and text.isascii() for kind, text in (before, token)):
+        return False
+    return before[1] == "_" or not before[1].isascii() or not token[1].isascii()
 
 
 def _hidden_character(text: str) -> str | None:
@@ -225,6 +229,7 @@ def _keyword(kind: str, text: str) -> str:
 def _lay_out(tokens: list[tuple[str, str]]) -> str:
     layout = _Layout()
     glued = False
+    before = ("", "")
     for kind, raw in tokens:
         was_glued, glued = glued, kind not in _LAYOUT_KINDS
         if kind == "ws":
@@ -234,6 +239,10 @@ def _lay_out(tokens: list[tuple[str, str]]) -> str:
             layout.words = [raw.rstrip()]
             layout.break_line()
             layout.previous = ("", "")
+            continue
+        joined, before = was_glued and _kept_together(before, (kind, raw)), (kind, raw)
+        if joined:
+            layout.add(kind, raw, joined=True)  # part of a name: as written, never a keyword
             continue
         text = _keyword(kind, raw)
         if layout.closed_group and text not in (".", ")", ",", ";", "UNION"):
@@ -277,7 +286,7 @@ def _lay_out(tokens: list[tuple[str, str]]) -> str:
             layout.open_parens[-1] += 1
         elif text in (")", "]") and kind == "other":
             layout.open_parens[-1] = max(layout.parens - 1, 0)
-        layout.add(kind, text, was_glued)
+        layout.add(kind, text)
         if layout.expression and layout.parens == 0 and text == ")" and kind == "other":
             # ``FILTER (...)`` and ``BIND (... AS ?x)`` end here: a pattern after them starts a
             # line of its own instead of trailing out of sight.

@@ -331,3 +331,21 @@ def test_a_blank_node_label_and_names_beyond_ascii_keep_their_parts_together() -
     assert "  _:x é:p ?a·b ." in formatted.splitlines()
     assert "  _:y.z éa:q ?o" in formatted.splitlines()
     assert_same_query(text, formatted)
+
+
+def test_a_keyword_inside_a_name_is_neither_capitalised_nor_laid_out_as_a_keyword() -> None:
+    # To a parser ``ex:a·select`` is one name; the lexer reads ``ex:a``, ``·`` and ``select``.
+    # Laid out as a keyword it would draw a subquery that does not exist.
+    text = (
+        "PREFIX ex: <http://e.example/v#>\n"
+        'SELECT * WHERE { ?s ex:a·select ?o . ?s ?p ?a·where . _:b ?p "é".?s ?q ?r }'
+    )
+    formatted = format_query(text)
+    assert formatted.splitlines()[-5:] == [
+        "  ?s ex:a·select ?o .",
+        "  ?s ?p ?a·where .",
+        '  _:b ?p "é" .',
+        "  ?s ?q ?r",
+        "}",
+    ]
+    assert_same_query(text, formatted)
