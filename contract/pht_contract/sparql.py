@@ -330,10 +330,37 @@ def _offsets(text: str) -> Iterator[tuple[int, tuple[str | None, str]]]:
         offset += len(value)
 
 
+#: Tokens whose text may hold any character: everywhere else a query is ASCII.
+_FREE_TEXT_KINDS: Final = frozenset({"string", "comment", "iri"})
+
+
+def refuse_non_ascii_names(text: str) -> None:
+    """Raise :class:`QuerySyntaxError` for a character beyond ASCII outside strings, comments
+    and IRIs.
+
+    SPARQL allows such letters in prefixes, local names, variables and blank nodes, and this
+    module's lexer does not read them as a parser does (``é:`` is no prefix to it): two queries
+    that name different IRIs could normalise alike and share an approved hash. Names in ASCII
+    say the same; strings, comments and IRIs keep any language.
+    """
+    for offset, (kind, value) in _offsets(text):
+        if kind in _FREE_TEXT_KINDS or value.isascii():
+            continue
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise QuerySyntaxError(
+            f"a character beyond ASCII outside a string, comment or IRI (line {line}, column "
+            f"{column}): write prefixes, names and variables in ASCII",
+            line,
+            column,
+        )
+
+
 def parse_query(text: str) -> Any:
     """Parse SPARQL 1.1 (query or update); raises :class:`QuerySyntaxError` with a position."""
     refuse_ambiguous(text)
     refuse_base(text)
+    refuse_non_ascii_names(text)
     if not text.strip():
         raise QuerySyntaxError("the query is empty", 1, 1)
     try:

@@ -110,3 +110,45 @@ def test_empty_query_is_a_syntax_error_not_an_update() -> None:
 )
 def test_different_queries_never_share_a_hash(one: str, other: str) -> None:
     assert query_hash(one) != query_hash(other)
+
+
+@pytest.mark.parametrize(
+    ("approved", "submitted"),
+    [
+        # The lexer reads no prefix in ``é:``, so the second ``PREFIX`` line decides the hash
+        # while the parser reads é:x as http://B.example/x.
+        (
+            "PREFIX é: <http://A.example/>\nSELECT * WHERE { ?s é:x ?o }",
+            "PREFIX é: <http://B.example/>\nPREFIX : <http://A.example/>\n"
+            "SELECT * WHERE { ?s é:x ?o }",
+        ),
+        (
+            "PREFIX a·b: <http://A.example/>\nSELECT * WHERE { ?s a·b:x ?o }",
+            "PREFIX a·b: <http://B.example/>\nPREFIX b: <http://A.example/>\n"
+            "SELECT * WHERE { ?s a·b:x ?o }",
+        ),
+    ],
+)
+def test_queries_that_read_different_iris_never_pass_with_one_hash(
+    approved: str, submitted: str
+) -> None:
+    # The lexer and the parser disagree on names beyond ASCII: such a query is refused, so
+    # no approval can admit a query that reads other data under the same hash.
+    assert normalise_query(approved) == normalise_query(submitted)
+    for text in (approved, submitted):
+        with pytest.raises(QuerySyntaxError, match="beyond ASCII outside a string"):
+            inspect_query(text)
+
+
+def test_names_beyond_ascii_are_refused_with_their_position_and_text_keeps_any_language() -> None:
+    with pytest.raises(QuerySyntaxError, match=r"line 2, column 26") as refused:
+        inspect_query("PREFIX ex: <http://e.example/>\nSELECT ?s WHERE { ?s ex:a·select ?o }")
+    assert (refused.value.line, refused.value.column) == (2, 26)
+    for name in ("?naïve", "_:é", "ex:café"):
+        with pytest.raises(QuerySyntaxError, match="beyond ASCII"):
+            inspect_query(f"PREFIX ex: <http://e.example/>\nSELECT * WHERE {{ ?s ?p {name} }}")
+    facts = inspect_query(
+        "PREFIX ex: <http://e.example/>\n# Überblick: café\n"
+        'SELECT ?s WHERE { ?s ex:label "Café naïve"@fr ; ex:p <http://e.example/ü> }'
+    )
+    assert facts.form == "SELECT"

@@ -142,6 +142,9 @@ def test_plots_are_png_files_with_a_title_and_bounded() -> None:
         manifest.add_plot("svg", "Vector", b"<svg xmlns='http://www.w3.org/2000/svg'/>")
     with pytest.raises(ManifestError, match="larger than"):
         manifest.add_plot("huge", "Huge", PNG + b"\x00" * (8 * 1024 * 1024))
+    sixteen_bit = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR" + bytes(8) + b"\x10\x06" + bytes(3)
+    with pytest.raises(ManifestError, match="16-bit samples"):
+        manifest.add_plot("deep", "Deep", sixteen_bit)
     for index in range(3):
         manifest.add_plot(f"p{index}", f"Plot {index}", PNG)
     with pytest.raises(ManifestError, match="at most 4 plots"):

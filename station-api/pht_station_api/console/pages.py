@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from pht_contract.aggregates import OutgoingResult
 from pht_contract.approvalrecords import (
     DECISIONS,
     Decision,
@@ -44,6 +45,7 @@ from pht_station_api.console.views import (
 from pht_station_api.deps import VERB_GET, VERB_RELEASE, get_state
 from pht_station_api.errors import IdentityUnavailable, StationApiError, Unauthenticated
 from pht_station_api.identities import Identity
+from pht_station_api.results.records import ResultRecord
 from pht_station_api.routers import stewards
 from pht_station_api.routers.results import result_archive
 from pht_station_api.state import StationState
@@ -395,6 +397,15 @@ async def held_results(request: Request) -> Response:
     return page(request, who, "results.html", held=held)
 
 
+async def _outgoing_for(who: Steward, record: ResultRecord) -> OutgoingResult | None:
+    """The result as it would leave, unless this steward requested the Train (not released)."""
+    archive = result_archive(who.state)
+    try:
+        return await run_in_threadpool(archive.outgoing_for, record, who.identity.username)
+    except StationApiError as error:
+        raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
+
+
 async def _result_page(
     request: Request,
     who: Steward,
@@ -408,7 +419,7 @@ async def _result_page(
         record = archive.find(namespace, name)
     except StationApiError as error:
         raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
-    outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    outgoing = await _outgoing_for(who, record)
     permissions = ListPermissions(who)
     # Earlier releases to the same requester, of Trains this steward may see (RBAC): a
     # steward of one namespace learns nothing of another's.
@@ -453,7 +464,7 @@ async def result_plot(
         record = archive.find(namespace, name)
     except StationApiError as error:
         raise ConsoleRefused(error.status, "refused.detail", detail=error.message) from None
-    outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    outgoing = await _outgoing_for(who, record)
     found = next((p for p in (outgoing.plots if outgoing else []) if p.name == plot), None)
     if found is None:
         raise ConsoleRefused(404, "refused.no_plot", plot=plot)

@@ -22,7 +22,7 @@ from pht_contract.evaluation import check_query_facts, required_approvers
 from pht_contract.manifests import ModelFile, PlotFile, ResultTable
 from pht_contract.objects import Obj
 from pht_contract.policies import DisclosurePolicy, StationPolicySpec
-from pht_contract.sparqlformat import NotFormatted, format_query
+from pht_contract.sparqlformat import NotFormatted, format_query, reveal_hidden
 from pht_station_api.console.plots import Plot, survival_plot
 from pht_station_api.disclosure.png import InvalidPlot, png_size
 from pht_station_api.disclosure.trust import image_digest, review_for, signed_review_check
@@ -60,6 +60,8 @@ class QueryView:
     #: The same query laid out for reading; empty when it is shown as written (``note`` says why).
     formatted: str = ""
     note: str = ""
+    #: The query as submitted for display: characters that act unseen written as ``⟨U+XXXX⟩``.
+    shown: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,15 @@ def _query_views(spec: Obj, policy: StationPolicySpec | None) -> list[QueryView]
         except NotFormatted as refused:
             formatted, note = "", str(refused)
         views.append(
-            QueryView(str(query.get("name", "")), text, verdict, problems, formatted, note)
+            QueryView(
+                str(query.get("name", "")),
+                text,
+                verdict,
+                problems,
+                formatted,
+                note,
+                reveal_hidden(text),
+            )
         )
     return views
 

@@ -3,10 +3,13 @@
 A plot reaches a browser only as a PNG this module wrote. The uploaded file is read chunk by
 chunk (every CRC checked); only the chunks that make the picture are used (``IHDR``, ``PLTE``,
 ``tRNS``, ``IDAT``, ``IEND``), so text chunks, metadata, anything after ``IEND`` and content
-hidden for another reader of the same bytes (a zip, an HTML page) never leave. The image data
+hidden for another reader of the same bytes (a zip, an HTML page) never leave; nor does the
+palette a truecolour file may suggest, which no browser draws. The image data
 is decompressed up to the size the header implies and no further (a zlib bomb stops there),
 every scanline's filter byte is checked, and a new file is written from the header, palette,
-transparency and scanlines. Pure Python with :mod:`zlib`: no image library reads the bytes.
+transparency and scanlines. Samples of 16 bits are refused: no screen shows their low 8 bits,
+so a steward could not see half of what such a file holds. Pure Python with :mod:`zlib`: no
+image library reads the bytes.
 """
 
 import struct
@@ -83,6 +86,9 @@ def _header(data: bytes) -> Header:
         raise InvalidPlot(f"the image is larger than {MAX_PLOT_SIDE} × {MAX_PLOT_SIDE} pixels")
     if colour not in COLOUR_TYPES or depth not in COLOUR_TYPES[colour][1]:
         raise InvalidPlot("the colour type and bit depth are not a PNG combination")
+    if depth == 16:
+        # A screen shows 8 bits of a sample: the low 8 of each 16 would leave unseen.
+        raise InvalidPlot("16-bit samples are not accepted: save the plot with 8 bits per sample")
     if compression != 0 or filtering != 0:
         raise InvalidPlot("unknown compression or filter method")
     if interlace == 1:
@@ -179,6 +185,9 @@ def _check_transparency(header: Header, palette: bytes, data: bytes) -> None:
             raise InvalidPlot("an invalid tRNS chunk")
     elif expected is None or len(data) != expected:
         raise InvalidPlot("an invalid tRNS chunk")
+    elif any(value >> header.bit_depth for value in struct.unpack(f">{expected // 2}H", data)):
+        # A key colour beyond the bit depth matches no pixel: bytes that only ride along.
+        raise InvalidPlot("an invalid tRNS chunk")
 
 
 def _scanlines(header: Header, compressed: bytes) -> bytes:
@@ -216,7 +225,9 @@ def canonical_png(raw: bytes) -> CanonicalPng:
             ">IIBBBBB", header.width, header.height, header.bit_depth, header.colour_type, 0, 0, 0
         ),
     )
-    if palette:
+    if header.colour_type == 3:
+        # Only an indexed image shows its palette; a truecolour file's "suggested palette" is
+        # bytes no browser draws, so it is left out.
         fresh += _chunk(b"PLTE", palette)
     if transparency is not None:
         fresh += _chunk(b"tRNS", transparency)

@@ -66,6 +66,7 @@ from pht_station_api.results.errors import (
     NotHeld,
     NotReleased,
     OwnResult,
+    OwnResultView,
     ResultClosed,
     ResultTooLarge,
     TooManyUploads,
@@ -113,6 +114,15 @@ class Completion:
     decision: GateDecision | None
     #: False when the completion had already been reported (nothing new was decided).
     decided_now: bool
+
+
+@dataclass(frozen=True)
+class _Gated:
+    """The gate's decision on one attempt, reached outside the archive's lock."""
+
+    attempt: int
+    decision: GateDecision
+    review: ImageReview | SignedReviewCheck | None
 
 
 class ResultArchive:
@@ -214,7 +224,14 @@ class ResultArchive:
         ``aggregates`` are those the station computed itself for the run: they leave with the
         result. Without an upload they are the result, released after the ledger's check
         whatever the image (held only when the policy holds every result).
+
+        The gate reads the final attempt outside the archive's lock (re-encoding plots takes
+        seconds), so other trains' uploads and the console are not held up; its decision is
+        applied under the lock only while that attempt is still the final one.
         """
+        gated = None
+        if completion.job_succeeded:
+            gated = self._gate_final_attempt(train.uid, audited_cohort, completion)
         with self._lock:
             record = self._records.get(train.uid) or ResultRecord.new(train, utc_iso())
             if record.completed:
@@ -235,21 +252,10 @@ class ResultArchive:
                 self._enter_ledger(record, train, decision, aggregates)
             else:
                 final = record.attempts[-1]
-                raw = self._attempt_file(train.uid, final.attempt).read_bytes()
-                moment = utc_now()
-                # Only an image with a review that counts now, under the policy the run was
-                # registered with and the policy as it is now, may skip a steward; every other
-                # result is held with the gate's findings.
-                policy = still_trusted(record.policy(), completion.trust_now)
-                review = trusted_review(policy, record.image, record.signed_review, moment)
-                decision = evaluate_bytes(
-                    raw,
-                    policy,
-                    audited_cohort=audited_cohort,
-                    image=record.image,
-                    at=moment,
-                    signed_review=record.signed_review,
-                )
+                if gated is None or gated.attempt != final.attempt:
+                    # An upload came in meanwhile: decide on the final attempt here instead.
+                    gated = self._gate(record, final.attempt, audited_cohort, completion)
+                decision, review = gated.decision, gated.review
                 decision = self._check_ledger(record, train, decision, audited_cohort)
                 self._apply(record, decision, aggregates)
                 self._enter_ledger(record, train, decision, aggregates)
@@ -277,6 +283,44 @@ class ResultArchive:
                 details.update(review_record(review))
         chain.record(ProvenanceKind.RELEASE, train_uid=train.uid, actor=GATE_ACTOR, details=details)
         return Completion(record, decision, decided_now=True)
+
+    def _gate_final_attempt(
+        self, uid: str, audited_cohort: int | None, completion: RunCompletion
+    ) -> _Gated | None:
+        """The gate's decision on the final attempt of an undecided result, or ``None``."""
+        with self._lock:
+            record = self._records.get(uid)
+            if record is None or record.completed or not record.attempts:
+                return None
+            snapshot = ResultRecord.from_json(record.to_json())
+        try:
+            return self._gate(snapshot, snapshot.attempts[-1].attempt, audited_cohort, completion)
+        except FileNotFoundError:  # a later upload replaced it: decided under the lock
+            return None
+
+    def _gate(
+        self,
+        record: ResultRecord,
+        attempt: int,
+        audited_cohort: int | None,
+        completion: RunCompletion,
+    ) -> _Gated:
+        raw = self._attempt_file(record.uid, attempt).read_bytes()
+        moment = utc_now()
+        # Only an image with a review that counts now, under the policy the run was
+        # registered with and the policy as it is now, may skip a steward; every other
+        # result is held with the gate's findings.
+        policy = still_trusted(record.policy(), completion.trust_now)
+        review = trusted_review(policy, record.image, record.signed_review, moment)
+        decision = evaluate_bytes(
+            raw,
+            policy,
+            audited_cohort=audited_cohort,
+            image=record.image,
+            at=moment,
+            signed_review=record.signed_review,
+        )
+        return _Gated(attempt, decision, review)
 
     def _apply(
         self,
@@ -421,6 +465,16 @@ class ResultArchive:
         if not matches:
             raise UnknownResult(f"no result is known for train {namespace}/{name}")
         return max(matches, key=lambda r: r.created_at)
+
+    def outgoing_for(self, record: ResultRecord, viewer: str) -> OutgoingResult | None:
+        """The result as it would leave, for a steward to review: refused to the Train's own
+        requester until it is released (they would otherwise see what is held from them)."""
+        if record.requested_by == viewer and record.release != ReleaseState.RELEASED:
+            raise OwnResultView(
+                f"{viewer} requested train {record.namespace}/{record.name}: another steward "
+                f"must release its result before {viewer} sees it"
+            )
+        return self.outgoing(record.uid)
 
     def outgoing(self, uid: str) -> OutgoingResult | None:
         """The result as it would leave (stewards) — ``None`` if blocked, absent or purged."""

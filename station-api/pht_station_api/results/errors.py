@@ -49,6 +49,13 @@ class OwnResult(Forbidden):
     reason = "OwnResultRelease"
 
 
+class OwnResultView(Forbidden):
+    """A steward does not see the content of a Train they requested before another steward
+    releases it: seeing a held result is receiving it."""
+
+    reason = "OwnResultView"
+
+
 class NotReleased(NotFound):
     """Requesters see nothing about a result before its release (not even that it exists)."""
 

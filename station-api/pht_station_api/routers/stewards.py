@@ -100,7 +100,7 @@ async def view_result(
     await authorize(state, identity, VERB_RELEASE, namespace, name)
     archive = result_archive(state)
     record = archive.find(namespace, name)
-    outgoing = await run_in_threadpool(archive.outgoing, record.uid)
+    outgoing = await run_in_threadpool(archive.outgoing_for, record, identity.username)
     return {
         **summary(record),
         "outgoing": None if outgoing is None else outgoing.wire(),

@@ -8,7 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
-from consolekit import ORIGIN, RESEARCHER, STEWARD, WARD_STEWARD, post_form, signed_in
+from consolekit import (
+    ORIGIN,
+    OTHER_STEWARD,
+    RESEARCHER,
+    STEWARD,
+    WARD_STEWARD,
+    post_form,
+    signed_in,
+)
 from pngfiles import chunk, png
 from stationkit import bearer, example_query, operator_headers, registration
 
@@ -50,11 +58,13 @@ def plotted_manifest() -> dict[str, Any]:
 
 
 async def plotted_train(
-    inside: httpx.AsyncClient, namespace: str = "pht-requests"
+    inside: httpx.AsyncClient,
+    namespace: str = "pht-requests",
+    requested_by: str = RESEARCHER.username,
 ) -> TrainRegistration:
     token = secrets.token_urlsafe(24)
     reg = registration(token, [KM])
-    reg = reg.model_copy(update={"namespace": namespace, "requested_by": RESEARCHER.username})
+    reg = reg.model_copy(update={"namespace": namespace, "requested_by": requested_by})
     put = await inside.put(
         TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
     )
@@ -156,3 +166,108 @@ async def test_a_steward_of_another_namespace_cannot_fetch_the_plot(
     answer = await browser.get(plot_path(elsewhere))
     assert answer.status_code == 403
     assert answer.headers["content-type"] != "image/png"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "%2e%2e",
+        "survival%2F..%2F..%2Fstate",
+        "survival%00",
+        "surv%C3%ADval",
+        "s" * 64,
+        "s" * 5000,
+    ],
+)
+async def test_odd_plot_names_get_no_picture_and_are_not_echoed(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, bad: str
+) -> None:
+    reg = await plotted_train(inside)
+    await signed_in(browser, STEWARD)
+    answer = await browser.get(plot_path(reg, bad))
+    assert answer.status_code in (404, 422), bad
+    assert answer.headers["content-type"] != "image/png"
+    assert not answer.content.startswith(b"\x89PNG")
+    assert "s" * 64 not in answer.text
+
+
+async def test_a_blocked_result_serves_no_plot(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    token = secrets.token_urlsafe(24)
+    reg = registration(token, [KM]).model_copy(update={"requested_by": RESEARCHER.username})
+    put = await inside.put(
+        TRAIN_REGISTRATION_PATH.format(uid=reg.uid), json=reg.wire(), headers=operator_headers()
+    )
+    assert put.status_code == 201, put.text
+    manifest = plotted_manifest()
+    # A valid plot beside one that is not a PNG: the result is blocked, and neither leaves.
+    manifest["plots"].append({"name": "photo", "title": "Photo", "dataBase64": "/9j/4AAQSkZJRg=="})
+    assert (await inside.put(RESULT_PATH, json=manifest, headers=bearer(token))).status_code == 201
+    done = await inside.put(
+        TRAIN_COMPLETION_PATH.format(uid=reg.uid),
+        json={"jobSucceeded": True, "reason": "RunCompleted"},
+        headers=operator_headers(),
+    )
+    assert done.status_code == 200, done.text
+    record = console_station.results.find(reg.namespace, reg.name)
+    assert (record.release.value, record.rule) == ("Blocked", "InvalidPlot")
+    await signed_in(browser, STEWARD)
+    for name in ("survival", "photo"):
+        answer = await browser.get(plot_path(reg, name))
+        assert answer.status_code == 404, name
+        assert answer.headers["content-type"] != "image/png"
+
+
+async def test_the_mirrored_train_state_tells_nothing_of_a_held_plot(
+    inside: httpx.AsyncClient, console_station: StationState
+) -> None:
+    reg = await plotted_train(inside)
+    state = console_station.results.train_state(reg.uid, registered=True, progress=None)
+    assert (state.release.value, state.rule, state.result) == ("Held", "PlotHeld", None)
+    mirrored = state.model_dump_json()
+    assert "survival" not in mirrored and "Survival" not in mirrored
+    assert base64.b64encode(UPLOADED).decode()[:40] not in mirrored
+
+
+async def test_each_plot_opens_at_full_size_from_the_page(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    # The page scales a wide picture down (a 4096 × 1 strip, small print): the steward can open
+    # each one at its own size.
+    reg = await plotted_train(inside)
+    await signed_in(browser, STEWARD)
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert f'<a href="{plot_path(reg)}"><img src="{plot_path(reg)}"' in page.text
+    assert f'<a href="{plot_path(reg)}">open at full size' in page.text
+
+
+async def test_a_steward_does_not_see_the_held_plot_of_their_own_train(
+    browser: httpx.AsyncClient, inside: httpx.AsyncClient
+) -> None:
+    # A steward who is also the requester would receive the held result by looking at it.
+    reg = await plotted_train(inside, requested_by=OTHER_STEWARD.username)
+    await signed_in(browser, OTHER_STEWARD)
+    picture = await browser.get(plot_path(reg))
+    assert picture.status_code == 403
+    assert picture.headers["content-type"] != "image/png"
+    assert "another steward must release its result before steward-kim sees it" in picture.text
+    page = await browser.get(f"/console/results/{reg.namespace}/{reg.name}")
+    assert page.status_code == 403
+    assert plot_path(reg) not in page.text and "stages" not in page.text
+    rest = await browser.get(
+        f"/stewards/results/{reg.namespace}/{reg.name}", headers=bearer(OTHER_STEWARD.token)
+    )
+    assert (rest.status_code, rest.json()["reason"]) == (403, "OwnResultView")
+    assert "dataBase64" not in rest.text
+    # Another steward looks and releases; then the requester sees it like any result.
+    csrf = await signed_in(browser, STEWARD)
+    assert (await browser.get(plot_path(reg))).status_code == 200
+    released = await browser.post(
+        f"/console/results/{reg.namespace}/{reg.name}",
+        data=post_form(csrf, decision="Release", reason="curves only"),
+        headers=ORIGIN,
+    )
+    assert released.status_code == 200, released.text
+    await signed_in(browser, OTHER_STEWARD)
+    assert (await browser.get(plot_path(reg))).content == canonical_png(UPLOADED).data

@@ -32,10 +32,8 @@ def test_a_query_beyond_the_bounds_is_shown_as_written_with_the_reason() -> None
     assert "deeper than 32" in view.note
 
 
-def test_the_page_shows_both_texts_escaped() -> None:
-    hostile = SUBMITTED.replace("?o", "?o # </pre><script>alert(1)</script>\n")
-    item = pending_train(_train(hostile, NESTED), None, [])
-    html = ENVIRONMENT.get_template("approval.html").render(
+def _page(item: object) -> str:
+    return ENVIRONMENT.get_template("approval.html").render(
         item=item,
         awaiting=True,
         notice=None,
@@ -47,7 +45,26 @@ def test_the_page_shows_both_texts_escaped() -> None:
         languages=LANGUAGES,
         path="/console/approvals/pht-requests/t",
     )
+
+
+def test_the_page_shows_both_texts_escaped() -> None:
+    hostile = SUBMITTED.replace("?o", "?o # </pre><script>alert(1)</script>\n")
+    html = _page(pending_train(_train(hostile, NESTED), None, []))
     assert "<script>" not in html
     assert html.count("&lt;/pre&gt;&lt;script&gt;alert(1)") == 2
     assert '<details class="as-submitted"><summary>As submitted</summary>' in html
     assert "Shown as written: nested deeper than 32 groups" in html
+
+
+def test_characters_that_act_unseen_are_named_where_the_query_is_shown_as_written() -> None:
+    # A bidirectional override in a string reorders the rest of its line on screen, and a line
+    # separator in a comment draws a pattern that never runs: the steward sees them named.
+    hidden = "SELECT * WHERE { ?s ?p ?o FILTER(?o != '\u202e') ?s ?q ?r . # note\u2028?s ?x ?y .\n}"
+    (view,) = pending_train(_train(hidden), None, []).queries
+    assert view.sparql == hidden
+    assert view.formatted == ""
+    assert "changes how the text displays (U+202E)" in view.note
+    html = _page(pending_train(_train(hidden), None, []))
+    assert "\u202e" not in html and "\u2028" not in html
+    assert "FILTER(?o != &#39;⟨U+202E⟩&#39;) ?s ?q ?r . # note⟨U+2028⟩?s ?x ?y ." in html
+    assert "Shown as written: a character that changes how the text displays (U+202E)" in html

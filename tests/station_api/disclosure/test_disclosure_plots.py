@@ -266,3 +266,65 @@ def test_a_plot_that_is_not_base64_is_refused() -> None:
     broken = PlotFile.model_validate({"name": "p", "title": "P", "dataBase64": "%%%"})
     decision = evaluate(manifest(plots=[broken]), POLICY, audited_cohort=100)
     assert decision.rule == Rule.INVALID_PLOT
+
+
+def test_16_bit_samples_whose_low_bytes_no_screen_shows_are_refused() -> None:
+    # Each 16-bit sample's high byte draws a grey square; its low byte spells a patient list.
+    hidden = b"patient 4711 born 1950-01-01;" * 2
+    width = len(hidden)
+    row = b"".join(bytes([0x80, letter]) for letter in hidden)
+    scanlines = b"".join(b"\x00" + row for _ in range(4))
+    data = (
+        SIGNATURE
+        + ihdr(width, 4, depth=16, colour=0)
+        + chunk(b"IDAT", zlib.compress(scanlines))
+        + chunk(b"IEND", b"")
+    )
+    with pytest.raises(InvalidPlot, match="16-bit samples are not accepted"):
+        canonical_png(data)
+    decision = evaluate(manifest(plots=[plot(data)]), POLICY, audited_cohort=100)
+    assert (decision.outcome, decision.rule) == (Outcome.BLOCKED, Rule.INVALID_PLOT)
+    assert decision.released.plots == []
+
+
+def test_the_largest_8_bit_picture_is_accepted() -> None:
+    side = 4096
+    scanlines = bytes((1 + side * 4) * side)
+    data = (
+        SIGNATURE
+        + ihdr(side, side, colour=6)
+        + chunk(b"IDAT", zlib.compress(scanlines))
+        + chunk(b"IEND", b"")
+    )
+    canonical = canonical_png(data)
+    assert (canonical.width, canonical.height) == (side, side)
+
+
+def test_a_truecolour_files_suggested_palette_no_browser_draws_is_left_out() -> None:
+    hidden = b"patient 4711 born 1950-01-01, patient 4712 born 1961-02-03".ljust(96, b" ")
+    original = png(8, 4, before_image=chunk(b"PLTE", hidden))
+    fresh = canonical_png(original)
+    assert chunk_types(fresh.data) == [b"IHDR", b"IDAT", b"IEND"]
+    assert b"patient" not in fresh.data
+    assert image_data(fresh.data) == gradient_scanlines(8, 4)
+
+
+def test_many_tiny_image_chunks_read_and_a_chunk_flood_is_refused() -> None:
+    scanlines = gradient_scanlines(16, 16)
+    compressed = zlib.compress(scanlines)
+    pieces = b"".join(chunk(b"IDAT", compressed[i : i + 1]) for i in range(len(compressed)))
+    split = SIGNATURE + ihdr(16, 16) + pieces + chunk(b"IEND", b"")
+    assert image_data(canonical_png(split).data) == scanlines
+    flood = SIGNATURE + ihdr(16, 16) + chunk(b"IDAT", compressed) + chunk(b"tIME", b"x") * 4100
+    with pytest.raises(InvalidPlot, match="too many chunks"):
+        canonical_png(flood + chunk(b"IEND", b""))
+
+
+def test_a_transparent_key_colour_beyond_the_bit_depth_is_refused() -> None:
+    # An 8-bit truecolour key whose high bytes spell "pat" matches no pixel: it would only
+    # carry those bytes along.
+    key = bytes([ord("p"), 0, ord("a"), 0, ord("t"), 0])
+    with pytest.raises(InvalidPlot, match="invalid tRNS"):
+        canonical_png(png(8, 4, before_image=chunk(b"tRNS", key)))
+    fresh = canonical_png(png(8, 4, before_image=chunk(b"tRNS", bytes([0, 255, 0, 64, 0, 0]))))
+    assert chunk_types(fresh.data) == [b"IHDR", b"tRNS", b"IDAT", b"IEND"]

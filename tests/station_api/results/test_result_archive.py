@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,64 @@ def test_an_archived_policy_with_bare_digests_no_longer_trusts_them(tmp_path: Pa
     data["disclosure"] = {**data["disclosure"], "autoReleaseImageDigests": [REVIEWED_DIGEST]}
     data["disclosure"].pop("reviewedImages")
     assert ResultRecord.from_json(data).policy().reviewed_images == []
+
+
+def test_a_slow_gate_does_not_hold_up_other_trains_or_the_console(
+    archive: ResultArchive, chain: ProvenanceChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-encoding four plots at their bounds takes seconds: meanwhile another train uploads
+    and a steward's page finds its result."""
+    from pht_station_api.results import archive as archive_module
+
+    gating, proceed = threading.Event(), threading.Event()
+    real = archive_module.evaluate_bytes
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        gating.set()
+        assert proceed.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(archive_module, "evaluate_bytes", slow)
+    archive.upload(train(), result([50, 50]), chain)
+    archive.upload(train(uid="uid-2", name="other"), result([50, 50]), chain)
+    completing = threading.Thread(target=archive.complete, args=(train(), DONE, 100, chain))
+    completing.start()
+    try:
+        assert gating.wait(10)
+        meanwhile = threading.Thread(
+            target=lambda: (
+                archive.upload(train(uid="uid-2", name="other"), result([60, 40]), chain),
+                archive.find("research", "other"),
+                archive.held(),
+            )
+        )
+        meanwhile.start()
+        meanwhile.join(5)
+        assert not meanwhile.is_alive(), "the archive waited for another train's gate"
+    finally:
+        proceed.set()
+        completing.join(10)
+    assert archive.get("uid-1").release == ReleaseState.RELEASED
+    assert archive.get("uid-2").attempts[-1].attempt == 2
+
+
+def test_an_upload_during_the_gate_is_the_attempt_decided(
+    archive: ResultArchive, chain: ProvenanceChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pht_station_api.results import archive as archive_module
+
+    real = archive_module.evaluate_bytes
+    calls: list[bytes] = []
+
+    def racing(raw: bytes, *args: Any, **kwargs: Any) -> Any:
+        calls.append(raw)
+        if len(calls) == 1:  # the train uploads again while its first attempt is gated
+            archive.upload(train(), result([30, 70]), chain)
+        return real(raw, *args, **kwargs)
+
+    monkeypatch.setattr(archive_module, "evaluate_bytes", racing)
+    archive.upload(train(), result([50, 50]), chain)
+    done = archive.complete(train(), DONE, 100, chain)
+    assert calls == [result([50, 50]), result([30, 70])]
+    assert done.record.release == ReleaseState.RELEASED
+    assert archive.released("uid-1").tables[0].rows == [["stage 0", 30], ["stage 1", 70]]

@@ -232,6 +232,11 @@ class ResultManifest:
             raise ManifestError(f"{where}: a plot is a PNG file (save it with format='png')")
         if len(data) > MAX_PLOT_BYTES:
             raise ManifestError(f"{where}: the file is larger than {MAX_PLOT_BYTES} bytes")
+        if data[12:16] == b"IHDR" and data[24:25] == b"\x10":
+            raise ManifestError(
+                f"{where}: 16-bit samples are refused by the station: save the plot with 8 bits "
+                "per sample"
+            )
         encoded = base64.b64encode(data).decode("ascii")
         self._plots.append({"name": name, "title": title, "dataBase64": encoded})
 
