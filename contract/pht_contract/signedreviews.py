@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -51,6 +51,9 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+_Model = TypeVar("_Model", bound=_Strict)
 
 
 class _Signature(_Strict):
@@ -134,29 +137,30 @@ def _unique_names(text: str | bytes, what: str) -> None:
         return  # not JSON: the strict parser below says so
 
 
+def _read(model: type[_Model], text: str | bytes, where: str, not_json: str) -> _Model:
+    """``text`` as ``model``: each JSON object naming a field once, or the first error."""
+    _unique_names(text, where)
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        if exc.errors()[0].get("type") == "json_invalid":
+            raise SignedReviewError(not_json) from None
+        raise _first_error(exc, where) from None
+
+
 def parse_signed_review(text: str) -> SignedReview:
     """The review a DSSE envelope carries, or :class:`SignedReviewError` saying what is
     wrong. Signatures are decoded, not verified."""
     if len(text.encode()) > MAX_SIGNED_REVIEW_BYTES:
         raise SignedReviewError(f"the envelope exceeds {MAX_SIGNED_REVIEW_BYTES} bytes")
-    _unique_names(text, "envelope")
-    try:
-        envelope = _Envelope.model_validate_json(text)
-    except ValidationError as exc:
-        if exc.errors()[0].get("type") == "json_invalid":
-            raise SignedReviewError("the signed review is not a JSON DSSE envelope") from None
-        raise _first_error(exc, "envelope") from None
+    envelope = _read(_Envelope, text, "envelope", "the signed review is not a JSON DSSE envelope")
     if envelope.payloadType != PAYLOAD_TYPE:
         raise SignedReviewError(f"the envelope's payloadType must be {PAYLOAD_TYPE}")
     payload = _b64(envelope.payload, "payload")
     signatures = tuple((s.keyid, _b64(s.sig, "signature")) for s in envelope.signatures)
-    _unique_names(payload, "statement")
-    try:
-        statement = _Statement.model_validate_json(payload)
-    except ValidationError as exc:
-        if exc.errors()[0].get("type") == "json_invalid":
-            raise SignedReviewError("the envelope's payload is not a JSON statement") from None
-        raise _first_error(exc, "statement") from None
+    statement = _read(
+        _Statement, payload, "statement", "the envelope's payload is not a JSON statement"
+    )
     if statement.type_ != STATEMENT_TYPE:
         raise SignedReviewError(f"the statement's _type must be {STATEMENT_TYPE}")
     if statement.predicateType != PREDICATE_TYPE:
