@@ -1,44 +1,44 @@
-"""The operator's one Kubernetes client: lightkube's ``AsyncClient``, JSON dicts in and out.
+"""The operator's one Kubernetes client: JSON dicts in and out, over one HTTP session.
 
 Every read and write the operator makes itself (status patches, finalizers, Secrets, Jobs,
-NetworkPolicies, Events, access reviews, the run-object watches) goes through one
-:class:`KubeClient` per process. Inside the operator objects stay plain
-JSON dicts (as the API server writes them); the typed lightkube models are used only at this
-boundary. Writes are explicit: merge patches carrying the resourceVersion they were computed
-from, so a stale view is refused with 409 (:attr:`ApiError.conflict`) instead of overwriting.
+NetworkPolicies, Events, access reviews, the run-object and liveness watches) goes through one
+:class:`KubeClient` per process, on an ``aiohttp`` session (:mod:`pht_operator.sessions`).
+Objects stay plain JSON dicts as the API server writes them. Writes are explicit: merge patches
+carrying the resourceVersion they were computed from, so a stale view is refused with 409
+(:attr:`ApiError.conflict`) instead of overwriting.
 
+lightkube supplies what is not HTTP: the kubeconfig (or in-cluster service account), the TLS
+settings it implies, the credential (a token, a token file re-read when refused, an exec
+plugin run again when refused) and the API paths of resource types.
 Kopf logs in on its own (from the same kubeconfig or service account) to run its watches.
-The liveness probe needs watch bookmarks, which lightkube's watch does not ask for, so
-:meth:`KubeClient.watch_heartbeats` streams that one watch over an HTTP client built from the
-same configuration (same cluster, same identity, same TLS).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import httpx2
-import lightkube
 import msgspec
-from lightkube.config.client_adapter import AsyncClient as build_http_client
-from lightkube.config.client_adapter import ConnectionParams, verify_cluster
+from lightkube.config.client_adapter import user_auth, verify_cluster
 from lightkube.config.kubeconfig import KubeConfig
-from lightkube.core.exceptions import NotReadyError
 from lightkube.core.resource import NamespacedResource, api_info
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources.authorization_v1 import SelfSubjectAccessReview
 from lightkube.types import CascadeType, PatchType
 
 from pht_contract import constants
 from pht_contract.objects import Obj
-from pht_operator.transport import http_transport
+from pht_operator.sessions import Answer, Session, Unreachable
 
 #: A resource type: a lightkube model class, or a generic resource for our CRDs.
 Resource = type[NamespacedResource]
 
 FIELD_MANAGER: Final = "pht-station-operator"
+#: Objects per page of a listing.
+LIST_PAGE: Final = 500
 
 TRAINS: Final = create_namespaced_resource(
     constants.API_GROUP, constants.API_VERSION, "Train", constants.TRAIN_PLURAL
@@ -80,20 +80,6 @@ class ApiError(Exception):
         return self.code == 409
 
 
-def _api_error(exc: httpx2.HTTPError) -> ApiError:
-    """lightkube's error (or a failed connection) as the operator handles it."""
-    if isinstance(exc, lightkube.ApiError):
-        status = exc.status
-        return ApiError(
-            int(status.code or exc.response.status_code),
-            str(status.reason or "Error"),
-            str(status.message or "")[:200],
-        )
-    if isinstance(exc, httpx2.HTTPStatusError):
-        return ApiError(exc.response.status_code, exc.response.reason_phrase, "")
-    return ApiError(503, "Unavailable", type(exc).__name__)
-
-
 def load_config(kubeconfig: Path | None = None) -> KubeConfig:
     """Kubeconfig file (explicit, ``$KUBECONFIG`` or ``~/.kube/config``) or in-cluster."""
     if kubeconfig is not None:
@@ -101,13 +87,8 @@ def load_config(kubeconfig: Path | None = None) -> KubeConfig:
     return KubeConfig.from_env()
 
 
-def _selector(labels: dict[str, str] | None) -> dict[str, Any] | None:
-    return dict(labels) if labels else None
-
-
-def _to_dict(obj: Any) -> Obj:
-    result = obj.to_dict()
-    return result if isinstance(result, dict) else {}
+def _label_selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in labels.items())
 
 
 _collections: dict[Resource, tuple[str, str]] = {}
@@ -125,22 +106,36 @@ def _collection(res: Resource) -> tuple[str, str]:
     return found
 
 
-def _answer(response: httpx2.Response) -> Obj:
-    """The object a write answered, or :class:`ApiError` with the API server's Status."""
-    if response.is_success:
-        decoded = msgspec.json.decode(response.content) if response.content else {}
-        return decoded if isinstance(decoded, dict) else {}
-    code, reason, message = response.status_code, response.reason_phrase or "Error", ""
-    if response.headers.get("content-type", "").split(";")[0].strip() == "application/json":
+def _refusal(answer: Answer) -> ApiError:
+    """A non-2xx answer as :class:`ApiError`, with the API server's Status where it sent one."""
+    code, reason, message = answer.status, answer.reason or "Error", ""
+    if answer.content_type == "application/json":
         try:
-            status = msgspec.json.decode(response.content)
+            status = msgspec.json.decode(answer.body)
         except msgspec.DecodeError:
             status = None
         if isinstance(status, dict):
             code = int(status.get("code") or code)
             reason = str(status.get("reason") or "Error")
             message = str(status.get("message") or "")[:200]
-    raise ApiError(code, reason, message)
+    return ApiError(code, reason, message)
+
+
+def _object(answer: Answer) -> Obj:
+    """The object a call answered, or :class:`ApiError` when it was refused."""
+    if not answer.ok:
+        raise _refusal(answer)
+    if not answer.body:
+        return {}
+    try:
+        decoded = msgspec.json.decode(answer.body)
+    except msgspec.DecodeError as exc:
+        raise ApiError(502, "BadGateway", "the answer was not JSON") from exc
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def _unreachable(exc: Unreachable) -> ApiError:
+    return ApiError(503, "Unavailable", str(exc))
 
 
 class _BeatMeta(msgspec.Struct):
@@ -166,10 +161,10 @@ class _Beat(msgspec.Struct):
 _HEARTBEAT: Final = msgspec.json.Decoder(_Beat)
 
 
-async def _lines(response: httpx2.Response) -> AsyncIterator[bytes]:
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The non-empty lines of a streamed answer (a watch: one JSON event a line)."""
     rest = b""
-    async for chunk in response.aiter_bytes():
+    async for chunk in chunks:
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
         for line in lines:
@@ -179,16 +174,61 @@ async def _lines(response: httpx2.Response) -> AsyncIterator[bytes]:
         yield rest
 
 
-class KubeClient:
-    """JSON-in, JSON-out calls to the Kubernetes API through one lightkube ``AsyncClient``."""
+class Credentials:
+    """The ``Authorization`` header of the kubeconfig's user, as lightkube's authentication
+    computes it (a token; a token file, re-read when the API server refuses it; an exec
+    plugin, run again when refused; basic). Client certificates live in the TLS settings."""
 
-    def __init__(self, client: lightkube.AsyncClient, http: httpx2.AsyncClient) -> None:
-        self._client = client
-        self._http = http
-        # Writes (create, merge patch, delete: most of the operator's requests) go straight to
-        # ``http``, on absolute URLs: lightkube's typed request building and httpx's joining of
-        # relative URLs cost as much CPU as the request itself. Same requests on the wire.
-        self._base = str(http.base_url).rstrip("/")
+    def __init__(self, auth: httpx2.Auth | None) -> None:
+        self._auth = auth
+        self._header: str | None = None
+        self._ready = auth is None
+        self._lock = asyncio.Lock()
+
+    async def header(self) -> str | None:
+        if not self._ready:
+            async with self._lock:
+                if not self._ready:
+                    self._header = await self._compute(refused=None)
+                    self._ready = True
+        return self._header
+
+    async def refused(self, header: str | None) -> bool:
+        """The API server answered 401 to ``header``: compute it again. Whether it changed
+        (only then is a call worth repeating)."""
+        if self._auth is None:
+            return False
+        async with self._lock:
+            if self._header != header:  # another call already renewed it
+                return True
+            renewed = await self._compute(refused=header)
+            changed = renewed != self._header
+            self._header = renewed
+            return changed
+
+    async def _compute(self, refused: str | None) -> str | None:
+        assert self._auth is not None
+        request = httpx2.Request("GET", "https://kubernetes.invalid/")
+        if refused is not None:
+            request.headers["Authorization"] = refused
+        flow = self._auth.async_auth_flow(request)
+        try:
+            sent = await flow.__anext__()
+            if refused is not None:
+                # Tell the flow its header was refused; a static one has nothing more to say.
+                with contextlib.suppress(StopAsyncIteration):
+                    sent = await flow.asend(httpx2.Response(401, request=sent))
+        finally:
+            await flow.aclose()
+        return sent.headers.get("Authorization")
+
+
+class KubeClient:
+    """JSON-in, JSON-out calls to the Kubernetes API."""
+
+    def __init__(self, session: Session, credentials: Credentials) -> None:
+        self._session = session
+        self._credentials = credentials
 
     @classmethod
     def from_config(cls, config: KubeConfig, timeout: float = 15.0) -> KubeClient:
@@ -197,37 +237,53 @@ class KubeClient:
             raise RuntimeError("the kubeconfig has no current context")
         if single.user is None:
             raise RuntimeError("the kubeconfig's current context has no user")
-        # The same TLS settings lightkube would use (cluster CA, client certificate), on a
-        # transport that sends each request in one write (see pht_operator.transport).
-        # One transport, so one pool of connections, for lightkube's calls and the direct ones.
-        verify = verify_cluster(single.cluster, single.user, single.abs_file, trust_env=False)
-        transport = http_transport(verify)
-        client = lightkube.AsyncClient(
-            single,
-            timeout=httpx2.Timeout(timeout),
-            trust_env=False,
-            field_manager=FIELD_MANAGER,
-            transport=transport,
+        server = single.cluster.server
+        tls = (
+            verify_cluster(single.cluster, single.user, single.abs_file, trust_env=False)
+            if server.startswith("https:")
+            else None
         )
-        # lightkube annotates the field with the synchronous transport type; its async client
-        # factory passes it on to ``httpx2.AsyncClient``, which takes this one.
-        params = ConnectionParams(
-            timeout=httpx2.Timeout(timeout),
-            trust_env=False,
-            transport=transport,  # type: ignore[arg-type]
-        )
-        http = build_http_client(single, params)
-        return cls(client, http)
+        return cls(Session(server, tls, timeout), Credentials(user_auth(single.user)))
 
     async def aclose(self) -> None:
-        await self._client.close()
-        await self._http.aclose()
+        await self._session.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Obj | None = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> Answer:
+        """One call with the user's credential; once more if the API server refused the
+        credential and it has changed since (a rotated token)."""
+        content = None if body is None else msgspec.json.encode(body)
+        for _ in range(2):
+            header = await self._credentials.header()
+            headers = {"Accept": "application/json"}
+            if content is not None:
+                headers["Content-Type"] = content_type
+            if header is not None:
+                headers["Authorization"] = header
+            try:
+                answer = await self._session.request(
+                    method, path, body=content, headers=headers, params=params
+                )
+            except Unreachable as exc:
+                raise _unreachable(exc) from exc
+            if answer.status != 401 or not await self._credentials.refused(header):
+                return answer
+        return answer
+
+    def _path(self, res: Resource, namespace: str, name: str | None = None) -> str:
+        prefix, plural = _collection(res)
+        path = f"{prefix}/namespaces/{namespace}/{plural}"
+        return path if name is None else f"{path}/{name}"
 
     async def get(self, res: Resource, namespace: str, name: str) -> Obj:
-        try:
-            return _to_dict(await self._client.get(res, name, namespace=namespace))
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
+        return _object(await self._call("GET", self._path(res, namespace, name)))
 
     async def get_or_none(self, res: Resource, namespace: str, name: str) -> Obj | None:
         try:
@@ -240,36 +296,19 @@ class KubeClient:
     async def list(
         self, res: Resource, namespace: str, labels: dict[str, str] | None = None
     ) -> tuple[list[Obj], str]:
-        """Every object (matching ``labels``), and the listing's resourceVersion."""
-        listing = self._client.list(res, namespace=namespace, labels=_selector(labels))
-        try:
-            items = [_to_dict(item) async for item in listing]
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
-        try:
-            version = listing.resourceVersion
-        except NotReadyError:
-            version = ""
-        return items, str(version or "")
-
-    def _url(self, res: Resource, namespace: str, name: str | None = None) -> str:
-        prefix, plural = _collection(res)
-        url = f"{self._base}{prefix}/namespaces/{namespace}/{plural}"
-        return url if name is None else f"{url}/{name}"
-
-    async def _write(
-        self, method: str, url: str, body: Obj, content_type: str = "application/json"
-    ) -> Obj:
-        try:
-            response = await self._http.request(
-                method,
-                url,
-                content=msgspec.json.encode(body),
-                headers={"Content-Type": content_type},
-            )
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
-        return _answer(response)
+        """Every object (matching ``labels``), and the listing's resourceVersion; read in
+        pages of :data:`LIST_PAGE` objects."""
+        params = {"limit": str(LIST_PAGE)}
+        if labels:
+            params["labelSelector"] = _label_selector(labels)
+        items: list[Obj] = []
+        while True:
+            page = _object(await self._call("GET", self._path(res, namespace), params=params))
+            items.extend(item for item in page.get("items") or () if isinstance(item, dict))
+            meta = page.get("metadata") or {}
+            if not meta.get("continue"):
+                return items, str(meta.get("resourceVersion") or "")
+            params["continue"] = str(meta["continue"])
 
     async def create(self, res: Resource, namespace: str, obj: Obj) -> Obj:
         kind = api_info(res).resource
@@ -279,33 +318,71 @@ class KubeClient:
             **obj,
             "metadata": {**obj["metadata"], "namespace": namespace},
         }
-        url = f"{self._url(res, namespace)}?fieldManager={FIELD_MANAGER}"
-        return await self._write("POST", url, placed)
+        params = {"fieldManager": FIELD_MANAGER}
+        return _object(
+            await self._call("POST", self._path(res, namespace), body=placed, params=params)
+        )
 
     async def merge_patch(
         self, res: Resource, namespace: str, name: str, patch: Obj, *, status: bool = False
     ) -> Obj:
         """A JSON merge patch (of the ``/status`` subresource when ``status``)."""
-        url = self._url(res, namespace, name)
+        path = self._path(res, namespace, name)
         if status:
-            url += "/status"
-        url += f"?fieldManager={FIELD_MANAGER}"
-        return await self._write("PATCH", url, patch, PatchType.MERGE.value)
+            path += "/status"
+        answer = await self._call(
+            "PATCH",
+            path,
+            body=patch,
+            content_type=PatchType.MERGE.value,
+            params={"fieldManager": FIELD_MANAGER},
+        )
+        return _object(answer)
 
     async def delete(self, res: Resource, namespace: str, name: str) -> bool:
         """Delete with background propagation (a Job's pods stop); ``False`` if already gone."""
-        url = f"{self._url(res, namespace, name)}?propagationPolicy={CascadeType.BACKGROUND.value}"
-        try:
-            response = await self._http.request("DELETE", url)
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
-        try:
-            _answer(response)
-        except ApiError as error:
-            if error.not_found:
-                return False
-            raise
+        answer = await self._call(
+            "DELETE",
+            self._path(res, namespace, name),
+            params={"propagationPolicy": CascadeType.BACKGROUND.value},
+        )
+        if answer.status == 404:
+            return False
+        _object(answer)
         return True
+
+    async def allowed(self, attributes: dict[str, str]) -> bool:
+        """Whether the operator's own identity may do this (a SelfSubjectAccessReview)."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        answer = _object(await self._call("POST", path, body=review))
+        return (answer.get("status") or {}).get("allowed") is True
+
+    async def _stream(
+        self, path: str, params: dict[str, str], server_timeout: int
+    ) -> AsyncIterator[bytes]:
+        """The lines of one watch, until the server ends it; a refusal raises
+        :class:`ApiError`."""
+        header = await self._credentials.header()
+        headers = {"Accept": "application/json"}
+        if header is not None:
+            headers["Authorization"] = header
+        try:
+            async with self._session.stream(
+                path, params=params, headers=headers, read_timeout=server_timeout + 10
+            ) as (head, chunks):
+                if not head.ok:
+                    if head.status == 401:
+                        await self._credentials.refused(header)
+                    raise _refusal(head)
+                async for line in _lines(chunks):
+                    yield line
+        except Unreachable as exc:
+            raise _unreachable(exc) from exc
 
     async def watch(
         self,
@@ -321,50 +398,26 @@ class KubeClient:
         ``ERROR`` event too: 410 when the version is too old to resume from)."""
         params = {"watch": "true", "timeoutSeconds": str(server_timeout)}
         if labels:
-            params["labelSelector"] = ",".join(f"{key}={value}" for key, value in labels.items())
+            params["labelSelector"] = _label_selector(labels)
         version = resource_version or None
-        url = self._url(res, namespace)
+        path = self._path(res, namespace)
         while True:
             if version:
                 params["resourceVersion"] = version
-            try:
-                async with self._http.stream(
-                    "GET", url, params=params, timeout=server_timeout + 10
-                ) as response:
-                    if not response.is_success:
-                        await response.aread()
-                        _answer(response)
-                    async for line in _lines(response):
-                        event = msgspec.json.decode(line)
-                        kind = str(event.get("type") or "")
-                        obj = event.get("object")
-                        if not isinstance(obj, dict):
-                            continue
-                        if kind == "ERROR":
-                            raise ApiError(
-                                int(obj.get("code") or 500),
-                                str(obj.get("reason") or "Error"),
-                                str(obj.get("message") or "")[:200],
-                            )
-                        version = (obj.get("metadata") or {}).get("resourceVersion") or version
-                        yield kind, obj
-            except httpx2.HTTPError as exc:
-                raise _api_error(exc) from exc
-
-    async def allowed(self, attributes: dict[str, str]) -> bool:
-        """Whether the operator's own identity may do this (a SelfSubjectAccessReview)."""
-        review: Any = SelfSubjectAccessReview.from_dict(
-            {
-                "apiVersion": "authorization.k8s.io/v1",
-                "kind": "SelfSubjectAccessReview",
-                "spec": {"resourceAttributes": attributes},
-            }
-        )
-        try:
-            answer = await self._client.create(review)
-        except httpx2.HTTPError as exc:
-            raise _api_error(exc) from exc
-        return bool(answer.status is not None and answer.status.allowed)
+            async for line in self._stream(path, params, server_timeout):
+                event = msgspec.json.decode(line)
+                kind = str(event.get("type") or "")
+                obj = event.get("object")
+                if not isinstance(obj, dict):
+                    continue
+                if kind == "ERROR":
+                    raise ApiError(
+                        int(obj.get("code") or 500),
+                        str(obj.get("reason") or "Error"),
+                        str(obj.get("message") or "")[:200],
+                    )
+                version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                yield kind, obj
 
     async def watch_heartbeats(
         self,
@@ -382,22 +435,14 @@ class KubeClient:
             "timeoutSeconds": str(server_timeout),
         }
         if labels:
-            params["labelSelector"] = ",".join(f"{key}={value}" for key, value in labels.items())
+            params["labelSelector"] = _label_selector(labels)
         if resource_version:
             params["resourceVersion"] = resource_version
         path = (
             f"/apis/{constants.API_GROUP}/{constants.API_VERSION}/namespaces/{namespace}/"
             f"{constants.TRAIN_PLURAL}"
         )
-        try:
-            async with self._http.stream(
-                "GET", path, params=params, timeout=server_timeout + 10
-            ) as response:
-                if response.status_code >= 400:
-                    raise ApiError(response.status_code, "Error", "watch refused")
-                async for line in _lines(response):
-                    beat = _HEARTBEAT.decode(line)
-                    yield beat.type, beat.version
-        except httpx2.TransportError as exc:
-            raise _api_error(exc) from exc
+        async for line in self._stream(path, params, server_timeout):
+            beat = _HEARTBEAT.decode(line)
+            yield beat.type, beat.version
         yield "END", ""

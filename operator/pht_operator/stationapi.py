@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 
-import httpx2
+import msgspec
 
 from pht_contract import wire
 from pht_contract.base import ApiModel
@@ -18,8 +18,8 @@ from pht_contract.sparql import query_hash
 from pht_contract.times import utc_in
 from pht_contract.trains import TrainSpec
 from pht_operator.runobjects import RunRequest
+from pht_operator.sessions import Answer, Session, Unreachable
 from pht_operator.settings import OperatorSettings
-from pht_operator.transport import http_transport
 
 
 def approved_queries(spec: TrainSpec, hashes: Collection[str]) -> list[wire.ApprovedQuery]:
@@ -88,13 +88,7 @@ class StationApiError(Exception):
 
 class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
-        # No proxy from the environment: it would read the operator credential over plain HTTP.
-        self._client = httpx2.AsyncClient(
-            timeout=timeout, trust_env=False, transport=http_transport()
-        )
-        # Requests go to absolute URLs: joining a relative path to a base URL costs the HTTP
-        # client as much as parsing the URL itself, on every call.
-        self._base = base_url.rstrip("/")
+        self._session = Session(base_url, timeout=timeout)
         self._token = token
 
     @classmethod
@@ -106,51 +100,48 @@ class StationApi:
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._session.aclose()
 
     async def _send(
         self, method: str, path: str, body: ApiModel | None = None, ok_missing: bool = False
-    ) -> httpx2.Response:
-        headers = {}
+    ) -> Answer:
+        headers = {"Accept": "application/json"}
         token = self._token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        content = None
+        if body is not None:
+            content = msgspec.json.encode(body.wire())
+            headers["Content-Type"] = "application/json"
         try:
-            response = await self._client.request(
-                method,
-                f"{self._base}{path}",
-                json=body.wire() if body is not None else None,
-                headers=headers,
-            )
-        except httpx2.HTTPError as exc:
-            raise StationApiError(f"{method} {path}: {type(exc).__name__}") from exc
-        if ok_missing and response.status_code == 404:
-            return response
-        if response.status_code >= 400:
-            raise StationApiError(
-                f"{method} {path}: HTTP {response.status_code}", response.status_code
-            )
-        return response
+            answer = await self._session.request(method, path, body=content, headers=headers)
+        except Unreachable as exc:
+            raise StationApiError(f"{method} {path}: {exc}") from exc
+        if ok_missing and answer.status == 404:
+            return answer
+        if answer.status >= 400:
+            raise StationApiError(f"{method} {path}: HTTP {answer.status}", answer.status)
+        return answer
 
     async def register(self, registration: wire.TrainRegistration) -> wire.RegistrationReceipt:
         path = wire.TRAIN_REGISTRATION_PATH.format(uid=registration.uid)
-        response = await self._send("PUT", path, registration)
-        return wire.RegistrationReceipt.model_validate(response.json())
+        answer = await self._send("PUT", path, registration)
+        return wire.RegistrationReceipt.model_validate_json(answer.body)
 
     async def state(self, uid: str) -> wire.TrainState:
-        response = await self._send("GET", wire.TRAIN_STATE_PATH.format(uid=uid), ok_missing=True)
-        if response.status_code == 404:
+        answer = await self._send("GET", wire.TRAIN_STATE_PATH.format(uid=uid), ok_missing=True)
+        if answer.status == 404:
             return wire.TrainState(uid=uid, registered=False)
-        return wire.TrainState.model_validate(response.json())
+        return wire.TrainState.model_validate_json(answer.body)
 
     async def complete(self, uid: str, completion: wire.RunCompletion) -> wire.TrainState | None:
         """Report the run's end; the answer is the Train's state after the gate decided (the
         same as :meth:`state`), or None if the station API answered without one."""
-        response = await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
-        if response.status_code != 200 or not response.content:
+        answer = await self._send("PUT", wire.TRAIN_COMPLETION_PATH.format(uid=uid), completion)
+        if answer.status != 200 or not answer.body:
             return None
         try:
-            return wire.TrainState.model_validate_json(response.content)
+            return wire.TrainState.model_validate_json(answer.body)
         except ValueError:
             return None
 

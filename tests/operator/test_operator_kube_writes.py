@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -254,3 +255,217 @@ async def test_an_answer_without_a_body_is_an_empty_object(
     api.replies["PATCH"] = web.Response(status=200)
     assert await kube.delete(SECRETS, "pht-runs", "run-1-token") is True
     assert await kube.merge_patch(JOBS, "pht-runs", "run-1", {"spec": {}}) == {}
+
+
+async def test_a_listing_is_read_page_by_page_with_the_last_pages_version(
+    api: FakeApiServer,
+) -> None:
+    pages = {
+        "": {"items": [{"metadata": {"name": "a"}}], "metadata": {"continue": "c-1"}},
+        "c-1": {
+            "items": [{"metadata": {"name": "b"}}],
+            "metadata": {"resourceVersion": "42"},
+        },
+    }
+
+    async def listing(request: web.Request) -> web.Response:
+        api.seen.append(dict(request.query))
+        return web.json_response(pages[request.query.get("continue", "")])
+
+    async with serving(listing) as url:
+        kube = KubeClient.from_config(_config(url))
+        try:
+            items, version = await kube.list(JOBS, "pht-runs", labels={"app": "x"})
+        finally:
+            await kube.aclose()
+    assert [item["metadata"]["name"] for item in items] == ["a", "b"]
+    assert version == "42"
+    assert [seen.get("continue") for seen in api.seen] == [None, "c-1"]
+    assert {seen["labelSelector"] for seen in api.seen} == {"app=x"}
+
+
+async def test_a_redirect_is_not_followed_and_the_credential_stays_home(
+    api: FakeApiServer,
+) -> None:
+    """An API server (or something in its place) answering a write with a redirect to another
+    address: the operator's credential must not be sent there."""
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        api.seen.append({"auth": request.headers.get("Authorization")})
+        return web.json_response({"metadata": {"name": "stolen"}})
+
+    async with serving(elsewhere) as other:
+
+        async def redirect(request: web.Request) -> web.Response:
+            raise web.HTTPTemporaryRedirect(f"{other}{request.path_qs}")
+
+        async with serving(redirect) as url:
+            kube = KubeClient.from_config(_config(url))
+            try:
+                with pytest.raises(ApiError) as refused:
+                    await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+            finally:
+                await kube.aclose()
+    assert refused.value.code == 307
+    assert api.seen == []
+
+
+async def test_a_cookie_the_server_sets_is_never_sent_back() -> None:
+    cookies: list[str | None] = []
+
+    async def planting(request: web.Request) -> web.Response:
+        cookies.append(request.headers.get("Cookie"))
+        reply = web.json_response({"metadata": {"name": "s"}})
+        reply.set_cookie("session", "planted")
+        return reply
+
+    async with serving(planting) as url:
+        # By name: a cookie jar takes no cookies from a bare IP address.
+        kube = KubeClient.from_config(_config(url.replace("127.0.0.1", "localhost")))
+        try:
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "t"}})
+        finally:
+            await kube.aclose()
+    assert cookies == [None, None]
+
+
+async def test_a_proxy_from_the_environment_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, api: FakeApiServer
+) -> None:
+    proxied: list[str | None] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        proxied.append(request.headers.get("Authorization"))
+        return web.json_response({})
+
+    async with serving(proxy) as proxy_url:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy_url)
+        kube = KubeClient.from_config(_config(api.url))
+        try:
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+        finally:
+            await kube.aclose()
+    assert proxied == []
+    assert [seen["auth"] for seen in api.seen] == [f"Bearer {TOKEN}"]
+
+
+def _token_file_config(url: str, token_file: str) -> KubeConfig:
+    return KubeConfig.from_dict(
+        {
+            "clusters": [{"name": "c", "cluster": {"server": url}}],
+            "users": [{"name": "u", "user": {"tokenFile": token_file}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+
+
+async def test_a_rotated_token_file_is_read_again_when_the_server_refuses_the_old_token(
+    tmp_path: Any, api: FakeApiServer
+) -> None:
+    """A projected service-account token is rotated on disk: the refused call is made once
+    more with the new token, and later calls carry the new one."""
+    token_file = tmp_path / "token"
+    token_file.write_text("old-token\n")
+    accepted = {"Bearer old-token"}
+    original = api.handle
+
+    async def checking(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") not in accepted:
+            api.seen.append({"refused": request.headers.get("Authorization")})
+            return _status(401, "Unauthorized", "Unauthorized")
+        return await original(request)
+
+    async with serving(checking) as url:
+        kube = KubeClient.from_config(_token_file_config(url, str(token_file)))
+        try:
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+            token_file.write_text("new-token\n")
+            accepted.clear()
+            accepted.add("Bearer new-token")
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "t"}})
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "u"}})
+        finally:
+            await kube.aclose()
+    assert [s.get("auth") or s.get("refused") for s in api.seen] == [
+        "Bearer old-token",
+        "Bearer old-token",  # refused
+        "Bearer new-token",
+        "Bearer new-token",
+    ]
+    assert "refused" in api.seen[1]
+
+
+async def test_a_credential_that_stays_refused_is_tried_once_more_at_most(
+    tmp_path: Any, api: FakeApiServer
+) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("revoked\n")
+    api.replies["POST"] = _status(401, "Unauthorized", "Unauthorized")
+    kube = KubeClient.from_config(_token_file_config(api.url, str(token_file)))
+    try:
+        with pytest.raises(ApiError) as refused:
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+    finally:
+        await kube.aclose()
+    assert refused.value.code == 401
+    # The file did not change: nothing new to try, so the call is not repeated.
+    assert len(api.seen) == 1
+
+
+async def test_an_exec_plugin_gives_the_token_and_is_run_again_when_it_is_refused(
+    tmp_path: Any, api: FakeApiServer
+) -> None:
+    """A kubeconfig whose user is an exec plugin (as ``pht credentials oidc``): its token is
+    used until refused, then the plugin is run again and the call repeated with the new one."""
+    runs = tmp_path / "runs"
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(
+        "import json, pathlib\n"
+        f"p = pathlib.Path({str(runs)!r})\n"
+        "n = int(p.read_text()) + 1 if p.exists() else 1\n"
+        "p.write_text(str(n))\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1beta1',"
+        " 'kind': 'ExecCredential', 'status': {'token': f'exec-{n}'}}))\n"
+    )
+    original = api.handle
+
+    async def checking(request: web.Request) -> web.Response:
+        # The first token is accepted once, then refused (it expired).
+        if request.headers.get("Authorization") == "Bearer exec-1" and api.seen:
+            api.seen.append({"auth": "refused: exec-1"})
+            return _status(401, "Unauthorized", "Unauthorized")
+        return await original(request)
+
+    async with serving(checking) as url:
+        config = KubeConfig.from_dict(
+            {
+                "clusters": [{"name": "c", "cluster": {"server": url}}],
+                "users": [
+                    {
+                        "name": "u",
+                        "user": {
+                            "exec": {
+                                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                                "command": sys.executable,
+                                "args": [str(plugin)],
+                            }
+                        },
+                    }
+                ],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+        kube = KubeClient.from_config(config)
+        try:
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "s"}})
+            await kube.create(SECRETS, "pht-runs", {"metadata": {"name": "t"}})
+        finally:
+            await kube.aclose()
+    assert [s["auth"] for s in api.seen] == ["Bearer exec-1", "refused: exec-1", "Bearer exec-2"]
+    assert runs.read_text() == "2"
