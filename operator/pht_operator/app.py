@@ -17,7 +17,7 @@ from pathlib import Path
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_operator import permissions, runobjects
-from pht_operator.clusterview import ClusterView
+from pht_operator.clusterview import ClusterView, RunObjectFields
 from pht_operator.events import EventPoster
 from pht_operator.kube import JOBS, NETWORK_POLICIES, PODS, ApiError, KubeClient, load_config
 from pht_operator.liveness import HealthServer, Liveness, probe_watch
@@ -121,6 +121,7 @@ class OperatorApp:
                         RUN_OBJECT_LABELS,
                         functools.partial(self.run_object_event, kind),
                         self.settings.watch_timeout_seconds,
+                        fields=RunObjectFields,
                     )
                 )
             )

@@ -12,6 +12,9 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from pht_contract import constants
 from pht_contract.conditions import ConditionType, Summary
@@ -185,6 +188,38 @@ class ClusterView:
 
     def release_slot(self, namespace: str, uid: str) -> None:
         self.reserved[namespace].discard(uid)
+
+
+class _RunObjectMeta(msgspec.Struct, omit_defaults=True):
+    name: Any = None
+    namespace: Any = None
+    uid: Any = None
+    resourceVersion: Any = None
+    creationTimestamp: Any = None
+    labels: Any = None
+    ownerReferences: Any = None
+    deletionTimestamp: Any = None
+
+
+class _JobSpecFields(msgspec.Struct, omit_defaults=True):
+    suspend: Any = None
+    activeDeadlineSeconds: Any = None
+    backoffLimit: Any = None
+    ttlSecondsAfterFinished: Any = None
+
+
+class RunObjectFields(msgspec.Struct, omit_defaults=True):
+    """What the run-object watches read of each Job or Pod (and of a watch's ``ERROR``
+    Status): the fields :func:`_job_view` and :func:`_pod_view` keep, before they trim
+    further. A pod's template, containers and volumes, and every object's ``managedFields``,
+    are skipped by the decoder."""
+
+    metadata: _RunObjectMeta | None = None
+    spec: _JobSpecFields | None = None
+    status: Any = None
+    code: Any = None
+    reason: Any = None
+    message: Any = None
 
 
 _KEPT_METADATA = (

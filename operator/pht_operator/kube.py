@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, Generic, TypeVar
 
 import httpx2
 import msgspec
@@ -159,6 +159,26 @@ class _Beat(msgspec.Struct):
 
 
 _HEARTBEAT: Final = msgspec.json.Decoder(_Beat)
+
+Fields = TypeVar("Fields", bound=msgspec.Struct)
+
+
+class WatchEvent(msgspec.Struct, Generic[Fields]):
+    """A watch event whose object is read as ``Fields`` (a struct naming only the fields its
+    reader needs: the rest of each object is skipped by the decoder, not built)."""
+
+    type: str = ""
+    object: Fields | None = None
+
+
+_typed_decoders: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {}
+
+
+def _event_decoder(fields: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
+    found = _typed_decoders.get(fields)
+    if found is None:
+        found = _typed_decoders[fields] = msgspec.json.Decoder(WatchEvent[fields])  # type: ignore[valid-type]
+    return found
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -392,22 +412,32 @@ class KubeClient:
         labels: dict[str, str] | None,
         resource_version: str | None,
         server_timeout: int,
+        fields: type[msgspec.Struct] | None = None,
     ) -> AsyncIterator[tuple[str, Obj]]:
         """``(type, object)`` events from ``resource_version`` on, until cancelled; a watch the
         server ends at its timeout is resumed, any failure raises :class:`ApiError` (an
-        ``ERROR`` event too: 410 when the version is too old to resume from)."""
+        ``ERROR`` event too: 410 when the version is too old to resume from).
+
+        ``fields``: read each object as this struct (its fields only, as a dict without the
+        fields an object lacks); it must name ``metadata`` and, for ``ERROR`` events, the
+        Status fields ``code``, ``reason`` and ``message``."""
         params = {"watch": "true", "timeoutSeconds": str(server_timeout)}
         if labels:
             params["labelSelector"] = _label_selector(labels)
+        decoder = None if fields is None else _event_decoder(fields)
         version = resource_version or None
         path = self._path(res, namespace)
         while True:
             if version:
                 params["resourceVersion"] = version
             async for line in self._stream(path, params, server_timeout):
-                event = msgspec.json.decode(line)
-                kind = str(event.get("type") or "")
-                obj = event.get("object")
+                if decoder is None:
+                    event = msgspec.json.decode(line)
+                    kind, obj = str(event.get("type") or ""), event.get("object")
+                else:
+                    typed = decoder.decode(line)
+                    kind = typed.type
+                    obj = None if typed.object is None else msgspec.to_builtins(typed.object)
                 if not isinstance(obj, dict):
                     continue
                 if kind == "ERROR":

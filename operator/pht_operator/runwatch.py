@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import msgspec
+
 from pht_contract import constants
 from pht_contract.objects import Obj
 from pht_operator.kube import ApiError, KubeClient, Resource
@@ -61,13 +63,15 @@ async def watch_objects(
     handle: Handler,
     watch_timeout: float,
     retry_seconds: float = 1.0,
+    fields: type[msgspec.Struct] | None = None,
 ) -> None:
     """List, then watch until cancelled; every object goes to ``handle``.
 
     A listing delivers its items as ``ADDED`` (and ``DELETED`` for those it no longer holds);
     an expired resource version relists. A refusal (403) is logged as an error naming the
     resource and namespace and retried with a growing delay, so a fixed Role is picked up
-    without a restart.
+    without a restart. ``fields``: what is read of each watched object (see
+    :meth:`KubeClient.watch`); listings are read whole.
     """
     version: str | None = None
     known: dict[str, Identity] = {}
@@ -91,6 +95,7 @@ async def watch_objects(
                 labels=labels,
                 resource_version=version,
                 server_timeout=max(1, round(watch_timeout)),
+                fields=fields,
             ):
                 version = (obj.get("metadata") or {}).get("resourceVersion") or version
                 if kind in ("ADDED", "MODIFIED", "DELETED"):

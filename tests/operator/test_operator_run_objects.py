@@ -14,11 +14,17 @@ import datetime
 import json
 from typing import Any
 
+import msgspec
+import pytest
+from aiohttp import web
+from lightkube.config.kubeconfig import KubeConfig
+
 from pht_contract import constants
-from pht_operator import jobstates
-from pht_operator.clusterview import ClusterView
+from pht_operator import clusterview, jobstates
+from pht_operator import kube as kube_module
+from pht_operator.clusterview import ClusterView, RunObjectFields
 from pht_operator.jsondata import INTERNED_VALUE_LENGTH, copy_json
-from pht_operator.kube import JOBS, ApiError
+from pht_operator.kube import JOBS, PODS, ApiError, KubeClient
 from pht_operator.runwatch import watch_objects
 
 RUNS = "pht-runs"
@@ -335,3 +341,104 @@ async def test_a_job_deleted_while_no_watch_was_open_is_reported_with_its_train(
     view.put_run_object("jobs", "ADDED", job, run_namespace="pht-runs")
     assert view.put_run_object("jobs", "DELETED", deleted, run_namespace="pht-runs") == TRAIN_UID
     assert view.jobs == {}
+
+
+def _watched(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as the run-object watches read it: through :class:`RunObjectFields`."""
+    line = json.dumps({"type": kind, "object": obj}).encode()
+    event = kube_module._event_decoder(RunObjectFields).decode(line)
+    decoded = msgspec.to_builtins(event.object)
+    assert isinstance(decoded, dict)
+    return decoded
+
+
+def test_the_watch_reads_every_field_the_cached_views_keep() -> None:
+    """Reading only :class:`RunObjectFields` from a watch gives the cache the same Job and Pod
+    as reading the whole object would, for objects as the API server sends them."""
+    ended = {
+        "exitCode": 3,
+        "reason": "Error",
+        "finishedAt": "2026-11-30T11:59:40Z",
+        "message": "InvalidParameters",
+    }
+    scheduled = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": "0/1 nodes are available",
+        "lastTransitionTime": "2026-11-30T11:59:01Z",
+    }
+    pods = [
+        _pod(1),
+        _pod(2, conditions=[scheduled, {"type": "Ready", "status": "False"}]),
+        _pod(3, containerStatuses=[{"name": "t", "state": {"waiting": {"reason": "Pulling"}}}]),
+        _pod(4, containerStatuses=[{"name": "t", "state": {"terminated": ended}}]),
+    ]
+    pods[3]["metadata"]["deletionTimestamp"] = "2026-11-30T12:00:00Z"
+    jobs = [
+        _job(5),
+        _job(6, active=1, startTime="2026-11-30T11:59:02Z", uncountedTerminatedPods={}),
+        _job(7, failed=1, conditions=[jobstates_failed()], completionTime="2026-11-30T12:00:00Z"),
+    ]
+    jobs[2]["spec"].update(activeDeadlineSeconds=300, ttlSecondsAfterFinished=600, suspend=False)
+    for kind, objects in (("pods", pods), ("jobs", jobs)):
+        for obj in objects:
+            whole, read = ClusterView(), ClusterView()
+            whole.put_run_object(kind, "ADDED", copy.deepcopy(obj), run_namespace=RUNS)
+            read.put_run_object(kind, "ADDED", _watched("ADDED", obj), run_namespace=RUNS)
+            assert (read.pods, read.jobs) == (whole.pods, whole.jobs)
+            assert read.pods or read.jobs
+    # What the views keep is what the watch reads: a field added to one is added to both.
+    assert set(clusterview._KEPT_METADATA) <= set(clusterview._RunObjectMeta.__struct_fields__)
+    assert set(clusterview._KEPT_SPEC) <= set(clusterview._JobSpecFields.__struct_fields__)
+    # The bulk of a pod (its spec, managedFields) is never built.
+    read = _watched("MODIFIED", pods[0])
+    assert read["spec"] == {}
+    assert "managedFields" not in read["metadata"]
+
+
+async def test_a_watch_read_by_fields_still_ends_with_the_servers_error() -> None:
+    async def watch(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        pod = json.dumps({"type": "ADDED", "object": _pod(8)}).encode()
+        await response.write(pod + b"\n")
+        error = {"kind": "Status", "status": "Failure", "code": 410, "reason": "Expired"}
+        await response.write(json.dumps({"type": "ERROR", "object": error}).encode() + b"\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", watch)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    config = KubeConfig.from_dict(
+        {
+            "clusters": [{"name": "c", "cluster": {"server": url}}],
+            "users": [{"name": "u", "user": {"token": "t"}}],
+            "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+            "current-context": "x",
+        }
+    )
+    kube = KubeClient.from_config(config)
+    seen: list[dict[str, Any]] = []
+    try:
+        with pytest.raises(ApiError) as ended:
+            async for _, obj in kube.watch(
+                PODS,
+                RUNS,
+                labels=None,
+                resource_version="1",
+                server_timeout=5,
+                fields=RunObjectFields,
+            ):
+                seen.append(obj)
+    finally:
+        await kube.aclose()
+        await runner.cleanup()
+    assert [obj["metadata"]["resourceVersion"] for obj in seen] == ["8"]
+    assert seen[0]["spec"] == {}
+    assert (ended.value.code, ended.value.reason) == (410, "Expired")
