@@ -31,7 +31,7 @@ from lightkube.types import CascadeType, PatchType
 
 from pht_contract import constants
 from pht_contract.objects import Obj
-from pht_operator.sessions import Answer, Session, Unreachable
+from pht_operator.sessions import Answer, BadAnswer, Session, Unreachable
 
 #: A resource type: a lightkube model class, or a generic resource for our CRDs.
 Resource = type[NamespacedResource]
@@ -39,6 +39,14 @@ Resource = type[NamespacedResource]
 FIELD_MANAGER: Final = "pht-station-operator"
 #: Objects per page of a listing.
 LIST_PAGE: Final = 500
+#: Pages of one listing at most (a listing that goes on beyond is refused, as one whose
+#: ``continue`` token repeats: an API server's loop, not objects).
+MAX_LIST_PAGES = 1000
+#: The longest watch event read (the API server stores objects of at most a few MiB).
+MAX_WATCH_LINE_BYTES = 16 * 1024 * 1024
+#: A watch the API server was asked to end after ``timeoutSeconds`` is ended by the operator
+#: this much later, however much the server still trickles.
+WATCH_GRACE_SECONDS = 60.0
 
 TRAINS: Final = create_namespaced_resource(
     constants.API_GROUP, constants.API_VERSION, "Train", constants.TRAIN_PLURAL
@@ -121,6 +129,10 @@ def _refusal(answer: Answer) -> ApiError:
     return ApiError(code, reason, message)
 
 
+def _bad_gateway(what: str) -> ApiError:
+    return ApiError(502, "BadGateway", what)
+
+
 def _object(answer: Answer) -> Obj:
     """The object a call answered, or :class:`ApiError` when it was refused."""
     if not answer.ok:
@@ -129,12 +141,14 @@ def _object(answer: Answer) -> Obj:
         return {}
     try:
         decoded = msgspec.json.decode(answer.body)
-    except msgspec.DecodeError as exc:
-        raise ApiError(502, "BadGateway", "the answer was not JSON") from exc
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _bad_gateway("the answer was not JSON") from exc
     return decoded if isinstance(decoded, dict) else {}
 
 
 def _unreachable(exc: Unreachable) -> ApiError:
+    if isinstance(exc, BadAnswer):
+        return _bad_gateway(str(exc))
     return ApiError(503, "Unavailable", str(exc))
 
 
@@ -182,16 +196,30 @@ def _event_decoder(fields: type[msgspec.Struct]) -> msgspec.json.Decoder[Any]:
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The non-empty lines of a streamed answer (a watch: one JSON event a line)."""
-    rest = b""
+    """The non-empty lines of a streamed answer (a watch: one JSON event a line); a line
+    longer than :data:`MAX_WATCH_LINE_BYTES` is an :class:`ApiError` (502)."""
+    limit = MAX_WATCH_LINE_BYTES
+    rest = bytearray()
     async for chunk in chunks:
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
+        if b"\n" not in chunk:
+            # Part of a line: appended in place (a long event in many pieces stays linear).
+            rest += chunk
+            if len(rest) > limit:
+                raise _bad_gateway("a watch event exceeded the size limit")
+            continue
+        lines = chunk.split(b"\n")
+        if rest:
+            lines[0] = bytes(rest) + lines[0]
+        rest = bytearray(lines.pop())
         for line in lines:
+            if len(line) > limit:
+                raise _bad_gateway("a watch event exceeded the size limit")
             if line.strip():
                 yield line
+        if len(rest) > limit:
+            raise _bad_gateway("a watch event exceeded the size limit")
     if rest.strip():
-        yield rest
+        yield bytes(rest)
 
 
 class Credentials:
@@ -317,18 +345,28 @@ class KubeClient:
         self, res: Resource, namespace: str, labels: dict[str, str] | None = None
     ) -> tuple[list[Obj], str]:
         """Every object (matching ``labels``), and the listing's resourceVersion; read in
-        pages of :data:`LIST_PAGE` objects."""
+        pages of :data:`LIST_PAGE` objects, :data:`MAX_LIST_PAGES` at most (a listing that
+        goes on, or repeats a page, is an :class:`ApiError`, 502)."""
         params = {"limit": str(LIST_PAGE)}
         if labels:
             params["labelSelector"] = _label_selector(labels)
         items: list[Obj] = []
-        while True:
+        seen: set[str] = set()
+        for _ in range(MAX_LIST_PAGES):
             page = _object(await self._call("GET", self._path(res, namespace), params=params))
-            items.extend(item for item in page.get("items") or () if isinstance(item, dict))
+            found = page.get("items") or []
             meta = page.get("metadata") or {}
-            if not meta.get("continue"):
+            if not isinstance(found, list) or not isinstance(meta, dict):
+                raise _bad_gateway("the listing was malformed")
+            items.extend(item for item in found if isinstance(item, dict))
+            token = meta.get("continue")
+            if not token:
                 return items, str(meta.get("resourceVersion") or "")
-            params["continue"] = str(meta["continue"])
+            if not isinstance(token, str) or token in seen:
+                raise _bad_gateway("the listing repeated a page")
+            seen.add(token)
+            params["continue"] = token
+        raise _bad_gateway("the listing did not end")
 
     async def create(self, res: Resource, namespace: str, obj: Obj) -> Obj:
         kind = api_info(res).resource
@@ -380,7 +418,8 @@ class KubeClient:
         }
         path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
         answer = _object(await self._call("POST", path, body=review))
-        return (answer.get("status") or {}).get("allowed") is True
+        status = answer.get("status")
+        return isinstance(status, dict) and status.get("allowed") is True
 
     async def _stream(
         self, path: str, params: dict[str, str], server_timeout: int
@@ -393,7 +432,11 @@ class KubeClient:
             headers["Authorization"] = header
         try:
             async with self._session.stream(
-                path, params=params, headers=headers, read_timeout=server_timeout + 10
+                path,
+                params=params,
+                headers=headers,
+                read_timeout=server_timeout + 10,
+                deadline=server_timeout + WATCH_GRACE_SECONDS,
             ) as (head, chunks):
                 if not head.ok:
                     if head.status == 401:

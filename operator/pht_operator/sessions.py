@@ -9,7 +9,9 @@ Every session here is locked down the same way:
 * no proxy from the environment (a proxy would be handed the operator's credentials);
 * no cookie jar (neither peer sets cookies; nothing one answer says is sent with the next);
 * no redirects followed (a redirect must not carry a credential to another address);
-* a timeout for each call, and a bound on the connections kept.
+* a timeout for each call, and a bound on the connections kept;
+* answers asked for and read uncompressed (a small compressed body can inflate to gigabytes),
+  and read up to :data:`MAX_ANSWER_BYTES`.
 
 The session is made on first use, inside the running event loop, as aiohttp requires.
 """
@@ -27,11 +29,18 @@ import aiohttp
 #: Connections kept open to one peer at most (the operator's workers, Event posting and the
 #: long-lived watches share them).
 CONNECTION_LIMIT: Final = 100
+#: The most bytes of one answer read (a listing page of the operator's objects is a few MiB).
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 
 
 class Unreachable(Exception):
     """No answer: the peer could not be reached, broke the connection or did not answer in
     time. The message names only the kind of failure (never a URL or a credential)."""
+
+
+class BadAnswer(Unreachable):
+    """An answer that is not read: larger than :data:`MAX_ANSWER_BYTES` or compressed (the
+    operator asks for uncompressed answers)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,8 @@ class Session:
                 timeout=self._timeout,
                 trust_env=False,
                 cookie_jar=aiohttp.DummyCookieJar(),
-                auto_decompress=True,
+                auto_decompress=False,
+                headers={"Accept-Encoding": "identity"},
             )
         return self._session
 
@@ -91,7 +101,7 @@ class Session:
                 params=params,
                 allow_redirects=False,
             ) as response:
-                content = await response.read()
+                content = await _read(response)
                 return Answer(
                     response.status,
                     response.reason or "",
@@ -109,11 +119,12 @@ class Session:
         params: Mapping[str, str],
         headers: Mapping[str, str] | None,
         read_timeout: float,
+        deadline: float,
     ) -> AsyncIterator[tuple[Answer, AsyncIterator[bytes]]]:
         """A long-lived GET (a watch): its status (the body read only when it failed) and the
-        answer's chunks as they arrive, until the peer ends it or nothing came for
-        ``read_timeout`` seconds (:class:`Unreachable`)."""
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout)
+        answer's chunks as they arrive, until the peer ends it, nothing came for
+        ``read_timeout`` seconds or ``deadline`` seconds have passed (:class:`Unreachable`)."""
+        timeout = aiohttp.ClientTimeout(total=deadline, sock_connect=30, sock_read=read_timeout)
         try:
             async with self._client().get(
                 self.base_url + path,
@@ -123,11 +134,13 @@ class Session:
                 allow_redirects=False,
             ) as response:
                 failed = not 200 <= response.status < 300
+                if not failed:
+                    _uncompressed(response)
                 head = Answer(
                     response.status,
                     response.reason or "",
                     response.content_type,
-                    await response.read() if failed else b"",
+                    await _read(response) if failed else b"",
                 )
                 yield head, _chunks(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
@@ -137,6 +150,32 @@ class Session:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _uncompressed(response: aiohttp.ClientResponse) -> None:
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        response.close()
+        raise BadAnswer("CompressedAnswer")
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body, uncompressed and at most :data:`MAX_ANSWER_BYTES`
+    (:class:`BadAnswer` otherwise: the connection is closed, the rest never read)."""
+    _uncompressed(response)
+    limit = MAX_ANSWER_BYTES
+    if response.content_length is not None and response.content_length > limit:
+        response.close()
+        raise BadAnswer("AnswerTooLarge")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise BadAnswer("AnswerTooLarge")
+        parts.append(chunk)
+    return b"".join(parts)
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:

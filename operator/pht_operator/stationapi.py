@@ -8,6 +8,7 @@ reconciler treats them as transient (retry on the next pass), never as a Train o
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from typing import TypeVar
 
 import msgspec
 
@@ -86,6 +87,18 @@ class StationApiError(Exception):
         self.status = status
 
 
+Model = TypeVar("Model", bound=ApiModel)
+
+
+def _read(model: type[Model], answer: Answer, call: str) -> Model:
+    """The answer as ``model``; a malformed one is a :class:`StationApiError` (the reconciler
+    retries it), never an exception the reconciler does not expect."""
+    try:
+        return model.model_validate_json(answer.body)
+    except ValueError as exc:
+        raise StationApiError(f"{call}: malformed answer", answer.status) from exc
+
+
 class StationApi:
     def __init__(self, base_url: str, token: Callable[[], str | None], timeout: float) -> None:
         self._session = Session(base_url, timeout=timeout)
@@ -119,20 +132,22 @@ class StationApi:
             raise StationApiError(f"{method} {path}: {exc}") from exc
         if ok_missing and answer.status == 404:
             return answer
-        if answer.status >= 400:
+        # Only a 2xx is done: a redirect (never followed) or anything else did not happen.
+        if not answer.ok:
             raise StationApiError(f"{method} {path}: HTTP {answer.status}", answer.status)
         return answer
 
     async def register(self, registration: wire.TrainRegistration) -> wire.RegistrationReceipt:
         path = wire.TRAIN_REGISTRATION_PATH.format(uid=registration.uid)
         answer = await self._send("PUT", path, registration)
-        return wire.RegistrationReceipt.model_validate_json(answer.body)
+        return _read(wire.RegistrationReceipt, answer, f"PUT {path}")
 
     async def state(self, uid: str) -> wire.TrainState:
-        answer = await self._send("GET", wire.TRAIN_STATE_PATH.format(uid=uid), ok_missing=True)
+        path = wire.TRAIN_STATE_PATH.format(uid=uid)
+        answer = await self._send("GET", path, ok_missing=True)
         if answer.status == 404:
             return wire.TrainState(uid=uid, registered=False)
-        return wire.TrainState.model_validate_json(answer.body)
+        return _read(wire.TrainState, answer, f"GET {path}")
 
     async def complete(self, uid: str, completion: wire.RunCompletion) -> wire.TrainState | None:
         """Report the run's end; the answer is the Train's state after the gate decided (the
