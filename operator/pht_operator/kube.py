@@ -39,6 +39,9 @@ Resource = type[NamespacedResource]
 FIELD_MANAGER: Final = "pht-station-operator"
 #: Objects per page of a listing.
 LIST_PAGE: Final = 500
+#: How long computing the credential may take (an exec plugin that hangs must not hold every
+#: call behind it).
+CREDENTIAL_TIMEOUT_SECONDS = 30.0
 #: Pages of one listing at most (a listing that goes on beyond is refused, as one whose
 #: ``continue`` token repeats: an API server's loop, not objects).
 MAX_LIST_PAGES = 1000
@@ -255,6 +258,20 @@ class Credentials:
             return changed
 
     async def _compute(self, refused: str | None) -> str | None:
+        """The header from lightkube's flow, within :data:`CREDENTIAL_TIMEOUT_SECONDS`. A
+        failure is an :class:`ApiError` naming only its kind: a plugin's own error output
+        (which may quote what it read) stays out of the operator's log."""
+        try:
+            async with asyncio.timeout(CREDENTIAL_TIMEOUT_SECONDS):
+                return await self._flow(refused)
+        except Exception as exc:
+            raise ApiError(
+                503,
+                "CredentialUnavailable",
+                f"the kubeconfig's credential could not be obtained ({type(exc).__name__})",
+            ) from None
+
+    async def _flow(self, refused: str | None) -> str | None:
         assert self._auth is not None
         request = httpx2.Request("GET", "https://kubernetes.invalid/")
         if refused is not None:

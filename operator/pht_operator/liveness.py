@@ -30,6 +30,9 @@ logger = logging.getLogger("pht_operator.liveness")
 
 #: The probe's label selector: a label no Train carries, so its watch brings only bookmarks.
 PROBE_LABELS = {f"{constants.API_GROUP}/liveness-probe": "bookmarks-only"}
+#: A failed probe watch is retried after 1, 2, 4 ... seconds, at most this often.
+RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 30.0
 
 
 class Liveness:
@@ -58,6 +61,7 @@ async def probe_watch(
     counts as heard, and so does every listing and every watch the server ends at its timeout."""
     version: str | None = None
     server_timeout = max(1, round(watch_timeout))
+    delay = RETRY_SECONDS
     while True:
         try:
             if version is None:
@@ -71,6 +75,7 @@ async def probe_watch(
                     break
                 liveness.heard()  # an event, a bookmark, or the server ending the watch
                 version = seen_version or version
+                delay = RETRY_SECONDS
         except asyncio.CancelledError:
             raise
         except ApiError as exc:
@@ -79,10 +84,12 @@ async def probe_watch(
                 continue
             logger.debug("liveness watch refused: %s", exc.code)
             version = None
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
         except Exception as exc:  # a dropped connection or a malformed line: start over
             logger.debug("liveness watch interrupted: %s", type(exc).__name__)
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
 
 class HealthServer:

@@ -88,7 +88,6 @@ async def watch_objects(
                 for key, item in listed.items():
                     known[key] = _identity(item)
                     handle("ADDED", item)
-                delay = retry_seconds
             async for kind, obj in kube.watch(
                 resource,
                 namespace,
@@ -98,6 +97,7 @@ async def watch_objects(
                 fields=fields,
             ):
                 version = (obj.get("metadata") or {}).get("resourceVersion") or version
+                delay = retry_seconds
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     if kind == "DELETED":
                         known.pop(_key(obj), None)
@@ -117,4 +117,5 @@ async def watch_objects(
         except Exception as exc:  # a dropped connection or a malformed line: start over
             logger.debug("watch of %s interrupted: %s", what, type(exc).__name__)
             version = None
-            await asyncio.sleep(retry_seconds)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_SECONDS)

@@ -555,3 +555,92 @@ async def test_a_malformed_station_api_answer_is_a_station_api_error(body: bytes
                 await station.state(UID)
         finally:
             await station.aclose()
+
+
+def _plugin_user(tmp_path: Any, body: str) -> dict[str, Any]:
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(body)
+    return {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": sys.executable,
+            "args": [str(plugin)],
+        }
+    }
+
+
+async def test_a_hanging_credential_plugin_fails_the_call_instead_of_holding_every_call(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kube_module, "CREDENTIAL_TIMEOUT_SECONDS", 0.5)
+    user = _plugin_user(tmp_path, "import time\ntime.sleep(30)\n")
+    reached = [0]
+
+    async def answering(request: web.Request) -> web.Response:
+        reached[0] += 1
+        return web.json_response({})
+
+    async with serving(answering) as url, client(url, user) as kube:
+        async with asyncio.timeout(10):
+            results = await asyncio.gather(
+                *(kube.get(SECRETS, "pht-runs", f"s-{i}") for i in range(3)),
+                return_exceptions=True,
+            )
+    assert all(isinstance(r, ApiError) and r.reason == "CredentialUnavailable" for r in results)
+    assert reached[0] == 0
+
+
+async def test_a_failing_credential_plugins_own_output_stays_out_of_the_error(
+    tmp_path: Any,
+) -> None:
+    user = _plugin_user(
+        tmp_path, "import sys\nsys.stderr.write('refresh-token=do-not-log')\nsys.exit(3)\n"
+    )
+
+    async def answering(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    async with serving(answering) as url, client(url, user) as kube:
+        with pytest.raises(ApiError) as failed:
+            await kube.get(SECRETS, "pht-runs", "s")
+    assert failed.value.reason == "CredentialUnavailable"
+    assert "do-not-log" not in str(failed.value)
+    assert failed.value.__cause__ is None and failed.value.__suppress_context__
+
+
+class _MalformedWatches:
+    """Lists fine; every watch breaks with a malformed line."""
+
+    def __init__(self) -> None:
+        self.listings = 0
+
+    async def list(self, res: Any, namespace: str, labels: Any = None) -> tuple[list[Any], str]:
+        self.listings += 1
+        return [], "1"
+
+    async def watch(self, res: Any, namespace: str, **_: Any) -> Any:
+        raise ValueError("malformed watch line")
+        yield  # pragma: no cover - an async generator
+
+
+async def test_a_watch_that_keeps_breaking_is_retried_ever_more_slowly() -> None:
+    """A server whose watch answers only malformed lines is listed again with a growing
+    delay, not at a fixed pace."""
+    kube = _MalformedWatches()
+    task = asyncio.create_task(
+        watch_objects(
+            kube,  # type: ignore[arg-type]
+            JOBS,
+            "pht-runs",
+            {},
+            lambda kind, body: None,
+            watch_timeout=1.0,
+            retry_seconds=0.01,
+        )
+    )
+    await asyncio.sleep(1.0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # 0.01 + 0.02 + 0.04 + ... : about seven tries in a second (a fixed delay: about 100).
+    assert 3 <= kube.listings <= 10
