@@ -573,7 +573,9 @@ async def test_a_hanging_credential_plugin_fails_the_call_instead_of_holding_eve
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kube_module, "CREDENTIAL_TIMEOUT_SECONDS", 0.5)
-    user = _plugin_user(tmp_path, "import time\ntime.sleep(30)\n")
+    # It hangs past the limit, then exits (the test waits for that, so that no plugin
+    # process outlives the test's event loop).
+    user = _plugin_user(tmp_path, "import time\ntime.sleep(1.5)\n")
     reached = [0]
 
     async def answering(request: web.Request) -> web.Response:
@@ -588,6 +590,7 @@ async def test_a_hanging_credential_plugin_fails_the_call_instead_of_holding_eve
             )
     assert all(isinstance(r, ApiError) and r.reason == "CredentialUnavailable" for r in results)
     assert reached[0] == 0
+    await asyncio.sleep(2.0)
 
 
 async def test_a_failing_credential_plugins_own_output_stays_out_of_the_error(
