@@ -101,13 +101,7 @@ class Session:
                 params=params,
                 allow_redirects=False,
             ) as response:
-                content = await _read(response)
-                return Answer(
-                    response.status,
-                    response.reason or "",
-                    response.content_type,
-                    content,
-                )
+                return _answer(response, await _read(response))
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Unreachable(type(exc).__name__) from exc
 
@@ -136,12 +130,7 @@ class Session:
                 failed = not 200 <= response.status < 300
                 if not failed:
                     _uncompressed(response)
-                head = Answer(
-                    response.status,
-                    response.reason or "",
-                    response.content_type,
-                    await _read(response) if failed else b"",
-                )
+                head = _answer(response, await _read(response) if failed else b"")
                 yield head, _chunks(response)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Unreachable(type(exc).__name__) from exc
@@ -176,6 +165,10 @@ async def _read(response: aiohttp.ClientResponse) -> bytes:
             raise BadAnswer("AnswerTooLarge")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _answer(response: aiohttp.ClientResponse, body: bytes) -> Answer:
+    return Answer(response.status, response.reason or "", response.content_type, body)
 
 
 async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
